@@ -1,0 +1,44 @@
+# storenode: `make run` and `make test` are the two set-up commands (see README).
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DATA ?= var
+STORE ?= demo-store
+PORT ?= 8080
+
+.PHONY: run test bench deps-test lint clean
+
+$(BIN)/storenode: setup.cfg pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.test-extras: $(BIN)/storenode
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+run: $(BIN)/storenode
+	@if [ ! -f $(DATA)/edge.toml ]; then \
+	  $(BIN)/storenode init --data-dir $(DATA) --store $(STORE) --port $(PORT) --demo && \
+	  $(BIN)/storenode staff add manager --pin 1234 --role manager --data-dir $(DATA) && \
+	  $(BIN)/storenode staff add cashier --pin 0000 --role cashier --data-dir $(DATA) && \
+	  $(BIN)/storenode staff add kitchen --pin 1111 --role kitchen --data-dir $(DATA) && \
+	  echo "demo staff: manager/1234, cashier/0000, kitchen/1111"; \
+	fi
+	$(BIN)/storenode run --data-dir $(DATA)
+
+deps-test:
+	bash scripts/install-test-deps.sh
+
+test: $(VENV)/.test-extras deps-test
+	$(BIN)/python -m pytest -q tests
+
+bench: $(VENV)/.test-extras
+	$(BIN)/python -m pytest -q -s -p no:randomly tests/bench -o addopts="-p no:cacheprovider"
+
+lint: $(VENV)/.test-extras
+	$(BIN)/mypy sync drivers edge/domain
+
+clean:
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,1 @@
+"""storenode HQ service (see issue 3)."""

@@ -1,0 +1,1 @@
+"""Hardware drivers (printer, BLE, locker). Never imports edge/ or cloud/."""

@@ -1,0 +1,102 @@
+"""Staff login, signed bearer tokens, role checks and login rate-limiting."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from ..domain.channels import role_may
+from .errors import ApiError
+
+
+@dataclass(frozen=True)
+class Principal:
+    staff: str
+    role: str
+
+
+class TokenSigner:
+    """``base64url(payload).base64url(hmac)``; stateless, survives daemon restarts."""
+
+    def __init__(self, secret: bytes, ttl_s: int, clock: Callable[[], float] = time.time) -> None:
+        self._key = hashlib.sha256(b"storenode-token:" + secret).digest()
+        self.ttl_s = ttl_s
+        self._clock = clock
+
+    def issue(self, staff: str, role: str) -> str:
+        payload = json.dumps({"s": staff, "r": role, "e": int(self._clock()) + self.ttl_s},
+                             separators=(",", ":")).encode()
+        body = _b64(payload)
+        return f"{body}.{_b64(self._sign(body))}"
+
+    def verify(self, token: str) -> Principal | None:
+        body, _, sig = token.partition(".")
+        try:
+            if not hmac.compare_digest(_unb64(sig), self._sign(body)):
+                return None
+            payload = json.loads(_unb64(body))
+        except (ValueError, TypeError):
+            return None
+        if not isinstance(payload, dict) or payload.get("e", 0) < self._clock():
+            return None
+        return Principal(str(payload["s"]), str(payload["r"]))
+
+    def _sign(self, body: str) -> bytes:
+        return hmac.new(self._key, body.encode(), hashlib.sha256).digest()
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class LoginLimiter:
+    """After ``max_failures`` wrong PINs for a staff id or a client address, lock it out."""
+
+    def __init__(self, max_failures: int, lockout_s: int,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_failures, self.lockout_s, self._clock = max_failures, lockout_s, clock
+        self._failures: dict[str, list[float]] = {}
+
+    def retry_after(self, *subjects: str) -> int:
+        now = self._clock()
+        worst = 0.0
+        for subject in subjects:
+            recent = [t for t in self._failures.get(subject, []) if now - t < self.lockout_s]
+            self._failures[subject] = recent
+            if len(recent) >= self.max_failures:
+                worst = max(worst, recent[-self.max_failures] + self.lockout_s - now)
+            if not recent:
+                self._failures.pop(subject, None)
+        return int(worst) + 1 if worst > 0 else 0
+
+    def failed(self, *subjects: str) -> None:
+        for subject in subjects:
+            self._failures.setdefault(subject, []).append(self._clock())
+
+    def succeeded(self, subject: str) -> None:
+        self._failures.pop(subject, None)
+
+
+PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")
+
+
+def principal(request: web.Request) -> Principal:
+    return request[PRINCIPAL]
+
+
+def require(request: web.Request, permission: str) -> Principal:
+    who = request[PRINCIPAL]
+    if not role_may(who.role, permission):
+        raise ApiError(403, "forbidden", {"role": who.role, "needs": permission})
+    return who

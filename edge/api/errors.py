@@ -1,0 +1,66 @@
+"""JSON error bodies ``{"error": code, "detail": ...}`` for every failure."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from ..domain.errors import DomainError, StorageError
+from .. import keys
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, detail: Any = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(code)
+        self.status, self.code, self.detail, self.headers = status, code, detail, headers
+
+
+def error_response(status: int, code: str, detail: Any = None,
+                   headers: dict[str, str] | None = None) -> web.Response:
+    body = json.dumps({"error": code, "detail": detail}, ensure_ascii=False, default=str)
+    return web.Response(status=status, text=body, content_type="application/json",
+                        headers=headers)
+
+
+_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 413: "body_too_large", 415: "unsupported_media_type"}
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    route = request.match_info.route.resource
+    route_name = route.canonical if route is not None else "unmatched"
+    try:
+        response = await handler(request)
+    except ApiError as exc:
+        response = error_response(exc.status, exc.code, exc.detail, exc.headers)
+    except DomainError as exc:
+        response = error_response(exc.status, exc.code, exc.detail)
+    except StorageError as exc:
+        response = error_response(exc.status, exc.code, exc.detail)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _HTTP_CODES.get(exc.status, "http_error")
+        response = error_response(exc.status, code, exc.reason)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        response = error_response(500, "internal_error", "see the daemon log")
+    metrics = request.app.get(keys.METRICS)
+    if metrics is not None:
+        status = str(response.status)
+        metrics.latency.labels(request.method, route_name, status).observe(
+            time.perf_counter() - started)
+        if response.status >= 400:
+            metrics.errors.labels(str(response.status)).inc()
+    return response

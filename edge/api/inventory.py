@@ -1,0 +1,36 @@
+"""One stock pool: levels, movements, per-channel daily quotas."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .. import keys
+from ..store import reads, writes
+from ..store.clock import local_day, utc_now
+from .auth import require
+from .catalog import _sku
+from .schemas import MOVEMENT, QUOTAS, read_body
+
+
+async def list_inventory(request: web.Request) -> web.Response:
+    require(request, "inventory.read")
+    day = local_day(utc_now(), request.app[keys.SETTINGS].timezone)
+    return web.json_response(await request.app[keys.DB].read(reads.inventory, day))
+
+
+async def add_movement(request: web.Request) -> web.Response:
+    require(request, "inventory.write")
+    body = await read_body(request, MOVEMENT)
+    level = await request.app[keys.DB].write(
+        writes.record_movement, body["sku"], body.get("delta"), body["reason"],
+        body.get("counted"), body.get("ref"),
+    )
+    return web.json_response(level, status=201)
+
+
+async def put_quotas(request: web.Request) -> web.Response:
+    require(request, "inventory.write")
+    sku = _sku(request)
+    body = await read_body(request, QUOTAS)
+    quotas = await request.app[keys.DB].write(writes.set_quotas, sku, body)
+    return web.json_response({"sku": sku, "quotas": quotas})

@@ -1,0 +1,101 @@
+"""The order center: create (idempotent), list, read, transitions."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import datetime
+
+from aiohttp import web
+
+from .. import keys
+from ..domain.channels import CHANNELS, TRANSITION_ROLES
+from ..domain.errors import NotFound
+from ..domain.orders import STATUSES
+from ..store import reads, writes
+from ..store.clock import iso
+from .auth import principal, require
+from .errors import ApiError
+from .schemas import ORDER_CREATE, TRANSITION, read_body
+
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
+ORDER_ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
+
+
+async def create_order(request: web.Request) -> web.Response:
+    require(request, "orders.create")
+    key = request.headers.get("Idempotency-Key", "")
+    if not IDEMPOTENCY_KEY.match(key):
+        raise ApiError(422, "idempotency_key_required",
+                       "send an Idempotency-Key header of 8-128 characters [A-Za-z0-9_.:-]")
+    body = await read_body(request, ORDER_CREATE)
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    app = request.app
+    order, replayed = await app[keys.DB].write(
+        writes.create_order, body, key, digest, app[keys.SETTINGS].timezone
+    )
+    if not replayed:
+        app[keys.METRICS].orders.labels(body["channel"]).inc()
+    return web.json_response(order, status=200 if replayed else 201)
+
+
+async def list_orders(request: web.Request) -> web.Response:
+    require(request, "orders.read")
+    q = request.query
+    status, channel = q.get("status") or None, q.get("channel") or None
+    if status is not None and status not in STATUSES:
+        raise ApiError(400, "invalid_query", {"status": status, "allowed": list(STATUSES)})
+    if channel is not None and channel not in CHANNELS:
+        raise ApiError(400, "invalid_query", {"channel": channel, "allowed": list(CHANNELS)})
+    since = _parse_since(q.get("since"))
+    try:
+        limit = int(q.get("limit", "200"))
+    except ValueError:
+        limit = -1
+    if not 1 <= limit <= 1000:
+        raise ApiError(400, "invalid_query", {"limit": "an integer from 1 to 1000"})
+    orders = await request.app[keys.DB].read(
+        reads.list_orders, status=status, channel=channel, since=since, limit=limit
+    )
+    return web.json_response(orders)
+
+
+def _parse_since(text: str | None) -> str | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ApiError(400, "invalid_query", {"since": "an ISO 8601 timestamp"}) from exc
+    if moment.tzinfo is None:
+        raise ApiError(400, "invalid_query", {"since": "include a UTC offset, e.g. Z"})
+    return iso(moment)
+
+
+async def get_order(request: web.Request) -> web.Response:
+    require(request, "orders.read")
+    order_id = _order_id(request)
+    order = await request.app[keys.DB].read(reads.get_order, order_id)
+    if order is None:
+        raise NotFound("unknown_order", {"id": order_id})
+    return web.json_response(order)
+
+
+async def transition(request: web.Request) -> web.Response:
+    who = principal(request)
+    order_id = _order_id(request)
+    body = await read_body(request, TRANSITION)
+    target = body["to"]
+    if who.role not in TRANSITION_ROLES[target]:
+        raise ApiError(403, "forbidden", {"role": who.role, "to": target})
+    order = await request.app[keys.DB].write(writes.transition_order, order_id, target)
+    request.app[keys.METRICS].transitions.labels(target).inc()
+    return web.json_response(order)
+
+
+def _order_id(request: web.Request) -> str:
+    order_id = request.match_info["id"]
+    if not ORDER_ID.match(order_id):
+        raise NotFound("unknown_order", {"id": order_id[:64]})
+    return order_id

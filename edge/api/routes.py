@@ -1,0 +1,102 @@
+"""The route table: one row a route. Both the router and the OpenAPI document read it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from . import catalog, events, inventory, orders, schemas, system
+from .auth import PRINCIPAL
+from .errors import ApiError, Handler
+from .. import keys
+
+Q = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    summary: str
+    public: bool = False
+    body: Q | None = None
+    query: dict[str, Q] = field(default_factory=dict)
+    headers: dict[str, Q] = field(default_factory=dict)
+    ok: int = 200
+    errors: tuple[int, ...] = ()
+    produces: str = "application/json"
+
+
+IDEMPOTENCY = {"Idempotency-Key": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{8,128}$"}}
+ORDER_QUERY = {
+    "status": {"type": "string", "enum": list(schemas.STATUSES)},
+    "channel": schemas.CHANNEL,
+    "since": {"type": "string", "format": "date-time"},
+    "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
+}
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/api/v1/health", system.health, "Liveness, store id and sync state",
+          public=True),
+    Route("POST", "/api/v1/auth/login", system.login, "Staff PIN login; returns a bearer token",
+          public=True, body=schemas.LOGIN, errors=(400, 401, 422, 429)),
+    Route("GET", "/api/v1/catalog/items", catalog.list_items, "List catalog items"),
+    Route("POST", "/api/v1/catalog/items", catalog.create_item, "Create an item (manager)",
+          body=schemas.ITEM_CREATE, ok=201, errors=(400, 409, 422)),
+    Route("GET", "/api/v1/catalog/items/{sku}", catalog.get_item, "Read one item",
+          errors=(404,)),
+    Route("PATCH", "/api/v1/catalog/items/{sku}", catalog.patch_item,
+          "Change price, channel prices, availability (manager)",
+          body=schemas.ITEM_PATCH, errors=(400, 404, 422)),
+    Route("POST", "/api/v1/orders", orders.create_order,
+          "Place an order (idempotent by Idempotency-Key; 200 on replay)",
+          body=schemas.ORDER_CREATE, headers=IDEMPOTENCY, ok=201, errors=(400, 409, 422, 503, 507)),
+    Route("GET", "/api/v1/orders", orders.list_orders, "List orders, newest first",
+          query=ORDER_QUERY, errors=(400,)),
+    Route("GET", "/api/v1/orders/{id}", orders.get_order, "Read one order", errors=(404,)),
+    Route("POST", "/api/v1/orders/{id}/transitions", orders.transition,
+          "Move an order through its status machine", body=schemas.TRANSITION,
+          errors=(400, 404, 409, 422)),
+    Route("GET", "/api/v1/inventory", inventory.list_inventory,
+          "Stock per SKU with safety stock and today's channel quotas"),
+    Route("POST", "/api/v1/inventory/movements", inventory.add_movement,
+          "Record a receipt, waste, stocktake or transfer (manager)", body=schemas.MOVEMENT,
+          ok=201, errors=(400, 404, 409, 422)),
+    Route("PUT", "/api/v1/inventory/{sku}/quotas", inventory.put_quotas,
+          "Set per-channel daily quotas; null removes one (manager)", body=schemas.QUOTAS,
+          errors=(400, 404, 422)),
+    Route("GET", "/api/v1/events", events.events,
+          "WebSocket of committed order/stock/catalog events; resume with ?after=seq",
+          query={"after": {"type": "integer", "minimum": 0}}, ok=101, errors=(400,)),
+    Route("GET", "/metrics", system.metrics, "Prometheus metrics (manager, technician)",
+          produces="text/plain"),
+)
+
+PUBLIC_PATHS = frozenset(r.path for r in ROUTES if r.public) | {"/api/openapi.json"}
+
+
+def setup_routes(app: web.Application) -> None:
+    from .openapi import openapi
+
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, route.handler)
+    app.router.add_get("/api/openapi.json", openapi)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    path = request.path
+    if path in PUBLIC_PATHS or not (path.startswith("/api/") or path == "/metrics"):
+        return await handler(request)
+    header = request.headers.get("Authorization", "")
+    token = header[7:] if header.startswith("Bearer ") else request.query.get("token", "")
+    who = request.app[keys.TOKENS].verify(token) if token else None
+    if who is None:
+        raise ApiError(401, "unauthorized", "send Authorization: Bearer <token> from /auth/login",
+                       headers={"WWW-Authenticate": "Bearer"})
+    request[PRINCIPAL] = who
+    return await handler(request)

@@ -1,0 +1,57 @@
+"""Health, login and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from .. import keys
+from ..service import verify_pin
+from ..store import reads
+from .auth import require
+from .errors import ApiError
+from .schemas import LOGIN, read_body
+
+
+async def health(request: web.Request) -> web.Response:
+    app = request.app
+    db = app[keys.DB]
+    counters = db.sync_counters()
+    writer_ok = db.writer.is_alive() and db.writer.last_error is None
+    return web.json_response({
+        "status": "ok" if writer_ok else "degraded",
+        "store": app[keys.SETTINGS].store_id,
+        "sync": {"connected": False, "pending": counters["pending"],
+                 "applied_seq": counters["applied_seq"]},
+        "db": {"writer": "ok" if writer_ok else (db.writer.last_error or "stopped")},
+    })
+
+
+async def login(request: web.Request) -> web.Response:
+    body = await read_body(request, LOGIN)
+    limiter = request.app[keys.LIMITER]
+    staff, client = "staff:" + body["staff"], "ip:" + (request.remote or "?")
+    wait = limiter.retry_after(staff, client)
+    if wait:
+        raise ApiError(429, "too_many_attempts", {"retry_after_s": wait},
+                       headers={"Retry-After": str(wait)})
+    found = await request.app[keys.DB].read(reads.staff_pin_hash, body["staff"])
+    # hash even for unknown staff so timing does not tell which ids exist
+    stored = found[1] if found else "scrypt$16384$00$00"
+    ok = await asyncio.to_thread(verify_pin, body["pin"], stored)
+    if not (found and ok):
+        limiter.failed(staff, client)
+        raise ApiError(401, "invalid_credentials", None)
+    limiter.succeeded(staff)
+    role = found[0]
+    token = request.app[keys.TOKENS].issue(body["staff"], role)
+    return web.json_response({"token": token, "role": role, "staff": body["staff"],
+                              "expires_in": request.app[keys.TOKENS].ttl_s})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    require(request, "metrics.read")
+    body = request.app[keys.METRICS].render()
+    return web.Response(body=body, content_type="text/plain", charset="utf-8",
+                        headers={"X-Content-Type-Version": "0.0.4"})

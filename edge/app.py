@@ -1,0 +1,91 @@
+"""``create_app(settings)``: the edge daemon's aiohttp application."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from . import keys, sdnotify
+from .api.auth import LoginLimiter, TokenSigner
+from .api.errors import error_middleware
+from .api.events import SOCKETS, close_sockets
+from .api.routes import auth_middleware, setup_routes
+from .config import Settings
+from .hub import EventHub
+from .metrics import Metrics
+from .store.database import Database, migrate
+
+log = logging.getLogger(__name__)
+PAGES = Path(__file__).parent / "pages"
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        middlewares=[error_middleware, auth_middleware],
+        client_max_size=settings.max_body_bytes,
+    )
+    app[keys.SETTINGS] = settings
+    app[keys.HUB] = EventHub()
+    app[keys.TOKENS] = TokenSigner(settings.secret, settings.token_ttl_s)
+    app[keys.LIMITER] = LoginLimiter(settings.max_failures, settings.lockout_s)
+    app[SOCKETS] = weakref.WeakSet()
+    app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(watchdog_ctx)
+    app.on_shutdown.append(close_sockets)
+    setup_routes(app)
+    app.router.add_get("/", pos_page)
+    app.router.add_static("/static/", PAGES / "static", append_version=True)
+    return app
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    await asyncio.to_thread(migrate, settings.db_path)
+    loop = asyncio.get_running_loop()
+    hub = app[keys.HUB]
+
+    def on_commit(events: list[dict[str, object]]) -> None:  # writer thread
+        loop.call_soon_threadsafe(hub.publish, events)
+
+    db = Database(settings.db_path, settings.store_id, readers=settings.readers,
+                  max_batch=settings.group_commit_max, on_commit=on_commit)
+    await asyncio.to_thread(db.start)
+    hub.last_seq = db.writer.outbox.last_seq
+    app[keys.DB] = db
+    app[keys.METRICS] = Metrics(lambda: db.sync_counters()["pending"])
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(db.close)
+
+
+async def watchdog_ctx(app: web.Application) -> AsyncIterator[None]:
+    interval = sdnotify.watchdog_interval()
+    task = asyncio.create_task(_watchdog(app, interval)) if interval else None
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def _watchdog(app: web.Application, interval: float) -> None:
+    """Ping only while the loop runs and the writer thread is alive: a hang gets us restarted."""
+    while True:
+        if app[keys.DB].writer.is_alive():
+            await asyncio.to_thread(sdnotify.notify, "WATCHDOG=1")
+        else:
+            log.error("db writer thread died; withholding watchdog ping")
+        await asyncio.sleep(interval)
+
+
+async def pos_page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(PAGES / "pos.html")

@@ -1,0 +1,206 @@
+"""``storenode``: the technicians' command line, a thin shell over the Python API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import service
+from .config import ConfigError, load_settings
+from .domain.channels import ROLES
+from .store.database import backup, check_integrity, db_path, migrate
+
+DATA_DIR = click.option(
+    "--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="STORENODE_DATA_DIR",
+    required=True, help="Store data directory (or STORENODE_DATA_DIR).",
+)
+
+
+def _out(value: Any) -> None:
+    click.echo(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+@click.group()
+@click.version_option(package_name="storenode")
+def cli() -> None:
+    """storenode edge daemon: orders, stock and devices of one shop."""
+
+
+@cli.command()
+@DATA_DIR
+@click.option("--store", "store_id", required=True, help="Store id, e.g. canteen-01.")
+@click.option("--tenant", default="default", show_default=True)
+@click.option("--timezone", default="Asia/Shanghai", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--demo", is_flag=True, help="Load the demo catalog with stock 100 per item.")
+def init(data_dir: Path, store_id: str, tenant: str, timezone: str, port: int, demo: bool) -> None:
+    """Create a store's config, secret and database; never overwrites one.
+
+    Example: storenode init --data-dir /var/lib/storenode --store canteen-01 --tenant acme
+    """
+    try:
+        config = service.init_store(data_dir, store_id, tenant, timezone, port)
+        load_settings(data_dir)
+    except (FileExistsError, ConfigError) as exc:
+        _fail(str(exc))
+    result: dict[str, Any] = {"store": store_id, "config": str(config)}
+    if demo:
+        catalog = Path(__file__).resolve().parent.parent / "config" / "demo" / "catalog.csv"
+        result["items"] = service.import_catalog(data_dir, store_id, catalog, None, 100)
+    _out(result)
+
+
+@cli.command()
+@DATA_DIR
+@click.option("--host", default=None, help="Listen address (default from edge.toml).")
+@click.option("--port", default=None, type=int, help="Listen port (default from edge.toml).")
+def run(data_dir: Path, host: str | None, port: int | None) -> None:
+    """Serve the LAN API and pages until SIGTERM, then shut down cleanly.
+
+    Example: storenode run --data-dir /var/lib/storenode --port 8080
+    """
+    from .server import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        settings = load_settings(data_dir)
+    except ConfigError as exc:
+        _fail(str(exc))
+    asyncio.run(serve(settings, host or settings.host, settings.port if port is None else port))
+
+
+@cli.command()
+@DATA_DIR
+def status(data_dir: Path) -> None:
+    """Show the store's counts, outbox backlog and whether the daemon answers.
+
+    Example: storenode status --data-dir /var/lib/storenode
+    """
+    try:
+        settings = load_settings(data_dir)
+        result = service.status(data_dir)
+    except ConfigError as exc:
+        _fail(str(exc))
+    result["store"] = settings.store_id
+    url = f"http://127.0.0.1:{settings.port}/api/v1/health"
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 (local daemon)
+            result["daemon"] = json.loads(resp.read())
+    except OSError as exc:
+        result["daemon"] = {"status": "not running", "detail": str(exc)}
+    _out(result)
+
+
+@cli.group()
+def staff() -> None:
+    """Staff accounts."""
+
+
+@staff.command("add")
+@click.argument("staff_id")
+@click.option("--pin", required=True, help=f"PIN, {service.PIN_RULE}.")
+@click.option("--role", required=True, type=click.Choice(ROLES))
+@DATA_DIR
+def staff_add(staff_id: str, pin: str, role: str, data_dir: Path) -> None:
+    """Add a staff member with a PIN (stored as a scrypt hash).
+
+    Example: storenode staff add ana --pin 4821 --role cashier --data-dir /var/lib/storenode
+    """
+    try:
+        settings = load_settings(data_dir)
+        service.add_staff(data_dir, settings.store_id, staff_id, pin, role)
+    except (ConfigError, ValueError) as exc:
+        _fail(str(exc))
+    except service.DomainError as exc:
+        _fail(f"{exc.code}: {exc.detail}")
+    _out({"staff": staff_id, "role": role})
+
+
+@cli.group()
+def catalog() -> None:
+    """Catalog maintenance."""
+
+
+@catalog.command("import")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--outlet", default=None, help="Only rows of this outlet column value.")
+@click.option("--stock", default=0, show_default=True, type=int, help="Initial stock per item.")
+@DATA_DIR
+def catalog_import(csv_file: Path, outlet: str | None, stock: int, data_dir: Path) -> None:
+    """Load items from a catalog CSV (columns as in config/demo/catalog.csv).
+
+    Example: storenode catalog import config/demo/catalog.csv --outlet canteen --data-dir var
+    """
+    try:
+        settings = load_settings(data_dir)
+        count = service.import_catalog(data_dir, settings.store_id, csv_file, outlet, stock)
+    except (ConfigError, KeyError, ValueError) as exc:
+        _fail(f"cannot import {csv_file}: {exc}")
+    except service.DomainError as exc:
+        _fail(f"{exc.code}: {exc.detail}")
+    _out({"imported": count})
+
+
+@cli.group()
+def db() -> None:
+    """Database maintenance: backup, check, migrate."""
+
+
+@db.command("backup")
+@click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+@DATA_DIR
+def db_backup(target: Path, data_dir: Path) -> None:
+    """Copy the live database with SQLite's online backup (safe while running).
+
+    Example: storenode db backup /mnt/usb/store-2026-11-23.db --data-dir /var/lib/storenode
+    """
+    try:
+        size = backup(db_path(data_dir), target)
+    except (FileExistsError, OSError) as exc:
+        _fail(str(exc))
+    _out({"backup": str(target), "bytes": size})
+
+
+@db.command("check")
+@DATA_DIR
+def db_check(data_dir: Path) -> None:
+    """Run PRAGMA integrity_check; exits 1 unless the database is ok.
+
+    Example: storenode db check --data-dir /var/lib/storenode
+    """
+    try:
+        result = check_integrity(db_path(data_dir))
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ok"
+        _fail(f"integrity check failed: {exc}")
+    _out({"integrity": result})
+    if result != ["ok"]:
+        sys.exit(1)
+
+
+@db.command("migrate")
+@DATA_DIR
+def db_migrate(data_dir: Path) -> None:
+    """Apply pending schema migrations (the daemon also does this at start-up).
+
+    Example: storenode db migrate --data-dir /var/lib/storenode
+    """
+    path = db_path(data_dir)
+    if not path.exists():
+        _fail(f"no database in {data_dir}: run `storenode init` first")
+    _out({"applied": migrate(path)})
+
+
+def main() -> None:
+    cli()

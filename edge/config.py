@@ -1,0 +1,154 @@
+"""Edge settings: ``edge.toml`` in the data dir, then ``STORENODE_<SECTION>_<KEY>`` overrides.
+
+Validated at start-up; a bad file gives a :class:`ConfigError` naming the file and key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+CONFIG_FILE = "edge.toml"
+SECRET_FILE = "secret.key"
+STORE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+# section -> key -> (type, default, check)
+SCHEMA: dict[str, dict[str, tuple[type, Any]]] = {
+    "store": {"id": (str, None), "tenant": (str, "default"), "timezone": (str, "Asia/Shanghai")},
+    "http": {"host": (str, "0.0.0.0"), "port": (int, 8080), "max_body_bytes": (int, 65536)},
+    "db": {"group_commit_max": (int, 64), "readers": (int, 4)},
+    "auth": {"token_ttl_s": (int, 43200), "max_failures": (int, 5), "lockout_s": (int, 300)},
+    "sync": {"broker": (str, ""), "username": (str, ""), "password": (str, "")},
+}
+
+
+class ConfigError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    store_id: str
+    tenant: str
+    timezone: ZoneInfo
+    host: str
+    port: int
+    max_body_bytes: int
+    group_commit_max: int
+    readers: int
+    token_ttl_s: int
+    max_failures: int
+    lockout_s: int
+    broker: str
+    secret: bytes
+
+    @property
+    def db_path(self) -> Path:
+        from .store.database import db_path
+
+        return db_path(self.data_dir)
+
+
+def render_config(store_id: str, tenant: str, timezone: str = "Asia/Shanghai",
+                  port: int = 8080) -> str:
+    return (
+        "# storenode edge settings. Every key can be overridden by the environment as\n"
+        "# STORENODE_<SECTION>_<KEY>, e.g. STORENODE_HTTP_PORT=8081.\n"
+        f'[store]\nid = "{store_id}"\ntenant = "{tenant}"\ntimezone = "{timezone}"\n\n'
+        f'[http]\nhost = "0.0.0.0"\nport = {port}\nmax_body_bytes = 65536\n\n'
+        "[db]\ngroup_commit_max = 64\nreaders = 4\n\n"
+        "[auth]\ntoken_ttl_s = 43200\nmax_failures = 5\nlockout_s = 300\n\n"
+        '[sync]\nbroker = ""\nusername = ""\npassword = ""\n'
+    )
+
+
+def load_settings(data_dir: Path, env: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ if env is None else env)
+    path = data_dir / CONFIG_FILE
+    if not path.exists():
+        raise ConfigError(f"{path} not found: run `storenode init --data-dir {data_dir} --store ID`")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    values = _validated(path, raw, env)
+    try:
+        tz = ZoneInfo(values["store.timezone"])
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"{path}: store.timezone: unknown zone {values['store.timezone']!r}") from exc
+    if not STORE_ID.match(values["store.id"]):
+        raise ConfigError(f"{path}: store.id must match {STORE_ID.pattern}")
+    for key, low, high in (("http.port", 0, 65535), ("db.group_commit_max", 1, 10000),
+                           ("db.readers", 1, 64), ("http.max_body_bytes", 1024, 16 << 20)):
+        if not low <= values[key] <= high:
+            raise ConfigError(f"{path}: {key} must be between {low} and {high}")
+    return Settings(
+        data_dir=data_dir,
+        store_id=values["store.id"],
+        tenant=values["store.tenant"],
+        timezone=tz,
+        host=values["http.host"],
+        port=values["http.port"],
+        max_body_bytes=values["http.max_body_bytes"],
+        group_commit_max=values["db.group_commit_max"],
+        readers=values["db.readers"],
+        token_ttl_s=values["auth.token_ttl_s"],
+        max_failures=values["auth.max_failures"],
+        lockout_s=values["auth.lockout_s"],
+        broker=values["sync.broker"],
+        secret=_read_secret(data_dir),
+    )
+
+
+def _validated(path: Path, raw: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    unknown = set(raw) - set(SCHEMA)
+    if unknown:
+        raise ConfigError(f"{path}: unknown section(s) {sorted(unknown)}")
+    values: dict[str, Any] = {}
+    for section, keys in SCHEMA.items():
+        given = raw.get(section, {})
+        if not isinstance(given, dict):
+            raise ConfigError(f"{path}: [{section}] must be a table")
+        extra = set(given) - set(keys)
+        if extra:
+            raise ConfigError(f"{path}: [{section}] has unknown key(s) {sorted(extra)}")
+        for key, (kind, default) in keys.items():
+            name = f"{section}.{key}"
+            env_name = f"STORENODE_{section}_{key}".upper()
+            value = given.get(key, default)
+            if env_name in env:
+                value = _from_env(env_name, env[env_name], kind)
+            if value is None:
+                raise ConfigError(f"{path}: {name} is required")
+            if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ConfigError(f"{path}: {name} must be an integer, got {value!r}")
+            if kind is str and not isinstance(value, str):
+                raise ConfigError(f"{path}: {name} must be a string, got {value!r}")
+            values[name] = value
+    return values
+
+
+def _from_env(name: str, text: str, kind: type) -> Any:
+    if kind is int:
+        try:
+            return int(text)
+        except ValueError as exc:
+            raise ConfigError(f"environment {name}: must be an integer, got {text!r}") from exc
+    return text
+
+
+def _read_secret(data_dir: Path) -> bytes:
+    path = data_dir / SECRET_FILE
+    try:
+        secret = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path} missing: the data dir was not made by `storenode init`") from exc
+    if len(secret) < 32:
+        raise ConfigError(f"{path}: secret too short")
+    return secret

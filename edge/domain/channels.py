@@ -1,0 +1,44 @@
+"""Sales channels, kitchen stations and roles, declared as data."""
+
+from __future__ import annotations
+
+from typing import Final
+
+# channel -> is it a delivery platform (orders arrive through HQ, may be quota-capped)
+CHANNELS: Final[dict[str, dict[str, bool]]] = {
+    "pos": {"platform": False},
+    "dine_in_qr": {"platform": False},
+    "waiter": {"platform": False},
+    "mini_program": {"platform": False},
+    "meituan": {"platform": True},
+    "eleme": {"platform": True},
+    "phone": {"platform": False},
+}
+
+ROLES: Final[tuple[str, ...]] = ("cashier", "kitchen", "manager", "technician")
+
+_ALL = frozenset(ROLES)
+# permission -> roles that hold it
+PERMISSIONS: Final[dict[str, frozenset[str]]] = {
+    "catalog.read": _ALL,
+    "catalog.write": frozenset({"manager"}),
+    "orders.read": _ALL,
+    "orders.create": frozenset({"cashier", "manager"}),
+    "inventory.read": _ALL,
+    "inventory.write": frozenset({"manager"}),
+    "events.read": _ALL,
+    "metrics.read": frozenset({"manager", "technician"}),
+}
+
+# target status -> roles allowed to move an order there
+TRANSITION_ROLES: Final[dict[str, frozenset[str]]] = {
+    "accepted": frozenset({"cashier", "kitchen", "manager"}),
+    "preparing": frozenset({"cashier", "kitchen", "manager"}),
+    "ready": frozenset({"cashier", "kitchen", "manager"}),
+    "completed": frozenset({"cashier", "manager"}),
+    "cancelled": frozenset({"manager"}),
+}
+
+
+def role_may(role: str, permission: str) -> bool:
+    return role in PERMISSIONS.get(permission, frozenset())

@@ -1,0 +1,88 @@
+"""Order rules: the status machine and server-side pricing in integer fen."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from .errors import Conflict, DomainError
+
+# status -> statuses it may move to
+TRANSITIONS: Final[dict[str, frozenset[str]]] = {
+    "placed": frozenset({"accepted", "cancelled"}),
+    "accepted": frozenset({"preparing", "cancelled"}),
+    "preparing": frozenset({"ready", "cancelled"}),
+    "ready": frozenset({"completed"}),
+    "completed": frozenset(),
+    "cancelled": frozenset(),
+}
+STATUSES: Final[tuple[str, ...]] = tuple(TRANSITIONS)
+RESTORES_STOCK: Final[frozenset[str]] = frozenset({"cancelled"})
+
+MAX_LINES: Final = 100
+MAX_QTY: Final = 999
+
+
+def check_transition(current: str, target: str) -> None:
+    if target not in TRANSITIONS:
+        raise DomainError("invalid_status", {"to": target, "allowed": list(STATUSES)})
+    if target not in TRANSITIONS[current]:
+        raise Conflict(
+            "invalid_transition",
+            {"from": current, "to": target, "allowed": sorted(TRANSITIONS[current])},
+        )
+
+
+@dataclass(frozen=True)
+class PricedLine:
+    line_no: int
+    sku: str
+    name: str
+    qty: int
+    unit_cents: int
+    total_cents: int
+    station: str
+    note: str | None
+
+
+def unit_price(item: Mapping[str, Any], channel: str) -> int:
+    """The channel's override price if the item has one, else its base price."""
+    overrides: Mapping[str, int] = item.get("channel_prices") or {}
+    return int(overrides.get(channel, item["price_cents"]))
+
+
+def price_lines(
+    items: Mapping[str, Mapping[str, Any]],
+    lines: Iterable[Mapping[str, Any]],
+    channel: str,
+) -> list[PricedLine]:
+    """Price each requested line from the catalog. ``items`` is keyed by sku."""
+    priced = []
+    for n, line in enumerate(lines, start=1):
+        item = items[line["sku"]]
+        unit = unit_price(item, channel)
+        priced.append(
+            PricedLine(
+                line_no=n,
+                sku=line["sku"],
+                name=item["name"],
+                qty=line["qty"],
+                unit_cents=unit,
+                total_cents=unit * line["qty"],
+                station=item["station"],
+                note=line.get("note"),
+            )
+        )
+    return priced
+
+
+def quantities_by_sku(lines: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for line in lines:
+        totals[line["sku"]] = totals.get(line["sku"], 0) + int(line["qty"])
+    return totals
+
+
+def stations_of(lines: Iterable[PricedLine]) -> list[str]:
+    return sorted({line.station for line in lines})

@@ -1,0 +1,21 @@
+"""Typed application state keys, declared in one place."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from .api.auth import LoginLimiter, TokenSigner
+    from .config import Settings
+    from .hub import EventHub
+    from .metrics import Metrics
+    from .store.database import Database
+
+SETTINGS: web.AppKey["Settings"] = web.AppKey("settings")
+DB: web.AppKey["Database"] = web.AppKey("db")
+HUB: web.AppKey["EventHub"] = web.AppKey("hub")
+METRICS: web.AppKey["Metrics"] = web.AppKey("metrics")
+TOKENS: web.AppKey["TokenSigner"] = web.AppKey("tokens")
+LIMITER: web.AppKey["LoginLimiter"] = web.AppKey("limiter")

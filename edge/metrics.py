@@ -1,0 +1,38 @@
+"""Prometheus metrics of one edge app (own registry, so tests can run many apps)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class Metrics:
+    def __init__(self, outbox_pending: Callable[[], float]) -> None:
+        self.registry = CollectorRegistry()
+        self.orders = Counter(
+            "storenode_orders_created", "Orders created", ["channel"], registry=self.registry
+        )
+        self.transitions = Counter(
+            "storenode_order_transitions", "Order status changes", ["to"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "storenode_http_request_duration_seconds", "HTTP request latency",
+            ["method", "route", "status"], buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
+        self.errors = Counter(
+            "storenode_http_errors", "Error responses", ["code"], registry=self.registry
+        )
+        pending = Gauge(
+            "storenode_outbox_pending", "Outbox events not yet acknowledged by HQ",
+            registry=self.registry,
+        )
+        pending.set_function(outbox_pending)
+        self.ws_clients = Gauge(
+            "storenode_ws_clients", "Connected event WebSocket clients", registry=self.registry
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,115 @@
+"""Python API behind the CLI: create a store, add staff, import a catalog, status."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import os
+import secrets
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from .domain.errors import DomainError
+from .config import CONFIG_FILE, SECRET_FILE, STORE_ID, ConfigError, render_config
+from .domain.channels import ROLES
+from .store import reads, writes
+from .store.connection import open_writer
+from .store.database import db_path, migrate
+from .store.writer import run_once
+
+PIN_RULE = "4 to 12 digits"
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
+
+
+def hash_pin(pin: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(pin.encode(), salt=salt, **_SCRYPT)
+    return f"scrypt${_SCRYPT['n']}${salt.hex()}${digest.hex()}"
+
+
+def verify_pin(pin: str, stored: str) -> bool:
+    try:
+        scheme, n, salt, digest = stored.split("$")
+        params = {**_SCRYPT, "n": int(n)}
+        got = hashlib.scrypt(pin.encode(), salt=bytes.fromhex(salt), **params)
+    except (ValueError, TypeError):
+        return False
+    return scheme == "scrypt" and hmac.compare_digest(got.hex(), digest)
+
+
+def init_store(data_dir: Path, store_id: str, tenant: str = "default",
+               timezone: str = "Asia/Shanghai", port: int = 8080) -> Path:
+    """Create config, secret and database. Refuses to touch an existing store."""
+    if not STORE_ID.match(store_id):
+        raise ConfigError(f"store id must match {STORE_ID.pattern}")
+    config = data_dir / CONFIG_FILE
+    if config.exists() or db_path(data_dir).exists():
+        raise FileExistsError(f"{data_dir} already holds a store; refusing to overwrite")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = data_dir / SECRET_FILE
+    fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(secrets.token_bytes(32))
+    config.write_text(render_config(store_id, tenant, timezone, port), encoding="utf-8")
+    migrate(db_path(data_dir))
+    return config
+
+
+def _connect(data_dir: Path) -> sqlite3.Connection:
+    path = db_path(data_dir)
+    if not path.exists():
+        raise ConfigError(f"no store database in {data_dir}: run `storenode init` first")
+    return open_writer(path)
+
+
+def add_staff(data_dir: Path, store_id: str, staff_id: str, pin: str, role: str) -> None:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    if not (pin.isdigit() and 4 <= len(pin) <= 12):
+        raise ValueError(f"PIN must be {PIN_RULE}")
+    conn = _connect(data_dir)
+    try:
+        run_once(conn, store_id, writes.add_staff, staff_id, role, hash_pin(pin))
+    finally:
+        conn.close()
+
+
+def import_catalog(data_dir: Path, store_id: str, csv_path: Path, outlet: str | None,
+                   initial_stock: int) -> int:
+    """Load a catalog CSV (the shared demo format) and give every item initial stock."""
+    with csv_path.open(encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if outlet is None or r.get("outlet") == outlet]
+    conn = _connect(data_dir)
+    try:
+        for row in rows:
+            run_once(conn, store_id, _import_row, row, initial_stock)
+    finally:
+        conn.close()
+    return len(rows)
+
+
+def _import_row(tx: writes.Tx, row: dict[str, str], initial_stock: int) -> None:
+    prices = {ch: int(row[f"{ch}_price_cents"]) for ch in ("meituan", "eleme")
+              if row.get(f"{ch}_price_cents")}
+    item: dict[str, Any] = {
+        "sku": row["sku"], "name": row["name"], "name_en": row.get("name_en") or None,
+        "category": row["category"], "station": row["station"],
+        "price_cents": int(row["price_cents"]), "cost_cents": int(row["cost_cents"] or 0),
+        "channel_prices": prices, "available": True, "track_stock": True,
+    }
+    writes.create_item(tx, item, int(row.get("safety_stock") or 0))
+    if initial_stock:
+        writes.record_movement(tx, row["sku"], initial_stock, "receipt", None, "initial stock")
+
+
+def status(data_dir: Path) -> dict[str, Any]:
+    conn = _connect(data_dir)
+    try:
+        counts = {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                  for t in ("orders", "items", "staff")}
+        return {**counts, **reads.sync_counters(conn),
+                "db_bytes": db_path(data_dir).stat().st_size}
+    finally:
+        conn.close()

@@ -1,0 +1,68 @@
+"""Transactional outbox: domain events with a gapless per-store ``seq``."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from ulid import ULID
+
+from sync.hlc import HybridLogicalClock
+
+from .clock import utc_now_iso
+
+EVENT_VERSION = 1
+
+
+class Outbox:
+    """Appends events inside the caller's transaction. Owned by the writer thread."""
+
+    def __init__(self, store_id: str, hlc: HybridLogicalClock, conn: sqlite3.Connection) -> None:
+        self.store_id = store_id
+        self.hlc = hlc
+        self.last_seq = 0
+        self.reload(conn)
+
+    def reload(self, conn: sqlite3.Connection) -> None:
+        """Re-read the counter (inside the write lock) in case another process wrote."""
+        row = conn.execute("SELECT value FROM meta WHERE key='outbox_last_seq'").fetchone()
+        self.last_seq = int(row[0]) if row else 0
+
+    def append(self, conn: sqlite3.Connection, type_: str, data: dict[str, Any]) -> dict[str, Any]:
+        seq = self.last_seq + 1
+        event = {
+            "event_id": str(ULID()),
+            "store": self.store_id,
+            "seq": seq,
+            "type": type_,
+            "v": EVENT_VERSION,
+            "at": utc_now_iso(),
+            "hlc": self.hlc.now(),
+            "data": data,
+        }
+        conn.execute(
+            "INSERT INTO outbox(seq, event_id, type, v, at, hlc, data) VALUES (?,?,?,?,?,?,?)",
+            (seq, event["event_id"], type_, EVENT_VERSION, event["at"], event["hlc"],
+             json.dumps(data, ensure_ascii=False, separators=(",", ":"))),
+        )
+        self.last_seq = seq
+        return event
+
+    def save_counter(self, conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "UPDATE meta SET value=? WHERE key='outbox_last_seq'", (str(self.last_seq),)
+        )
+
+
+def row_to_event(store_id: str, row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "event_id": row["event_id"],
+        "store": store_id,
+        "seq": row["seq"],
+        "type": row["type"],
+        "v": row["v"],
+        "at": row["at"],
+        "hlc": row["hlc"],
+        "data": json.loads(row["data"]),
+    }

@@ -1,0 +1,200 @@
+"""One writer thread with group commit.
+
+Every write is a function ``fn(tx, *args)`` run on the writer thread. Jobs that
+arrive together share one transaction and one fsync: each job runs inside its
+own SAVEPOINT so a refused job rolls back alone, then the batch commits once.
+Callers are only answered after COMMIT returned, so an acknowledged write is on
+disk (WAL + synchronous=FULL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sync.hlc import HybridLogicalClock
+
+from .connection import open_writer, translate
+from .outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+_STOP = object()
+
+
+@dataclass
+class Job:
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+
+
+@dataclass
+class Tx:
+    """What a write job sees: the connection and an outbox to emit events into."""
+
+    conn: sqlite3.Connection
+    outbox: Outbox
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def emit(self, type_: str, data: dict[str, Any]) -> dict[str, Any]:
+        event = self.outbox.append(self.conn, type_, data)
+        self.events.append(event)
+        return event
+
+
+class DbWriter:
+    def __init__(
+        self,
+        path: Path,
+        store_id: str,
+        *,
+        max_batch: int = 64,
+        on_commit: Callable[[list[dict[str, Any]]], None] | None = None,
+    ) -> None:
+        self.path = path
+        self.max_batch = max_batch
+        self.on_commit = on_commit
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._conn = open_writer(path)
+        self.outbox = Outbox(store_id, HybridLogicalClock(), self._conn)
+        self.last_error: str | None = None
+        self._thread = threading.Thread(target=self._run, name="storenode-db-writer", daemon=True)
+        self.commits = 0
+        self.jobs_done = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    async def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if not self._thread.is_alive():
+            from ..domain.errors import StorageError
+
+            raise StorageError("database writer is not running")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.put(Job(fn, args, future, loop))
+        return await future
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join()
+        self._conn.close()
+
+    # -- writer thread -------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    self._queue.put(_STOP)
+                    break
+                batch.append(nxt)
+            self._run_batch(batch)
+
+    def _run_batch(self, batch: list[Job]) -> None:
+        conn = self._conn
+        outcomes: list[tuple[Job, bool, Any]] = []
+        events: list[dict[str, Any]] = []
+        seq_before = self.outbox.last_seq
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            self.outbox.reload(conn)
+            seq_before = self.outbox.last_seq
+            for job in batch:
+                outcomes.append(self._run_job(job, events))
+            if self.outbox.last_seq != seq_before:
+                self.outbox.save_counter(conn)
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            log.error("commit of %d jobs failed: %s", len(batch), exc)
+            self.last_error = str(exc)
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            self.outbox.last_seq = seq_before
+            error = translate(exc)
+            for job in batch:
+                _resolve(job, False, error)
+            return
+        self.commits += 1
+        self.jobs_done += len(batch)
+        self.last_error = None
+        if events and self.on_commit is not None:
+            self.on_commit(events)
+        for job, ok, value in outcomes:
+            _resolve(job, ok, value)
+
+    def _run_job(self, job: Job, events: list[dict[str, Any]]) -> tuple[Job, bool, Any]:
+        conn = self._conn
+        seq_before = self.outbox.last_seq
+        tx = Tx(conn, self.outbox)
+        conn.execute("SAVEPOINT job")
+        try:
+            result = job.fn(tx, *job.args)
+        except (sqlite3.OperationalError, sqlite3.DatabaseError) as exc:
+            if isinstance(exc, sqlite3.IntegrityError):
+                return self._undo_job(job, seq_before, exc)
+            raise  # storage failure (disk full, I/O, read-only): the whole batch fails
+        except Exception as exc:  # refused by the rules: roll back this job alone
+            return self._undo_job(job, seq_before, exc)
+        conn.execute("RELEASE job")
+        events.extend(tx.events)
+        return job, True, result
+
+    def _undo_job(self, job: Job, seq_before: int, exc: Exception) -> tuple[Job, bool, Any]:
+        self._conn.execute("ROLLBACK TO job")
+        self._conn.execute("RELEASE job")
+        self.outbox.last_seq = seq_before
+        return job, False, exc
+
+
+def _resolve(job: Job, ok: bool, value: Any) -> None:
+    def deliver() -> None:
+        if job.future.done():
+            return
+        if ok:
+            job.future.set_result(value)
+        else:
+            job.future.set_exception(value)
+
+    try:
+        job.loop.call_soon_threadsafe(deliver)
+    except RuntimeError:  # loop closed: the caller is gone
+        pass
+
+
+def run_once(conn: sqlite3.Connection, store_id: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """Run one write job synchronously on ``conn`` (CLI use, daemon may be running)."""
+    outbox = Outbox(store_id, HybridLogicalClock(), conn)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        outbox.reload(conn)
+        before = outbox.last_seq
+        result = fn(Tx(conn, outbox), *args)
+        if outbox.last_seq != before:
+            outbox.save_counter(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return result

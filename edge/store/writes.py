@@ -1,0 +1,271 @@
+"""Write transactions. Each runs on the writer thread as ``fn(tx, ...)``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ulid import ULID
+
+from ..domain import orders as rules
+from ..domain import stock as stock_rules
+from ..domain.errors import Conflict, DomainError, NotFound
+from .clock import iso, local_day, utc_now
+from .rows import ITEM_COLUMNS, fetch_order, item_from_row
+from .writer import Tx
+
+ITEM_FIELDS = ("name", "name_en", "category", "station", "price_cents", "cost_cents",
+               "channel_prices", "available", "track_stock")
+
+
+def _item_values(item: dict[str, Any]) -> list[Any]:
+    values = []
+    for field in ITEM_FIELDS:
+        value = item.get(field)
+        if field == "channel_prices":
+            value = json.dumps(value or {}, sort_keys=True)
+        elif field in ("available", "track_stock"):
+            value = 1 if value is None else int(bool(value))
+        values.append(value)
+    return values
+
+
+def create_item(tx: Tx, item: dict[str, Any], safety_stock: int = 0) -> dict[str, Any]:
+    if tx.conn.execute("SELECT 1 FROM items WHERE sku = ?", (item["sku"],)).fetchone():
+        raise Conflict("sku_exists", {"sku": item["sku"]})
+    cols = ", ".join(("sku",) + ITEM_FIELDS + ("updated_at",))
+    marks = ",".join("?" * (len(ITEM_FIELDS) + 2))
+    tx.conn.execute(
+        f"INSERT INTO items({cols}) VALUES ({marks})",
+        [item["sku"], *_item_values(item), iso(utc_now())],
+    )
+    if item.get("track_stock", True):
+        tx.conn.execute(
+            "INSERT OR IGNORE INTO stock(sku, on_hand, safety_stock) VALUES (?, 0, ?)",
+            (item["sku"], safety_stock),
+        )
+    return _emit_item(tx, item["sku"])
+
+
+def patch_item(tx: Tx, sku: str, changes: dict[str, Any]) -> dict[str, Any]:
+    row = tx.conn.execute(f"SELECT {ITEM_COLUMNS} FROM items WHERE sku = ?", (sku,)).fetchone()
+    if row is None:
+        raise NotFound("unknown_sku", {"sku": sku})
+    merged = {**item_from_row(row), **changes}
+    sets = ", ".join(f"{f} = ?" for f in ITEM_FIELDS)
+    tx.conn.execute(
+        f"UPDATE items SET {sets}, updated_at = ? WHERE sku = ?",
+        [*_item_values(merged), iso(utc_now()), sku],
+    )
+    if merged["track_stock"]:
+        tx.conn.execute("INSERT OR IGNORE INTO stock(sku) VALUES (?)", (sku,))
+    return _emit_item(tx, sku)
+
+
+def _emit_item(tx: Tx, sku: str) -> dict[str, Any]:
+    row = tx.conn.execute(f"SELECT {ITEM_COLUMNS} FROM items WHERE sku = ?", (sku,)).fetchone()
+    item = item_from_row(row)
+    tx.emit("catalog.item_changed", {"item": item})
+    return item
+
+
+def create_order(
+    tx: Tx, req: dict[str, Any], key: str, req_hash: str, tz: ZoneInfo
+) -> tuple[dict[str, Any], bool]:
+    """Place an order atomically. Returns ``(order, replayed)``."""
+    conn = tx.conn
+    seen = conn.execute(
+        "SELECT request_hash, order_id FROM idempotency WHERE key = ?", (key,)
+    ).fetchone()
+    if seen is not None:
+        if seen["request_hash"] != req_hash:
+            raise DomainError("idempotency_key_reused", {"key": key})
+        return fetch_order(conn, seen["order_id"]) or {}, True
+
+    wanted = rules.quantities_by_sku(req["lines"])
+    items = _load_items(tx, list(wanted))
+    channel = req["channel"]
+    now = utc_now()
+    day = local_day(now, tz)
+    levels = _stock_levels(tx, list(wanted), channel, day)
+    short = stock_rules.shortages(wanted, levels)
+    if short:
+        raise Conflict("out_of_stock", short)
+
+    priced = rules.price_lines(items, req["lines"], channel)
+    order_id = str(ULID())
+    number = conn.execute(
+        "INSERT INTO order_counters(day, last) VALUES (?, 1) "
+        "ON CONFLICT(day) DO UPDATE SET last = last + 1 RETURNING last",
+        (day,),
+    ).fetchone()[0]
+    at = iso(now)
+    conn.execute(
+        "INSERT INTO orders(id, number, day, channel, status, total_cents, member, table_no, "
+        "pickup, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        (order_id, number, day, channel, "placed", sum(p.total_cents for p in priced),
+         req.get("member"), req.get("table"), int(bool(req.get("pickup"))), at, at),
+    )
+    conn.executemany(
+        "INSERT INTO order_lines(order_id, line_no, sku, name, qty, unit_cents, total_cents, "
+        "station, note) VALUES (?,?,?,?,?,?,?,?,?)",
+        [(order_id, p.line_no, p.sku, p.name, p.qty, p.unit_cents, p.total_cents, p.station,
+          p.note) for p in priced],
+    )
+    conn.execute(
+        "INSERT INTO idempotency(key, request_hash, order_id, created_at) VALUES (?,?,?,?)",
+        (key, req_hash, order_id, at),
+    )
+    order = fetch_order(conn, order_id) or {}
+    tx.emit("order.placed", {"order": order})
+    for sku, qty in wanted.items():
+        if sku in levels:
+            _move_stock(tx, sku, -qty, "sale", order_id)
+            _use_quota(tx, sku, channel, day, qty, levels[sku])
+    return order, False
+
+
+def _load_items(tx: Tx, skus: list[str]) -> dict[str, dict[str, Any]]:
+    marks = ",".join("?" * len(skus))
+    rows = tx.conn.execute(f"SELECT {ITEM_COLUMNS} FROM items WHERE sku IN ({marks})", skus)
+    items = {r["sku"]: item_from_row(r) for r in rows}
+    unknown = [s for s in skus if s not in items]
+    if unknown:
+        raise DomainError("unknown_sku", {"skus": unknown})
+    unavailable = [s for s in skus if not items[s]["available"]]
+    if unavailable:
+        raise Conflict("unavailable", {"skus": unavailable})
+    return items
+
+
+def _stock_levels(
+    tx: Tx, skus: list[str], channel: str, day: str
+) -> dict[str, stock_rules.StockLevel]:
+    marks = ",".join("?" * len(skus))
+    rows = tx.conn.execute(
+        "SELECT s.sku, s.on_hand, q.daily_limit, COALESCE(u.used, 0) AS used "
+        "FROM stock s JOIN items i ON i.sku = s.sku AND i.track_stock = 1 "
+        "LEFT JOIN quotas q ON q.sku = s.sku AND q.channel = ? "
+        "LEFT JOIN quota_usage u ON u.sku = s.sku AND u.channel = ? AND u.day = ? "
+        f"WHERE s.sku IN ({marks})",
+        (channel, channel, day, *skus),
+    )
+    return {
+        r["sku"]: stock_rules.StockLevel(r["on_hand"], r["daily_limit"], r["used"]) for r in rows
+    }
+
+
+def _use_quota(
+    tx: Tx, sku: str, channel: str, day: str, qty: int, level: stock_rules.StockLevel
+) -> None:
+    if level.quota_limit is None:
+        return
+    tx.conn.execute(
+        "INSERT INTO quota_usage(sku, channel, day, used) VALUES (?,?,?,?) "
+        "ON CONFLICT(sku, channel, day) DO UPDATE SET used = MAX(0, used + excluded.used)",
+        (sku, channel, day, qty),
+    )
+
+
+def _move_stock(tx: Tx, sku: str, delta: int, reason: str, ref: str | None) -> dict[str, Any]:
+    row = tx.conn.execute(
+        "UPDATE stock SET on_hand = on_hand + ? WHERE sku = ? RETURNING on_hand, safety_stock",
+        (delta, sku),
+    ).fetchone()
+    if row is None:
+        raise NotFound("stock_not_tracked", {"sku": sku})
+    after, safety = row
+    at = iso(utc_now())
+    tx.conn.execute(
+        "INSERT INTO stock_movements(sku, delta, reason, ref, at) VALUES (?,?,?,?,?)",
+        (sku, delta, reason, ref, at),
+    )
+    level = {"sku": sku, "on_hand": after, "safety_stock": safety}
+    tx.emit("stock.moved", {"sku": sku, "delta": delta, "reason": reason, "ref": ref,
+                            "on_hand": after})
+    if stock_rules.crossed_below_safety(after - delta, after, safety):
+        tx.emit("stock.low", level)
+    return level
+
+
+def transition_order(tx: Tx, order_id: str, target: str) -> dict[str, Any]:
+    order = fetch_order(tx.conn, order_id)
+    if order is None:
+        raise NotFound("unknown_order", {"id": order_id})
+    rules.check_transition(order["status"], target)
+    at = iso(utc_now())
+    tx.conn.execute(
+        "UPDATE orders SET status = ?, updated_at = ? WHERE id = ?", (target, at, order_id)
+    )
+    previous = order["status"]
+    order.update(status=target, updated_at=at)
+    tx.emit("order.status_changed", {"order": order, "from": previous, "to": target})
+    if target in rules.RESTORES_STOCK:
+        _restore_stock(tx, order)
+    return order
+
+
+def _restore_stock(tx: Tx, order: dict[str, Any]) -> None:
+    wanted = rules.quantities_by_sku(order["lines"])
+    tracked = {
+        r[0] for r in tx.conn.execute(
+            f"SELECT sku FROM stock WHERE sku IN ({','.join('?' * len(wanted))})", list(wanted)
+        )
+    }
+    for sku, qty in wanted.items():
+        if sku not in tracked:
+            continue
+        _move_stock(tx, sku, qty, "cancel", order["id"])
+        tx.conn.execute(
+            "UPDATE quota_usage SET used = MAX(0, used - ?) WHERE sku = ? AND channel = ? "
+            "AND day = ?",
+            (qty, sku, order["channel"], order["day"]),
+        )
+
+
+def record_movement(
+    tx: Tx, sku: str, delta: int | None, reason: str, counted: int | None, ref: str | None
+) -> dict[str, Any]:
+    row = tx.conn.execute("SELECT on_hand FROM stock WHERE sku = ?", (sku,)).fetchone()
+    if row is None:
+        raise NotFound("unknown_sku", {"sku": sku})
+    if counted is not None:  # stocktake: the delta against what was counted
+        delta = counted - row["on_hand"]
+    assert delta is not None
+    if row["on_hand"] + delta < 0:
+        raise Conflict("negative_stock", {"sku": sku, "on_hand": row["on_hand"], "delta": delta})
+    return _move_stock(tx, sku, delta, reason, ref)
+
+
+def set_quotas(tx: Tx, sku: str, quotas: dict[str, int | None]) -> dict[str, int]:
+    if tx.conn.execute("SELECT 1 FROM stock WHERE sku = ?", (sku,)).fetchone() is None:
+        raise NotFound("unknown_sku", {"sku": sku})
+    for channel, limit in quotas.items():
+        if limit is None:
+            tx.conn.execute("DELETE FROM quotas WHERE sku = ? AND channel = ?", (sku, channel))
+        else:
+            tx.conn.execute(
+                "INSERT INTO quotas(sku, channel, daily_limit) VALUES (?,?,?) "
+                "ON CONFLICT(sku, channel) DO UPDATE SET daily_limit = excluded.daily_limit",
+                (sku, channel, limit),
+            )
+    current = dict(
+        tx.conn.execute("SELECT channel, daily_limit FROM quotas WHERE sku = ?", (sku,)).fetchall()
+    )
+    tx.emit("inventory.quotas_changed", {"sku": sku, "quotas": current})
+    return current
+
+
+def set_safety_stock(tx: Tx, sku: str, safety: int) -> None:
+    tx.conn.execute("UPDATE stock SET safety_stock = ? WHERE sku = ?", (safety, sku))
+
+
+def add_staff(tx: Tx, staff_id: str, role: str, pin_hash: str) -> None:
+    if tx.conn.execute("SELECT 1 FROM staff WHERE id = ?", (staff_id,)).fetchone():
+        raise Conflict("staff_exists", {"staff": staff_id})
+    tx.conn.execute(
+        "INSERT INTO staff(id, role, pin_hash, created_at) VALUES (?,?,?,?)",
+        (staff_id, role, pin_hash, iso(utc_now())),
+    )
+

@@ -1,0 +1,1 @@
+"""Protocol shared by edge and cloud. Never imports edge/ or cloud/."""
