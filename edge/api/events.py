@@ -68,7 +68,7 @@ def _after(request: web.Request) -> int | None:
     text = request.query.get("after")
     if text is None or text == "":
         return None
-    if not text.isdigit() or len(text) > 18:
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:  # "²".isdigit() is True
         raise ApiError(400, "invalid_query", {"after": "a non-negative integer seq"})
     return int(text)
 

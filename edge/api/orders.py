@@ -70,7 +70,10 @@ def _parse_since(text: str | None) -> str | None:
         raise ApiError(400, "invalid_query", {"since": "an ISO 8601 timestamp"}) from exc
     if moment.tzinfo is None:
         raise ApiError(400, "invalid_query", {"since": "include a UTC offset, e.g. Z"})
-    return iso(moment)
+    try:
+        return iso(moment)
+    except OverflowError as exc:  # e.g. 0001-01-01T00:00+14:00 is before year 1 in UTC
+        raise ApiError(400, "invalid_query", {"since": "a year from 1 to 9999 in UTC"}) from exc
 
 
 async def get_order(request: web.Request) -> web.Response:

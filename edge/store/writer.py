@@ -65,6 +65,10 @@ class DbWriter:
         self.on_commit = on_commit
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._conn = open_writer(path)
+        # The per-job SAVEPOINTs of a batch share one statement journal; past 64 KiB SQLite
+        # spills it to a temp file (~40 pwrite calls an order). It only ever holds undo data
+        # for the open transaction, so keep it in memory.
+        self._conn.execute("PRAGMA temp_store=MEMORY")
         self.outbox = Outbox(store_id, HybridLogicalClock(), self._conn)
         self.last_error: str | None = None
         self._thread = threading.Thread(target=self._run, name="storenode-db-writer", daemon=True)
@@ -132,16 +136,14 @@ class DbWriter:
                 conn.execute("ROLLBACK")
             self.outbox.last_seq = seq_before
             error = translate(exc)
-            for job in batch:
-                _resolve(job, False, error)
+            _resolve_all([(job, False, error) for job in batch])
             return
         self.commits += 1
         self.jobs_done += len(batch)
         self.last_error = None
         if events and self.on_commit is not None:
             self.on_commit(events)
-        for job, ok, value in outcomes:
-            _resolve(job, ok, value)
+        _resolve_all(outcomes)
 
     def _run_job(self, job: Job, events: list[dict[str, Any]]) -> tuple[Job, bool, Any]:
         conn = self._conn
@@ -167,19 +169,26 @@ class DbWriter:
         return job, False, exc
 
 
-def _resolve(job: Job, ok: bool, value: Any) -> None:
-    def deliver() -> None:
+def _resolve_all(outcomes: list[tuple[Job, bool, Any]]) -> None:
+    """Answer a batch's callers: one wake-up per event loop, not one per job."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Job, bool, Any]]] = {}
+    for outcome in outcomes:
+        by_loop.setdefault(outcome[0].loop, []).append(outcome)
+    for loop, group in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_deliver, group)
+        except RuntimeError:  # loop closed: the callers are gone
+            pass
+
+
+def _deliver(outcomes: list[tuple[Job, bool, Any]]) -> None:
+    for job, ok, value in outcomes:
         if job.future.done():
-            return
+            continue
         if ok:
             job.future.set_result(value)
         else:
             job.future.set_exception(value)
-
-    try:
-        job.loop.call_soon_threadsafe(deliver)
-    except RuntimeError:  # loop closed: the caller is gone
-        pass
 
 
 def run_once(conn: sqlite3.Connection, store_id: str, fn: Callable[..., Any], *args: Any) -> Any:
