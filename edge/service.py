@@ -52,8 +52,17 @@ def init_store(data_dir: Path, store_id: str, tenant: str = "default",
     fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(secrets.token_bytes(32))
-    config.write_text(render_config(store_id, tenant, timezone, port), encoding="utf-8")
+        os.fsync(fh.fileno())
+    with config.open("w", encoding="utf-8") as fh:
+        fh.write(render_config(store_id, tenant, timezone, port))
+        fh.flush()
+        os.fsync(fh.fileno())
     migrate(db_path(data_dir))
+    dir_fd = os.open(data_dir, os.O_RDONLY)  # make the new directory entries durable too
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
     return config
 
 
