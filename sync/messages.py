@@ -1,0 +1,129 @@
+"""Payloads of the sync protocol: built and validated here, on both sides.
+
+Every payload is a JSON object with ``"v": 1``. A payload that fails validation
+raises :class:`MessageError`; consumers count and drop it, never crash.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+VERSION: Final = 1
+MAX_PAYLOAD: Final = 4 * 1024 * 1024
+ENVELOPE_FIELDS: Final[dict[str, type | tuple[type, ...]]] = {
+    "event_id": str, "store": str, "seq": int, "type": str, "v": int, "at": str, "hlc": str,
+    "data": dict,
+}
+
+
+class MessageError(ValueError):
+    """A payload that is not a valid protocol message."""
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    return json.dumps({"v": VERSION, **message}, ensure_ascii=False,
+                      separators=(",", ":")).encode()
+
+
+def decode(payload: bytes) -> dict[str, Any]:
+    if len(payload) > MAX_PAYLOAD:
+        raise MessageError("payload too large")
+    try:
+        message = json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MessageError(f"not JSON: {exc}") from exc
+    if not isinstance(message, dict):
+        raise MessageError("payload is not an object")
+    if message.get("v") != VERSION:
+        raise MessageError(f"unsupported version {message.get('v')!r}")
+    return message
+
+
+def _int(message: dict[str, Any], key: str, minimum: int = 0) -> int:
+    value = message.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise MessageError(f"{key} must be an integer >= {minimum}")
+    return value
+
+
+def check_event(event: Any, store: str) -> dict[str, Any]:
+    if not isinstance(event, dict):
+        raise MessageError("event is not an object")
+    for key, kind in ENVELOPE_FIELDS.items():
+        value = event.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise MessageError(f"event.{key} missing or of the wrong type")
+    if event["store"] != store:
+        raise MessageError("event store differs from the batch store")
+    if event["seq"] < 1:
+        raise MessageError("event seq must be >= 1")
+    return event
+
+
+def up_batch(store: str, events: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"store": store, "first_seq": events[0]["seq"], "last_seq": events[-1]["seq"],
+            "events": events}
+
+
+def parse_up(payload: bytes, topic_store: str) -> dict[str, Any]:
+    """A batch of outbox events: contiguous seqs, every event of the topic's store."""
+    message = decode(payload)
+    if message.get("store") != topic_store:
+        raise MessageError("batch store differs from the topic")
+    first, last = _int(message, "first_seq", 1), _int(message, "last_seq", 1)
+    events = message.get("events")
+    if not isinstance(events, list) or not events or len(events) != last - first + 1:
+        raise MessageError("events must be a non-empty list matching first_seq..last_seq")
+    for offset, event in enumerate(events):
+        check_event(event, topic_store)
+        if event["seq"] != first + offset:
+            raise MessageError("event seqs are not contiguous")
+    return message
+
+
+def parse_ack(payload: bytes) -> dict[str, Any]:
+    message = decode(payload)
+    if "resend_from" in message:
+        _int(message, "resend_from", 1)
+    if "applied_seq" in message:
+        _int(message, "applied_seq", 0)
+    if "resend_from" not in message and "applied_seq" not in message:
+        raise MessageError("ack needs applied_seq or resend_from")
+    return message
+
+
+def parse_down(payload: bytes) -> dict[str, Any]:
+    message = decode(payload)
+    _int(message, "cursor", 0)
+    _int(message, "from_cursor", 0)
+    changes = message.get("changes")
+    if not isinstance(changes, list):
+        raise MessageError("changes must be a list")
+    for change in changes:
+        if not isinstance(change, dict) or not isinstance(change.get("type"), str) \
+                or not isinstance(change.get("data"), dict):
+            raise MessageError("change needs type and data")
+        _int(change, "cursor", 1)
+    if not isinstance(message.get("snapshot", False), bool):
+        raise MessageError("snapshot must be a boolean")
+    return message
+
+
+def birth(bd_seq: int, applied_down_cursor: int, version: str) -> dict[str, Any]:
+    return {"online": True, "bd_seq": bd_seq, "applied_down_cursor": applied_down_cursor,
+            "version": version}
+
+
+def death(bd_seq: int) -> dict[str, Any]:
+    return {"online": False, "bd_seq": bd_seq}
+
+
+def parse_state(payload: bytes) -> dict[str, Any]:
+    message = decode(payload)
+    if not isinstance(message.get("online"), bool):
+        raise MessageError("online must be a boolean")
+    _int(message, "bd_seq", 0)
+    if message["online"]:
+        _int(message, "applied_down_cursor", 0)
+    return message

@@ -1,0 +1,68 @@
+"""Sync protocol payloads and topics: built and validated the same way on both sides."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sync import messages, topics
+from sync.messages import MessageError
+
+
+def event(seq: int, store: str = "s1") -> dict[str, object]:
+    return {"event_id": f"01J{seq:023d}", "store": store, "seq": seq, "type": "order.placed",
+            "v": 1, "at": "2026-11-23T00:00:00.000Z", "hlc": "0000000000001.00000", "data": {}}
+
+
+def test_topics_round_trip_and_reject_foreign_names() -> None:
+    name = topics.topic("acme", "canteen-01", "up")
+    assert name == "storenode/v1/acme/canteen-01/up"
+    parsed = topics.parse(name)
+    assert parsed is not None and (parsed.tenant, parsed.store, parsed.kind) == (
+        "acme", "canteen-01", "up")
+    for bad in ("storenode/v1/acme/s1/other", "storenode/v2/acme/s1/up", "$SYS/broker",
+                "storenode/v1/acme/+/up", "storenode/v1/acme/s1/up/extra"):
+        assert topics.parse(bad) is None, bad
+    with pytest.raises(ValueError):
+        topics.topic("acme", "#", "up")
+    assert topics.cloud_subscriptions()[0] == "$share/cloud/storenode/v1/+/+/up"
+
+
+def test_up_batch_round_trip() -> None:
+    batch = messages.up_batch("s1", [event(5), event(6)])
+    parsed = messages.parse_up(messages.encode(batch), "s1")
+    assert (parsed["first_seq"], parsed["last_seq"]) == (5, 6)
+
+
+@pytest.mark.parametrize("payload", [
+    b"not json", b"[]", b'{"v": 2}', json.dumps({"v": 1, "store": "s2"}).encode(),
+    messages.encode({"store": "s1", "first_seq": 1, "last_seq": 2, "events": [event(1)]}),
+    messages.encode({"store": "s1", "first_seq": 1, "last_seq": 2, "events": [event(1), event(3)]}),
+    messages.encode({"store": "s1", "first_seq": 1, "last_seq": 1, "events": [event(1, "s2")]}),
+    messages.encode({"store": "s1", "first_seq": 1, "last_seq": 1,
+                     "events": [{**event(1), "data": "x"}]}),
+    messages.encode({"store": "s1", "first_seq": True, "last_seq": 1, "events": [event(1)]}),
+])
+def test_invalid_up_batches_are_rejected(payload: bytes) -> None:
+    with pytest.raises(MessageError):
+        messages.parse_up(payload, "s1")
+
+
+def test_ack_down_and_state_validation() -> None:
+    assert messages.parse_ack(messages.encode({"applied_seq": 9}))["applied_seq"] == 9
+    assert messages.parse_ack(messages.encode({"resend_from": 3}))["resend_from"] == 3
+    for bad in ({}, {"applied_seq": -1}, {"resend_from": 0}):
+        with pytest.raises(MessageError):
+            messages.parse_ack(messages.encode(bad))
+    down = {"cursor": 2, "from_cursor": 1, "changes": [{"cursor": 2, "type": "catalog.item",
+                                                        "data": {}}]}
+    assert messages.parse_down(messages.encode(down))["cursor"] == 2
+    with pytest.raises(MessageError):
+        messages.parse_down(messages.encode({**down, "changes": [{"type": "x"}]}))
+    assert messages.parse_state(messages.encode(messages.birth(3, 7, "0.1")))["online"]
+    assert not messages.parse_state(messages.encode(messages.death(3)))["online"]
+    with pytest.raises(MessageError):
+        messages.parse_state(messages.encode({"online": "yes", "bd_seq": 1}))
+    with pytest.raises(MessageError):
+        messages.decode(b"x" * (messages.MAX_PAYLOAD + 1))
