@@ -17,7 +17,8 @@ from ..domain.stock import MOVEMENT_REASONS
 from .errors import ApiError
 
 MAX_CENTS: Final = 100_000_000  # 1,000,000 yuan: more is a typo, not a price
-SKU = {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"}
+# "(?!\n)$": Python's "$" also matches before a final newline; ECMA's does not. Both agree now.
+SKU = {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,64}(?!\n)$"}
 SKU_PATTERN: Final = re.compile(SKU["pattern"])
 CHANNEL = {"type": "string", "enum": list(CHANNELS)}
 CENTS = {"type": "integer", "minimum": 0, "maximum": MAX_CENTS}
@@ -34,7 +35,7 @@ LOGIN = {
     "additionalProperties": False,
     "properties": {
         "staff": {"type": "string", "minLength": 1, "maxLength": 64},
-        "pin": {"type": "string", "pattern": "^[0-9]{4,12}$"},
+        "pin": {"type": "string", "pattern": r"^[0-9]{4,12}(?!\n)$"},
     },
 }
 ORDER_LINE = {
