@@ -5,6 +5,10 @@ BIN := $(VENV)/bin
 DATA ?= var
 STORE ?= demo-store
 PORT ?= 8080
+# PostgreSQL for the tests that run on both cloud backends: with this set they fail, not skip,
+# when PostgreSQL is unreachable (CI sets it too).
+STORENODE_TEST_PG ?= postgresql://postgres@127.0.0.1:5432/postgres
+export STORENODE_TEST_PG
 
 .PHONY: run test bench deps-test lint clean
 
