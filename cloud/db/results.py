@@ -1,0 +1,56 @@
+"""What ``CloudDb``'s protocol operations answer: small frozen dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+ACK_KINDS: Final = ("applied", "duplicate", "gap", "rejected")
+
+
+@dataclass(frozen=True)
+class Ack:
+    """The outcome of one upstream batch.
+
+    ``applied``: events up to ``applied_seq`` are committed (``events_applied`` of them now);
+    ``duplicate``: nothing new, ``applied_seq`` is the store's; ``gap``: the batch starts
+    after ``resend_from`` = applied_seq + 1; ``rejected``: invalid input (``reason``), no ack.
+    """
+
+    kind: str
+    applied_seq: int | None = None
+    resend_from: int | None = None
+    events_applied: int = 0
+    reason: str | None = None
+
+    def message(self) -> dict[str, Any] | None:
+        """The ``ack`` payload for the edge (without ``v``), or None when nothing is sent."""
+        if self.kind == "gap":
+            return {"resend_from": self.resend_from, "applied_seq": self.applied_seq}
+        if self.kind in ("applied", "duplicate"):
+            return {"applied_seq": self.applied_seq}
+        return None
+
+    @classmethod
+    def rejected(cls, reason: str) -> Ack:
+        return cls("rejected", reason=reason)
+
+
+@dataclass(frozen=True)
+class StateResult:
+    """A birth or death: ``accepted`` unless stale/invalid; ``replay_from`` on an accepted birth."""
+
+    accepted: bool
+    online: bool
+    replay_from: int | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Feed:
+    """Changes for one store: incremental from ``from_cursor``, or a full snapshot."""
+
+    snapshot: bool
+    from_cursor: int
+    cursor: int
+    changes: list[dict[str, Any]] = field(default_factory=list)
