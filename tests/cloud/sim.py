@@ -38,11 +38,12 @@ class EdgeSim:
         self.orders += 1
         order_id = f"01JORD{self.store.upper()}{self.orders:012d}"
         at = self._at()
-        lines = [{"line_no": n, "sku": sku, "name": f"Item {sku} with a longer display name",
-                  "qty": qty + n - 1, "unit_cents": 1200 + n * 100,
-                  "total_cents": (qty + n - 1) * (1200 + n * 100), "station": "kitchen",
-                  "note": "less spicy, no coriander" if n == 1 else None}
-                 for n, sku in enumerate(SKUS[:3], 1)]
+        lines: list[dict[str, Any]] = [
+            {"line_no": n, "sku": sku, "name": f"Item {sku} with a longer display name",
+             "qty": qty + n - 1, "unit_cents": 1200 + n * 100,
+             "total_cents": (qty + n - 1) * (1200 + n * 100), "station": "kitchen",
+             "note": "less spicy, no coriander" if n == 1 else None}
+            for n, sku in enumerate(SKUS[:3], 1)]
         order = {"id": order_id, "number": self.orders, "day": self.day, "channel": "pos",
                  "status": "placed", "total_cents": sum(ln["total_cents"] for ln in lines),
                  "member": None, "table": "A12", "pickup": False, "created_at": at,

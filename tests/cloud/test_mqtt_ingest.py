@@ -1,0 +1,177 @@
+"""Ingest and FeedPublisher on a real Mosquitto (shipped config and ACL), both backends.
+
+An edge-like client ``s1`` publishes ``up`` batches and its birth; the cloud, wired as its
+service will be (``client.on_message = ingest.dispatch``), applies, acks and replays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from cloud.db import CloudDb
+from cloud.feed import FeedPublisher
+from cloud.ingest import Ingest
+from sync import messages, topics
+from sync.mqtt import MqttClient, Will
+from tests.broker import Broker
+from tests.integration.test_mqtt_client import broker, connected  # noqa: F401 (fixture)
+
+from .sim import EdgeSim
+
+T, S = "acme", "s1"
+
+
+@dataclass
+class Cloud:
+    client: MqttClient
+    ingest: Ingest
+    feed: FeedPublisher
+
+
+class Edge:
+    """The store's side: its client and what arrives on its ack and down topics."""
+
+    def __init__(self, client: MqttClient) -> None:
+        self.client = client
+        self.acks: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.downs: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        client.on_message = self._message
+
+    def _message(self, topic: str, payload: bytes) -> None:
+        if topic.endswith("/ack"):
+            self.acks.put_nowait(messages.parse_ack(payload))
+        else:
+            self.downs.put_nowait(messages.parse_down(payload))
+
+    async def up(self, payload: bytes, tenant: str = T) -> None:
+        assert await self.client.publish(topics.topic(tenant, S, "up"), payload) < 0x80
+
+    async def state(self, message: dict[str, Any]) -> None:
+        name = topics.topic(T, S, "state")
+        assert await self.client.publish(name, messages.encode(message), retain=True) < 0x80
+
+    async def ack(self) -> dict[str, Any]:
+        return await asyncio.wait_for(self.acks.get(), 10)
+
+    async def down(self) -> dict[str, Any]:
+        return await asyncio.wait_for(self.downs.get(), 10)
+
+
+@pytest.fixture
+async def cloud(broker: Broker, db: CloudDb) -> AsyncIterator[Cloud]:  # noqa: F811
+    client = await connected(broker, "cloud")
+    feed = FeedPublisher(db, client.publish, page_size=2)
+    ingest = Ingest(db, client.publish, feed=feed, gap_wait_s=0.01)
+    client.on_message = ingest.dispatch
+    try:
+        assert await client.subscribe(topics.cloud_subscriptions()) == [1, 1]
+        yield Cloud(client, ingest, feed)
+    finally:
+        await client.close()
+        await ingest.close()
+        await feed.close()
+
+
+async def edge_client(broker: Broker, will_bd_seq: int | None = None) -> Edge:  # noqa: F811
+    client = MqttClient(broker.url, "s1-edge", username=S, password="pw-s1", keepalive=1,
+                        backoff=(0.1, 0.5))
+    if will_bd_seq is not None:
+        client.set_will(Will(topics.topic(T, S, "state"), messages.encode(
+            messages.death(will_bd_seq))))
+    edge = Edge(client)
+    client.start()
+    await asyncio.wait_for(client.connected.wait(), 10)
+    assert await client.subscribe([topics.topic(T, S, "ack"), topics.topic(T, S, "down")]) \
+        == [1, 1]
+    return edge
+
+
+async def test_batches_are_acked_after_commit_with_duplicates_and_gaps(
+        broker: Broker, cloud: Cloud, db: CloudDb) -> None:  # noqa: F811
+    edge = await edge_client(broker)
+    sim = EdgeSim(S)
+    sim.fill(60)
+    try:
+        for first in range(1, 41, 10):
+            await edge.up(sim.payload(first, first + 9))
+        assert [(await edge.ack())["applied_seq"] for _ in range(4)] == [10, 20, 30, 40]
+        assert db.get_store(S)["applied_seq"] == 40  # type: ignore[index]
+        await edge.up(sim.payload(21, 30))                      # a resend: duplicate
+        assert await edge.ack() == {"v": 1, "applied_seq": 40}
+        await edge.up(sim.payload(51, 60))                      # 41..50 lost: gap
+        assert await edge.ack() == {"v": 1, "resend_from": 41, "applied_seq": 40}
+        await edge.up(b"{not json")                             # dropped, counted, no ack
+        await edge.up(sim.payload(41, 50), tenant="other")      # tenant mismatch: no ack
+        await edge.up(sim.payload(41, 60))
+        assert await edge.ack() == {"v": 1, "applied_seq": 60}
+        counters = cloud.ingest.counters
+        assert counters["events_applied"] == 60 and counters["batches_applied"] == 5
+        assert (counters["duplicates"], counters["gaps"], counters["rejected"]) == (1, 1, 2)
+        assert counters["gap_retries"] == cloud.ingest.gap_retries
+        assert edge.acks.empty()
+        stock = {r["sku"]: r["on_hand"] for r in db.store_inventory(S)}
+        assert stock == sim.expected_stock
+    finally:
+        await edge.client.close()
+
+
+async def test_birth_replays_the_feed_push_sends_new_changes_will_marks_offline(
+        broker: Broker, cloud: Cloud, db: CloudDb) -> None:  # noqa: F811
+    for sku in ("A", "B", "C"):
+        db.put_catalog_item({"sku": sku, "name": sku, "price_cents": 100})
+    edge = await edge_client(broker, will_bd_seq=1)
+    await edge.state(messages.birth(1, 1, "1.0.0"))   # the edge has applied cursor 1
+    replay = await edge.down()
+    assert (replay["from_cursor"], replay["cursor"], replay["snapshot"]) == (1, 3, False)
+    assert [c["data"]["sku"] for c in replay["changes"]] == ["B", "C"]
+    assert db.get_store(S)["online"]  # type: ignore[index]
+
+    cursors = db.put_catalog_item({"sku": "D", "name": "D", "price_cents": 100}, [S])
+    assert cursors == {S: 4} and await cloud.feed.push(cursors) == 1
+    pushed = await edge.down()
+    assert (pushed["from_cursor"], pushed["cursor"]) == (3, 4)
+    assert [c["data"]["sku"] for c in pushed["changes"]] == ["D"]
+
+    await edge.state(messages.birth(1, 0, "1.0.0"))   # same session, asks from 0 again
+    pages = [await edge.down(), await edge.down()]    # page_size 2
+    assert [(p["from_cursor"], p["cursor"]) for p in pages] == [(0, 2), (2, 4)]
+    assert edge.downs.empty() and cloud.feed.counters["messages"] == 4
+
+    await edge.client.close(graceful=False)           # connection lost: the broker sends the Will
+    for _ in range(300):  # the broker notices after 1.5 keepalives (and its own timer)
+        if cloud.ingest.counters["deaths"]:
+            break
+        await asyncio.sleep(0.05)
+    info = db.get_store(S)
+    assert info is not None and not info["online"] and info["paused_channels"]
+    assert cloud.ingest.counters["births"] == 2 and cloud.ingest.counters["deaths"] == 1
+    assert await cloud.feed.push(db.put_catalog_item({"sku": "E", "name": "E"})) == 0
+
+
+async def test_snapshot_replay_validates_and_bad_topics_are_counted(
+        broker: Broker, cloud: Cloud, db: CloudDb) -> None:  # noqa: F811
+    for n in range(5):
+        db.put_catalog_item({"sku": f"I{n}", "name": "x", "price_cents": n})
+    db.put_quotas("I0", {"meituan": 2})
+    edge = await edge_client(broker)
+    try:
+        assert await cloud.feed.replay(T, S, 6 + 1) == 3  # the edge is ahead: snapshot
+        pages = [await edge.down() for _ in range(3)]
+        assert [(p["snapshot"], p["from_cursor"], p["cursor"]) for p in pages] == [
+            (True, 0, 7), (True, 0, 7), (True, 0, 6)]
+        assert [c["type"] for p in pages for c in p["changes"]][-1] == "inventory.quotas"
+        cloud.ingest.dispatch("storenode/v1/acme/s1/ack", b"{}")
+        cloud.ingest.dispatch("not/a/topic", b"{}")
+        assert await cloud.ingest.handle("storenode/v1/acme/s1/state", b"{}") is None
+        assert cloud.ingest.counters["invalid_topic"] == 3
+        assert await cloud.ingest.handle_state(topics.topic(T, S, "state"), b"[]") is not None
+        assert cloud.ingest.counters["states_ignored"] == 1
+        assert await cloud.feed.replay(T, "nobody", 0) == 0
+        assert cloud.feed.counters["unknown_store"] == 1
+    finally:
+        await edge.client.close()
