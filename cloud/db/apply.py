@@ -57,7 +57,7 @@ def apply_batch(db: Backend, tenant: str, store: str, payload: bytes) -> Ack:
                 raise _Outcome(Ack("gap", applied_seq=applied, resend_from=applied + 1))
             fresh = events[applied + 1 - first:]
             now = utc_now_iso()
-            db.executemany(INSERT_EVENT, [_event_row(store, e) for e in fresh])
+            db.insert_many(INSERT_EVENT, [_event_row(store, e) for e in fresh])
             projection = Projection(store, now)
             for event in fresh:
                 projection.add(event)

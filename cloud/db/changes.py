@@ -78,8 +78,8 @@ def advance(db: Backend, stores: list[str], by: int = 1) -> dict[str, int]:
 
 def record(db: Backend, changes: list[Change]) -> None:
     now = utc_now_iso()
-    db.executemany(INSERT_CHANGE, [(s, c, t, _json(d), now) for s, c, t, _, d in changes])
-    db.executemany(UPSERT_STATE, [(s, t, k, _json(d), c) for s, c, t, k, d in changes
+    db.insert_many(INSERT_CHANGE, [(s, c, t, _json(d), now) for s, c, t, _, d in changes])
+    db.insert_many(UPSERT_STATE, [(s, t, k, _json(d), c) for s, c, t, k, d in changes
                                   if k is not None])
 
 

@@ -104,7 +104,10 @@ class Projection:
             "conflicts": self.conflicts,
         }
         for name, sql in STATEMENTS.items():
-            db.executemany(sql, rows[name])
+            if sql.startswith("INSERT"):
+                db.insert_many(sql, rows[name])
+            else:
+                db.executemany(sql, rows[name])
 
     # -- one method per event type -------------------------------------------
     def order_placed(self, seq: int, data: dict[str, Any]) -> None:

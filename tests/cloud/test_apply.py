@@ -207,3 +207,17 @@ def test_list_stores_reports_progress_and_lag(db: CloudDb) -> None:
     [store] = db.list_stores()
     assert store["applied_seq"] == 3 and store["last_seen"] is not None
     assert store["lag_s"] is not None and store["lag_s"] > 0  # the sim's events are old
+
+
+def test_large_batches_and_repeated_keys_in_one_statement(db: CloudDb) -> None:
+    sim = EdgeSim("s1")
+    for n in range(1200):  # more rows than one multi-row INSERT takes
+        sim.move(f"K{n % 700:03d}", 1)
+    order_id = sim.order()
+    again = sim.events[-1]["data"]["order"]  # (the same dict: the order's lines repeat too)
+    again["lines"].append(dict(again["lines"][0]))  # a repeated line_no is ignored
+    sim.emit("order.placed", {"order": again})  # a second order.placed of the same id
+    assert db.apply_batch("acme", "s1", sim.payload(1, len(sim.events))).events_applied == 1202
+    assert db.store_events_count("s1") == 1202 and stock(db) == sim.expected_stock
+    [order] = db.store_orders("s1")
+    assert order["id"] == order_id and len(order["lines"]) == 3
