@@ -121,7 +121,8 @@ class SqliteBackend(Backend):
         try:
             yield
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            if self.conn.in_transaction:  # SQLite may have rolled back already (disk full)
+                self.conn.execute("ROLLBACK")
             raise
         self.conn.execute("COMMIT")
 
@@ -151,12 +152,17 @@ class PostgresBackend(Backend):
         self.url = url
         self.conn = psycopg.connect(url, autocommit=True)
         self._multi_row: dict[tuple[str, int], str] = {}
+        self._closed = False
+        self._in_transaction = False
 
     def _placeholders(self, text: str) -> str:
         return text.replace("%", "%%").replace("?", "%s")
 
     def _connection(self) -> Any:
-        if self.conn.closed or self.conn.broken:  # reconnect after a lost server
+        if self._closed:
+            raise self._psycopg.InterfaceError("the CloudDb is closed")
+        # after a lost server: a new session, but never in the middle of a transaction
+        if (self.conn.closed or self.conn.broken) and not self._in_transaction:
             self.conn = self._psycopg.connect(self.url, autocommit=True)
         return self.conn
 
@@ -202,17 +208,19 @@ class PostgresBackend(Backend):
     def write(self) -> Iterator[None]:
         # READ COMMITTED: a row lock taken with SELECT ... FOR UPDATE sees the newest version
         with self._connection().transaction():
-            yield
+            self._in_transaction = True
+            try:
+                yield
+            finally:
+                self._in_transaction = False
 
-    @contextmanager
-    def read(self) -> Iterator[None]:
-        with self._connection().transaction():
-            yield
+    read = write  # a plain transaction serves reads too
 
     def lock_schema(self) -> None:
         self.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))
 
     def close(self) -> None:
+        self._closed = True
         self.conn.close()
 
 

@@ -175,3 +175,23 @@ async def test_snapshot_replay_validates_and_bad_topics_are_counted(
         assert cloud.feed.counters["unknown_store"] == 1
     finally:
         await edge.client.close()
+
+
+async def test_a_failing_database_is_counted_and_nothing_is_acked(
+        broker: Broker, cloud: Cloud, db: CloudDb) -> None:  # noqa: F811
+    edge = await edge_client(broker)
+    sim = EdgeSim(S)
+    sim.fill(5)
+    db.close()  # every call fails from now on
+    try:
+        await edge.up(sim.payload(1, 5))
+        await edge.state(messages.birth(1, 0, "1.0.0"))
+        for _ in range(200):
+            if cloud.ingest.counters["db_errors"] == 2:
+                break
+            await asyncio.sleep(0.02)
+        assert cloud.ingest.counters["db_errors"] == 2
+        await asyncio.sleep(0.2)
+        assert edge.acks.empty() and edge.downs.empty()
+    finally:
+        await edge.client.close()
