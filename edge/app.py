@@ -20,6 +20,7 @@ from .config import Settings
 from .hub import EventHub
 from .metrics import Metrics
 from .store.database import Database, migrate
+from .syncer import sync_ctx
 
 log = logging.getLogger(__name__)
 PAGES = Path(__file__).parent / "pages"
@@ -36,6 +37,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.LIMITER] = LoginLimiter(settings.max_failures, settings.lockout_s)
     app[SOCKETS] = weakref.WeakSet()
     app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(sync_ctx)
     app.cleanup_ctx.append(watchdog_ctx)
     app.on_shutdown.append(close_sockets)
     setup_routes(app)

@@ -202,5 +202,53 @@ def db_migrate(data_dir: Path) -> None:
     _out({"applied": migrate(path)})
 
 
+@cli.group("sync")
+def sync_group() -> None:
+    """Sync with HQ over MQTT: point the store at a broker, see the backlog."""
+
+
+@sync_group.command("configure")
+@click.option("--broker", required=True, help="mqtt://HOST:PORT or mqtts://HOST:PORT.")
+@click.option("--username", required=True, help="The store's broker user (its store id).")
+@click.option("--password", required=True, help="The password `storenode-cloud store add` gave.")
+@click.option("--ca-file", default="", help="CA bundle for mqtts:// (default: the system's).")
+@DATA_DIR
+def sync_configure(broker: str, username: str, password: str, ca_file: str,
+                   data_dir: Path) -> None:
+    """Write the broker settings into edge.toml (restart the daemon to apply).
+
+    Example: storenode sync configure --broker mqtts://hq.example.com:8883 --username canteen-01 --password s3cret --data-dir /var/lib/storenode
+    """
+    try:
+        service.configure_sync(data_dir, broker, username, password, ca_file)
+        settings = load_settings(data_dir)
+    except (ConfigError, ValueError) as exc:
+        _fail(str(exc))
+    _out({"store": settings.store_id, "broker": broker, "username": username,
+          "restart": "restart the daemon (systemctl restart storenode-edge) to connect"})
+
+
+@sync_group.command("status")
+@DATA_DIR
+def sync_status(data_dir: Path) -> None:
+    """Broker, connection, pending events, last acknowledged seq and lag.
+
+    Example: storenode sync status --data-dir /var/lib/storenode
+    """
+    try:
+        settings = load_settings(data_dir)
+        result = service.sync_status(data_dir)
+    except ConfigError as exc:
+        _fail(str(exc))
+    result["broker"] = settings.broker or None
+    url = f"http://127.0.0.1:{settings.port}/api/v1/health"
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 (local daemon)
+            result["connected"] = json.loads(resp.read())["sync"]["connected"]
+    except (OSError, KeyError, ValueError):
+        result["connected"] = None  # daemon not running: unknown
+    _out(result)
+
+
 def main() -> None:
     cli()

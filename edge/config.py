@@ -23,7 +23,9 @@ SCHEMA: dict[str, dict[str, tuple[type, Any]]] = {
     "http": {"host": (str, "0.0.0.0"), "port": (int, 8080), "max_body_bytes": (int, 65536)},
     "db": {"group_commit_max": (int, 64), "readers": (int, 4)},
     "auth": {"token_ttl_s": (int, 43200), "max_failures": (int, 5), "lockout_s": (int, 300)},
-    "sync": {"broker": (str, ""), "username": (str, ""), "password": (str, "")},
+    "sync": {"broker": (str, ""), "username": (str, ""), "password": (str, ""),
+             "ca_file": (str, ""), "keepalive_s": (int, 15), "batch_max": (int, 200),
+             "window": (int, 8), "retain_hours": (int, 24)},
 }
 
 
@@ -47,6 +49,13 @@ class Settings:
     lockout_s: int
     broker: str
     secret: bytes
+    broker_username: str = ""
+    broker_password: str = ""
+    ca_file: str = ""
+    keepalive_s: int = 15
+    batch_max: int = 200
+    window: int = 8
+    retain_hours: int = 24
 
     @property
     def db_path(self) -> Path:
@@ -64,7 +73,8 @@ def render_config(store_id: str, tenant: str, timezone: str = "Asia/Shanghai",
         f'[http]\nhost = "0.0.0.0"\nport = {port}\nmax_body_bytes = 65536\n\n'
         "[db]\ngroup_commit_max = 64\nreaders = 4\n\n"
         "[auth]\ntoken_ttl_s = 43200\nmax_failures = 5\nlockout_s = 300\n\n"
-        '[sync]\nbroker = ""\nusername = ""\npassword = ""\n'
+        '[sync]\nbroker = ""\nusername = ""\npassword = ""\nca_file = ""\nkeepalive_s = 15\n'
+        "batch_max = 200\nwindow = 8\nretain_hours = 24\n"
     )
 
 
@@ -85,7 +95,9 @@ def load_settings(data_dir: Path, env: dict[str, str] | None = None) -> Settings
     if not STORE_ID.match(values["store.id"]):
         raise ConfigError(f"{path}: store.id must match {STORE_ID.pattern}")
     for key, low, high in (("http.port", 0, 65535), ("db.group_commit_max", 1, 10000),
-                           ("db.readers", 1, 64), ("http.max_body_bytes", 1024, 16 << 20)):
+                           ("db.readers", 1, 64), ("http.max_body_bytes", 1024, 16 << 20),
+                           ("sync.keepalive_s", 2, 120), ("sync.batch_max", 1, 5000),
+                           ("sync.window", 1, 100), ("sync.retain_hours", 0, 8760)):
         if not low <= values[key] <= high:
             raise ConfigError(f"{path}: {key} must be between {low} and {high}")
     return Settings(
@@ -101,9 +113,27 @@ def load_settings(data_dir: Path, env: dict[str, str] | None = None) -> Settings
         token_ttl_s=values["auth.token_ttl_s"],
         max_failures=values["auth.max_failures"],
         lockout_s=values["auth.lockout_s"],
-        broker=values["sync.broker"],
+        broker=_broker_url(path, values["sync.broker"]),
         secret=_read_secret(data_dir),
+        broker_username=values["sync.username"],
+        broker_password=values["sync.password"],
+        ca_file=values["sync.ca_file"],
+        keepalive_s=values["sync.keepalive_s"],
+        batch_max=values["sync.batch_max"],
+        window=values["sync.window"],
+        retain_hours=values["sync.retain_hours"],
     )
+
+
+def _broker_url(path: Path, url: str) -> str:
+    if url:
+        from sync.mqtt import BrokerUrl
+
+        try:
+            BrokerUrl.parse(url)
+        except ValueError as exc:
+            raise ConfigError(f"{path}: sync.broker: {exc}") from exc
+    return url
 
 
 def _validated(path: Path, raw: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any, Final
 
 # event types pushed to LAN clients (members' data never is)
@@ -20,6 +21,7 @@ class EventHub:
     def __init__(self) -> None:
         self._subs: set[Subscription] = set()
         self.last_seq = 0
+        self.listeners: list[Callable[[], None]] = []  # told after each commit (sync publisher)
 
     def subscribe(self) -> Subscription:
         sub = Subscription()
@@ -41,6 +43,8 @@ class EventHub:
                 except asyncio.QueueFull:  # slow client: it must resume with ?after=
                     sub.overflowed = True
                     self._subs.discard(sub)
+        for listener in self.listeners:
+            listener()
 
     @property
     def subscribers(self) -> int:

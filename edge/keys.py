@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from .hub import EventHub
     from .metrics import Metrics
     from .store.database import Database
+    from .syncer import EdgeSync
 
 SETTINGS: web.AppKey["Settings"] = web.AppKey("settings")
 DB: web.AppKey["Database"] = web.AppKey("db")
@@ -19,3 +20,4 @@ HUB: web.AppKey["EventHub"] = web.AppKey("hub")
 METRICS: web.AppKey["Metrics"] = web.AppKey("metrics")
 TOKENS: web.AppKey["TokenSigner"] = web.AppKey("tokens")
 LIMITER: web.AppKey["LoginLimiter"] = web.AppKey("limiter")
+SYNC: web.AppKey["EdgeSync"] = web.AppKey("sync")  # only when a broker is configured

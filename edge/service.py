@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import json
 import hashlib
 import hmac
 import os
 import secrets
 import sqlite3
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from .domain.errors import DomainError
 from .config import CONFIG_FILE, SECRET_FILE, STORE_ID, ConfigError, render_config
 from .domain.channels import ROLES
 from .store import reads, writes
+from .store import syncdb
 from .store.connection import open_writer
 from .store.database import db_path, migrate
 from .store.writer import run_once
@@ -120,5 +123,45 @@ def status(data_dir: Path) -> dict[str, Any]:
                   for t in ("orders", "items", "staff")}
         return {**counts, **reads.sync_counters(conn),
                 "db_bytes": db_path(data_dir).stat().st_size}
+    finally:
+        conn.close()
+
+
+def configure_sync(data_dir: Path, broker: str, username: str, password: str,
+                   ca_file: str = "") -> None:
+    """Set ``[sync]`` broker, username, password (and CA file) in edge.toml, atomically."""
+    from sync.mqtt import BrokerUrl
+
+    BrokerUrl.parse(broker)  # ValueError with a clear message
+    path = data_dir / CONFIG_FILE
+    if not path.exists():
+        raise ConfigError(f"{path} not found: run `storenode init` first")
+    raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    raw.setdefault("sync", {}).update(broker=broker, username=username, password=password,
+                                      ca_file=ca_file)
+    tmp = path.with_suffix(".toml.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds a password now
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(render_toml(raw))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def render_toml(tables: dict[str, dict[str, Any]]) -> str:
+    """Our config files are tables of strings and integers: write them back as TOML."""
+    out = ["# storenode edge settings (see README, Configuration).", ""]
+    for section, values in tables.items():
+        out.append(f"[{section}]")
+        for key, value in values.items():
+            out.append(f"{key} = {json.dumps(value) if isinstance(value, str) else value}")
+        out.append("")
+    return "\n".join(out)
+
+
+def sync_status(data_dir: Path) -> dict[str, Any]:
+    conn = _connect(data_dir)
+    try:
+        return syncdb.sync_state(conn)
     finally:
         conn.close()

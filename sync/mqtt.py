@@ -25,6 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersi
 log = logging.getLogger(__name__)
 
 OnConnect = Callable[[], Coroutine[Any, Any, None]]
+BeforeConnect = Callable[[], Coroutine[Any, Any, "Will | None"]]
 OnMessage = Callable[[str, bytes], None]
 
 
@@ -67,6 +68,9 @@ class MqttClient:
         self.keepalive = keepalive
         self.backoff = backoff
         self.on_connect: OnConnect | None = None
+        # awaited before every connect attempt; may return the Will for that session
+        # (Sparkplug-style birth/death: each session has its own bd_seq)
+        self.before_connect: BeforeConnect | None = None
         self.on_message: OnMessage | None = None
         self.on_disconnect: Callable[[], None] | None = None
         self.connected = asyncio.Event()
@@ -179,6 +183,10 @@ class MqttClient:
             delay = min(delay * 2, self.backoff[1])
 
     async def _connect(self) -> None:
+        if self.before_connect is not None:
+            will = await self.before_connect()
+            if will is not None:
+                self.set_will(will)
         self._client.connect_async(self.broker.host, self.broker.port, self.keepalive,
                                    clean_start=True)
         # reconnect() does the blocking TCP (+TLS) connect: keep it off the loop

@@ -19,11 +19,15 @@ async def health(request: web.Request) -> web.Response:
     db = app[keys.DB]
     counters = db.sync_counters()
     writer_ok = db.writer.is_alive() and db.writer.last_error is None
+    sync = app.get(keys.SYNC)
     return web.json_response({
         "status": "ok" if writer_ok else "degraded",
         "store": app[keys.SETTINGS].store_id,
-        "sync": {"connected": False, "pending": counters["pending"],
-                 "applied_seq": counters["applied_seq"]},
+        "sync": {"connected": sync is not None and sync.connected,
+                 "configured": sync is not None, "pending": counters["pending"],
+                 "applied_seq": counters["applied_seq"], "last_seq": counters["last_seq"],
+                 **({"bd_seq": sync.bd_seq, "down_cursor": sync.down_cursor,
+                     "last_error": sync.client.last_error} if sync is not None else {})},
         "db": {"writer": "ok" if writer_ok else (db.writer.last_error or "stopped")},
     })
 

@@ -149,3 +149,26 @@ def test_run_with_a_bad_config_says_why(tmp_path: Path) -> None:
 def test_commands_on_a_missing_store_explain(tmp_path: Path, args: list[str]) -> None:
     code, out = run(*args, "--data-dir", str(tmp_path / "nothing"))
     assert code == 1 and "error:" in out
+
+
+def test_sync_configure_writes_the_broker_and_status_reports_the_backlog(tmp_path: Path) -> None:
+    data = tmp_path / "s"
+    assert run("init", "--data-dir", str(data), "--store", "s1", "--demo")[0] == 0
+    code, out = run("sync", "configure", "--broker", "http://nope", "--username", "s1",
+                    "--password", "x", "--data-dir", str(data))
+    assert code == 1 and "mqtt://" in out
+    code, out = run("sync", "configure", "--broker", "mqtts://hq.example.com:8883",
+                    "--username", "s1", "--password", "pw", "--data-dir", str(data))
+    assert code == 0, out
+    assert (data / "edge.toml").stat().st_mode & 0o077 == 0  # it holds a password
+    from edge.config import load_settings
+
+    settings = load_settings(data, env={})
+    assert (settings.broker, settings.broker_username, settings.broker_password) == (
+        "mqtts://hq.example.com:8883", "s1", "pw")
+    assert settings.store_id == "s1" and settings.port == 8080  # the rest is kept
+    code, out = run("sync", "status", "--data-dir", str(data))
+    status = json.loads(out)
+    assert code == 0 and status["broker"] == "mqtts://hq.example.com:8883"
+    assert status["pending"] == status["last_seq"] > 0 and status["applied_seq"] == 0
+    assert status["oldest_pending_at"] is not None and status["connected"] is None

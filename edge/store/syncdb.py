@@ -1,0 +1,165 @@
+"""SQL of the sync layer on the edge: outbox batches, acks, pruning, birth counter, down feed."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from typing import Any
+
+from sync.publisher import Batch
+
+from ..domain.errors import DomainError
+from . import writes
+from .writer import Tx
+
+log = logging.getLogger(__name__)
+_dump = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def meta_int(conn: sqlite3.Connection, key: str) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def sync_state(conn: sqlite3.Connection) -> dict[str, Any]:
+    """Counters for `storenode sync status` and health: seqs, cursor, age of the oldest unacked."""
+    last, acked = meta_int(conn, "outbox_last_seq"), meta_int(conn, "outbox_acked_seq")
+    oldest = conn.execute("SELECT at FROM outbox WHERE seq = ?", (acked + 1,)).fetchone()
+    return {"last_seq": last, "applied_seq": acked, "pending": last - acked,
+            "bd_seq": meta_int(conn, "sync_bd_seq"), "down_cursor": meta_int(conn, "down_cursor"),
+            "oldest_pending_at": oldest[0] if oldest else None}
+
+
+def outbox_batch(conn: sqlite3.Connection, store_id: str, after: int, limit: int,
+                 max_bytes: int) -> Batch | None:
+    """The ``up`` payload for events after ``after``: contiguous, at most limit / max_bytes.
+
+    The event data is already JSON in the outbox: it is spliced in, not decoded and re-encoded.
+    """
+    rows = conn.execute(
+        "SELECT seq, event_id, type, v, at, hlc, data FROM outbox WHERE seq > ? ORDER BY seq "
+        "LIMIT ?", (after, limit),
+    ).fetchall()
+    if not rows or rows[0][0] != after + 1:
+        if rows:
+            log.error("outbox has no seq %d (first is %d): cannot publish", after + 1, rows[0][0])
+        return None
+    store = _dump(store_id)
+    parts: list[str] = []
+    size, last = 200, after
+    for seq, event_id, type_, v, at, hlc, data in rows:
+        if seq != last + 1:
+            break
+        part = (f'{{"event_id":"{event_id}","store":{store},"seq":{seq},"type":{_dump(type_)},'
+                f'"v":{v},"at":"{at}","hlc":"{hlc}","data":{data}}}')
+        if parts and size + len(part) > max_bytes:
+            break
+        parts.append(part)
+        size += len(part) + 1
+        last = seq
+    head = f'{{"v":1,"store":{store},"first_seq":{after + 1},"last_seq":{last},"events":['
+    return Batch(after + 1, last, (head + ",".join(parts) + "]}").encode())
+
+
+def record_ack(tx: Tx, seq: int) -> int:
+    """Raise ``outbox_acked_seq`` to ``seq`` (never lowers it); returns the stored value."""
+    row = tx.conn.execute(
+        "UPDATE meta SET value = CAST(MAX(CAST(value AS INTEGER), ?) AS TEXT) "
+        "WHERE key = 'outbox_acked_seq' RETURNING value", (seq,),
+    ).fetchone()
+    return int(row[0])
+
+
+def prune_outbox(tx: Tx, older_than: str, limit: int = 5000) -> int:
+    """Delete acknowledged events older than ``older_than`` (UTC ISO), oldest first."""
+    acked = meta_int(tx.conn, "outbox_acked_seq")
+    cur = tx.conn.execute(
+        "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE seq <= ? AND at < ? "
+        "ORDER BY seq LIMIT ?)", (acked, older_than, limit),
+    )
+    return cur.rowcount
+
+
+def next_bd_seq(tx: Tx) -> int:
+    """The birth/death sequence of the session about to start (stored before connecting)."""
+    tx.conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('sync_bd_seq', '0')")
+    row = tx.conn.execute(
+        "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) "
+        "WHERE key = 'sync_bd_seq' RETURNING value"
+    ).fetchone()
+    return int(row[0])
+
+
+# -- downstream change feed -------------------------------------------------------------
+HQ_ITEM_FIELDS = ("name", "name_en", "category", "station", "price_cents", "cost_cents",
+                  "channel_prices")
+
+
+def _apply_item(tx: Tx, data: dict[str, Any]) -> None:
+    sku = data["sku"]
+    fields = {k: data[k] for k in HQ_ITEM_FIELDS if k in data}
+    exists = tx.conn.execute("SELECT 1 FROM items WHERE sku = ?", (sku,)).fetchone()
+    if exists:  # the store's own sold-out toggle (`available`) is never HQ's to change
+        writes.patch_item(tx, sku, fields)
+    else:
+        writes.create_item(tx, {"sku": sku, **fields, "available": True, "track_stock": True})
+
+
+def _apply_quotas(tx: Tx, data: dict[str, Any]) -> None:
+    writes.set_quotas(tx, data["sku"], data["quotas"])
+
+
+def _apply_stock(tx: Tx, data: dict[str, Any]) -> None:
+    writes.record_movement(tx, data["sku"], int(data["delta"]), data.get("reason", "stocktake"),
+                           None, data.get("ref"))
+
+
+CHANGE_HANDLERS = {"catalog.item": _apply_item, "inventory.quotas": _apply_quotas,
+                   "stock.adjust": _apply_stock}
+
+
+def apply_down(tx: Tx, message: dict[str, Any]) -> dict[str, int]:
+    """Apply a validated ``down`` message; the cursor moves in the same transaction.
+
+    Changes at or below the stored cursor are skipped, so a message applied twice is harmless.
+    A change the store cannot apply (unknown SKU for a quota, stock going negative, a type
+    this version does not know) is recorded as a ``sync.change_rejected`` event, which goes up
+    to HQ like every other event, and the cursor moves past it.
+    """
+    cursor = meta_int(tx.conn, "down_cursor")
+    applied = rejected = 0
+    for change in message["changes"]:
+        if change["cursor"] <= cursor and not message.get("snapshot"):
+            continue
+        handler = CHANGE_HANDLERS.get(change["type"])
+        reason = change.get("invalid") or (None if handler else "unknown change type")
+        if handler is not None and reason is None:
+            reason = _guarded(tx, handler, change["data"])
+        if reason is None:
+            applied += 1
+        else:
+            rejected += 1
+            tx.emit("sync.change_rejected", {"cursor": change["cursor"], "type": change["type"],
+                                             "reason": reason})
+    new_cursor = max(cursor, message["cursor"]) if not message.get("snapshot") \
+        else message["cursor"]
+    tx.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('down_cursor', ?)",
+                    (str(new_cursor),))
+    return {"cursor": new_cursor, "applied": applied, "rejected": rejected}
+
+
+def _guarded(tx: Tx, handler: Any, data: dict[str, Any]) -> str | None:
+    """Run one change in its own savepoint; a refused change rolls back alone."""
+    seq_before, events_before = tx.outbox.last_seq, len(tx.events)
+    tx.conn.execute("SAVEPOINT change")
+    try:
+        handler(tx, data)
+    except (DomainError, KeyError, TypeError, ValueError, sqlite3.IntegrityError) as exc:
+        tx.conn.execute("ROLLBACK TO change")
+        tx.conn.execute("RELEASE change")
+        tx.outbox.last_seq = seq_before
+        del tx.events[events_before:]
+        return f"{type(exc).__name__}: {getattr(exc, 'code', exc)}"
+    tx.conn.execute("RELEASE change")
+    return None

@@ -1,0 +1,248 @@
+"""The edge end of the sync layer: outbox up, acks, birth/death, the HQ change feed down.
+
+One coordinator (:class:`EdgeSync`) owns the MQTT client. Without a configured
+broker the store runs offline and events wait in the outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any, Final
+
+from aiohttp import web
+from jsonschema import Draft202012Validator
+
+from sync import messages, topics
+from sync.mqtt import MqttClient, Will
+from sync.publisher import Batch, OutboxPublisher
+
+from . import __version__, keys
+from .api import schemas
+from .config import Settings
+from .domain.stock import MOVEMENT_REASONS
+from .store import syncdb
+from .store.clock import iso, utc_now
+from .store.database import Database
+
+log = logging.getLogger(__name__)
+
+_HQ_ITEM = {k: v for k, v in schemas._ITEM_PROPS.items() if k not in ("available", "track_stock")}
+# what the edge accepts from HQ, per change type (extra fields are ignored: forward compatible)
+CHANGE_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
+    "catalog.item": {"type": "object", "required": ["sku", "name", "category", "station",
+                                                    "price_cents"],
+                     "properties": {"sku": schemas.SKU, **_HQ_ITEM}},
+    "inventory.quotas": {"type": "object", "required": ["sku", "quotas"],
+                         "properties": {"sku": schemas.SKU,
+                                        "quotas": {**schemas.QUOTAS, "minProperties": 0}}},
+    "stock.adjust": {"type": "object", "required": ["sku", "delta"],
+                     "properties": {"sku": schemas.SKU,
+                                    "delta": schemas.MOVEMENT["properties"]["delta"],
+                                    "reason": {"enum": list(MOVEMENT_REASONS)},
+                                    "ref": {"type": ["string", "null"], "maxLength": 64}}},
+}
+_VALIDATORS = {kind: Draft202012Validator(schema) for kind, schema in CHANGE_SCHEMAS.items()}
+PRUNE_EVERY_S: Final = 60.0
+BIRTH_MIN_GAP_S: Final = 1.0
+
+
+class EdgeSync:
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.settings, self.db = settings, db
+        t, s = settings.tenant, settings.store_id
+        self.topic = {kind: topics.topic(t, s, kind) for kind in topics.KINDS}
+        self.client = MqttClient(
+            settings.broker, f"edge-{s}", username=settings.broker_username or None,
+            password=settings.broker_password or None, keepalive=settings.keepalive_s,
+            ca_file=settings.ca_file or None,
+        )
+        self.client.before_connect = self._before_connect
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self.publisher = OutboxPublisher(
+            self, self._publish, self.topic["up"], db.acked_seq, batch_max=settings.batch_max,
+            window=settings.window, ack_timeout_s=max(10.0, 2.0 * settings.keepalive_s),
+        )
+        self.bd_seq = 0
+        self.down_cursor = 0
+        self.counters = {"down_messages": 0, "down_invalid": 0, "down_gaps": 0,
+                         "changes_applied": 0, "changes_rejected": 0}
+        self._down: asyncio.Queue[bytes] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._last_birth = 0.0
+
+    # -- OutboxSource -------------------------------------------------------------
+    def last_seq(self) -> int:
+        return self.db.writer.outbox.last_seq
+
+    async def batch_after(self, seq: int, limit: int, max_bytes: int) -> Batch | None:
+        return await self.db.read(syncdb.outbox_batch, self.settings.store_id, seq, limit,
+                                  max_bytes)
+
+    async def record_ack(self, seq: int) -> None:
+        stored = await self.db.write(syncdb.record_ack, seq)
+        self.db.acked_seq = max(self.db.acked_seq, stored)
+
+    # -- lifecycle ----------------------------------------------------------------
+    async def start(self) -> None:
+        state = await self.db.read(syncdb.sync_state)
+        self.down_cursor = state["down_cursor"]
+        self.client.start()
+        self._tasks = [asyncio.create_task(self.publisher.run(), name="sync-publisher"),
+                       asyncio.create_task(self._consume_down(), name="sync-down"),
+                       asyncio.create_task(self._prune_loop(), name="sync-prune")]
+
+    async def stop(self) -> None:
+        if self.client.connected.is_set():  # a clean goodbye: the broker drops the Will
+            death = messages.encode(messages.death(self.bd_seq))
+            with contextlib.suppress(ConnectionError, TimeoutError):
+                await asyncio.wait_for(
+                    self.client.publish(self.topic["state"], death, retain=True), 2)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.publisher.flush_acks(), 5)
+        await self.client.close()
+
+    @property
+    def connected(self) -> bool:
+        return self.client.connected.is_set()
+
+    def status(self) -> dict[str, Any]:
+        return {"broker": self.settings.broker, "connected": self.connected,
+                "bd_seq": self.bd_seq, "down_cursor": self.down_cursor,
+                "last_error": self.client.last_error,
+                "publisher": dict(self.publisher.counters), **self.counters}
+
+    # -- MQTT hooks ---------------------------------------------------------------
+    async def _before_connect(self) -> Will:
+        self.bd_seq = await self.db.write(syncdb.next_bd_seq)
+        return Will(self.topic["state"], messages.encode(messages.death(self.bd_seq)))
+
+    async def _on_connect(self) -> None:
+        try:
+            codes = await self.client.subscribe([self.topic["ack"], self.topic["down"]])
+            if any(code >= 0x80 for code in codes):
+                log.error("broker refused our ack/down subscriptions: %s", codes)
+            await self._publish_birth()
+        except ConnectionError as exc:
+            log.warning("session set-up failed: %s", exc)
+            return
+        self.publisher.on_connected()
+
+    def _on_disconnect(self) -> None:
+        self.publisher.on_disconnected()
+
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        if topic == self.topic["ack"]:
+            self.publisher.on_ack(payload)
+        elif topic == self.topic["down"]:
+            self._down.put_nowait(payload)
+
+    async def _publish(self, topic: str, payload: bytes) -> int:
+        future = self.client.publish_nowait(topic, payload)
+        if future.done() and future.exception() is not None:
+            raise ConnectionError(str(future.exception()))
+        future.add_done_callback(_retrieve)
+        return 0
+
+    async def _publish_birth(self) -> None:
+        self._last_birth = time.monotonic()
+        birth = messages.birth(self.bd_seq, self.down_cursor, __version__)
+        await self.client.publish(self.topic["state"], messages.encode(birth), retain=True)
+
+    def commit_listener(self) -> None:
+        self.publisher.notify()
+
+    # -- downstream -----------------------------------------------------------------
+    async def _consume_down(self) -> None:
+        while True:
+            payload = await self._down.get()
+            self.counters["down_messages"] += 1
+            try:
+                message = messages.parse_down(payload)
+            except messages.MessageError as exc:
+                self.counters["down_invalid"] += 1
+                log.warning("invalid down message dropped: %s", exc)
+                continue
+            if not message.get("snapshot") and message["from_cursor"] > self.down_cursor:
+                self.counters["down_gaps"] += 1
+                await self._ask_replay()
+                continue
+            for change in message["changes"]:
+                reason = check_change(change)
+                if reason:
+                    change["invalid"] = reason
+            try:
+                result = await self.db.write(syncdb.apply_down, message)
+            except Exception:  # storage trouble: HQ replays from our cursor on the next birth
+                log.exception("could not apply down message up to cursor %s", message["cursor"])
+                continue
+            self.down_cursor = result["cursor"]
+            self.counters["changes_applied"] += result["applied"]
+            self.counters["changes_rejected"] += result["rejected"]
+
+    async def _ask_replay(self) -> None:
+        """A gap in the feed: re-publish the birth with our cursor; HQ replays from it."""
+        wait = self._last_birth + BIRTH_MIN_GAP_S - time.monotonic()
+        if wait > 0:  # at most one replay request a second
+            await asyncio.sleep(wait)
+            if self._down.qsize():  # newer messages may fill the gap already
+                return
+        if not self.connected:
+            return  # the next session's birth asks for the replay anyway
+        with contextlib.suppress(ConnectionError):
+            await self._publish_birth()
+
+    async def _prune_loop(self) -> None:
+        while True:
+            await asyncio.sleep(PRUNE_EVERY_S)
+            cutoff = iso(utc_now() - timedelta(hours=self.settings.retain_hours))
+            try:
+                while await self.db.write(syncdb.prune_outbox, cutoff) > 0:
+                    await asyncio.sleep(0)
+            except Exception:
+                log.exception("outbox pruning failed")
+
+
+def check_change(change: dict[str, Any]) -> str | None:
+    """Why a change from HQ cannot be applied as it is, or None."""
+    validator = _VALIDATORS.get(change["type"])
+    if validator is None:
+        return f"unknown change type {change['type']!r}"
+    error = next(iter(validator.iter_errors(change["data"])), None)
+    if error is not None:
+        path = "/".join(str(p) for p in error.absolute_path)
+        return f"invalid {path or 'data'}: {error.message[:160]}"
+    return None
+
+
+def _retrieve(future: asyncio.Future[int]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+async def sync_ctx(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: run the sync coordinator when a broker is configured."""
+    settings = app[keys.SETTINGS]
+    if not settings.broker:
+        log.info("no broker configured: running offline, events queue in the outbox")
+        yield
+        return
+    sync = EdgeSync(settings, app[keys.DB])
+    app[keys.SYNC] = sync
+    app[keys.HUB].listeners.append(sync.commit_listener)
+    await sync.start()
+    try:
+        yield
+    finally:
+        await sync.stop()

@@ -1,0 +1,171 @@
+"""The edge's outbox publisher: batches, a bounded window, app-level acks, resend.
+
+Durability lives in the outbox, not in MQTT (ARCHITECTURE §3). The publisher
+only ever sends what is committed, rewinds to the last acknowledged ``seq`` on
+every (re)connect, and on ``resend_from`` or an ack timeout; the cloud drops
+duplicates. The caller prunes the outbox only after :meth:`record_ack` said so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from . import messages
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Batch:
+    first_seq: int
+    last_seq: int
+    payload: bytes
+
+
+class OutboxSource(Protocol):
+    """What the publisher needs from the store's outbox."""
+
+    def last_seq(self) -> int: ...
+
+    async def batch_after(self, seq: int, limit: int, max_bytes: int) -> Batch | None:
+        """The up payload of committed events after ``seq`` (None when there are none)."""
+
+    async def record_ack(self, seq: int) -> None:
+        """Durably record that the cloud has applied every event <= ``seq``."""
+
+
+Publish = Callable[[str, bytes], Awaitable[int]]
+
+
+class OutboxPublisher:
+    def __init__(self, source: OutboxSource, publish: Publish, up_topic: str, acked_seq: int, *,
+                 batch_max: int = 200, max_bytes: int = 256 * 1024, window: int = 8,
+                 ack_timeout_s: float = 15.0) -> None:
+        self.source, self._publish, self.up_topic = source, publish, up_topic
+        self.batch_max, self.max_bytes, self.window = batch_max, max_bytes, window
+        self.ack_timeout_s = ack_timeout_s
+        self.acked_seq = acked_seq
+        self.next_seq = acked_seq + 1  # first seq not yet sent in this session
+        self.connected = False
+        self.inflight: list[tuple[int, int]] = []  # (first, last) sent, not yet acked
+        self.last_progress = time.monotonic()
+        self.counters = {"batches": 0, "events": 0, "acks": 0, "resends": 0, "timeouts": 0,
+                         "invalid_acks": 0}
+        self._wake = asyncio.Event()
+        self._ack_written = acked_seq
+        self._ack_task: asyncio.Task[None] | None = None
+
+    # -- events from the outside ------------------------------------------------
+    def notify(self) -> None:
+        """New events were committed."""
+        self._wake.set()
+
+    def on_connected(self) -> None:
+        """A new session: everything after the last ack is sent again."""
+        self.connected = True
+        self._rewind(self.acked_seq + 1)
+        self.last_progress = time.monotonic()
+        self._wake.set()
+
+    def on_disconnected(self) -> None:
+        self.connected = False
+        self.inflight.clear()
+
+    def on_ack(self, payload: bytes) -> None:
+        try:
+            ack = messages.parse_ack(payload)
+        except messages.MessageError as exc:
+            self.counters["invalid_acks"] += 1
+            log.warning("invalid ack dropped: %s", exc)
+            return
+        applied = ack.get("applied_seq")
+        if applied is not None and applied > self.acked_seq:
+            if applied >= self.next_seq:  # an ack beyond what we sent: not ours to trust
+                self.counters["invalid_acks"] += 1
+                log.warning("ack %d beyond sent seq %d ignored", applied, self.next_seq - 1)
+                return
+            self.acked_seq = applied
+            self.inflight = [b for b in self.inflight if b[1] > applied]
+            self.counters["acks"] += 1
+            self.last_progress = time.monotonic()
+            self._persist_ack()
+        resend = ack.get("resend_from")
+        if resend is not None and resend < self.next_seq:
+            self.counters["resends"] += 1
+            if resend <= self.acked_seq:  # HQ lost what it had acked (restored from a backup)
+                log.warning("HQ asks again for events from %d (acked %d)", resend, self.acked_seq)
+                self.acked_seq = resend - 1  # in memory only: the stored ack never goes down
+            self._rewind(resend)
+        self._wake.set()
+
+    # -- the loop ----------------------------------------------------------------
+    async def run(self) -> None:
+        while True:
+            await self._wait()
+            if not self.connected:
+                continue
+            if self.inflight and time.monotonic() - self.last_progress > self.ack_timeout_s:
+                self.counters["timeouts"] += 1
+                log.warning("no ack for %.0f s: resending from %d", self.ack_timeout_s,
+                            self.acked_seq + 1)
+                self._rewind(self.acked_seq + 1)
+                self.last_progress = time.monotonic()
+            while (self.connected and len(self.inflight) < self.window
+                   and self.next_seq <= self.source.last_seq()):
+                if not await self._send_next():
+                    break
+
+    async def _wait(self) -> None:
+        # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.ack_timeout_s / 3 if self.inflight else None):
+                await self._wake.wait()
+        self._wake.clear()
+
+    async def _send_next(self) -> bool:
+        start = self.next_seq
+        batch = await self.source.batch_after(start - 1, self.batch_max, self.max_bytes)
+        if batch is None or self.next_seq != start:  # rewound meanwhile: start over
+            return batch is not None
+        self.next_seq = batch.last_seq + 1
+        self.inflight.append((batch.first_seq, batch.last_seq))
+        try:
+            code = await self._publish(self.up_topic, batch.payload)
+        except ConnectionError:
+            self.connected = False
+            return False
+        if code >= 0x80:
+            log.error("broker refused up batch %d..%d: reason %d", batch.first_seq,
+                      batch.last_seq, code)
+        self.counters["batches"] += 1
+        self.counters["events"] += batch.last_seq - batch.first_seq + 1
+        return True
+
+    def _rewind(self, seq: int) -> None:
+        self.next_seq = max(min(self.next_seq, seq), self.acked_seq + 1)
+        self.inflight = [b for b in self.inflight if b[1] < self.next_seq]
+
+    # -- durable ack, coalesced: at most one write in flight ----------------------
+    def _persist_ack(self) -> None:
+        if self._ack_task is None or self._ack_task.done():
+            self._ack_task = asyncio.get_running_loop().create_task(self._write_acks())
+
+    async def _write_acks(self) -> None:
+        while self._ack_written < self.acked_seq:
+            target = self.acked_seq
+            try:
+                await self.source.record_ack(target)
+            except Exception:  # storage trouble: the ack is re-derived on the next session
+                log.exception("could not record ack %d", target)
+                return
+            self._ack_written = target
+
+    async def flush_acks(self) -> None:
+        if self._ack_task is not None:
+            await asyncio.shield(self._ack_task)
