@@ -2,9 +2,14 @@
 
 ``replay`` answers a birth (the edge's cursor → the changes after it, or a snapshot);
 ``push`` sends what HQ just appended. Messages are built per docs/sync-protocol.md, in
-pages of at most ``page_size`` changes. A snapshot that needs several pages keeps the
-edge's own cursor on every page but the last, which carries the feed's cursor: an edge
-that stops half-way still asks for (and gets) the whole snapshot again at its next birth.
+pages of at most ``page_size`` changes.
+
+A snapshot lists the current state (``catalog.item`` then ``inventory.quotas``, applied as
+upserts) and then the ``stock.adjust`` deltas after the edge's cursor (applied, like any
+change, only when their cursor is above the edge's). When it needs several pages, every
+page but the last carries as ``cursor`` the edge's own cursor, or the last adjustment sent
+so far: all the edge has applied is at or below it, so an edge that stops half-way asks
+again from there and never applies a delta twice. The last page carries the feed's cursor.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any, Final
 from sync import messages, topics
 
 from .db import CloudDb, Feed, UnknownStore
+from .db.changes import STOCK_ADJUST
 from .db.thread import DbThread
 
 log = logging.getLogger(__name__)
@@ -31,8 +37,11 @@ def down_messages(feed: Feed, edge_cursor: int, page_size: int = PAGE_SIZE) -> l
     pages = [changes[i:i + page_size] for i in range(0, len(changes), page_size)] or [[]]
     out: list[dict[str, Any]] = []
     if feed.snapshot:
+        done = edge_cursor
         for n, page in enumerate(pages, 1):
-            cursor = feed.cursor if n == len(pages) else edge_cursor
+            deltas = [c["cursor"] for c in page if c["type"] == STOCK_ADJUST]
+            done = max([done, *deltas])
+            cursor = feed.cursor if n == len(pages) else done
             out.append({"from_cursor": 0, "cursor": cursor, "snapshot": True, "changes": page})
         return out
     if not changes:

@@ -149,5 +149,13 @@ def test_down_messages_page_a_feed_and_validate() -> None:
     snap = down_messages(Feed(True, 0, 8, changes), 2, page_size=2)
     assert [(p["snapshot"], p["from_cursor"], p["cursor"]) for p in snap] == [
         (True, 0, 2), (True, 0, 2), (True, 0, 8)]
+    # adjustments after the state: a page's cursor covers the deltas it and earlier ones sent
+    adjusts = [{"cursor": c, "type": "stock.adjust", "data": {"sku": "A", "delta": 1}}
+               for c in (9, 11, 12)]
+    snap = down_messages(Feed(True, 0, 12, changes + adjusts), 2, page_size=3)
+    assert [(p["cursor"], [c["cursor"] for c in p["changes"]]) for p in snap] == [
+        (2, [4, 5, 6]), (9, [7, 8, 9]), (12, [11, 12])]
+    snap = down_messages(Feed(True, 0, 12, changes + adjusts), 2, page_size=2)
+    assert [p["cursor"] for p in snap] == [2, 2, 9, 12]
     assert down_messages(Feed(True, 0, 0, []), 0) == [
         {"from_cursor": 0, "cursor": 0, "snapshot": True, "changes": []}]
