@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import socket
 import ssl
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -239,6 +240,8 @@ class MqttClient:
     # -- paho callbacks -------------------------------------------------------
     def _socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         assert self._loop is not None
+        with contextlib.suppress(OSError, AttributeError):  # acks are tiny: no Nagle delay
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # may run in the connect thread: hand the registration to the loop
         self._loop.call_soon_threadsafe(self._loop.add_reader, sock, self._read)
 

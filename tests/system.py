@@ -69,8 +69,8 @@ class Hq:
 
     # -- HQ as a child process (for kill -9) ---------------------------------------------
     def start(self, broker_url: str | None = None, env: dict[str, str] | None = None) -> None:
-        args = [sys.executable, "-m", "cloud.cli", "run", "--data-dir", str(self.dir),
-                "--host", "127.0.0.1", "--port", str(self.port)]
+        args = [sys.executable, "-c", "from cloud.cli import main; main()", "run",
+                "--data-dir", str(self.dir), "--host", "127.0.0.1", "--port", str(self.port)]
         if broker_url:
             args += ["--broker", broker_url]
         with (self.dir / "hq.log").open("ab") as log:
@@ -82,6 +82,12 @@ class Hq:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)
             self.proc.wait(timeout=30)
+
+    def cloud_password(self) -> str:
+        """The cloud's own broker password (user ``cloud``)."""
+        from cloud.config import load_settings
+
+        return load_settings(self.dir).broker_password
 
     def token(self) -> str:
         status, body = request("POST", f"{self.url}/api/v1/auth/login",
@@ -170,3 +176,40 @@ async def hq_login(client: TestClient) -> HqApi:
     resp = await client.post("/api/v1/auth/login", json={"user": ADMIN[0], "password": ADMIN[1]})
     assert resp.status == 200, await resp.text()
     return HqApi(client, (await resp.json())["token"])
+
+
+# -- blocking helpers for the process-level fault tests (tests/integration/test_sync_faults.py)
+def wait_until(check: Any, timeout: float = 30, every: float = 0.1, what: str = "") -> Any:
+    """Call ``check()`` until it returns something truthy (a thread-blocking ``eventually``)."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"{what or 'condition'} not within {timeout} s; last {last!r}")
+
+
+def hq_db(hq: Hq) -> Any:
+    """A ``CloudDb`` on HQ's database, for reads the HQ API does not offer (close it)."""
+    from cloud.db import CloudDb
+
+    return CloudDb.open(hq.database)
+
+
+def hq_get(hq: Hq, token: str, path: str) -> Any:
+    status, body = request("GET", f"{hq.url}{path}", token=token)
+    assert status == 200, (path, status, body)
+    return body
+
+
+def hq_store(hq: Hq, token: str, store: str) -> dict[str, Any]:
+    return next(s for s in hq_get(hq, token, "/api/v1/stores") if s["store"] == store)
+
+
+def edge_sync(url: str) -> dict[str, Any]:
+    """The edge's ``sync`` block of GET /api/v1/health."""
+    status, body = request("GET", f"{url}/api/v1/health")
+    assert status == 200, body
+    return dict(body["sync"])
