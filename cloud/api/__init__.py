@@ -1,0 +1,1 @@
+"""The HQ API (ARCHITECTURE §4b): route table, handlers, errors, auth, metrics."""

@@ -1,0 +1,66 @@
+"""Prometheus metrics of one HQ app (own registry, so tests can run many apps).
+
+The ingest and feed counters live in ``Ingest.counters`` / ``FeedPublisher.counters``; a
+collector reads them at scrape time as ``storenode_cloud_<source>_<name>_total``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from edge.metrics import LATENCY_BUCKETS
+
+# counters of Ingest that count invalid input, exported as the protocol's
+# storenode_sync_invalid_total{kind} too (docs/sync-protocol.md)
+INVALID = {"rejected": "up", "invalid_topic": "topic"}
+
+
+class _CounterDicts(Collector):
+    def __init__(self, source: Callable[[], dict[str, dict[str, int]]]) -> None:
+        self.source = source
+
+    def collect(self) -> Iterator[Metric]:
+        found = self.source()
+        for prefix, values in sorted(found.items()):
+            for name, value in sorted(values.items()):
+                yield CounterMetricFamily(f"storenode_cloud_{prefix}_{name}",
+                                          f"{prefix} counter {name}", value=value)
+        invalid = CounterMetricFamily("storenode_sync_invalid", "Invalid sync messages dropped",
+                                      labels=["kind"])
+        for name, kind in INVALID.items():
+            invalid.add_metric([kind], found.get("ingest", {}).get(name, 0))
+        yield invalid
+
+
+class Metrics:
+    def __init__(self, counters: Callable[[], dict[str, dict[str, int]]]) -> None:
+        self.registry = CollectorRegistry()
+        self.latency = Histogram(
+            "storenode_cloud_http_request_duration_seconds", "HTTP request latency",
+            ["method", "route", "status"], buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
+        self.errors = Counter(
+            "storenode_cloud_http_errors", "Error responses", ["code"], registry=self.registry
+        )
+        self.stores_online = Gauge(
+            "storenode_cloud_stores_online", "Stores whose last state is a birth",
+            registry=self.registry,
+        )
+        self.stores = Gauge("storenode_cloud_stores", "Provisioned stores", registry=self.registry)
+        self.broker_connected = Gauge(
+            "storenode_cloud_broker_connected", "1 while connected to the broker",
+            registry=self.registry,
+        )
+        self.registry.register(_CounterDicts(counters))
+
+    def observe_http(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.latency.labels(method, route, str(status)).observe(seconds)
+        if status >= 400:
+            self.errors.labels(str(status)).inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

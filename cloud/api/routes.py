@@ -1,0 +1,69 @@
+"""The HQ route table (ARCHITECTURE §4b): one row a route; the router, the auth middleware and
+the OpenAPI document all read it. Every route but the public ones needs a bearer token; an
+``analyst`` may only read (GET), an ``hq_admin`` may do everything."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from edge.api.errors import Handler
+from edge.api.routes import Route
+
+from . import catalog, stores, system
+from .auth import PRINCIPAL, check_role, login
+from .errors import ApiError
+from .schemas import CATALOG_ITEM, LOGIN, ORDERS_QUERY, QUOTAS, STOCKTAKE, STORES_QUERY
+from .. import keys
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/api/v1/health", system.health, "Liveness: broker connection and database",
+          public=True),
+    Route("POST", "/api/v1/auth/login", login, "HQ user login; returns a bearer token",
+          public=True, body=LOGIN, errors=(400, 401, 422, 429)),
+    Route("GET", "/api/v1/stores", stores.list_stores,
+          "Every store: online, last_seen, applied_seq, lag_s"),
+    Route("GET", "/api/v1/stores/{store}/orders", stores.store_orders,
+          "A store's orders (newest first, with lines) created at or after ?since",
+          query=ORDERS_QUERY, errors=(400, 404)),
+    Route("GET", "/api/v1/stores/{store}/inventory", stores.store_inventory,
+          "A store's stock per SKU (sum of the store's deltas)", errors=(404,)),
+    Route("POST", "/api/v1/stores/{store}/inventory/{sku}/stocktake", stores.stocktake,
+          "Record a counted quantity; the store gets the difference as a stock adjustment "
+          "(hq_admin)", body=STOCKTAKE, ok=201, errors=(400, 404, 422)),
+    Route("GET", "/api/v1/conflicts", stores.conflicts,
+          "Conflicts found while applying stores' events (e.g. a coupon redeemed twice)",
+          query={"resolved": {"type": "string", "enum": ["true", "false"]}}, errors=(400,)),
+    Route("PUT", "/api/v1/catalog/items/{sku}", catalog.put_item,
+          "Create or replace an item at every store or at ?stores=s1,s2, through the change "
+          "feed (hq_admin)", body=CATALOG_ITEM, query=STORES_QUERY, errors=(400, 404, 422)),
+    Route("PUT", "/api/v1/catalog/items/{sku}/quotas", catalog.put_quotas,
+          "Set per-channel daily quotas (null removes one) at every store or at ?stores= "
+          "(hq_admin)", body=QUOTAS, query=STORES_QUERY, errors=(400, 404, 422)),
+    Route("GET", "/metrics", system.metrics, "Prometheus metrics", produces="text/plain"),
+)
+
+PUBLIC_PATHS = frozenset(r.path for r in ROUTES if r.public) | {"/api/openapi.json"}
+
+
+def setup_routes(app: web.Application) -> None:
+    from .openapi import openapi
+
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, route.handler)
+    app.router.add_get("/api/openapi.json", openapi)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    path = request.path
+    if path in PUBLIC_PATHS or not (path.startswith("/api/") or path == "/metrics"):
+        return await handler(request)
+    header = request.headers.get("Authorization", "")
+    token = header[7:] if header.startswith("Bearer ") else ""
+    who = request.app[keys.TOKENS].verify(token) if token else None
+    if who is None:
+        raise ApiError(401, "unauthorized", "send Authorization: Bearer <token> from /auth/login",
+                       headers={"WWW-Authenticate": "Bearer"})
+    check_role(request, who)
+    request[PRINCIPAL] = who
+    return await handler(request)

@@ -1,0 +1,98 @@
+"""Request bodies and query parameters of the HQ API, as JSON Schema (validation + OpenAPI).
+
+Catalog items are validated exactly like the edge's items (the same field schemas).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Final, cast
+
+from aiohttp import web
+
+from edge.api.schemas import ITEM_CREATE, QUOTAS, SKU, read_body, validate
+from edge.store.clock import iso
+
+from ..config import ID
+from .errors import ApiError
+
+__all__ = ["CATALOG_ITEM", "LOGIN", "QUOTAS", "STOCKTAKE", "read_body", "validate"]
+
+ROLES: Final = ("hq_admin", "analyst")
+ID_SCHEMA = {"type": "string", "pattern": ID.pattern}
+USER_ID = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}(?!\n)$"}
+# the HQ-owned item fields (docs/sync-protocol.md, catalog.item); availability stays the store's
+ITEM_FIELDS: Final = ("name", "name_en", "category", "station", "price_cents", "cost_cents",
+                      "channel_prices")
+CATALOG_ITEM = {
+    "type": "object",
+    "required": ["name", "category", "station", "price_cents"],
+    "additionalProperties": False,
+    "properties": {k: cast(dict[str, Any], ITEM_CREATE["properties"])[k] for k in ITEM_FIELDS},
+}
+LOGIN = {
+    "type": "object",
+    "required": ["user", "password"],
+    "additionalProperties": False,
+    "properties": {"user": USER_ID,
+                   "password": {"type": "string", "minLength": 1, "maxLength": 1024}},
+}
+STOCKTAKE = {
+    "type": "object",
+    "required": ["counted"],
+    "additionalProperties": False,
+    "properties": {"counted": {"type": "integer", "minimum": 0, "maximum": 1_000_000}},
+}
+STORES_QUERY: dict[str, dict[str, Any]] = {"stores": {"type": "string", "description": "comma-separated store ids; "
+                           "absent: every store, now and added later"}}
+ORDERS_QUERY: dict[str, dict[str, Any]] = {
+    "since": {"type": "string", "format": "date-time"},
+    "limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 200},
+}
+
+
+def path_id(request: web.Request, name: str = "store") -> str:
+    value = request.match_info[name]
+    if not ID.match(value):
+        raise ApiError(404, f"unknown_{name}", value[:100])
+    return value
+
+
+def path_sku(request: web.Request) -> str:
+    sku = request.match_info["sku"]
+    validate(sku, SKU)
+    return sku
+
+
+def query_stores(request: web.Request) -> list[str] | None:
+    """``?stores=s1,s2`` → ``["s1", "s2"]``; absent → None (every store)."""
+    if "stores" not in request.query:
+        return None
+    names = request.query["stores"].split(",")
+    bad = [n for n in names if not ID.match(n)]
+    if bad:
+        raise ApiError(400, "bad_query", {"stores": f"not store ids: {bad[:10]}"})
+    return names
+
+
+def query_limit(request: web.Request, default: int = 200, high: int = 1000) -> int:
+    text = request.query.get("limit")
+    if text is None:
+        return default
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= high:
+        raise ApiError(400, "bad_query", {"limit": f"an integer from 1 to {high}"})
+    return int(text)
+
+
+def query_since(request: web.Request) -> str | None:
+    """``?since=`` as the stored UTC form (``2026-01-01T12:00:00.000Z``)."""
+    text = request.query.get("since")
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return iso(moment)
+    except (ValueError, OverflowError) as exc:
+        raise ApiError(400, "bad_query", {"since": "an ISO 8601 date-time"}) from exc

@@ -1,0 +1,80 @@
+"""``create_app(settings)``: the HQ service's aiohttp application.
+
+Resources are ``cleanup_ctx`` entries, opened in order and closed in reverse: the database
+(opened off the loop), then the broker link (when ``broker.url`` is set), then the systemd
+watchdog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from edge import sdnotify
+
+from . import keys
+from .api.auth import LoginLimiter, TokenSigner
+from .api.errors import MIDDLEWARES
+from .api.metrics import Metrics
+from .api.routes import auth_middleware, setup_routes
+from .config import Settings
+from .service import CloudLink, DbRunner, counters
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[*MIDDLEWARES, auth_middleware],
+                          client_max_size=settings.max_body_bytes)
+    app[keys.SETTINGS] = settings
+    app[keys.TOKENS] = TokenSigner(settings.secret, settings.token_ttl_s)
+    app[keys.LIMITER] = LoginLimiter(settings.max_failures, settings.lockout_s)
+    app[keys.LINK] = None
+    app[keys.METRICS] = Metrics(lambda: counters(app[keys.LINK]))
+    app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(broker_ctx)
+    app.cleanup_ctx.append(watchdog_ctx)
+    setup_routes(app)
+    return app
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[keys.DB] = await DbRunner.open(app[keys.SETTINGS].database)
+    try:
+        yield
+    finally:
+        await app[keys.DB].close()
+
+
+async def broker_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    if not settings.broker:
+        yield
+        return
+    link = CloudLink(settings, app[keys.DB].db)
+    link.start()
+    app[keys.LINK] = link
+    try:
+        yield
+    finally:
+        await link.close()
+
+
+async def watchdog_ctx(app: web.Application) -> AsyncIterator[None]:
+    interval = sdnotify.watchdog_interval()
+    task = asyncio.create_task(watchdog(interval)) if interval else None
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def watchdog(interval: float) -> None:
+    """Ping while the event loop runs: a hung loop gets the service restarted."""
+    while True:
+        sdnotify.notify("WATCHDOG=1")
+        await asyncio.sleep(interval)

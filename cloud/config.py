@@ -1,0 +1,215 @@
+"""HQ settings: ``cloud.toml`` in the data dir, then ``STORENODE_CLOUD_<SECTION>_<KEY>`` overrides.
+
+The file is optional (every key has a default), so ``storenode-cloud store add`` and ``run`` work on
+a bare data dir; ``storenode-cloud init`` writes one. Values are validated at start-up and a bad
+one gives a :class:`ConfigError` naming the file (or environment variable) and the key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sync.mqtt import BrokerUrl
+
+CONFIG_FILE = "cloud.toml"
+SECRET_FILE = "secret.key"            # signs HQ bearer tokens
+BROKER_PASSWORD_FILE = "broker.password"  # the cloud's own broker password (user `cloud`)
+CLOUD_USER = "cloud"
+ENV_PREFIX = "STORENODE_CLOUD_"
+ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}(?!\n)$")  # store, tenant and user ids
+
+# section -> key -> (type, default)
+SCHEMA: dict[str, dict[str, tuple[type, Any]]] = {
+    "db": {"url": (str, "")},
+    "http": {"host": (str, "0.0.0.0"), "port": (int, 8090), "max_body_bytes": (int, 262144)},
+    "broker": {"url": (str, ""), "username": (str, CLOUD_USER), "password": (str, ""),
+               "keepalive": (int, 15), "ca_file": (str, "")},
+    "auth": {"token_ttl_s": (int, 28800), "max_failures": (int, 5), "lockout_s": (int, 300)},
+}
+# key -> (low, high)
+RANGES: dict[str, tuple[int, int]] = {
+    "http.port": (0, 65535), "http.max_body_bytes": (1024, 16 << 20),
+    "broker.keepalive": (5, 120), "auth.token_ttl_s": (60, 7 * 86400),
+    "auth.max_failures": (1, 1000), "auth.lockout_s": (1, 86400),
+}
+
+
+class ConfigError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database: str
+    host: str
+    port: int
+    max_body_bytes: int
+    broker: str
+    broker_username: str
+    broker_password: str
+    keepalive: int
+    ca_file: str | None
+    token_ttl_s: int
+    max_failures: int
+    lockout_s: int
+    secret: bytes
+
+    @property
+    def mosquitto_dir(self) -> Path:
+        return self.data_dir / "mosquitto"
+
+
+def default_database(data_dir: Path) -> str:
+    return f"sqlite:///{data_dir.resolve() / 'cloud.db'}"
+
+
+def render_config(database: str = "", broker: str = "", port: int = 8090) -> str:
+    return (
+        "# storenode cloud (HQ) settings. Every key can be overridden by the environment as\n"
+        "# STORENODE_CLOUD_<SECTION>_<KEY>, e.g. STORENODE_CLOUD_HTTP_PORT=8091.\n"
+        "[db]\n# sqlite:///ABSOLUTE/PATH.db or postgresql://USER@HOST:PORT/DB;"
+        " empty = sqlite in the data dir\n"
+        f"url = {_toml_str(database)}\n\n"
+        f'[http]\nhost = "0.0.0.0"\nport = {port}\nmax_body_bytes = 262144\n\n'
+        "[broker]\n# mqtt://HOST:PORT or mqtts://HOST:PORT; empty = no MQTT (API only)\n"
+        f"url = {_toml_str(broker)}\n"
+        f'username = "{CLOUD_USER}"\n# empty = the generated {BROKER_PASSWORD_FILE} in the data dir\n'
+        'password = ""\nkeepalive = 15\nca_file = ""\n\n'
+        "[auth]\ntoken_ttl_s = 28800\nmax_failures = 5\nlockout_s = 300\n"
+    )
+
+
+def _toml_str(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def load_settings(data_dir: Path, env: dict[str, str] | None = None,
+                  overrides: dict[str, Any] | None = None) -> Settings:
+    """Read and validate; ``overrides`` (``{"http.port": 8091}``, from CLI flags) win over all."""
+    env = dict(os.environ if env is None else env)
+    path = data_dir / CONFIG_FILE
+    raw: dict[str, Any] = {}
+    if path.exists():
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    values = _validated(path, raw, env)
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    _check(path, values)
+    return Settings(
+        data_dir=data_dir,
+        database=values["db.url"] or default_database(data_dir),
+        host=values["http.host"],
+        port=values["http.port"],
+        max_body_bytes=values["http.max_body_bytes"],
+        broker=values["broker.url"],
+        broker_username=values["broker.username"],
+        broker_password=values["broker.password"] or _read(data_dir / BROKER_PASSWORD_FILE),
+        keepalive=values["broker.keepalive"],
+        ca_file=values["broker.ca_file"] or None,
+        token_ttl_s=values["auth.token_ttl_s"],
+        max_failures=values["auth.max_failures"],
+        lockout_s=values["auth.lockout_s"],
+        secret=_secret(data_dir),
+    )
+
+
+def _validated(path: Path, raw: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    unknown = set(raw) - set(SCHEMA)
+    if unknown:
+        raise ConfigError(f"{path}: unknown section(s) {sorted(unknown)}")
+    values: dict[str, Any] = {}
+    for section, keys in SCHEMA.items():
+        given = raw.get(section, {})
+        if not isinstance(given, dict):
+            raise ConfigError(f"{path}: [{section}] must be a table")
+        extra = set(given) - set(keys)
+        if extra:
+            raise ConfigError(f"{path}: [{section}] has unknown key(s) {sorted(extra)}")
+        for key, (kind, default) in keys.items():
+            name, where = f"{section}.{key}", str(path)
+            value = given.get(key, default)
+            env_name = f"{ENV_PREFIX}{section}_{key}".upper()
+            if env_name in env:
+                value, where = _from_env(env_name, env[env_name], kind), f"environment {env_name}"
+            if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ConfigError(f"{where}: {name} must be an integer, got {value!r}")
+            if kind is str and not isinstance(value, str):
+                raise ConfigError(f"{where}: {name} must be a string, got {value!r}")
+            values[name] = value
+    return values
+
+
+def _check(path: Path, values: dict[str, Any]) -> None:
+    for key, (low, high) in RANGES.items():
+        if not low <= values[key] <= high:
+            raise ConfigError(f"{path}: {key} must be between {low} and {high}")
+    url = values["db.url"]
+    if url and not (url.startswith("sqlite:///") or url.startswith(("postgresql://", "postgres://"))):
+        raise ConfigError(f"{path}: db.url must be sqlite:///ABSOLUTE/PATH or postgresql://…, "
+                          f"got {url!r}")
+    if values["broker.url"]:
+        try:
+            BrokerUrl.parse(values["broker.url"])
+        except ValueError as exc:
+            raise ConfigError(f"{path}: broker.url: {exc}") from exc
+    if not ID.match(values["broker.username"]):
+        raise ConfigError(f"{path}: broker.username must match {ID.pattern}")
+
+
+def _from_env(name: str, text: str, kind: type) -> Any:
+    if kind is int:
+        try:
+            return int(text)
+        except ValueError as exc:
+            raise ConfigError(f"environment {name}: must be an integer, got {text!r}") from exc
+    return text
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return ""
+
+
+def _secret(data_dir: Path) -> bytes:
+    secret = _read(data_dir / SECRET_FILE)
+    if len(secret) < 32:
+        raise ConfigError(f"{data_dir / SECRET_FILE} missing or too short: run "
+                          f"`storenode-cloud init --data-dir {data_dir}`")
+    return secret.encode()
+
+
+def ensure_data_dir(data_dir: Path) -> None:
+    """Create the data dir, the token secret and the cloud's broker password (0600) once."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for name in (SECRET_FILE, BROKER_PASSWORD_FILE):
+        path = data_dir / name
+        if path.exists():
+            continue
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another command made it just now
+            continue
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(secrets.token_urlsafe(32) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+    fsync_dir(data_dir)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

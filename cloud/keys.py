@@ -1,0 +1,21 @@
+"""Typed application state keys of the HQ app, declared in one place."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from edge.api.auth import LoginLimiter, TokenSigner
+
+    from .api.metrics import Metrics
+    from .config import Settings
+    from .service import CloudLink, DbRunner
+
+SETTINGS: web.AppKey["Settings"] = web.AppKey("settings")
+DB: web.AppKey["DbRunner"] = web.AppKey("db")
+LINK: web.AppKey["CloudLink | None"] = web.AppKey("link")  # None: no broker configured
+METRICS: web.AppKey["Metrics"] = web.AppKey("metrics")
+TOKENS: web.AppKey["TokenSigner"] = web.AppKey("tokens")
+LIMITER: web.AppKey["LoginLimiter"] = web.AppKey("limiter")

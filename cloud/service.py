@@ -1,0 +1,177 @@
+"""Process wiring of the HQ service: the database runner of the API, the MQTT link that feeds
+``Ingest`` and ``FeedPublisher``, and the ingest-only worker process.
+
+``CloudLink`` is one broker connection. In the HQ process it subscribes to every store's
+``up`` through the shared subscription ``$share/cloud/…`` (one copy per batch among all
+workers) and to the retained ``state`` topics (every HQ process sees every birth); an accepted
+birth replays the store's down feed from the cursor it states. An ingest-only worker
+(``storenode-cloud ingest``) subscribes to the shared ``up`` alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sqlite3
+from typing import Any
+
+from sync import topics
+from sync.mqtt import MqttClient
+
+from .config import Settings
+from .db import CloudDb
+from .db.thread import DbThread
+from .feed import FeedPublisher
+from .ingest import Ingest
+
+log = logging.getLogger(__name__)
+
+
+class DbUnavailable(Exception):
+    """The database did not answer (server down, file unreadable): HTTP 503."""
+
+
+def _unavailable_errors() -> tuple[type[Exception], ...]:
+    errors: list[type[Exception]] = [sqlite3.OperationalError, TimeoutError]
+    try:
+        import psycopg
+    except ImportError:
+        return tuple(errors)
+    return (*errors, psycopg.OperationalError, psycopg.InterfaceError)
+
+
+UNAVAILABLE = _unavailable_errors()
+
+
+class DbRunner:
+    """The API's handle on ``CloudDb``: blocking calls run on a thread of their own."""
+
+    def __init__(self, db: CloudDb, thread: DbThread, timeout_s: float = 30) -> None:
+        self.db, self._thread, self.timeout_s = db, thread, timeout_s
+
+    @classmethod
+    async def open(cls, url: str) -> DbRunner:
+        thread = DbThread("cloud-api-db")
+        try:
+            db = await thread.call(CloudDb.open, url)
+        except BaseException:
+            await thread.close()
+            raise
+        return cls(db, thread)
+
+    async def call(self, method: str, *args: Any) -> Any:
+        """``db.<method>(*args)``; a database that does not answer raises DbUnavailable."""
+        try:
+            return await asyncio.wait_for(self._thread.call(getattr(self.db, method), *args),
+                                          self.timeout_s)
+        except UNAVAILABLE as exc:
+            raise DbUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+    async def close(self) -> None:
+        await self._thread.close()
+        await asyncio.get_running_loop().run_in_executor(None, self.db.close)
+
+
+def client_id(role: str) -> str:
+    """Unique per process: members of a shared subscription need distinct client ids."""
+    return f"cloud-{role}-{socket.gethostname()[:24]}-{os.getpid()}"
+
+
+class CloudLink:
+    """One broker connection wired to ``Ingest`` (and, in the HQ process, ``FeedPublisher``)."""
+
+    def __init__(self, settings: Settings, db: CloudDb, *, ingest_only: bool = False) -> None:
+        self.client = MqttClient(
+            settings.broker, client_id("ingest" if ingest_only else "hq"),
+            username=settings.broker_username, password=settings.broker_password or None,
+            keepalive=settings.keepalive, ca_file=settings.ca_file)
+        self.feed = None if ingest_only else FeedPublisher(db, self.client.publish)
+        self.ingest = Ingest(db, self.client.publish, feed=self.feed)
+        every = topics.cloud_subscriptions()
+        self.subscriptions = every[:1] if ingest_only else every
+        self.refused: list[str] = []
+        self.client.on_connect = self._subscribe
+        self.client.on_message = self.ingest.dispatch
+
+    @property
+    def connected(self) -> bool:
+        return self.client.connected.is_set()
+
+    def start(self) -> None:
+        self.client.start()
+
+    async def _subscribe(self) -> None:  # on every (re)connect: the session starts clean
+        try:
+            codes = await self.client.subscribe(self.subscriptions)
+        except ConnectionError as exc:
+            log.warning("subscribing failed, retried on the next connect: %s", exc)
+            return
+        self.refused = [t for t, code in zip(self.subscriptions, codes, strict=False)
+                        if code >= 0x80]
+        if self.refused:
+            log.error("broker refused the subscriptions %s (check the cloud user's ACL)",
+                      self.refused)
+
+    async def push(self, cursors: dict[str, int]) -> int:
+        """Publish new HQ changes to the online stores; messages sent (0: none or offline).
+
+        The changes are committed already: a store that misses them gets them by replay at
+        its next birth, so a failure here is logged, not raised.
+        """
+        if self.feed is None or not cursors:
+            return 0
+        try:
+            return await self.feed.push(cursors)
+        except Exception:
+            log.exception("pushing the change feed failed; stores get it at their next birth")
+            return 0
+
+    async def close(self) -> None:
+        """Stop taking messages, let the ones in hand finish (and ack), then disconnect."""
+        self.client.on_message = None
+        await self.ingest.close()
+        await self.client.close()
+        if self.feed is not None:
+            await self.feed.close()
+
+
+def counters(link: CloudLink | None) -> dict[str, dict[str, int]]:
+    if link is None:
+        return {}
+    found = {"ingest": link.ingest.counters}
+    if link.feed is not None:
+        found["feed"] = link.feed.counters
+    return found
+
+
+async def run_ingest_worker(settings: Settings) -> None:
+    """An extra ingest worker: its own database connection and broker client, no HTTP;
+    runs until SIGTERM/SIGINT."""
+    from edge import sdnotify
+
+    from .app import watchdog
+
+    if not settings.broker:
+        raise ValueError("an ingest worker needs broker.url (or --broker)")
+    db = await asyncio.get_running_loop().run_in_executor(None, CloudDb.open, settings.database)
+    link = CloudLink(settings, db, ingest_only=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    link.start()
+    interval = sdnotify.watchdog_interval()
+    pinger = asyncio.create_task(watchdog(interval)) if interval else None
+    print(f"storenode-cloud ingest worker on {settings.broker} ({db.backend})", flush=True)
+    sdnotify.notify(f"READY=1\nSTATUS=ingesting from {settings.broker}\nMAINPID={os.getpid()}")
+    try:
+        await stop.wait()
+    finally:
+        sdnotify.notify("STOPPING=1")
+        if pinger is not None:
+            pinger.cancel()
+        await link.close()
+        await loop.run_in_executor(None, db.close)
