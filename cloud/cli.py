@@ -1,0 +1,174 @@
+"""``storenode-cloud``: the HQ operators' command line, a thin shell over the Python API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from . import provision
+from .api.schemas import ROLES
+from .config import ConfigError, ensure_data_dir, load_settings
+from .errors import CloudError
+from .service import UNAVAILABLE
+
+DATA_DIR = click.option(
+    "--data-dir", type=click.Path(file_okay=False, path_type=Path),
+    envvar="STORENODE_CLOUD_DATA_DIR", required=True,
+    help="HQ data directory (or STORENODE_CLOUD_DATA_DIR).",
+)
+DATABASE = click.option("--database", default=None,
+                        help="sqlite:///ABS/PATH.db or postgresql://… (default from cloud.toml).")
+BROKER = click.option("--broker", default=None,
+                      help="mqtt[s]://HOST:PORT (default from cloud.toml; empty: no MQTT).")
+# what a command may fail with and still be an operator's mistake, not a crash
+EXPECTED: tuple[type[Exception], ...] = (ConfigError, CloudError, FileExistsError, ValueError, OSError, *UNAVAILABLE)
+
+
+def _out(value: Any) -> None:
+    click.echo(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def _error(exc: Exception) -> NoReturn:
+    _fail(f"{type(exc).__name__}: {exc}" if isinstance(exc, CloudError) else str(exc))
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+@click.group()
+@click.version_option(package_name="storenode")
+def cli() -> None:
+    """storenode cloud (HQ): ingest from stores, HQ API, provisioning."""
+
+
+@cli.command()
+@DATA_DIR
+@DATABASE
+@BROKER
+@click.option("--port", default=8090, show_default=True, type=int, help="HQ API port.")
+def init(data_dir: Path, database: str | None, broker: str | None, port: int) -> None:
+    """Create cloud.toml, the secrets, the broker files and the database; never overwrites.
+
+    Example: storenode-cloud init --data-dir /var/lib/storenode-cloud --broker mqtt://127.0.0.1:1883
+    """
+    try:
+        _out(provision.init_cloud(data_dir, database or "", broker or "", port))
+    except EXPECTED as exc:
+        _error(exc)
+
+
+@cli.command()
+@DATA_DIR
+@click.option("--host", default=None, help="Listen address (default from cloud.toml).")
+@click.option("--port", default=None, type=int, help="Listen port (default from cloud.toml).")
+@DATABASE
+@BROKER
+def run(data_dir: Path, host: str | None, port: int | None, database: str | None,
+        broker: str | None) -> None:
+    """Serve the HQ API and ingest from the broker until SIGTERM, then shut down cleanly.
+
+    Example: storenode-cloud run --data-dir /var/lib/storenode-cloud --port 8090
+    """
+    from .server import serve
+
+    _logging()
+    try:
+        ensure_data_dir(data_dir)
+        settings = load_settings(data_dir, overrides={
+            "http.host": host, "http.port": port, "db.url": database, "broker.url": broker})
+        asyncio.run(serve(settings))
+    except EXPECTED as exc:
+        _error(exc)
+
+
+@cli.command()
+@DATA_DIR
+@DATABASE
+@BROKER
+def ingest(data_dir: Path, database: str | None, broker: str | None) -> None:
+    """Run one more ingest worker (shared subscription, own db connection, no HTTP).
+
+    Example: storenode-cloud ingest --data-dir /var/lib/storenode-cloud
+    """
+    from .service import run_ingest_worker
+
+    _logging()
+    try:
+        ensure_data_dir(data_dir)
+        settings = load_settings(data_dir, overrides={"db.url": database, "broker.url": broker})
+        asyncio.run(run_ingest_worker(settings))
+    except EXPECTED as exc:
+        _error(exc)
+
+
+@cli.group()
+def store() -> None:
+    """Stores: provisioning."""
+
+
+@store.command("add")
+@click.argument("store_id")
+@click.option("--tenant", default="default", show_default=True, help="Tenant (brand).")
+@DATA_DIR
+def store_add(store_id: str, tenant: str, data_dir: Path) -> None:
+    """Provision a store; prints its broker credentials and updates the broker's files.
+
+    Example: storenode-cloud store add canteen-01 --tenant acme --data-dir /var/lib/storenode-cloud
+    """
+    try:
+        result = provision.add_store(data_dir, store_id, tenant)
+    except EXPECTED as exc:
+        _error(exc)
+    _out(result)
+
+
+@cli.command()
+@DATA_DIR
+def stores(data_dir: Path) -> None:
+    """List the stores with presence and lag.
+
+    Example: storenode-cloud stores --data-dir /var/lib/storenode-cloud
+    """
+    try:
+        _out(provision.list_stores(data_dir))
+    except EXPECTED as exc:
+        _error(exc)
+
+
+@cli.group()
+def user() -> None:
+    """HQ API users."""
+
+
+@user.command("add")
+@click.argument("user_id")
+@click.option("--password", required=True, help="At least 8 characters (stored as scrypt).")
+@click.option("--role", required=True, type=click.Choice(ROLES))
+@DATA_DIR
+def user_add(user_id: str, password: str, role: str, data_dir: Path) -> None:
+    """Add an HQ API user: hq_admin (everything) or analyst (reads only).
+
+    Example: storenode-cloud user add li --password 's3cret-pass' --role analyst --data-dir /var/lib/storenode-cloud
+    """
+    try:
+        provision.add_hq_user(data_dir, user_id, password, role)
+    except EXPECTED as exc:
+        _error(exc)
+    _out({"user": user_id, "role": role})
+
+
+def main() -> None:
+    cli()
