@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+CHILDREN_MAX = 1024  # remembered label sets (the registry keeps them all anyway)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -33,6 +35,27 @@ class Metrics:
         self.ws_clients = Gauge(
             "storenode_ws_clients", "Connected event WebSocket clients", registry=self.registry
         )
+        # label values -> child metric, for the two updated on every order
+        self._latency: dict[tuple[str, str, int], Any] = {}
+        self._orders: dict[str, Any] = {}
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """One answered request: its latency, and the error counter for a 4xx/5xx."""
+        key = (method, route, status)
+        child = self._latency.get(key)
+        if child is None:  # labels() is a lock and a tuple build: once per label set
+            if len(self._latency) >= CHILDREN_MAX:
+                self._latency.clear()
+            child = self._latency[key] = self.latency.labels(method, route, str(status))
+        child.observe(seconds)
+        if status >= 400:
+            self.errors.labels(str(status)).inc()
+
+    def order_created(self, channel: str) -> None:
+        child = self._orders.get(channel)
+        if child is None:
+            child = self._orders[channel] = self.orders.labels(channel)
+        child.inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

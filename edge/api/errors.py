@@ -58,9 +58,6 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = error_response(500, "internal_error", "see the daemon log")
     metrics = request.app.get(keys.METRICS)
     if metrics is not None:
-        status = str(response.status)
-        metrics.latency.labels(request.method, route_name, status).observe(
-            time.perf_counter() - started)
-        if response.status >= 400:
-            metrics.errors.labels(str(response.status)).inc()
+        metrics.observe_request(request.method, route_name, response.status,
+                                time.perf_counter() - started)
     return response

@@ -36,7 +36,7 @@ async def create_order(request: web.Request) -> web.Response:
         writes.create_order, body, key, digest, app[keys.SETTINGS].timezone
     )
     if not replayed:
-        app[keys.METRICS].orders.labels(body["channel"]).inc()
+        app[keys.METRICS].order_created(body["channel"])
     return web.json_response(order, status=200 if replayed else 201)
 
 

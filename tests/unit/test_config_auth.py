@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from edge.api import auth
 from edge.api.auth import LoginLimiter, TokenSigner
 from edge.config import ConfigError, load_settings
 from edge.service import hash_pin, init_store, verify_pin
@@ -76,6 +77,21 @@ def test_tokens_are_signed_and_expire() -> None:
     assert signer.verify("not-a-token") is None
     now[0] += 61
     assert signer.verify(token) is None
+
+
+def test_verified_tokens_are_remembered_until_they_expire() -> None:
+    now = [1000.0]
+    signer = TokenSigner(b"k" * 32, ttl_s=60, clock=lambda: now[0])
+    token = signer.issue("ana", "cashier")
+    assert signer.verify(token) is signer.verify(token)  # the second answer is remembered
+    now[0] += 60
+    assert signer.verify(token) is not None  # valid up to its expiry second
+    now[0] += 1
+    assert signer.verify(token) is None
+    assert signer.verify(token + "x") is None and token + "x" not in signer._verified
+    others = [signer.issue(f"s{n}", "cashier") for n in range(auth.VERIFIED_MAX + 5)]
+    assert all(signer.verify(t) is not None for t in others)
+    assert len(signer._verified) <= auth.VERIFIED_MAX
 
 
 def test_limiter_locks_out_after_failures_then_releases() -> None:
