@@ -132,12 +132,14 @@ def create_order(
         "INSERT INTO idempotency(key, request_hash, order_id, created_at) VALUES (?,?,?,?)",
         (key, req_hash, order_id, at),
     )
-    tx.emit("order.placed", {"order": order})
     sold = {sku: qty for sku, qty in wanted.items() if sku in levels}
-    if sold:
-        _sell_stock(tx, sold, order_id, at)
-        for sku, qty in sold.items():
-            _use_quota(tx, sku, channel, day, qty, levels[sku])
+    moves, lows = _sell_stock(tx, sold, order_id, at) if sold else ([], [])
+    # the sale's stock movements travel in the order's own event, not one stock.moved each
+    tx.emit("order.placed", {"order": order, "stock": moves})
+    for low in lows:
+        tx.emit("stock.low", low)
+    for sku, qty in sold.items():
+        _use_quota(tx, sku, channel, day, qty, levels[sku])
     return order, False
 
 
@@ -182,10 +184,13 @@ def _items_and_levels(
     return items, levels
 
 
-def _sell_stock(tx: Tx, sold: dict[str, int], order_id: str, at: str) -> None:
-    """``_move_stock(sku, -qty, "sale", order_id)`` for each SKU, in two statements not 2n.
+def _sell_stock(
+    tx: Tx, sold: dict[str, int], order_id: str, at: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Take each SKU's ``qty`` off stock and record the sale movements, in two statements.
 
-    Same rows, same events in the same order as moving them one by one.
+    Returns the movements for the ``order.placed`` event (``{sku, delta, on_hand}``) and the
+    ``stock.low`` alerts of the SKUs that crossed below their safety stock.
     """
     pairs = [value for sku, qty in sold.items() for value in (sku, -qty)]
     union = " UNION ALL ".join(["SELECT ? AS sku, ? AS delta"] * len(sold))
@@ -203,12 +208,13 @@ def _sell_stock(tx: Tx, sold: dict[str, int], order_id: str, at: str) -> None:
         f"INSERT INTO stock_movements(sku, delta, reason, ref, at) VALUES {values}",
         [value for sku, qty in sold.items() for value in (sku, -qty, "sale", order_id, at)],
     )
+    moves, lows = [], []
     for sku, qty in sold.items():
         on_hand, safety = after[sku]
-        tx.emit("stock.moved", {"sku": sku, "delta": -qty, "reason": "sale", "ref": order_id,
-                                "on_hand": on_hand})
+        moves.append({"sku": sku, "delta": -qty, "on_hand": on_hand})
         if stock_rules.crossed_below_safety(on_hand + qty, on_hand, safety):
-            tx.emit("stock.low", {"sku": sku, "on_hand": on_hand, "safety_stock": safety})
+            lows.append({"sku": sku, "on_hand": on_hand, "safety_stock": safety})
+    return moves, lows
 
 
 def _use_quota(
