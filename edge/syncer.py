@@ -42,7 +42,9 @@ CHANGE_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
                                         "quotas": {**schemas.QUOTAS, "minProperties": 0}}},
     "stock.adjust": {"type": "object", "required": ["sku", "delta"],
                      "properties": {"sku": schemas.SKU,
-                                    "delta": schemas.MOVEMENT["properties"]["delta"],
+                                    # 0: an HQ stocktake that found what HQ expected
+                                    "delta": {"type": "integer", "minimum": -1_000_000,
+                                              "maximum": 1_000_000},
                                     "reason": {"enum": list(MOVEMENT_REASONS)},
                                     "ref": {"type": ["string", "null"], "maxLength": 64}}},
 }

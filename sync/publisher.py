@@ -86,11 +86,15 @@ class OutboxPublisher:
             return
         applied = ack.get("applied_seq")
         if applied is not None and applied > self.acked_seq:
-            if applied >= self.next_seq:  # an ack beyond what we sent: not ours to trust
+            if applied > self.source.last_seq():  # more than we ever committed: not ours
                 self.counters["invalid_acks"] += 1
-                log.warning("ack %d beyond sent seq %d ignored", applied, self.next_seq - 1)
+                log.warning("ack %d beyond our last seq %d ignored", applied,
+                            self.source.last_seq())
                 return
+            # applied >= next_seq happens after a restart: HQ applied a previous session's
+            # batches whose ack we had not stored yet. Skip what HQ already has.
             self.acked_seq = applied
+            self.next_seq = max(self.next_seq, applied + 1)
             self.inflight = [b for b in self.inflight if b[1] > applied]
             self.counters["acks"] += 1
             self.last_progress = time.monotonic()

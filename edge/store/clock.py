@@ -15,7 +15,12 @@ def utc_now_iso() -> str:
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    """``2026-01-01T12:00:00.000Z``: UTC, milliseconds (truncated)."""
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    if moment.year < 1000:  # strftime's %Y does not pad the year; isoformat would
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return moment.isoformat(timespec="milliseconds")[:-6] + "Z"  # half the cost of strftime
 
 
 def local_day(moment: datetime, tz: ZoneInfo) -> str:

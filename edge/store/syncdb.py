@@ -111,6 +111,8 @@ def _apply_quotas(tx: Tx, data: dict[str, Any]) -> None:
 
 
 def _apply_stock(tx: Tx, data: dict[str, Any]) -> None:
+    if not data["delta"]:
+        return  # the count matched: nothing moves
     writes.record_movement(tx, data["sku"], int(data["delta"]), data.get("reason", "stocktake"),
                            None, data.get("ref"))
 

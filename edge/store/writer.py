@@ -45,8 +45,9 @@ class Tx:
     outbox: Outbox
     events: list[dict[str, Any]] = field(default_factory=list)
 
-    def emit(self, type_: str, data: dict[str, Any]) -> dict[str, Any]:
-        event = self.outbox.append(self.conn, type_, data)
+    def emit(self, type_: str, data: dict[str, Any], *, at: str | None = None,
+             encoded: str | None = None) -> dict[str, Any]:
+        event = self.outbox.append(self.conn, type_, data, at=at, encoded=encoded)
         self.events.append(event)
         return event
 

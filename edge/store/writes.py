@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
 from zoneinfo import ZoneInfo
-
-from ulid import ULID
 
 from ..domain import orders as rules
 from ..domain import stock as stock_rules
 from ..domain.errors import Conflict, DomainError, NotFound
 from .clock import iso, local_day, utc_now
+from .ids import new_ulid
+from .outbox import encode_own_data
 from .rows import ITEM_COLUMNS, fetch_order, item_from_row
 from .writer import Tx
 
@@ -73,19 +74,22 @@ def _emit_item(tx: Tx, sku: str) -> dict[str, Any]:
 def create_order(
     tx: Tx, req: dict[str, Any], key: str, req_hash: str, tz: ZoneInfo
 ) -> tuple[dict[str, Any], bool]:
-    """Place an order atomically. Returns ``(order, replayed)``."""
+    """Place an order atomically. Returns ``(order, replayed)``: a key seen before answers
+    with the order it placed."""
     conn = tx.conn
-    seen = conn.execute(
-        "SELECT request_hash, order_id FROM idempotency WHERE key = ?", (key,)
-    ).fetchone()
-    if seen is not None:
-        if seen["request_hash"] != req_hash:
-            raise DomainError("idempotency_key_reused", {"key": key})
-        return fetch_order(conn, seen["order_id"]) or {}, True
+    now = utc_now()
+    at = iso(now)
+    order_id = new_ulid()
+    # claim the key first (one statement, not a SELECT then an INSERT); a refused order
+    # rolls the claim back with its SAVEPOINT
+    if not conn.execute(
+        "INSERT INTO idempotency(key, request_hash, order_id, created_at) VALUES (?,?,?,?) "
+        "ON CONFLICT(key) DO NOTHING", (key, req_hash, order_id, at),
+    ).rowcount:
+        return _replay(conn, key, req_hash)
 
     wanted = rules.quantities_by_sku(req["lines"])
     channel = req["channel"]
-    now = utc_now()
     day = local_day(now, tz)
     items, levels = _items_and_levels(tx, list(wanted), channel, day)
     short = stock_rules.shortages(wanted, levels)
@@ -93,13 +97,11 @@ def create_order(
         raise Conflict("out_of_stock", short)
 
     priced = rules.price_lines(items, req["lines"], channel)
-    order_id = str(ULID())
     number = conn.execute(
         "INSERT INTO order_counters(day, last) VALUES (?, 1) "
         "ON CONFLICT(day) DO UPDATE SET last = last + 1 RETURNING last",
         (day,),
     ).fetchone()[0]
-    at = iso(now)
     # INTEGER columns store a whole float (qty 2.0 passes the schema) as an int: so does the
     # order we answer with, built here as fetch_order would read it back (no second query).
     lines: list[dict[str, Any]] = [
@@ -121,26 +123,33 @@ def create_order(
         (order_id, number, day, channel, "placed", order["total_cents"],
          order["member"], order["table"], int(order["pickup"]), at, at),
     )
-    conn.executemany(
+    conn.execute(  # one multi-row INSERT: half the cost of executemany for a few lines
         "INSERT INTO order_lines(order_id, line_no, sku, name, qty, unit_cents, total_cents, "
-        "station, note) VALUES (?,?,?,?,?,?,?,?,?)",
-        [(order_id, line["line_no"], line["sku"], line["name"], line["qty"],
-          line["unit_cents"], line["total_cents"], line["station"], line["note"])
-         for line in lines],
-    )
-    conn.execute(
-        "INSERT INTO idempotency(key, request_hash, order_id, created_at) VALUES (?,?,?,?)",
-        (key, req_hash, order_id, at),
+        "station, note) VALUES " + ",".join(["(?,?,?,?,?,?,?,?,?)"] * len(lines)),
+        [value for line in lines for value in (
+            order_id, line["line_no"], line["sku"], line["name"], line["qty"],
+            line["unit_cents"], line["total_cents"], line["station"], line["note"])],
     )
     sold = {sku: qty for sku, qty in wanted.items() if sku in levels}
     moves, lows = _sell_stock(tx, sold, order_id, at) if sold else ([], [])
     # the sale's stock movements travel in the order's own event, not one stock.moved each
-    tx.emit("order.placed", {"order": order, "stock": moves})
+    placed = {"order": order, "stock": moves}
+    tx.emit("order.placed", placed, at=at, encoded=encode_own_data(placed))
     for low in lows:
         tx.emit("stock.low", low)
     for sku, qty in sold.items():
         _use_quota(tx, sku, channel, day, qty, levels[sku])
     return order, False
+
+
+def _replay(conn: sqlite3.Connection, key: str, req_hash: str) -> tuple[dict[str, Any], bool]:
+    """The same key again: the order it placed, if the request is the same one."""
+    request_hash, order_id = conn.execute(
+        "SELECT request_hash, order_id FROM idempotency WHERE key = ?", (key,)
+    ).fetchone()
+    if request_hash != req_hash:
+        raise DomainError("idempotency_key_reused", {"key": key})
+    return fetch_order(conn, order_id) or {}, True
 
 
 _PRICES: dict[str, dict[str, int]] = {}  # channel_prices JSON -> parsed (never mutated)

@@ -33,6 +33,7 @@ async def test_live_events_in_seq_order(client: TestClient, cashier: Api) -> Non
         # the sale's stock movement travels in the order's event (no stock.moved for it)
         assert placed["data"]["stock"] == [{"sku": "C004", "delta": -1, "on_hand": 99}]
         assert {"event_id", "store", "seq", "type", "v", "at", "hlc", "data"} <= placed.keys()
+        assert placed["at"] == order["created_at"]
         second = await place(cashier)
         (next_placed,) = await receive(ws, 1)
         assert next_placed["seq"] == placed["seq"] + 1
