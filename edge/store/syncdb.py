@@ -117,6 +117,7 @@ def _apply_stock(tx: Tx, data: dict[str, Any]) -> None:
                            None, data.get("ref"))
 
 
+IDEMPOTENT_CHANGES = frozenset({"catalog.item", "inventory.quotas"})
 CHANGE_HANDLERS = {"catalog.item": _apply_item, "inventory.quotas": _apply_quotas,
                    "stock.adjust": _apply_stock}
 
@@ -132,7 +133,10 @@ def apply_down(tx: Tx, message: dict[str, Any]) -> dict[str, int]:
     cursor = meta_int(tx.conn, "down_cursor")
     applied = rejected = 0
     for change in message["changes"]:
-        if change["cursor"] <= cursor and not message.get("snapshot"):
+        # a snapshot restates catalog and quotas (upserts: applied again, harmlessly); a delta
+        # (stock.adjust) is applied once, by cursor, in a snapshot as anywhere else
+        if change["cursor"] <= cursor and (not message.get("snapshot")
+                                           or change["type"] not in IDEMPOTENT_CHANGES):
             continue
         handler = CHANGE_HANDLERS.get(change["type"])
         reason = change.get("invalid") or (None if handler else "unknown change type")

@@ -228,3 +228,33 @@ async def test_down_feed_applies_once_keeps_sold_out_and_asks_replay_on_gap(
     _, inventory = await api.get("/api/v1/inventory")
     assert {r["sku"]: r for r in inventory}["C001"]["quotas"]["meituan"]["limit"] == 3
     await client.close()
+
+
+async def test_snapshot_restates_catalog_but_applies_each_stock_delta_once(
+        tmp_path: Path, broker: Broker, peer: Peer, aiohttp_client: Any) -> None:
+    client = await edge_client(tmp_path, broker, aiohttp_client)
+    api = await login_as(client, "manager")
+    await peer.wait(lambda: peer.states)
+    peer.down(0, [{"cursor": 1, "type": "stock.adjust",
+                   "data": {"sku": "C002", "delta": -10, "reason": "stocktake"}}])
+    for _ in range(100):
+        if (await health(client))["down_cursor"] == 1:
+            break
+        await asyncio.sleep(0.05)
+    item = {"sku": "C001", "name": "香锅", "category": "hot", "station": "wok",
+            "price_cents": 2950}
+    # the edge is "far behind": HQ sends the current state, in two pages
+    peer.down(0, [{"cursor": 5, "type": "catalog.item", "data": item},
+                  {"cursor": 1, "type": "stock.adjust",  # already applied: must not repeat
+                   "data": {"sku": "C002", "delta": -10, "reason": "stocktake"}}], snapshot=True)
+    peer.down(0, [{"cursor": 6, "type": "stock.adjust",
+                   "data": {"sku": "C002", "delta": 3, "reason": "receipt"}}], snapshot=True)
+    for _ in range(100):
+        if (await health(client))["down_cursor"] == 6:
+            break
+        await asyncio.sleep(0.05)
+    _, got = await api.get("/api/v1/catalog/items/C001")
+    assert got["price_cents"] == 2950
+    _, inventory = await api.get("/api/v1/inventory")
+    assert {r["sku"]: r["on_hand"] for r in inventory}["C002"] == 100 - 10 + 3
+    await client.close()
