@@ -10,7 +10,7 @@ PORT ?= 8080
 STORENODE_TEST_PG ?= postgresql://postgres@127.0.0.1:5432/postgres
 export STORENODE_TEST_PG
 
-.PHONY: run test bench deps-test lint clean
+.PHONY: run test bench demo deps-test lint clean
 
 $(BIN)/storenode: setup.cfg pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -40,6 +40,10 @@ test: $(VENV)/.test-extras deps-test
 
 bench: $(VENV)/.test-extras
 	$(BIN)/python -m pytest -q -s -p no:randomly tests/bench -o addopts="-p no:cacheprovider"
+
+# two stores, a real broker and HQ: a store is cut off, sells offline, comes back, HQ converges
+demo: $(VENV)/.test-extras deps-test
+	$(BIN)/python scripts/demo.py
 
 lint: $(VENV)/.test-extras
 	$(BIN)/mypy sync drivers edge/domain
