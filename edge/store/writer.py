@@ -105,16 +105,20 @@ class DbWriter:
             if first is _STOP:
                 return
             batch = [first]
-            while len(batch) < self.max_batch:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is _STOP:
-                    self._queue.put(_STOP)
-                    break
-                batch.append(nxt)
+            self._top_up(batch)
             self._run_batch(batch)
+
+    def _top_up(self, batch: list[Job]) -> None:
+        """Move queued jobs into ``batch``, up to ``max_batch`` (a stop request stays queued)."""
+        while len(batch) < self.max_batch:
+            try:
+                nxt = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if nxt is _STOP:
+                self._queue.put(_STOP)
+                return
+            batch.append(nxt)
 
     def _run_batch(self, batch: list[Job]) -> None:
         conn = self._conn
@@ -125,8 +129,12 @@ class DbWriter:
             conn.execute("BEGIN IMMEDIATE")
             self.outbox.reload(conn)
             seq_before = self.outbox.last_seq
-            for job in batch:
-                outcomes.append(self._run_job(job, events))
+            done = 0
+            while done < len(batch):
+                outcomes.append(self._run_job(batch[done], events))
+                done += 1
+                if done == len(batch):  # jobs that came in meanwhile share this commit
+                    self._top_up(batch)
             if self.outbox.last_seq != seq_before:
                 self.outbox.save_counter(conn)
             conn.execute("COMMIT")
