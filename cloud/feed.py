@@ -5,8 +5,8 @@
 pages of at most ``page_size`` changes.
 
 A snapshot lists the current state (``catalog.item`` then ``inventory.quotas``, applied as
-upserts) and then the ``stock.adjust`` deltas after the edge's cursor (applied, like any
-change, only when their cursor is above the edge's). When it needs several pages, every
+upserts) and then the deltas (``stock.adjust``, ``ledger.entry``, ...) after the edge's
+cursor (applied, like any change, only when their cursor is above the edge's). When it needs several pages, every
 page but the last carries as ``cursor`` the edge's own cursor, or the last adjustment sent
 so far: all the edge has applied is at or below it, so an edge that stops half-way asks
 again from there and never applies a delta twice. The last page carries the feed's cursor.
@@ -22,7 +22,7 @@ from typing import Any, Final
 from sync import messages, topics
 
 from .db import CloudDb, Feed, UnknownStore
-from .db.changes import STOCK_ADJUST
+from .db.changes import STATE_KINDS
 from .db.thread import DbThread
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def down_messages(feed: Feed, edge_cursor: int, page_size: int = PAGE_SIZE) -> l
     if feed.snapshot:
         done = edge_cursor
         for n, page in enumerate(pages, 1):
-            deltas = [c["cursor"] for c in page if c["type"] == STOCK_ADJUST]
+            deltas = [c["cursor"] for c in page if c["type"] not in STATE_KINDS]
             done = max([done, *deltas])
             cursor = feed.cursor if n == len(pages) else done
             out.append({"from_cursor": 0, "cursor": cursor, "snapshot": True, "changes": page})
@@ -84,7 +84,12 @@ class FeedPublisher:
 
         Offline stores are skipped: their next birth replays the feed.
         """
-        plans = await self._thread.call(self._plan_push, stores)
+        try:
+            plans = await self._thread.call(self._plan_push, stores)
+        except Exception:  # database unreachable: the stores get it by replay at their birth
+            log.exception("reading the feeds of %s failed", sorted(stores)[:10])
+            self.counters["db_errors"] += 1
+            return 0
         sent = await asyncio.gather(*(self._send(t, s, m) for t, s, m in plans))
         return sum(sent)
 

@@ -74,6 +74,8 @@ class Ingest:
             return None
         self._count(ack)
         await self._send_ack(parsed.tenant, parsed.store, ack)
+        if ack.feed and self.feed is not None:  # member changes the batch sent to stores
+            await self.feed.push(ack.feed)
         return ack
 
     def _parse(self, topic: str, kind: str) -> topics.Topic | None:

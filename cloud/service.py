@@ -88,7 +88,7 @@ class CloudLink:
             settings.broker, client_id("ingest" if ingest_only else "hq"),
             username=settings.broker_username, password=settings.broker_password or None,
             keepalive=settings.keepalive, ca_file=settings.ca_file)
-        self.feed = None if ingest_only else FeedPublisher(db, self.client.publish)
+        self.feed = FeedPublisher(db, self.client.publish)  # ingest-only: pushes, no replays
         self.ingest = Ingest(db, self.client.publish, feed=self.feed)
         every = topics.cloud_subscriptions()
         self.subscriptions = every[:1] if ingest_only else every

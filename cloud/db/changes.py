@@ -18,9 +18,11 @@ from cloud.errors import UnknownStore
 from .backend import Backend, utc_now_iso
 from .results import Feed
 
-# change types kept per key (the SKU), in the order a snapshot lists them (items first:
-# quotas of an item the edge does not have yet would be refused)
-STATE_KINDS: Final = ("catalog.item", "inventory.quotas")
+# change types kept per key (the SKU, template id, ...), in the order a snapshot lists them
+# (the tenant key first, items before quotas: quotas of an unknown item would be refused).
+# Every other type is a delta: a snapshot lists those after the edge's cursor, as they were.
+STATE_KINDS: Final = ("tenant.key", "catalog.item", "inventory.quotas", "loyalty.rules",
+                      "coupon.template")
 STOCK_ADJUST: Final = "stock.adjust"
 _CHUNK: Final = 500  # stores per IN (...) list
 
@@ -139,18 +141,20 @@ def changes_since(db: Backend, store: str, cursor: int, limit: int) -> Feed:
 
 
 def snapshot(db: Backend, store: str, cursor: int, latest: int) -> list[dict[str, Any]]:
-    """The store's current HQ state, then the stock adjustments after ``cursor`` not pruned.
+    """The store's current HQ state, then the deltas (stock adjustments, ledger entries,
+    merges, coupons, leases) after ``cursor`` not pruned.
 
-    Adjustments are deltas, not state: the edge applies one only if its cursor is above
-    the edge's applied cursor, like any change.
+    Deltas are not state: the edge applies one only if its cursor is above the edge's
+    applied cursor, like any change.
     """
     state = db.rows("SELECT cursor, kind AS type, data FROM feed_state WHERE store = ? "
                     "AND cursor <= ?", (store, latest))
     state.sort(key=lambda r: (STATE_KINDS.index(r["type"]), int(r["cursor"])))
-    adjusts = db.rows("SELECT cursor, type, data FROM changes WHERE store = ? AND type = ? "
-                      "AND cursor > ? AND cursor <= ? ORDER BY cursor",
-                      (store, STOCK_ADJUST, cursor, latest))
-    return _decode(state) + _decode(adjusts)
+    kinds = ", ".join("?" * len(STATE_KINDS))
+    deltas = db.rows(f"SELECT cursor, type, data FROM changes WHERE store = ? AND type NOT IN "
+                     f"({kinds}) AND cursor > ? AND cursor <= ? ORDER BY cursor",
+                     (store, *STATE_KINDS, cursor, latest))
+    return _decode(state) + _decode(deltas)
 
 
 def prune(db: Backend, keep: int) -> int:

@@ -7,6 +7,7 @@ connection, one at a time). Callers on an event loop run them on a thread of the
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from typing import Any
 
@@ -14,19 +15,22 @@ from sync import topics
 
 from cloud.errors import StoreExists, UserExists
 
-from . import apply, changes, reads, state
+from . import apply, changes, fanout, members, reads, state
 from .backend import Backend, open_backend, utc_now_iso
 from .results import Ack, Feed, StateResult
+from .member_ops import MemberOps
 from .schema import migrate
 
 SNAPSHOT_AFTER = 1000  # a store further behind than this gets a snapshot
 
 
-class CloudDb:
+class CloudDb(MemberOps):
     def __init__(self, backend: Backend) -> None:
         self._db = backend
         self._lock = threading.RLock()
         self.migrations_applied = migrate(backend)
+        members.ensure_tenant_keys(backend)
+        fanout.drain(backend)  # member changes a crash left queued
 
     @classmethod
     def open(cls, url: str) -> CloudDb:
@@ -56,6 +60,7 @@ class CloudDb:
                 "ON CONFLICT DO NOTHING", (store, tenant, utc_now_iso())).rowcount
             if inserted != 1:
                 raise StoreExists(store)
+            members.send_tenant_key(self._db, store, tenant)
             changes.seed_new_store(self._db, store)
 
     def get_store(self, store: str) -> dict[str, Any] | None:
@@ -84,7 +89,10 @@ class CloudDb:
     def apply_batch(self, tenant: str, store: str, payload: bytes) -> Ack:
         """Apply one ``up`` payload; never raises for bad input (``Ack.kind == "rejected"``)."""
         with self._lock:
-            return apply.apply_batch(self._db, tenant, store, payload)
+            ack = apply.apply_batch(self._db, tenant, store, payload)
+            if ack.kind != "applied":
+                return ack
+            return dataclasses.replace(ack, feed=fanout.drain(self._db))
 
     def record_state(self, tenant: str, store: str, payload: bytes) -> StateResult:
         with self._lock:

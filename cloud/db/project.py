@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable
 from typing import Any, Final
 
+from . import member_events
 from .backend import Backend
 
 ORDER_COLUMNS: Final = ("store", "id", "number", "day", "channel", "status", "total_cents",
@@ -46,6 +47,10 @@ STATEMENTS: Final[dict[str, str]] = {
 }
 
 
+# projected afterwards, one by one with the tenant's member lock (member_events.py)
+DEFERRED: Final = frozenset({"member.created", "member.identity_added",
+                             "member.profile_changed", "member.lookup", "member.viewed",
+                             "ledger.entry", "coupon.redeemed", "order.placed"})
 _BIGINT: Final[int] = 1 << 63
 
 
@@ -80,8 +85,11 @@ class Projection:
         self.items: dict[str, tuple[Any, ...]] = {}
         self.quotas: dict[str, tuple[Any, ...]] = {}
         self.conflicts: list[tuple[Any, ...]] = []
+        self.deferred: list[dict[str, Any]] = []
 
     def add(self, event: dict[str, Any]) -> None:
+        if event["type"] in DEFERRED:
+            self.deferred.append(event)
         project = PROJECTORS.get(event["type"])
         if project is None:
             return  # forward compatible: kept in `events` only
@@ -108,6 +116,8 @@ class Projection:
                 db.insert_many(sql, rows[name])
             else:
                 db.executemany(sql, rows[name])
+        if self.deferred:
+            member_events.project(db, self.store, self.deferred, self.now)
 
     # -- one method per event type -------------------------------------------
     def order_placed(self, seq: int, data: dict[str, Any]) -> None:

@@ -22,6 +22,8 @@ class Ack:
     resend_from: int | None = None
     events_applied: int = 0
     reason: str | None = None
+    # member changes the batch sent to stores' feeds: {store: first new cursor} (to push)
+    feed: dict[str, int] = field(default_factory=dict, compare=False)
 
     def message(self) -> dict[str, Any] | None:
         """The ``ack`` payload for the edge (without ``v``), or None when nothing is sent."""

@@ -141,6 +141,147 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
         created_at TEXT NOT NULL
     )
     """),
+    ("0002_members", """
+    CREATE INDEX orders_by_member ON orders (member);
+    CREATE TABLE tenant_keys (
+        tenant TEXT PRIMARY KEY,
+        key TEXT NOT NULL,                       -- base64 of 32 random bytes
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE members (
+        id TEXT PRIMARY KEY,                     -- ULID: the earlier one survives a merge
+        tenant TEXT NOT NULL,
+        origin TEXT,
+        name TEXT,
+        name_hlc TEXT,
+        birthday TEXT,
+        birthday_hlc TEXT,
+        created_at TEXT NOT NULL,
+        merged_into TEXT,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE member_identities (
+        tenant TEXT NOT NULL,
+        idhash TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        last4 TEXT,
+        member TEXT NOT NULL,
+        added_at TEXT NOT NULL,
+        PRIMARY KEY (tenant, idhash)
+    );
+    CREATE INDEX member_identities_by_member ON member_identities (member);
+    CREATE TABLE member_merges (
+        id {ID},
+        tenant TEXT NOT NULL,
+        from_member TEXT NOT NULL UNIQUE,
+        into_member TEXT NOT NULL,
+        idhash TEXT,
+        store TEXT,
+        at TEXT NOT NULL
+    );
+    CREATE TABLE ledger (
+        entry_id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        member TEXT NOT NULL,                    -- re-pointed at the survivor of a merge
+        original_member TEXT NOT NULL,
+        account TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        amount BIGINT NOT NULL,
+        store TEXT,                              -- NULL: made by HQ
+        order_id TEXT,
+        lease_id TEXT,
+        at TEXT NOT NULL,
+        hlc TEXT NOT NULL,
+        note TEXT
+    );
+    CREATE INDEX ledger_by_member ON ledger (member, account);
+    CREATE INDEX ledger_by_lease ON ledger (lease_id);
+    CREATE TABLE leases (
+        lease_id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        member TEXT NOT NULL,
+        store TEXT NOT NULL,
+        points BIGINT NOT NULL,
+        value BIGINT NOT NULL,
+        per_txn_points BIGINT NOT NULL,
+        per_txn_value BIGINT NOT NULL,
+        granted_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        revoked INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX leases_by_member ON leases (member);
+    CREATE TABLE coupon_templates (
+        template_id TEXT PRIMARY KEY,
+        data TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE coupons (
+        code TEXT PRIMARY KEY,
+        template_id TEXT NOT NULL,
+        member TEXT,
+        stores TEXT,                             -- JSON list of stores in scope; NULL: all
+        issued_at TEXT NOT NULL,
+        state TEXT NOT NULL,
+        redeemed_at TEXT,
+        redeemed_hlc TEXT,
+        redeemed_store TEXT,
+        order_id TEXT
+    );
+    CREATE INDEX coupons_by_member ON coupons (member);
+    CREATE TABLE coupon_redemptions (
+        code TEXT NOT NULL,
+        store TEXT NOT NULL,
+        order_id TEXT NOT NULL,
+        member TEXT,
+        at TEXT NOT NULL,
+        hlc TEXT NOT NULL,
+        PRIMARY KEY (code, store, order_id)
+    );
+    CREATE TABLE campaign_rules (
+        rule_id TEXT PRIMARY KEY,
+        from_store TEXT NOT NULL,
+        data TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE campaign_issues (
+        rule_id TEXT NOT NULL,
+        store TEXT NOT NULL,
+        order_id TEXT NOT NULL,
+        code TEXT NOT NULL,
+        PRIMARY KEY (rule_id, store, order_id)
+    );
+    CREATE TABLE member_views (
+        id {ID},
+        tenant TEXT NOT NULL,
+        member TEXT NOT NULL,
+        store TEXT NOT NULL,
+        skus TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    -- member changes queued by a transaction, appended to the stores' feeds right after it
+    CREATE TABLE fanout (
+        id {ID},
+        tenant TEXT NOT NULL,
+        type TEXT NOT NULL,
+        key TEXT,
+        data TEXT NOT NULL,
+        stores TEXT,                             -- JSON list; NULL: every store of the tenant
+        exclude TEXT,                            -- a store left out (the one that sent it)
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE idempotency (
+        scope TEXT NOT NULL,
+        key TEXT NOT NULL,
+        request TEXT NOT NULL,
+        response TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (scope, key)
+    );
+    CREATE TABLE hq_settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    )
+    """),
 )
 
 

@@ -125,22 +125,22 @@ async def test_birth_replays_the_feed_push_sends_new_changes_will_marks_offline(
     for sku in ("A", "B", "C"):
         db.put_catalog_item({"sku": sku, "name": sku, "price_cents": 100})
     edge = await edge_client(broker, will_bd_seq=1)
-    await edge.state(messages.birth(1, 1, "1.0.0"))   # the edge has applied cursor 1
+    await edge.state(messages.birth(1, 2, "1.0.0"))   # applied: the tenant key (1) and A
     replay = await edge.down()
-    assert (replay["from_cursor"], replay["cursor"], replay["snapshot"]) == (1, 3, False)
+    assert (replay["from_cursor"], replay["cursor"], replay["snapshot"]) == (2, 4, False)
     assert [c["data"]["sku"] for c in replay["changes"]] == ["B", "C"]
     assert db.get_store(S)["online"]  # type: ignore[index]
 
     cursors = db.put_catalog_item({"sku": "D", "name": "D", "price_cents": 100}, [S])
-    assert cursors == {S: 4} and await cloud.feed.push(cursors) == 1
+    assert cursors == {S: 5} and await cloud.feed.push(cursors) == 1
     pushed = await edge.down()
-    assert (pushed["from_cursor"], pushed["cursor"]) == (3, 4)
+    assert (pushed["from_cursor"], pushed["cursor"]) == (4, 5)
     assert [c["data"]["sku"] for c in pushed["changes"]] == ["D"]
 
     await edge.state(messages.birth(1, 0, "1.0.0"))   # same session, asks from 0 again
-    pages = [await edge.down(), await edge.down()]    # page_size 2
-    assert [(p["from_cursor"], p["cursor"]) for p in pages] == [(0, 2), (2, 4)]
-    assert edge.downs.empty() and cloud.feed.counters["messages"] == 4
+    pages = [await edge.down() for _ in range(3)]     # page_size 2
+    assert [(p["from_cursor"], p["cursor"]) for p in pages] == [(0, 2), (2, 4), (4, 5)]
+    assert edge.downs.empty() and cloud.feed.counters["messages"] == 5
 
     await edge.client.close(graceful=False)           # connection lost: the broker sends the Will
     for _ in range(300):  # the broker notices after 1.5 keepalives (and its own timer)
@@ -160,10 +160,10 @@ async def test_snapshot_replay_validates_and_bad_topics_are_counted(
     db.put_quotas("I0", {"meituan": 2})
     edge = await edge_client(broker)
     try:
-        assert await cloud.feed.replay(T, S, 6 + 1) == 3  # the edge is ahead: snapshot
-        pages = [await edge.down() for _ in range(3)]
+        assert await cloud.feed.replay(T, S, 7 + 1) == 4  # the edge is ahead: snapshot
+        pages = [await edge.down() for _ in range(4)]      # the tenant key, 5 items, quotas
         assert [(p["snapshot"], p["from_cursor"], p["cursor"]) for p in pages] == [
-            (True, 0, 7), (True, 0, 7), (True, 0, 6)]
+            (True, 0, 8), (True, 0, 8), (True, 0, 8), (True, 0, 7)]
         assert [c["type"] for p in pages for c in p["changes"]][-1] == "inventory.quotas"
         cloud.ingest.dispatch("storenode/v1/acme/s1/ack", b"{}")
         cloud.ingest.dispatch("not/a/topic", b"{}")

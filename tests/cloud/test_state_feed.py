@@ -71,23 +71,24 @@ def test_stores_and_users_are_unique(db: CloudDb) -> None:
 
 
 def test_cursors_are_gapless_per_store_and_replay_from_any_cursor(db: CloudDb) -> None:
-    db.add_store("s2", "acme")
-    assert db.put_catalog_item(item("A")) == {"s1": 1, "s2": 1}
-    assert db.put_catalog_item(item("B"), ["s2"]) == {"s2": 2}
-    assert db.put_quotas("A", {"meituan": 5, "eleme": None}, ["s1", "s2"]) == {"s1": 2, "s2": 3}
-    assert db.stocktake("s1", "A", 12) == 3
-    feed = db.changes_since("s2", 0)
-    assert not feed.snapshot and (feed.from_cursor, feed.cursor) == (0, 3)
+    db.add_store("s2", "acme")  # cursor 1 of every store: the tenant key
+    assert db.changes_since("s2", 0).changes[0]["type"] == "tenant.key"
+    assert db.put_catalog_item(item("A")) == {"s1": 2, "s2": 2}
+    assert db.put_catalog_item(item("B"), ["s2"]) == {"s2": 3}
+    assert db.put_quotas("A", {"meituan": 5, "eleme": None}, ["s1", "s2"]) == {"s1": 3, "s2": 4}
+    assert db.stocktake("s1", "A", 12) == 4
+    feed = db.changes_since("s2", 1)
+    assert not feed.snapshot and (feed.from_cursor, feed.cursor) == (1, 4)
     assert [(c["cursor"], c["type"], c["data"]["sku"]) for c in feed.changes] == [
-        (1, "catalog.item", "A"), (2, "catalog.item", "B"), (3, "inventory.quotas", "A")]
-    feed = db.changes_since("s1", 1)
-    assert [c["cursor"] for c in feed.changes] == [2, 3] and feed.from_cursor == 1
+        (2, "catalog.item", "A"), (3, "catalog.item", "B"), (4, "inventory.quotas", "A")]
+    feed = db.changes_since("s1", 2)
+    assert [c["cursor"] for c in feed.changes] == [3, 4] and feed.from_cursor == 2
     assert feed.changes[1]["data"] == {"sku": "A", "delta": 12, "reason": "stocktake",
-                                       "ref": "hq-stocktake-3"}
-    assert db.changes_since("s1", 3).changes == []
+                                       "ref": "hq-stocktake-4"}
+    assert db.changes_since("s1", 4).changes == []
     with pytest.raises(UnknownStore):
         db.put_catalog_item(item("C"), ["s1", "nope"])
-    assert db.changes_since("s1", 0).cursor == 3  # nothing appended by the refused call
+    assert db.changes_since("s1", 0).cursor == 4  # nothing appended by the refused call
     with pytest.raises(UnknownStore):
         db.changes_since("nope", 0)
 
@@ -107,20 +108,20 @@ def test_snapshot_when_far_behind_or_pruned_and_for_stores_added_later(db: Cloud
     db.put_quotas("A", {"meituan": 3})
     db.put_catalog_item(item("B"), ["s1"])
     db.stocktake("s1", "A", 4)
-    assert db.changes_since("s1", 2).snapshot is False
-    feed = db.changes_since("s1", 2, limit=3)  # 6 behind
-    assert feed.snapshot and (feed.from_cursor, feed.cursor) == (0, 8)
-    assert [(c["type"], c["data"]["sku"], c["cursor"]) for c in feed.changes] == [
-        ("catalog.item", "A", 5), ("catalog.item", "B", 7), ("inventory.quotas", "A", 6),
-        ("stock.adjust", "A", 8)]
-    assert feed.changes[0]["data"]["price_cents"] == 1004
-    assert db.changes_since("s1", 9).snapshot  # the edge is ahead of the cloud
+    assert db.changes_since("s1", 3).snapshot is False  # cursor 1: the tenant key
+    feed = db.changes_since("s1", 3, limit=3)  # 6 behind
+    assert feed.snapshot and (feed.from_cursor, feed.cursor) == (0, 9)
+    assert [(c["type"], c["data"].get("sku"), c["cursor"]) for c in feed.changes] == [
+        ("tenant.key", None, 1), ("catalog.item", "A", 6), ("catalog.item", "B", 8),
+        ("inventory.quotas", "A", 7), ("stock.adjust", "A", 9)]
+    assert feed.changes[1]["data"]["price_cents"] == 1004
+    assert db.changes_since("s1", 10).snapshot  # the edge is ahead of the cloud
     # a store added later starts with what HQ sent to every store (not B, not the stocktake)
     db.add_store("s2", "acme")
     late = db.changes_since("s2", 0)
-    assert [(c["cursor"], c["type"], c["data"]["sku"]) for c in late.changes] == [
-        (1, "catalog.item", "A"), (2, "inventory.quotas", "A")]
-    assert late.changes[0]["data"]["price_cents"] == 1004
+    assert [(c["cursor"], c["type"], c["data"].get("sku")) for c in late.changes] == [
+        (1, "tenant.key", None), (2, "catalog.item", "A"), (3, "inventory.quotas", "A")]
+    assert late.changes[1]["data"]["price_cents"] == 1004
     assert [i["sku"] for i in db.hq_catalog()] == ["A"]
 
 
@@ -128,11 +129,11 @@ def test_prune_keeps_what_the_store_has_not_confirmed(db: CloudDb) -> None:
     for n in range(10):
         db.put_catalog_item(item(f"I{n}"))
     assert db.prune_changes(keep=2) == 0  # the store confirmed nothing yet
-    db.record_state("acme", "s1", birth(1, 6))
-    assert db.prune_changes(keep=2) == 6  # 1..6: confirmed and older than the last 2
-    assert db.changes_since("s1", 6).changes[0]["cursor"] == 7
-    old = db.changes_since("s1", 5)  # predates what was pruned
-    assert old.snapshot and len(old.changes) == 10 and old.cursor == 10
+    db.record_state("acme", "s1", birth(1, 7))
+    assert db.prune_changes(keep=2) == 7  # 1..7: confirmed and older than the last 2
+    assert db.changes_since("s1", 7).changes[0]["cursor"] == 8
+    old = db.changes_since("s1", 6)  # predates what was pruned
+    assert old.snapshot and len(old.changes) == 11 and old.cursor == 11  # with the key
 
 
 def test_down_messages_page_a_feed_and_validate() -> None:

@@ -55,21 +55,21 @@ async def test_catalog_item_goes_into_the_feed_of_all_or_chosen_stores(hq: TestC
                                                                        admin: Api) -> None:
     status, body = await admin.call("PUT", "/api/v1/catalog/items/N-01", ITEM)
     assert status == 200, body
-    assert body["stores"] == {"s1": 1, "s2": 1} and body["item"] == {"sku": "N-01", **ITEM}
+    assert body["stores"] == {"s1": 2, "s2": 2} and body["item"] == {"sku": "N-01", **ITEM}
     assert body["messages_sent"] == 0  # no broker: stores get it by replay at their birth
     status, body = await admin.call("PUT", "/api/v1/catalog/items/N-02?stores=s2",
                                     {"name": "Tea", "category": "drinks", "station": "bar",
                                      "price_cents": 500})
-    assert status == 200 and body["stores"] == {"s2": 2}
+    assert status == 200 and body["stores"] == {"s2": 3}
     assert body["item"]["channel_prices"] == {} and body["item"]["name_en"] is None
-    feed = await db(hq, "changes_since", "s2", 0)
+    feed = await db(hq, "changes_since", "s2", 1)  # 1: the tenant key
     assert [(c["type"], c["data"]["sku"]) for c in feed.changes] == [
         ("catalog.item", "N-01"), ("catalog.item", "N-02")]
     status, body = await admin.call("PUT", "/api/v1/catalog/items/N-01/quotas?stores=s1",
                                     {"meituan": 20, "eleme": None})
-    assert status == 200 and body["stores"] == {"s1": 2}
-    last = (await db(hq, "changes_since", "s1", 1)).changes
-    assert last == [{"cursor": 2, "type": "inventory.quotas",
+    assert status == 200 and body["stores"] == {"s1": 3}
+    last = (await db(hq, "changes_since", "s1", 2)).changes
+    assert last == [{"cursor": 3, "type": "inventory.quotas",
                      "data": {"sku": "N-01", "quotas": {"meituan": 20, "eleme": None}}}]
 
 
@@ -79,8 +79,8 @@ async def test_stocktake_sends_the_difference_to_the_store(hq: TestClient, admin
     await db(hq, "apply_batch", "acme", "s1", sim.payload(1, 1))
     status, body = await admin.post("/api/v1/stores/s1/inventory/T010/stocktake", {"counted": 25})
     assert status == 201, body
-    assert body["cursor"] == 1 and body["counted"] == 25
-    (change,) = (await db(hq, "changes_since", "s1", 0)).changes
+    assert body["cursor"] == 2 and body["counted"] == 25
+    (change,) = (await db(hq, "changes_since", "s1", 1)).changes
     assert change["type"] == "stock.adjust" and change["data"]["delta"] == -5
 
 
@@ -97,7 +97,7 @@ async def test_writes_to_unknown_stores_are_404_and_write_nothing(hq: TestClient
         status, answer = await admin.call(method, path, body)
         assert status == 404, (path, answer)
         assert answer["error"].startswith("unknown_"), answer
-    assert (await db(hq, "changes_since", "s1", 0)).changes == []
+    assert (await db(hq, "changes_since", "s1", 1)).changes == []  # 1: the tenant key
     assert await db(hq, "hq_catalog") == []
 
 

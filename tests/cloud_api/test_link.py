@@ -93,8 +93,9 @@ async def test_birth_batches_acks_and_the_down_feed(setup: tuple[TestClient, Edg
 
     await edge.state(messages.birth(1, 0, "0.1.0"))  # replays the feed from cursor 0
     down = await edge.next("down")
-    assert (down["from_cursor"], down["cursor"]) == (0, 1)
-    assert down["changes"][0]["data"] == {"sku": "N-01", **ITEM}
+    assert (down["from_cursor"], down["cursor"]) == (0, 2)
+    assert down["changes"][0]["type"] == "tenant.key"
+    assert down["changes"][1]["data"] == {"sku": "N-01", **ITEM}
     await until(stores, lambda s: s["s1"]["online"] and not s["s2"]["online"])
 
     sim = EdgeSim("s1")
@@ -109,7 +110,7 @@ async def test_birth_batches_acks_and_the_down_feed(setup: tuple[TestClient, Edg
                                     {**ITEM, "price_cents": 3000})
     assert status == 200 and body["messages_sent"] == 1
     down = await edge.next("down")
-    assert (down["from_cursor"], down["cursor"]) == (1, 2)
+    assert (down["from_cursor"], down["cursor"]) == (2, 3)
     assert down["changes"][0]["data"]["price_cents"] == 3000
 
     await edge.state(messages.death(1))

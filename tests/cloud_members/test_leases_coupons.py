@@ -1,0 +1,150 @@
+"""Leases (offline allowance), overspend conflicts, coupon redemption by HLC, cross-store
+campaigns and exclusive-group clashes, on both backends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cloud.db import CloudDb
+from cloud.db.ledger import LeasePolicy
+
+from .conftest import STORES, MemberSim, feed, online
+
+A = "01JAAAAAAAAAAAAAAAAAAAAAAA"
+PHONE = "+8613800138000"
+FAR = ("2026-01-01T00:00:00.000Z", "2099-01-01T00:00:00.000Z")
+
+
+def template(template_id: str, group: str | None = None, channels: Any = None,
+             window: tuple[str, str] = FAR, **extra: Any) -> dict[str, Any]:
+    return {"template_id": template_id, "kind": "amount_off", "value": 500,
+            "valid_from": window[0], "valid_to": window[1], "exclusive_group": group,
+            "channels": channels, **extra}
+
+
+def live(hq: CloudDb) -> list[dict[str, Any]]:
+    return hq.member_detail(A)["leases"]  # type: ignore[index,no-any-return]
+
+
+def with_points(hq: CloudDb, sims: dict[str, MemberSim], points: int) -> None:
+    sims["s1"].created(A, PHONE)
+    sims["s1"].entry(A, points)
+    sims["s1"].send(hq)
+
+
+def test_leases_never_exceed_the_balance_and_only_online_stores_get_one(
+        hq: CloudDb, sims: dict[str, MemberSim]) -> None:
+    hq.set_lease_policy(LeasePolicy(lease_points=600, per_txn_points=200))
+    with_points(hq, sims, 1000)
+    online(hq, "s1", "s2")
+    for store in STORES:  # s3 is offline: no lease
+        sims[store].emit("member.lookup", {"member": A})
+        sims[store].send(hq)
+        leases = live(hq)
+        assert sum(x["remaining_points"] for x in leases) <= 1000
+    assert sorted((x["store"], x["points"]) for x in live(hq)) == [("s1", 600), ("s2", 400)]
+    (granted,) = [c["data"] for c in feed(hq, "s1", "lease.granted")]
+    assert (granted["points"], granted["per_txn_points"], granted["member"]) == (600, 200, A)
+    assert feed(hq, "s3", "lease.granted") == [] and feed(hq, "s2", "lease.revoked") == []
+    # s1 spends 150 of its lease: a look-up cannot top it up (the rest is s2's) ...
+    sims["s1"].entry(A, -150, "redeem", lease_id=granted["lease_id"])
+    sims["s1"].emit("member.lookup", {"member": A})
+    sims["s1"].send(hq)
+    assert feed(hq, "s1", "lease.revoked") == []
+    assert {x["store"]: x["remaining_points"] for x in live(hq)} == {"s1": 450, "s2": 400}
+    # ... until the member earns more: the old lease is revoked, a new one granted
+    sims["s1"].entry(A, 500)
+    sims["s1"].emit("member.lookup", {"member": A})
+    sims["s1"].send(hq)
+    assert [c["data"]["lease_id"] for c in feed(hq, "s1", "lease.revoked")] == [
+        granted["lease_id"]]
+    leases = {x["store"]: x["remaining_points"] for x in live(hq)}
+    assert leases == {"s1": 600, "s2": 400} and sum(leases.values()) <= 1350
+    sims["s1"].emit("member.lookup", {"member": A})  # nothing changed: no new lease
+    sims["s1"].send(hq)
+    assert len(feed(hq, "s1", "lease.granted")) == 2
+
+
+def test_two_partitioned_stores_spending_past_the_balance_is_an_overspend_conflict(
+        hq: CloudDb, sims: dict[str, MemberSim]) -> None:
+    hq.set_lease_policy(LeasePolicy(lease_points=600))
+    with_points(hq, sims, 1000)
+    online(hq, "s1", "s2")
+    leases = {}
+    for store in ("s1", "s2"):
+        sims[store].emit("member.lookup", {"member": A})
+        sims[store].send(hq)
+        leases[store] = [c["data"] for c in feed(hq, store, "lease.granted")][-1]
+    # HQ takes 500 back while both stores are cut off; each spends its whole lease
+    replayed, entry, _ = hq.post_ledger(A, {"account": "points", "kind": "adjust",
+                                            "amount": -500}, "adjust-0001")
+    assert not replayed and entry["amount"] == -500
+    for store, amount in (("s1", -600), ("s2", -400)):
+        sims[store].entry(A, amount, "redeem", lease_id=leases[store]["lease_id"])
+    sims["s1"].send(hq)
+    assert [c["kind"] for c in hq.conflicts()] == ["overspend"]  # 1000 - 500 - 600 = -100
+    sims["s2"].send(hq)
+    last = hq.conflicts()[-1]
+    assert last["kind"] == "overspend" and last["store"] == "s2"
+    assert (last["detail"]["balance"], last["detail"]["amount"]) == (-500, -400)
+    assert last["detail"]["member"] == A and last["detail"]["account"] == "points"
+    # the total overspent is bounded by the leases outstanding during the partition
+    assert -last["detail"]["balance"] <= sum(x["points"] for x in leases.values())
+
+
+def test_the_first_redemption_by_hlc_wins_and_a_second_is_a_conflict(
+        hq: CloudDb, sims: dict[str, MemberSim]) -> None:
+    hq.put_coupon_template(template("T1"))
+    _, (coupon,), cursors = hq.issue_coupons("T1", [], 1, None, None)
+    assert set(cursors) == {*STORES, "x1"}
+    code = coupon["code"]
+    for store, at, order in (("s1", 200, "O-1"), ("s2", 100, "O-2"), ("s3", 300, "O-3")):
+        sims[store].emit("coupon.redeemed", {"code": code, "order_id": order, "store": store,
+                                             "at": "2026-11-23T10:00:00.000Z",
+                                             "hlc": sims[store].hlc(at=at)})
+        sims[store].send(hq)
+    state = hq.coupon(code)
+    assert state is not None and (state["redeemed_store"], state["order_id"]) == ("s2", "O-2")
+    first, second = hq.conflicts()
+    assert first["kind"] == second["kind"] == "coupon_double_redeem"
+    assert [o["order_id"] for o in first["detail"]["orders"]] == ["O-2", "O-1"]
+    assert first["detail"]["winner"]["store"] == "s2"
+    assert [o["order_id"] for o in second["detail"]["orders"]] == ["O-2", "O-3"]
+    verdicts = [c["data"] for c in feed(hq, "s1", "coupon.state")]
+    assert verdicts[-1] == {"code": code, "state": "redeemed", "redeemed_store": "s2",
+                            "order_id": "O-2"}
+    assert feed(hq, "s3", "coupon.state")[-1]["data"]["redeemed_store"] == "s2"
+
+
+def test_a_cross_store_campaign_issues_once_per_qualifying_order(
+        hq: CloudDb, sims: dict[str, MemberSim]) -> None:
+    hq.put_coupon_template(template("T2"))
+    hq.put_campaign({"rule_id": "c1", "from_store": "s1", "min_total_cents": 10000,
+                     "template_id": "T2", "to_store": "s2"})
+    s1 = sims["s1"]
+    s1.created(A, PHONE)
+    s1.order(qty=1)      # 3 lines, total 8600 < 10000
+    s1.order(qty=3)      # total 17000: qualifies
+    s1.events[-1]["data"]["order"]["member"] = A
+    s1.send(hq)
+    issued = [c["data"] for c in feed(hq, "s2", "coupon.issued")]
+    assert [(c["template_id"], c["member"], c["stores"]) for c in issued] == [
+        ("T2", A, ["s2"])]
+    assert feed(hq, "s1", "coupon.issued") == feed(hq, "s3", "coupon.issued") == []
+    assert [c["code"] for c in hq.member_detail(A)["coupons"]] == [issued[0]["code"]]  # type: ignore[index]
+
+
+def test_clashes_need_one_group_a_common_channel_and_overlapping_windows(
+        hq: CloudDb) -> None:
+    hq.put_coupon_template(template("G1", "lunch", ["pos", "meituan"]))
+    hq.put_coupon_template(template("G2", "lunch", ["meituan"],
+                                    ("2030-01-01T00:00:00.000Z", "2031-01-01T00:00:00.000Z")))
+    hq.put_coupon_template(template("G3", "lunch", ["eleme"]))  # no common channel with G2
+    hq.put_coupon_template(template("G4", "dinner"))           # another group
+    hq.put_coupon_template(template("G5", "lunch", ["pos"],   # over before G2 starts
+                                    ("2026-01-01T00:00:00.000Z", "2029-01-01T00:00:00.000Z")))
+    found = {tuple(c["templates"]): c for c in hq.promotion_clashes()}
+    assert set(found) == {("G1", "G2"), ("G1", "G5")}
+    assert found["G1", "G2"]["channels"] == ["meituan"]
+    assert found["G1", "G2"]["window"] == {"from": "2030-01-01T00:00:00.000Z",
+                                           "to": "2031-01-01T00:00:00.000Z"}
