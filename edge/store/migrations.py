@@ -110,6 +110,85 @@ MIGRATIONS: Sequence[tuple[str, str]] = (
         );
         """,
     ),
+    (
+        "0002_members",
+        """
+        CREATE TABLE members (
+            id TEXT PRIMARY KEY,
+            origin TEXT NOT NULL,
+            name TEXT,
+            birthday TEXT,
+            name_hlc TEXT NOT NULL DEFAULT '',
+            birthday_hlc TEXT NOT NULL DEFAULT '',
+            merged_into TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE member_identities (
+            idhash TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            member TEXT NOT NULL,
+            last4 TEXT
+        ) WITHOUT ROWID;
+        CREATE INDEX member_identities_member ON member_identities(member);
+        CREATE TABLE member_aliases (alias TEXT PRIMARY KEY, member TEXT NOT NULL) WITHOUT ROWID;
+        CREATE TABLE ledger_entries (
+            entry_id TEXT PRIMARY KEY,
+            member TEXT NOT NULL,
+            account TEXT NOT NULL CHECK (account IN ('points', 'value')),
+            kind TEXT NOT NULL,
+            amount INTEGER NOT NULL,
+            store TEXT NOT NULL,
+            order_id TEXT,
+            lease_id TEXT,
+            at TEXT NOT NULL,
+            hlc TEXT NOT NULL
+        );
+        CREATE INDEX ledger_member ON ledger_entries(member, account, amount);
+        CREATE INDEX ledger_lease ON ledger_entries(lease_id, amount) WHERE lease_id IS NOT NULL;
+        CREATE TABLE leases (
+            lease_id TEXT PRIMARY KEY,
+            member TEXT NOT NULL,
+            points INTEGER NOT NULL CHECK (points >= 0),
+            value INTEGER NOT NULL CHECK (value >= 0),
+            per_txn_points INTEGER NOT NULL CHECK (per_txn_points >= 0),
+            per_txn_value INTEGER NOT NULL CHECK (per_txn_value >= 0),
+            expires_at TEXT NOT NULL,
+            revoked INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX leases_member ON leases(member, expires_at);
+        CREATE TABLE loyalty_rules (id INTEGER PRIMARY KEY CHECK (id = 1), rules TEXT NOT NULL);
+        CREATE TABLE coupon_templates (template_id TEXT PRIMARY KEY, data TEXT NOT NULL);
+        CREATE TABLE coupons (
+            code TEXT PRIMARY KEY,
+            template_id TEXT NOT NULL,
+            member TEXT,
+            issued_at TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('issued', 'redeemed', 'void')),
+            redeemed_at TEXT,
+            redeemed_store TEXT,
+            order_id TEXT
+        );
+        CREATE INDEX coupons_member ON coupons(member) WHERE member IS NOT NULL;
+        CREATE TABLE reco_pairs (
+            a TEXT NOT NULL,
+            b TEXT NOT NULL,
+            support REAL NOT NULL,
+            confidence REAL NOT NULL,
+            lift REAL NOT NULL,
+            PRIMARY KEY (a, b)
+        ) WITHOUT ROWID;
+        CREATE TABLE member_requests (
+            key TEXT PRIMARY KEY,
+            request_hash TEXT NOT NULL,
+            answer TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        ) WITHOUT ROWID;
+        ALTER TABLE orders ADD COLUMN discount_cents INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE orders ADD COLUMN coupons TEXT;
+        ALTER TABLE orders ADD COLUMN points_earned INTEGER;
+        CREATE INDEX orders_member ON orders(member) WHERE member IS NOT NULL;
+        """,
+    ),
 )
 
 
