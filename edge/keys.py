@@ -8,6 +8,7 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from .api.auth import LoginLimiter, TokenSigner
+    from .api.members import LookupNotices
     from .config import Settings
     from .hub import EventHub
     from .metrics import Metrics
@@ -21,3 +22,4 @@ METRICS: web.AppKey["Metrics"] = web.AppKey("metrics")
 TOKENS: web.AppKey["TokenSigner"] = web.AppKey("tokens")
 LIMITER: web.AppKey["LoginLimiter"] = web.AppKey("limiter")
 SYNC: web.AppKey["EdgeSync"] = web.AppKey("sync")  # only when a broker is configured
+MEMBER_LOOKUPS: web.AppKey["LookupNotices"] = web.AppKey("member_lookups")

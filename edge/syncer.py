@@ -24,6 +24,7 @@ from sync.publisher import Batch, OutboxPublisher
 from . import __version__, keys
 from .api import schemas
 from .config import Settings
+from .domain import members as member_rules
 from .domain.stock import MOVEMENT_REASONS
 from .store import syncdb
 from .store.clock import iso, utc_now
@@ -31,6 +32,8 @@ from .store.database import Database
 
 log = logging.getLogger(__name__)
 
+_RATE = {"type": "number", "minimum": 0, "maximum": 1000}
+_SHARE = {"type": "number", "minimum": 0, "maximum": 1}
 _HQ_ITEM = {k: v for k, v in schemas._ITEM_PROPS.items() if k not in ("available", "track_stock")}
 # what the edge accepts from HQ, per change type (extra fields are ignored: forward compatible)
 CHANGE_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
@@ -48,6 +51,73 @@ CHANGE_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
                                     "reason": {"enum": list(MOVEMENT_REASONS)},
                                     "ref": {"type": ["string", "null"], "maxLength": 64}}},
 }
+
+# -- members (docs/members.md, "HQ -> edge changes") ---------------------------------------
+_TIME = {"type": "string", "maxLength": 40,
+         "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)(?!\n)$"}
+_COUNT = {"type": "integer", "minimum": 0, "maximum": 10**12}
+_HLC = {"type": "string", "minLength": 1, "maxLength": 64}
+_IDENTITY = {"type": "object", "required": ["kind", "idhash"], "properties": {
+    "kind": {"enum": list(member_rules.ID_KINDS)}, "idhash": schemas.IDHASH,
+    "last4": {"type": ["string", "null"], "pattern": r"^[0-9]{4}(?!\n)$"}}}
+_PROFILE = {"name": {"type": ["string", "null"], "maxLength": 100},
+            "birthday": {"type": ["string", "null"], **schemas.BIRTHDAY}}
+CHANGE_SCHEMAS.update({
+    "tenant.key": {"type": "object", "required": ["key"], "properties": {
+        "key": {"type": "string", "pattern": r"^[A-Za-z0-9+/]{43}=(?!\n)$"}}},  # 32 bytes
+    "member.upsert": {"type": "object", "required": ["member"], "properties": {
+        "member": {"type": "object", "required": ["id", "hlc"], "properties": {
+            "id": schemas.MEMBER_ID, "hlc": _HLC, "origin": {"type": "string", "maxLength": 64},
+            "created_at": _TIME, **_PROFILE}},
+        "identities": {"type": "array", "maxItems": 20, "items": _IDENTITY}}},
+    "member.merged": {"type": "object", "required": ["from", "into"], "properties": {
+        "from": schemas.MEMBER_ID, "into": schemas.MEMBER_ID}},
+    "ledger.entry": {"type": "object", "required": [
+        "entry_id", "member", "account", "kind", "amount", "store", "at", "hlc"], "properties": {
+        "entry_id": schemas.REF, "member": schemas.MEMBER_ID,
+        "account": {"enum": list(member_rules.ACCOUNTS)},
+        "kind": {"enum": sorted({k for ks in member_rules.ENTRY_KINDS.values() for k in ks})},
+        "amount": {"type": "integer", "minimum": -10**12, "maximum": 10**12},
+        "store": {"type": "string", "minLength": 1, "maxLength": 64},
+        "order_id": {"type": ["string", "null"], "maxLength": 64},
+        "lease_id": {"type": ["string", "null"], "maxLength": 64}, "at": _TIME, "hlc": _HLC}},
+    "lease.granted": {"type": "object", "required": [
+        "lease_id", "member", "points", "value", "per_txn_points", "per_txn_value",
+        "expires_at"], "properties": {
+        "lease_id": schemas.REF, "member": schemas.MEMBER_ID, "points": _COUNT, "value": _COUNT,
+        "per_txn_points": _COUNT, "per_txn_value": _COUNT, "expires_at": _TIME}},
+    "lease.revoked": {"type": "object", "required": ["lease_id"],
+                      "properties": {"lease_id": schemas.REF}},
+    "loyalty.rules": {"type": "object", "required": ["default"], "properties": {
+        "default": _RATE, "channels": {"type": "object", "propertyNames": schemas.CHANNEL,
+                                       "additionalProperties": _RATE}}},
+    "coupon.template": {"type": "object", "required": [
+        "template_id", "kind", "value", "valid_from", "valid_to"], "properties": {
+        "template_id": schemas.REF, "kind": {"enum": list(member_rules.COUPON_KINDS)},
+        "value": _COUNT, "min_spend": {"type": ["integer", "null"], "minimum": 0},
+        "sku": {"anyOf": [schemas.SKU, {"type": "null"}]},
+        "channels": {"type": ["array", "null"], "items": schemas.CHANNEL},
+        "stores": {"type": ["array", "null"], "items": {"type": "string", "maxLength": 64}},
+        "valid_from": _TIME, "valid_to": _TIME,
+        "exclusive_group": {"type": ["string", "null"], "maxLength": 64}},
+        "if": {"properties": {"kind": {"const": "free_item"}}},
+        "then": {"required": ["sku"], "properties": {"sku": schemas.SKU}},
+        "else": {"if": {"properties": {"kind": {"const": "percent_off"}}},
+                 "then": {"properties": {"value": {"maximum": 100}}}}},
+    "coupon.issued": {"type": "object", "required": ["code", "template_id", "issued_at"],
+                      "properties": {"code": schemas.COUPON_CODE, "template_id": schemas.REF,
+                                     "member": {"anyOf": [schemas.MEMBER_ID, {"type": "null"}]},
+                                     "issued_at": _TIME, "state": {"const": "issued"}}},
+    "coupon.state": {"type": "object", "required": ["code", "state"], "properties": {
+        "code": schemas.COUPON_CODE, "state": {"enum": list(member_rules.COUPON_STATES)},
+        "redeemed_store": {"type": ["string", "null"], "maxLength": 64},
+        "order_id": {"type": ["string", "null"], "maxLength": 64}}},
+    "reco.pairs": {"type": "object", "required": ["pairs"], "properties": {
+        "pairs": {"type": "array", "maxItems": 100_000, "items": {
+            "type": "object", "required": ["a", "b", "support", "confidence", "lift"],
+            "properties": {"a": schemas.SKU, "b": schemas.SKU, "support": _SHARE,
+                           "confidence": _SHARE, "lift": {"type": "number", "minimum": 0}}}}}},
+})
 _VALIDATORS = {kind: Draft202012Validator(schema) for kind, schema in CHANGE_SCHEMAS.items()}
 PRUNE_EVERY_S: Final = 60.0
 BIRTH_MIN_GAP_S: Final = 1.0

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import catalog, events, inventory, orders, schemas, system
+from . import catalog, events, inventory, members, orders, schemas, system
 from .auth import PRINCIPAL
 from .errors import ApiError, Handler
 from .. import keys
@@ -37,6 +37,13 @@ ORDER_QUERY = {
     "channel": schemas.CHANNEL,
     "since": {"type": "string", "format": "date-time"},
     "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
+}
+
+MEMBER_LOOKUP_QUERY = {
+    "phone": {"type": "string", "maxLength": 64},
+    "code": {"type": "string", "maxLength": 64},
+    "unionid": {"type": "string", "maxLength": 64},
+    "channel": schemas.CHANNEL,
 }
 
 ROUTES: tuple[Route, ...] = (
@@ -72,6 +79,23 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/events", events.events,
           "WebSocket of committed order/stock/catalog events; resume with ?after=seq",
           query={"after": {"type": "integer", "minimum": 0}}, ok=101, errors=(400,)),
+    Route("GET", "/api/v1/members/lookup", members.lookup,
+          "Find a member by phone, card/QR code or WeChat unionid (exactly one); balances, "
+          "allowance, usable coupons", query=MEMBER_LOOKUP_QUERY, errors=(400, 404, 422, 503)),
+    Route("POST", "/api/v1/members", members.create,
+          "Create a member at the store, offline too (idempotent by Idempotency-Key)",
+          body=schemas.MEMBER_CREATE, headers=IDEMPOTENCY, ok=201,
+          errors=(400, 409, 422, 503, 507)),
+    Route("POST", "/api/v1/members/{id}/redeem", members.redeem,
+          "Spend points or stored value from this store's lease (idempotent)",
+          body=schemas.REDEEM, headers=IDEMPOTENCY, ok=201,
+          errors=(400, 404, 409, 422, 503, 507)),
+    Route("POST", "/api/v1/members/{id}/topup", members.topup,
+          "Top up stored value at the till (manager; idempotent)", body=schemas.TOPUP,
+          headers=IDEMPOTENCY, ok=201, errors=(400, 404, 422, 503, 507)),
+    Route("GET", "/api/v1/recommendations", members.recommendations,
+          "Items often bought together with the given SKUs",
+          query={"skus": {"type": "string", "minLength": 1, "maxLength": 600}}, errors=(400,)),
     Route("GET", "/metrics", system.metrics, "Prometheus metrics (manager, technician)",
           produces="text/plain"),
 )
@@ -84,6 +108,7 @@ def setup_routes(app: web.Application) -> None:
 
     for route in ROUTES:
         app.router.add_route(route.method, route.path, route.handler)
+    members.setup(app)
     app.router.add_get("/api/openapi.json", openapi)
 
 

@@ -12,6 +12,7 @@ from aiohttp import web
 from jsonschema import Draft202012Validator
 
 from ..domain.channels import CHANNELS, ROLES
+from ..domain.members import TENDERS
 from ..domain.orders import MAX_LINES, MAX_QTY, STATUSES
 from ..domain.stock import MOVEMENT_REASONS
 from .errors import ApiError
@@ -28,6 +29,14 @@ CHANNEL_PRICES = {
     "propertyNames": {"enum": list(CHANNELS)},
     "additionalProperties": CENTS,
 }
+
+ULID_PATTERN: Final = r"^[0-9A-HJKMNP-TV-Z]{26}(?!\n)$"
+MEMBER_ID = {"type": "string", "pattern": ULID_PATTERN}
+REF = {"type": "string", "pattern": r"^[A-Za-z0-9_.:-]{1,64}(?!\n)$"}  # ids made by HQ
+IDHASH = {"type": "string", "pattern": r"^[0-9a-f]{64}(?!\n)$"}
+COUPON_CODE = {"type": "string", "pattern": r"^[A-Za-z0-9_-]{4,32}(?!\n)$"}
+BIRTHDAY = {"pattern": r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(?!\n)$"}  # "MM-DD"
+MAX_COUPONS: Final = 5
 
 LOGIN = {
     "type": "object",
@@ -56,6 +65,7 @@ ORDER_CREATE = {
         "channel": CHANNEL,
         "lines": {"type": "array", "minItems": 1, "maxItems": MAX_LINES, "items": ORDER_LINE},
         "member": {"type": ["string", "null"], "minLength": 1, "maxLength": 64},
+        "coupons": {"type": "array", "maxItems": MAX_COUPONS, "items": COUPON_CODE},
         "table": {"type": ["string", "null"], "minLength": 1, "maxLength": 16},
         "pickup": {"type": "boolean"},
     },
@@ -114,6 +124,35 @@ QUOTAS = {
     "minProperties": 1,
     "propertyNames": {"enum": list(CHANNELS)},
     "additionalProperties": {"type": ["integer", "null"], "minimum": 0, "maximum": 1_000_000},
+}
+MEMBER_CREATE = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "phone": {"type": "string", "minLength": 1, "maxLength": 32},
+        "code": {"type": "string", "pattern": r"^[A-Za-z0-9_.:-]{4,64}(?!\n)$"},
+        "unionid": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{8,64}(?!\n)$"},
+        "name": {"type": ["string", "null"], "maxLength": 100},
+        "birthday": {"type": ["string", "null"], **BIRTHDAY},
+    },
+    "anyOf": [{"required": ["phone"]}, {"required": ["code"]}, {"required": ["unionid"]}],
+}
+REDEEM = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "points": {"type": "integer", "minimum": 1, "maximum": 1_000_000_000},
+        "value_cents": {**CENTS, "minimum": 1},
+        "order_id": {"type": ["string", "null"], "pattern": ULID_PATTERN},
+    },
+    "oneOf": [{"required": ["points"], "not": {"required": ["value_cents"]}},
+              {"required": ["value_cents"], "not": {"required": ["points"]}}],
+}
+TOPUP = {
+    "type": "object",
+    "required": ["value_cents", "tender"],
+    "additionalProperties": False,
+    "properties": {"value_cents": {**CENTS, "minimum": 1}, "tender": {"enum": list(TENDERS)}},
 }
 STAFF_ROLE = {"type": "string", "enum": list(ROLES)}
 

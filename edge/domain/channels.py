@@ -28,6 +28,9 @@ PERMISSIONS: Final[dict[str, frozenset[str]]] = {
     "inventory.write": frozenset({"manager"}),
     "events.read": _ALL,
     "metrics.read": frozenset({"manager", "technician"}),
+    "members.read": frozenset({"cashier", "manager"}),
+    "members.write": frozenset({"cashier", "manager"}),
+    "members.topup": frozenset({"manager"}),
 }
 
 # target status -> roles allowed to move an order there

@@ -11,7 +11,8 @@ ITEM_COLUMNS = (
     "available, track_stock, updated_at"
 )
 ORDER_COLUMNS = (
-    "id, number, day, channel, status, total_cents, member, table_no, pickup, created_at, updated_at"
+    "id, number, day, channel, status, total_cents, member, table_no, pickup, created_at, "
+    "updated_at, discount_cents, coupons, points_earned"
 )
 LINE_COLUMNS = "order_id, line_no, sku, name, qty, unit_cents, total_cents, station, note"
 
@@ -46,7 +47,7 @@ def line_from_row(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def order_from_row(row: sqlite3.Row, lines: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
+    order: dict[str, Any] = {
         "id": row["id"],
         "number": row["number"],
         "day": row["day"],
@@ -61,6 +62,13 @@ def order_from_row(row: sqlite3.Row, lines: list[dict[str, Any]]) -> dict[str, A
         "lines": lines,
         "stations": sorted({line["station"] for line in lines}),
     }
+    # member perks: only on orders that had a coupon / an attached member (see create_order)
+    if row["coupons"] is not None:
+        order["discount_cents"] = row["discount_cents"]
+        order["coupons"] = json.loads(row["coupons"])
+    if row["points_earned"] is not None:
+        order["points_earned"] = row["points_earned"]
+    return order
 
 
 def fetch_orders(conn: sqlite3.Connection, where: str, params: list[Any]) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from typing import Any
 from sync.publisher import Batch
 
 from ..domain.errors import DomainError
-from . import writes
+from . import members_feed, writes
 from .writer import Tx
 
 log = logging.getLogger(__name__)
@@ -117,9 +117,9 @@ def _apply_stock(tx: Tx, data: dict[str, Any]) -> None:
                            None, data.get("ref"))
 
 
-IDEMPOTENT_CHANGES = frozenset({"catalog.item", "inventory.quotas"})
+IDEMPOTENT_CHANGES = frozenset({"catalog.item", "inventory.quotas"}) | members_feed.RESTATABLE
 CHANGE_HANDLERS = {"catalog.item": _apply_item, "inventory.quotas": _apply_quotas,
-                   "stock.adjust": _apply_stock}
+                   "stock.adjust": _apply_stock, **members_feed.HANDLERS}
 
 
 def apply_down(tx: Tx, message: dict[str, Any]) -> dict[str, int]:

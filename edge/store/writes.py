@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from ..domain import orders as rules
 from ..domain import stock as stock_rules
 from ..domain.errors import Conflict, DomainError, NotFound
+from . import members
 from .clock import iso, local_day, utc_now
 from .ids import new_ulid
 from .outbox import encode_own_data
@@ -97,6 +98,11 @@ def create_order(
         raise Conflict("out_of_stock", short)
 
     priced = rules.price_lines(items, req["lines"], channel)
+    subtotal = int(sum(p.total_cents for p in priced))
+    perks = None  # a plain order (no member, no coupon) pays nothing for the members feature
+    if req.get("member") is not None or req.get("coupons"):
+        perks = members.order_perks(tx, req, channel, at, {p.sku: p.unit_cents for p in priced},
+                                    subtotal)
     number = conn.execute(
         "INSERT INTO order_counters(day, last) VALUES (?, 1) "
         "ON CONFLICT(day) DO UPDATE SET last = last + 1 RETURNING last",
@@ -112,16 +118,21 @@ def create_order(
     ]
     order: dict[str, Any] = {
         "id": order_id, "number": number, "day": day, "channel": channel, "status": "placed",
-        "total_cents": sum(line["total_cents"] for line in lines),
+        "total_cents": subtotal,
         "member": req.get("member"), "table": req.get("table"),
         "pickup": bool(req.get("pickup")), "created_at": at, "updated_at": at,
         "lines": lines, "stations": sorted({line["station"] for line in lines}),
     }
+    if perks is not None:
+        _add_perks(order, perks)
     conn.execute(
         "INSERT INTO orders(id, number, day, channel, status, total_cents, member, table_no, "
-        "pickup, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        "pickup, created_at, updated_at, discount_cents, coupons, points_earned) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (order_id, number, day, channel, "placed", order["total_cents"],
-         order["member"], order["table"], int(order["pickup"]), at, at),
+         order["member"], order["table"], int(order["pickup"]), at, at,
+         order.get("discount_cents", 0), order.get("coupons") and json.dumps(order["coupons"]),
+         order.get("points_earned")),
     )
     conn.execute(  # one multi-row INSERT: half the cost of executemany for a few lines
         "INSERT INTO order_lines(order_id, line_no, sku, name, qty, unit_cents, total_cents, "
@@ -135,11 +146,24 @@ def create_order(
     # the sale's stock movements travel in the order's own event, not one stock.moved each
     placed = {"order": order, "stock": moves}
     tx.emit("order.placed", placed, at=at, encoded=encode_own_data(placed))
+    if perks is not None:
+        members.record_perks(tx, order, perks)
     for low in lows:
         tx.emit("stock.low", low)
     for sku, qty in sold.items():
         _use_quota(tx, sku, channel, day, qty, levels[sku])
     return order, False
+
+
+def _add_perks(order: dict[str, Any], perks: members.Perks) -> None:
+    """The member (resolved through merges), the coupons' discount and the points earned,
+    in the shape ``rows.order_from_row`` reads back."""
+    order["member"] = perks.member
+    if perks.codes:
+        order["total_cents"] -= perks.discount_cents
+        order["discount_cents"], order["coupons"] = perks.discount_cents, perks.codes
+    if perks.points is not None:
+        order["points_earned"] = perks.points
 
 
 def _replay(conn: sqlite3.Connection, key: str, req_hash: str) -> tuple[dict[str, Any], bool]:

@@ -1,0 +1,184 @@
+"""Members at the till: lookup, create, redeem, top-up; "often bought together".
+
+Raw identifiers (a phone number, a card code, a WeChat unionid) live only in this request:
+they are hashed with the tenant key before anything is read or written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from .. import keys
+from ..domain import members as rules
+from ..domain.channels import CHANNELS
+from ..domain.errors import NotFound
+from ..store import members
+from ..store.database import Database
+from .auth import require
+from .errors import ApiError
+from .orders import IDEMPOTENCY_KEY
+from .schemas import MEMBER_CREATE, REDEEM, SKU_PATTERN, TOPUP, ULID_PATTERN, read_body
+
+log = logging.getLogger(__name__)
+MEMBER_ID = re.compile(ULID_PATTERN)
+# lookup query parameter -> identity kind
+LOOKUP_KINDS = {"phone": "phone", "code": "code", "unionid": "wechat_unionid"}
+LOOKUP_NOTICE_EVERY_S = 60.0
+MAX_RECO_SKUS = 20
+
+
+class LookupNotices:
+    """``member.lookup`` events (HQ grants leases on them). They do not delay the till: the
+    write is queued and the answer goes out at once; at most one per member a minute."""
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task[None]] = set()
+        self._last: dict[str, float] = {}
+
+    def note(self, db: Database, member: str) -> None:
+        now = time.monotonic()
+        if now - self._last.get(member, -LOOKUP_NOTICE_EVERY_S) < LOOKUP_NOTICE_EVERY_S:
+            return
+        if len(self._last) > 10_000:
+            self._last.clear()
+        self._last[member] = now
+        task = asyncio.create_task(self._write(db, member))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _write(self, db: Database, member: str) -> None:
+        try:
+            await db.write(members.record_lookup, member)
+        except Exception as exc:  # a lost notice costs a lease top-up, never a sale
+            log.warning("member.lookup not recorded: %s", exc)
+
+    async def drain(self, app: web.Application) -> None:  # on_shutdown: before the db closes
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+def setup(app: web.Application) -> None:
+    app[keys.MEMBER_LOOKUPS] = notices = LookupNotices()
+    app.on_shutdown.append(notices.drain)
+
+
+def _tenant_key(request: web.Request) -> bytes:
+    key = members.load_key(request.app[keys.SETTINGS].data_dir)
+    if key is None:
+        raise ApiError(503, "members_unavailable",
+                       "the store has no tenant key yet: it arrives from HQ with the first sync")
+    return key
+
+
+def _idempotency_key(request: web.Request) -> str:
+    key = request.headers.get("Idempotency-Key", "")
+    if not IDEMPOTENCY_KEY.match(key):
+        raise ApiError(422, "idempotency_key_required",
+                       "send an Idempotency-Key header of 8-128 characters [A-Za-z0-9_.:-]")
+    return key
+
+
+def _request_hash(kind: str, body: Any) -> str:
+    return hashlib.sha256(f"{kind}:{json.dumps(body, sort_keys=True)}".encode()).hexdigest()
+
+
+def _member_id(request: web.Request) -> str:
+    member = request.match_info["id"]
+    if not MEMBER_ID.match(member):
+        raise NotFound("unknown_member", {"member": member[:64]})
+    return member
+
+
+def _identity(tenant_key: bytes, param: str, value: str) -> dict[str, Any]:
+    """``{kind, idhash, last4?}`` of a raw identifier; a phone is normalised first."""
+    kind = LOOKUP_KINDS[param]
+    if kind == "phone":
+        e164 = rules.normalize_phone(value)
+        return {"kind": kind, "idhash": rules.idhash(tenant_key, kind, e164),
+                "last4": rules.last4(e164)}
+    return {"kind": kind, "idhash": rules.idhash(tenant_key, kind, value)}
+
+
+async def lookup(request: web.Request) -> web.Response:
+    require(request, "members.read")
+    given = [(p, request.query[p]) for p in LOOKUP_KINDS if request.query.get(p)]
+    if len(given) != 1 or not 1 <= len(given[0][1]) <= 64:
+        raise ApiError(400, "invalid_query", {"send exactly one of": list(LOOKUP_KINDS),
+                                              "max_length": 64})
+    tenant_key = _tenant_key(request)
+    identity = _identity(tenant_key, *given[0])
+    channel = request.query.get("channel") or None
+    if channel is not None and channel not in CHANNELS:
+        raise ApiError(400, "invalid_query", {"channel": channel[:64], "allowed": list(CHANNELS)})
+    db = request.app[keys.DB]
+    view = await db.read(_lookup, identity["idhash"], channel)
+    if view is None:
+        raise NotFound("unknown_member", {"kind": identity["kind"]})
+    request.app[keys.MEMBER_LOOKUPS].note(db, view["id"])
+    return web.json_response(view)
+
+
+def _lookup(conn: Any, idhash: str, channel: str | None) -> dict[str, Any] | None:
+    member = members.by_idhash(conn, idhash)
+    return members.member_view(conn, member, channel=channel) if member else None
+
+
+async def create(request: web.Request) -> web.Response:
+    require(request, "members.write")
+    key = _idempotency_key(request)
+    body = await read_body(request, MEMBER_CREATE)
+    tenant_key = _tenant_key(request)
+    identities = [_identity(tenant_key, p, body[p]) for p in LOOKUP_KINDS if p in body]
+    profile = {f: body[f] for f in ("name", "birthday") if body.get(f) is not None}
+    # hashed, never the raw identifiers: the request hash is stored with the key
+    req_hash = _request_hash("create", {"profile": profile, "identities": identities})
+    view, replayed = await request.app[keys.DB].write(
+        members.create_member, profile, identities, key, req_hash)
+    return web.json_response(view, status=200 if replayed else 201)
+
+
+async def redeem(request: web.Request) -> web.Response:
+    require(request, "members.write")
+
+    def spend(body: dict[str, Any]) -> tuple[Any, ...]:
+        if "points" in body:
+            return "points", body["points"], body.get("order_id")
+        return "value", body["value_cents"], body.get("order_id")
+
+    return await _ledger_request(request, REDEEM, members.redeem, spend)
+
+
+async def topup(request: web.Request) -> web.Response:
+    require(request, "members.topup")
+    return await _ledger_request(request, TOPUP, members.topup,
+                                 lambda body: (body["value_cents"], body["tender"]))
+
+
+async def _ledger_request(request: web.Request, schema: dict[str, Any], job: Callable[..., Any],
+                          args: Callable[[dict[str, Any]], tuple[Any, ...]]) -> web.Response:
+    """A spend or a top-up: ``job(tx, member, *args(body), key, request_hash)``."""
+    member = _member_id(request)
+    key = _idempotency_key(request)
+    body = await read_body(request, schema)
+    _tenant_key(request)
+    answer, replayed = await request.app[keys.DB].write(
+        job, member, *args(body), key, _request_hash(f"{job.__name__}:{member}", body))
+    return web.json_response(answer, status=200 if replayed else 201)
+
+
+async def recommendations(request: web.Request) -> web.Response:
+    require(request, "catalog.read")
+    skus = [s for s in request.query.get("skus", "").split(",") if s]
+    if not 1 <= len(skus) <= MAX_RECO_SKUS or not all(SKU_PATTERN.match(s) for s in skus):
+        raise ApiError(400, "invalid_query",
+                       {"skus": f"1 to {MAX_RECO_SKUS} SKUs, comma-separated"})
+    found = await request.app[keys.DB].read(members.recommendations, sorted(set(skus)))
+    return web.json_response({"skus": skus, "recommendations": found})
