@@ -67,18 +67,18 @@ CHANGE_SCHEMAS.update({
         "key": {"type": "string", "pattern": r"^[A-Za-z0-9+/]{43}=(?!\n)$"}}},  # 32 bytes
     "member.upsert": {"type": "object", "required": ["member"], "properties": {
         "member": {"type": "object", "required": ["id", "hlc"], "properties": {
-            "id": schemas.MEMBER_ID, "hlc": _HLC, "origin": {"type": "string", "maxLength": 64},
+            "id": schemas.MEMBER_ID, "hlc": {**_HLC, "type": ["string", "null"]}, "origin": {"type": "string", "maxLength": 64},
             "created_at": _TIME, **_PROFILE}},
         "identities": {"type": "array", "maxItems": 20, "items": _IDENTITY}}},
     "member.merged": {"type": "object", "required": ["from", "into"], "properties": {
         "from": schemas.MEMBER_ID, "into": schemas.MEMBER_ID}},
     "ledger.entry": {"type": "object", "required": [
-        "entry_id", "member", "account", "kind", "amount", "store", "at", "hlc"], "properties": {
+        "entry_id", "member", "account", "kind", "amount", "at", "hlc"], "properties": {
         "entry_id": schemas.REF, "member": schemas.MEMBER_ID,
         "account": {"enum": list(member_rules.ACCOUNTS)},
         "kind": {"enum": sorted({k for ks in member_rules.ENTRY_KINDS.values() for k in ks})},
         "amount": {"type": "integer", "minimum": -10**12, "maximum": 10**12},
-        "store": {"type": "string", "minLength": 1, "maxLength": 64},
+        "store": {"type": ["string", "null"], "minLength": 1, "maxLength": 64},  # null: HQ
         "order_id": {"type": ["string", "null"], "maxLength": 64},
         "lease_id": {"type": ["string", "null"], "maxLength": 64}, "at": _TIME, "hlc": _HLC}},
     "lease.granted": {"type": "object", "required": [

@@ -21,6 +21,7 @@ from .members import _add_identities, insert_entry, resolve, store_key
 from .writer import Tx
 
 PROFILE_FIELDS = ("name", "birthday")
+HQ = "hq"  # the store of an entry HQ made itself (expire, adjust, top-up at HQ)
 
 
 def utc(text: str) -> str:
@@ -39,10 +40,10 @@ def apply_tenant_key(tx: Tx, data: dict[str, Any]) -> None:
 def apply_member_upsert(tx: Tx, data: dict[str, Any]) -> None:
     """Profile fields last-writer-wins by HLC, per field; identities as HQ has them."""
     conn, member = tx.conn, data["member"]
-    member_id, hlc = resolve(conn, member["id"]), member["hlc"]
+    member_id, hlc = resolve(conn, member["id"]), member.get("hlc") or ""
     conn.execute(
         "INSERT INTO members(id, origin, created_at) VALUES (?,?,?) ON CONFLICT(id) DO NOTHING",
-        (member_id, member.get("origin") or "hq", member.get("created_at") or iso(utc_now())))
+        (member_id, member.get("origin") or HQ, member.get("created_at") or iso(utc_now())))
     for field in PROFILE_FIELDS:
         if field in member:
             conn.execute(f"UPDATE members SET {field} = ?, {field}_hlc = ? "
@@ -78,7 +79,7 @@ def apply_ledger_entry(tx: Tx, data: dict[str, Any]) -> None:
         raise DomainError("invalid_entry_kind", {"account": data["account"],
                                                  "kind": data["kind"]})
     insert_entry(tx.conn, {**data, "member": resolve(tx.conn, data["member"]),
-                           "at": utc(data["at"])})
+                           "store": data.get("store") or HQ, "at": utc(data["at"])})
 
 
 def apply_lease_granted(tx: Tx, data: dict[str, Any]) -> None:

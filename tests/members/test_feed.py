@@ -57,6 +57,11 @@ def changes() -> list[dict[str, Any]]:
         {"type": "member.merged", "data": {"from": OLD, "into": NEW}},
         # late: names the merged id, lands on the survivor
         {"type": "ledger.entry", "data": {**entry, "entry_id": "E2", "amount": 5}},
+        # as HQ sends its own entries and a profile without an HLC: no store, a note
+        {"type": "ledger.entry", "data": {**entry, "entry_id": "E4", "amount": 7, "store": None,
+                                          "note": "goodwill"}},
+        {"type": "member.upsert", "data": {"member": {"id": NEW, "name": None, "hlc": None},
+                                           "identities": []}},
         # invalid ones: rejected as events, the cursor moves past them
         {"type": "ledger.entry", "data": {**entry, "entry_id": "E3", "amount": "5"}},
         {"type": "lease.granted", "data": {"lease_id": "L2", "member": NEW}},
@@ -95,7 +100,7 @@ async def test_member_changes_apply_once_end_to_end(
     status, new = await cashier.get("/api/v1/members/lookup?phone=13800000002")
     assert status == 200, new
     assert (new["id"], new["name"], new["birthday"]) == (NEW, "New", "05-01")
-    assert new["points"] == 105  # E1 re-pointed by the merge, E2 by the alias; once each
+    assert new["points"] == 112  # E1 re-pointed by the merge, E2 by the alias; once each
     assert new["allowance"]["lease_id"] == "L1" and new["allowance"]["points"] == 80
     assert [c["code"] for c in new["coupons"]] == ["CPN-1"]  # CPN-2: HQ says redeemed
     status, old = await cashier.get("/api/v1/members/lookup?phone=13800000001")
@@ -111,10 +116,10 @@ async def test_member_changes_apply_once_end_to_end(
 
     await peer.wait(lambda: sum(e["type"] == "sync.change_rejected" for e in peer.events) >= 4)
     rejected = [e["data"] for e in peer.events if e["type"] == "sync.change_rejected"]
-    assert [r["cursor"] for r in rejected] == [14, 15, 16, 17]
+    assert [r["cursor"] for r in rejected] == [16, 17, 18, 19]
     assert (await health(client))["down_cursor"] == len(feed)
     counts = await client.app[keys.DB].read(_counts)
-    assert counts == {"ledger_entries": 3, "leases": 1, "member_aliases": 1, "coupons": 2,
+    assert counts == {"ledger_entries": 4, "leases": 1, "member_aliases": 1, "coupons": 2,
                       "members": 2, "member_identities": 2, "reco_pairs": 1}
     await client.close()
 
