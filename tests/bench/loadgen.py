@@ -1,7 +1,8 @@
 """HTTP load generator, run as a child process: ``python -m tests.bench.loadgen SPEC_JSON``.
 
 The same generator drives the store and the bare baseline server. It POSTs one
-JSON body to one URL, each request with its own ``Idempotency-Key``, and prints
+JSON body to one URL (or, with ``"method": "GET"``, GETs ``spec["urls"]`` in turn),
+each request with its own ``Idempotency-Key``, and prints
 one JSON line of results on stdout. Modes (``spec["mode"]``):
 
 - ``closed``: ``workers`` coroutines send back to back for ``warmup_s`` (not
@@ -37,7 +38,9 @@ def _cpu_s() -> float:
 class Load:
     def __init__(self, spec: dict[str, Any]) -> None:
         self.url = spec["url"]
-        self.body = json.dumps(spec["body"]).encode()
+        self.method = spec.get("method", "POST")  # GET: no body, the URLs taken in turn
+        self.urls = spec.get("urls") or [self.url]
+        self.body = json.dumps(spec.get("body")).encode()
         self.base_headers = {"Content-Type": "application/json", **spec.get("headers", {})}
         self.prefix = spec.get("key_prefix", "bench") + f"-{os.getpid()}-"
         self.expect = set(spec.get("expect", [200, 201]))
@@ -47,8 +50,10 @@ class Load:
     async def send(self, session: aiohttp.ClientSession) -> bool:
         self.seq += 1
         headers = {**self.base_headers, "Idempotency-Key": f"{self.prefix}{self.seq:010d}"}
+        url = self.urls[self.seq % len(self.urls)]
+        body = self.body if self.method == "POST" else None
         try:
-            async with session.post(self.url, data=self.body, headers=headers) as resp:
+            async with session.request(self.method, url, data=body, headers=headers) as resp:
                 await resp.read()
                 if resp.status in self.expect:
                     return True
