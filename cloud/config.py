@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edge.config import validate_tables
 from sync.mqtt import BrokerUrl
 
 CONFIG_FILE = "cloud.toml"
@@ -101,7 +102,7 @@ def load_settings(data_dir: Path, env: dict[str, str] | None = None,
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-    values = _validated(path, raw, env)
+    values = validate_tables(path, raw, env, SCHEMA, ENV_PREFIX, ConfigError)
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     _check(path, values)
     return Settings(
@@ -122,32 +123,6 @@ def load_settings(data_dir: Path, env: dict[str, str] | None = None,
     )
 
 
-def _validated(path: Path, raw: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
-    unknown = set(raw) - set(SCHEMA)
-    if unknown:
-        raise ConfigError(f"{path}: unknown section(s) {sorted(unknown)}")
-    values: dict[str, Any] = {}
-    for section, keys in SCHEMA.items():
-        given = raw.get(section, {})
-        if not isinstance(given, dict):
-            raise ConfigError(f"{path}: [{section}] must be a table")
-        extra = set(given) - set(keys)
-        if extra:
-            raise ConfigError(f"{path}: [{section}] has unknown key(s) {sorted(extra)}")
-        for key, (kind, default) in keys.items():
-            name, where = f"{section}.{key}", str(path)
-            value = given.get(key, default)
-            env_name = f"{ENV_PREFIX}{section}_{key}".upper()
-            if env_name in env:
-                value, where = _from_env(env_name, env[env_name], kind), f"environment {env_name}"
-            if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-                raise ConfigError(f"{where}: {name} must be an integer, got {value!r}")
-            if kind is str and not isinstance(value, str):
-                raise ConfigError(f"{where}: {name} must be a string, got {value!r}")
-            values[name] = value
-    return values
-
-
 def _check(path: Path, values: dict[str, Any]) -> None:
     for key, (low, high) in RANGES.items():
         if not low <= values[key] <= high:
@@ -163,15 +138,6 @@ def _check(path: Path, values: dict[str, Any]) -> None:
             raise ConfigError(f"{path}: broker.url: {exc}") from exc
     if not ID.match(values["broker.username"]):
         raise ConfigError(f"{path}: broker.username must match {ID.pattern}")
-
-
-def _from_env(name: str, text: str, kind: type) -> Any:
-    if kind is int:
-        try:
-            return int(text)
-        except ValueError as exc:
-            raise ConfigError(f"environment {name}: must be an integer, got {text!r}") from exc
-    return text
 
 
 def _read(path: Path) -> str:

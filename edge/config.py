@@ -87,7 +87,7 @@ def load_settings(data_dir: Path, env: dict[str, str] | None = None) -> Settings
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-    values = _validated(path, raw, env)
+    values = validate_tables(path, raw, env, SCHEMA, "STORENODE_")
     try:
         tz = ZoneInfo(values["store.timezone"])
     except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -136,41 +136,45 @@ def _broker_url(path: Path, url: str) -> str:
     return url
 
 
-def _validated(path: Path, raw: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
-    unknown = set(raw) - set(SCHEMA)
+def validate_tables(path: Path, raw: dict[str, Any], env: dict[str, str],
+                    schema: dict[str, dict[str, tuple[type, Any]]], env_prefix: str,
+                    error: type[Exception] = ConfigError) -> dict[str, Any]:
+    """``{"section.key": value}`` from a parsed TOML file and ``{env_prefix}SECTION_KEY``
+    overrides, checked against ``schema`` (section -> key -> (type, default)).
+
+    Unknown sections or keys, wrong types and missing required keys raise ``error`` naming the
+    file (or the environment variable) and the key. Shared by the edge and the cloud settings.
+    """
+    unknown = set(raw) - set(schema)
     if unknown:
-        raise ConfigError(f"{path}: unknown section(s) {sorted(unknown)}")
+        raise error(f"{path}: unknown section(s) {sorted(unknown)}")
     values: dict[str, Any] = {}
-    for section, keys in SCHEMA.items():
+    for section, keys in schema.items():
         given = raw.get(section, {})
         if not isinstance(given, dict):
-            raise ConfigError(f"{path}: [{section}] must be a table")
+            raise error(f"{path}: [{section}] must be a table")
         extra = set(given) - set(keys)
         if extra:
-            raise ConfigError(f"{path}: [{section}] has unknown key(s) {sorted(extra)}")
+            raise error(f"{path}: [{section}] has unknown key(s) {sorted(extra)}")
         for key, (kind, default) in keys.items():
-            name = f"{section}.{key}"
-            env_name = f"STORENODE_{section}_{key}".upper()
+            name, where = f"{section}.{key}", str(path)
             value = given.get(key, default)
+            env_name = f"{env_prefix}{section}_{key}".upper()
             if env_name in env:
-                value = _from_env(env_name, env[env_name], kind)
+                value, where = env[env_name], f"environment {env_name}"
+                if kind is int:
+                    try:
+                        value = int(value)
+                    except ValueError as exc:
+                        raise error(f"{where}: {name} must be an integer, got {value!r}") from exc
             if value is None:
-                raise ConfigError(f"{path}: {name} is required")
+                raise error(f"{where}: {name} is required")
             if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-                raise ConfigError(f"{path}: {name} must be an integer, got {value!r}")
+                raise error(f"{where}: {name} must be an integer, got {value!r}")
             if kind is str and not isinstance(value, str):
-                raise ConfigError(f"{path}: {name} must be a string, got {value!r}")
+                raise error(f"{where}: {name} must be a string, got {value!r}")
             values[name] = value
     return values
-
-
-def _from_env(name: str, text: str, kind: type) -> Any:
-    if kind is int:
-        try:
-            return int(text)
-        except ValueError as exc:
-            raise ConfigError(f"environment {name}: must be an integer, got {text!r}") from exc
-    return text
 
 
 def _read_secret(data_dir: Path) -> bytes:
