@@ -12,6 +12,7 @@ from edge.api.routes import Route
 from . import catalog, stores, system
 from .auth import PRINCIPAL, check_role, login
 from .errors import ApiError
+from .member_routes import MEMBER_ROUTES
 from .schemas import CATALOG_ITEM, LOGIN, ORDERS_QUERY, QUOTAS, STOCKTAKE, STORES_QUERY
 from .. import keys
 
@@ -39,6 +40,7 @@ ROUTES: tuple[Route, ...] = (
     Route("PUT", "/api/v1/catalog/items/{sku}/quotas", catalog.put_quotas,
           "Set per-channel daily quotas (null removes one) at every store or at ?stores= "
           "(hq_admin)", body=QUOTAS, query=STORES_QUERY, errors=(400, 404, 422)),
+    *MEMBER_ROUTES,
     Route("GET", "/metrics", system.metrics, "Prometheus metrics", produces="text/plain"),
 )
 
