@@ -21,6 +21,9 @@ from .schemas import ORDER_CREATE, TRANSITION, read_body
 
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
 ORDER_ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
+# the request as hashed for its Idempotency-Key: json.dumps(body, sort_keys=True), without
+# building an encoder per call
+_canonical = json.JSONEncoder(sort_keys=True).encode
 
 
 async def create_order(request: web.Request) -> web.Response:
@@ -30,7 +33,7 @@ async def create_order(request: web.Request) -> web.Response:
         raise ApiError(422, "idempotency_key_required",
                        "send an Idempotency-Key header of 8-128 characters [A-Za-z0-9_.:-]")
     body = await read_body(request, ORDER_CREATE)
-    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    digest = hashlib.sha256(_canonical(body).encode()).hexdigest()
     app = request.app
     order, replayed = await app[keys.DB].write(
         writes.create_order, body, key, digest, app[keys.SETTINGS].timezone

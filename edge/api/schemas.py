@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import operator
 import re
-from collections.abc import Callable, Sized
+from collections.abc import Callable
 from typing import Any, Final
 
 from aiohttp import web
@@ -16,6 +15,7 @@ from ..domain.members import TENDERS
 from ..domain.orders import MAX_LINES, MAX_QTY, STATUSES
 from ..domain.stock import MOVEMENT_REASONS
 from .errors import ApiError
+from .fastcheck import fast_check
 
 MAX_CENTS: Final = 100_000_000  # 1,000,000 yuan: more is a typo, not a price
 # "(?!\n)$": Python's "$" also matches before a final newline; ECMA's does not. Both agree now.
@@ -189,157 +189,3 @@ def validate(body: Any, schema: dict[str, Any]) -> None:
             {"path": "/".join(str(p) for p in e.absolute_path), "message": e.message[:200]}
             for e in errors[:10]
         ])
-
-
-# -- fast path -------------------------------------------------------------
-# jsonschema is general and slow (~70-150 us for an order body). For the simple
-# schemas above, a compiled checker answers the common case, a valid body, in a
-# few microseconds. It is conservative: True only when the body surely is valid
-# under the schema; on False the real validator decides and writes the errors,
-# so accepted and refused bodies and the error documents stay exactly the same.
-Check = Callable[[Any], bool]
-
-_TYPES: dict[str, Check] = {
-    "object": lambda x: type(x) is dict,
-    "array": lambda x: type(x) is list,
-    "string": lambda x: type(x) is str,
-    "integer": lambda x: type(x) is int,  # jsonschema also takes 1.0: left to it
-    "boolean": lambda x: type(x) is bool,
-    "null": lambda x: x is None,
-}
-# keyword -> (the type it constrains, passes(len, limit))
-_LENGTHS: dict[str, tuple[type[Sized], Callable[[int, int], bool]]] = {
-    "minLength": (str, operator.ge), "maxLength": (str, operator.le),
-    "minItems": (list, operator.ge), "maxItems": (list, operator.le),
-}
-_BOUNDS: dict[str, Callable[[int, int], bool]] = {"minimum": operator.ge, "maximum": operator.le}
-_FAST_KEYWORDS = frozenset({"type", "enum", "pattern", "items", "properties", "required",
-                            "additionalProperties", *_LENGTHS, *_BOUNDS})
-
-
-def _any(x: Any) -> bool:
-    return True
-
-
-def fast_check(schema: Any) -> Check | None:
-    """A checker that is True only for instances ``schema`` accepts; None if unsupported."""
-    if not isinstance(schema, dict) or not set(schema) <= _FAST_KEYWORDS:
-        return None
-    checks: list[Check] = []
-    if "type" in schema:
-        names = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
-        if not all(isinstance(n, str) and n in _TYPES for n in names):
-            return None
-        tests = [_TYPES[n] for n in names]
-        checks.append(tests[0] if len(tests) == 1 else lambda x: any(t(x) for t in tests))
-    if "enum" in schema:
-        options = schema["enum"]
-        if not all(type(o) in (str, int, bool) or o is None for o in options):
-            return None
-        checks.append(lambda x: any(type(o) is type(x) and o == x for o in options))
-    if "pattern" in schema:
-        search = re.compile(schema["pattern"]).search  # jsonschema: re.search(pattern, x)
-        checks.append(lambda x: type(x) is not str or search(x) is not None)
-    for word, (kind, passes) in _LENGTHS.items():
-        if word in schema:
-            checks.append(_length_check(kind, schema[word], passes))
-    for word, passes in _BOUNDS.items():
-        if word in schema:
-            checks.append(_bound_check(schema[word], passes))
-    if "items" in schema:
-        items = _items_check(schema["items"])
-        if items is None:
-            return None
-        checks.append(items)
-    obj = _object_check(schema)
-    if obj is None:
-        return None
-    if obj is not _any:
-        checks.append(obj)
-    return _all_of(checks)
-
-
-def _all_of(checks: list[Check]) -> Check:
-    if len(checks) == 1:
-        return checks[0]
-
-    def check(x: Any) -> bool:
-        for one in checks:
-            if not one(x):
-                return False
-        return True
-
-    return check
-
-
-def _length_check(kind: type[Sized], limit: Any, passes: Callable[[int, int], bool]) -> Check:
-    if type(limit) is not int:
-        return lambda x: False
-
-    def check(x: Any) -> bool:
-        if type(x) is kind:  # str or list
-            return passes(len(x), limit)
-        return True
-
-    return check
-
-
-def _bound_check(limit: Any, passes: Callable[[int, int], bool]) -> Check:
-    if type(limit) is not int:
-        return lambda x: False
-
-    def check(x: Any) -> bool:
-        kind = type(x)
-        if kind is int:
-            return passes(x, limit)
-        return kind is not float  # bools are not numbers to jsonschema; floats are left to it
-
-    return check
-
-
-def _items_check(schema: Any) -> Check | None:
-    item_ok = fast_check(schema)
-    if item_ok is None:
-        return None
-
-    def check(x: Any) -> bool:
-        if type(x) is list:
-            for item in x:
-                if not item_ok(item):
-                    return False
-        return True
-
-    return check
-
-
-def _object_check(schema: dict[str, Any]) -> Check | None:
-    props: dict[str, Check] = {}
-    for name, sub in schema.get("properties", {}).items():
-        check = fast_check(sub)
-        if check is None:
-            return None
-        props[name] = check
-    required = list(schema.get("required", ()))
-    extra = schema.get("additionalProperties", True)
-    if extra is not True and extra is not False:
-        return None
-    closed = extra is False
-    if not props and not required and not closed:
-        return _any
-
-    def check_object(x: Any) -> bool:
-        if type(x) is not dict:
-            return True
-        for name in required:
-            if name not in x:
-                return False
-        for name, value in x.items():
-            prop = props.get(name)
-            if prop is None:
-                if closed:
-                    return False
-            elif not prop(value):
-                return False
-        return True
-
-    return check_object

@@ -75,3 +75,14 @@ def test_fast_check_accepts_plain_valid_bodies() -> None:
     assert schemas.fast_check(schemas.ORDER_CREATE)(order)  # type: ignore[misc]
     assert schemas.fast_check(schemas.LOGIN)({"staff": "a", "pin": "1234"})  # type: ignore[misc]
     assert schemas.fast_check(schemas.TRANSITION)({"to": "ready"})  # type: ignore[misc]
+
+
+def test_compiled_edge_cases() -> None:
+    anything = schemas.fast_check({"type": "array", "items": {}})
+    assert anything is not None and anything([1, "a", None]) and not anything({})
+    odd_limit = schemas.fast_check({"maxLength": 1.5})  # not an int: left to jsonschema
+    assert odd_limit is not None and not odd_limit("a")
+    assert schemas.fast_check({"type": "string", "format": "date"}) is None  # unsupported
+    enum = schemas.fast_check({"enum": [1, "a", None]})
+    assert enum is not None and enum(1) and enum("a") and enum(None)
+    assert not enum(True) and not enum(1.0) and not enum([1]) and not enum({"a": 1})
