@@ -39,7 +39,7 @@ class Outbox:
         row = conn.execute("SELECT value FROM meta WHERE key='outbox_last_seq'").fetchone()
         self.last_seq = int(row[0]) if row else 0
 
-    def append(self, conn: sqlite3.Connection, type_: str, data: dict[str, Any], *,
+    def append(self, conn: sqlite3.Connection | sqlite3.Cursor, type_: str, data: dict[str, Any], *,
                at: str | None = None, encoded: str | None = None) -> dict[str, Any]:
         """Append one event. ``at``: its UTC time if the caller has it already (else now);
         ``encoded``: ``data`` as compact JSON if the caller has encoded it already."""

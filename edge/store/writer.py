@@ -15,7 +15,7 @@ import queue
 import sqlite3
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +44,16 @@ class Tx:
     conn: sqlite3.Connection
     outbox: Outbox
     events: list[dict[str, Any]] = field(default_factory=list)
+    cursor: InitVar[sqlite3.Cursor | None] = None
+    # for the hot path: conn.execute makes (and registers) a new cursor on every call
+    cur: sqlite3.Cursor = field(init=False)
+
+    def __post_init__(self, cursor: sqlite3.Cursor | None) -> None:
+        self.cur = cursor or self.conn.cursor()
 
     def emit(self, type_: str, data: dict[str, Any], *, at: str | None = None,
              encoded: str | None = None) -> dict[str, Any]:
-        event = self.outbox.append(self.conn, type_, data, at=at, encoded=encoded)
+        event = self.outbox.append(self.cur, type_, data, at=at, encoded=encoded)
         self.events.append(event)
         return event
 
@@ -71,6 +77,7 @@ class DbWriter:
         # for the open transaction, so keep it in memory.
         self._conn.execute("PRAGMA temp_store=MEMORY")
         self.outbox = Outbox(store_id, HybridLogicalClock(), self._conn)
+        self._cur = self._conn.cursor()  # jobs' statements are run one at a time: one cursor
         self.last_error: str | None = None
         self._thread = threading.Thread(target=self._run, name="storenode-db-writer", daemon=True)
         self.commits = 0
@@ -157,8 +164,8 @@ class DbWriter:
     def _run_job(self, job: Job, events: list[dict[str, Any]]) -> tuple[Job, bool, Any]:
         conn = self._conn
         seq_before = self.outbox.last_seq
-        tx = Tx(conn, self.outbox)
-        conn.execute("SAVEPOINT job")
+        tx = Tx(conn, self.outbox, cursor=self._cur)
+        self._cur.execute("SAVEPOINT job")
         try:
             result = job.fn(tx, *job.args)
         except (sqlite3.OperationalError, sqlite3.DatabaseError) as exc:
@@ -167,7 +174,7 @@ class DbWriter:
             raise  # storage failure (disk full, I/O, read-only): the whole batch fails
         except Exception as exc:  # refused by the rules: roll back this job alone
             return self._undo_job(job, seq_before, exc)
-        conn.execute("RELEASE job")
+        self._cur.execute("RELEASE job")
         events.extend(tx.events)
         return job, True, result
 

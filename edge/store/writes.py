@@ -77,17 +77,17 @@ def create_order(
 ) -> tuple[dict[str, Any], bool]:
     """Place an order atomically. Returns ``(order, replayed)``: a key seen before answers
     with the order it placed."""
-    conn = tx.conn
+    cur = tx.cur
     now = utc_now()
     at = iso(now)
     order_id = new_ulid()
     # claim the key first (one statement, not a SELECT then an INSERT); a refused order
     # rolls the claim back with its SAVEPOINT
-    if not conn.execute(
+    if not cur.execute(
         "INSERT INTO idempotency(key, request_hash, order_id, created_at) VALUES (?,?,?,?) "
         "ON CONFLICT(key) DO NOTHING", (key, req_hash, order_id, at),
     ).rowcount:
-        return _replay(conn, key, req_hash)
+        return _replay(tx.conn, key, req_hash)
 
     wanted = rules.quantities_by_sku(req["lines"])
     channel = req["channel"]
@@ -103,7 +103,7 @@ def create_order(
     if req.get("member") is not None or req.get("coupons"):
         perks = members.order_perks(tx, req, channel, at, {p.sku: p.unit_cents for p in priced},
                                     subtotal)
-    number = conn.execute(
+    number = cur.execute(
         "INSERT INTO order_counters(day, last) VALUES (?, 1) "
         "ON CONFLICT(day) DO UPDATE SET last = last + 1 RETURNING last",
         (day,),
@@ -125,7 +125,7 @@ def create_order(
     }
     if perks is not None:
         _add_perks(order, perks)
-    conn.execute(
+    cur.execute(
         "INSERT INTO orders(id, number, day, channel, status, total_cents, member, table_no, "
         "pickup, created_at, updated_at, discount_cents, coupons, points_earned) "
         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -134,7 +134,7 @@ def create_order(
          order.get("discount_cents", 0), order.get("coupons") and json.dumps(order["coupons"]),
          order.get("points_earned")),
     )
-    conn.execute(  # one multi-row INSERT: half the cost of executemany for a few lines
+    cur.execute(  # one multi-row INSERT: half the cost of executemany for a few lines
         "INSERT INTO order_lines(order_id, line_no, sku, name, qty, unit_cents, total_cents, "
         "station, note) VALUES " + ",".join(["(?,?,?,?,?,?,?,?,?)"] * len(lines)),
         [value for line in lines for value in (
@@ -187,7 +187,7 @@ def _items_and_levels(
     One query for both. Unknown SKUs are refused first, then unavailable ones.
     """
     marks = ",".join("?" * len(skus))
-    rows = tx.conn.execute(
+    rows = tx.cur.execute(
         "SELECT i.sku, i.name, i.station, i.price_cents, i.channel_prices, i.available, "
         "s.sku IS NOT NULL AND i.track_stock = 1, s.on_hand, q.daily_limit, COALESCE(u.used, 0) "
         "FROM items i LEFT JOIN stock s ON s.sku = i.sku "
@@ -227,7 +227,7 @@ def _sell_stock(
     """
     pairs = [value for sku, qty in sold.items() for value in (sku, -qty)]
     union = " UNION ALL ".join(["SELECT ? AS sku, ? AS delta"] * len(sold))
-    rows = tx.conn.execute(
+    rows = tx.cur.execute(
         f"UPDATE stock SET on_hand = on_hand + d.delta FROM ({union}) AS d "
         "WHERE stock.sku = d.sku RETURNING stock.sku, on_hand, safety_stock",
         pairs,
@@ -237,7 +237,7 @@ def _sell_stock(
     if missing:
         raise NotFound("stock_not_tracked", {"sku": missing[0]})
     values = ",".join(["(?,?,?,?,?)"] * len(sold))
-    tx.conn.execute(
+    tx.cur.execute(
         f"INSERT INTO stock_movements(sku, delta, reason, ref, at) VALUES {values}",
         [value for sku, qty in sold.items() for value in (sku, -qty, "sale", order_id, at)],
     )
