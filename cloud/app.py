@@ -21,6 +21,7 @@ from .api.errors import MIDDLEWARES
 from .api.metrics import Metrics
 from .api.routes import auth_middleware, setup_routes
 from .config import Settings
+from .db.ledger import LeasePolicy
 from .service import CloudLink, DbRunner, counters
 
 
@@ -42,6 +43,9 @@ def create_app(settings: Settings) -> web.Application:
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.DB] = await DbRunner.open(app[keys.SETTINGS].database)
     try:
+        policy = app[keys.SETTINGS].members
+        if policy:  # stored for every worker: they read it when granting a lease
+            await app[keys.DB].call("set_lease_policy", LeasePolicy(**policy))
         yield
     finally:
         await app[keys.DB].close()

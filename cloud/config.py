@@ -11,7 +11,7 @@ import os
 import re
 import secrets
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +32,19 @@ SCHEMA: dict[str, dict[str, tuple[type, Any]]] = {
     "broker": {"url": (str, ""), "username": (str, CLOUD_USER), "password": (str, ""),
                "keepalive": (int, 15), "ca_file": (str, "")},
     "auth": {"token_ttl_s": (int, 28800), "max_failures": (int, 5), "lockout_s": (int, 300)},
+    # what HQ leases to an online store per member (docs/members.md, offline allowance)
+    "members": {"lease_points": (int, 1000), "lease_value": (int, 50000),
+                "per_txn_points": (int, 500), "per_txn_value": (int, 20000),
+                "lease_ttl_s": (int, 86400)},
 }
 # key -> (low, high)
 RANGES: dict[str, tuple[int, int]] = {
     "http.port": (0, 65535), "http.max_body_bytes": (1024, 16 << 20),
     "broker.keepalive": (5, 120), "auth.token_ttl_s": (60, 7 * 86400),
     "auth.max_failures": (1, 1000), "auth.lockout_s": (1, 86400),
+    "members.lease_points": (0, 100_000_000), "members.lease_value": (0, 100_000_000),
+    "members.per_txn_points": (0, 100_000_000), "members.per_txn_value": (0, 100_000_000),
+    "members.lease_ttl_s": (60, 30 * 86400),
 }
 
 
@@ -61,6 +68,8 @@ class Settings:
     max_failures: int
     lockout_s: int
     secret: bytes
+    # members.* keys without the section: the lease caps (LeasePolicy's fields)
+    members: dict[str, int] = field(default_factory=dict)
 
     @property
     def mosquitto_dir(self) -> Path:
@@ -83,7 +92,10 @@ def render_config(database: str = "", broker: str = "", port: int = 8090) -> str
         f"url = {_toml_str(broker)}\n"
         f'username = "{CLOUD_USER}"\n# empty = the generated {BROKER_PASSWORD_FILE} in the data dir\n'
         'password = ""\nkeepalive = 15\nca_file = ""\n\n'
-        "[auth]\ntoken_ttl_s = 28800\nmax_failures = 5\nlockout_s = 300\n"
+        "[auth]\ntoken_ttl_s = 28800\nmax_failures = 5\nlockout_s = 300\n\n"
+        "[members]\n# what HQ leases to an online store per member: points, value in fen\n"
+        "lease_points = 1000\nlease_value = 50000\nper_txn_points = 500\n"
+        "per_txn_value = 20000\nlease_ttl_s = 86400\n"
     )
 
 
@@ -120,6 +132,7 @@ def load_settings(data_dir: Path, env: dict[str, str] | None = None,
         max_failures=values["auth.max_failures"],
         lockout_s=values["auth.lockout_s"],
         secret=_secret(data_dir),
+        members={k.partition(".")[2]: v for k, v in values.items() if k.startswith("members.")},
     )
 
 

@@ -158,3 +158,18 @@ async def test_bad_input_is_4xx_and_writes_nothing(hq: TestClient, admin: Api,  
     status, member = await admin.get(f"/api/v1/members/{A}")
     assert member["balances"] == {"points": 300, "value": 0}
     assert await admin.get("/api/v1/promotions/clashes") == (200, [])
+
+
+async def test_lease_caps_come_from_the_config(hq_dir: Any, aiohttp_client: Any,  # noqa: F811
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from cloud import keys
+    from cloud.app import create_app
+    from cloud.config import load_settings
+
+    monkeypatch.setenv("STORENODE_CLOUD_MEMBERS_LEASE_POINTS", "77")
+    client = await aiohttp_client(create_app(load_settings(hq_dir)))
+    try:
+        policy = await client.app[keys.DB].call("lease_policy")
+        assert (policy.lease_points, policy.per_txn_points) == (77, 500)
+    finally:
+        await client.close()
