@@ -14,6 +14,7 @@ import click
 from . import provision
 from .api.schemas import ROLES
 from .config import ConfigError, ensure_data_dir, load_settings
+from .db import CloudDb
 from .errors import CloudError
 from .service import UNAVAILABLE
 
@@ -146,6 +147,33 @@ def stores(data_dir: Path) -> None:
         _out(provision.list_stores(data_dir))
     except EXPECTED as exc:
         _error(exc)
+
+
+@cli.group()
+def members() -> None:
+    """Member jobs (docs/members.md)."""
+
+
+@members.command("expire")
+@click.option("--months", type=click.IntRange(1, 120), default=12, show_default=True,
+              help="Points earned longer ago than this and not used expire.")
+@DATA_DIR
+def members_expire(months: int, data_dir: Path) -> None:
+    """Expire unused points (FIFO) as `expire` entries sent to every store; a second run
+    expires nothing more. For a timer; online stores get the entries at their next birth.
+
+    Example: storenode-cloud members expire --months 12 --data-dir /var/lib/storenode-cloud
+    """
+    try:
+        db = CloudDb.open(load_settings(data_dir).database)
+        try:
+            entries, cursors = db.expire_points(months)
+        finally:
+            db.close()
+    except EXPECTED as exc:
+        _error(exc)
+    _out({"expired": len(entries), "points": -sum(e["amount"] for e in entries),
+          "stores": cursors})
 
 
 @cli.group()

@@ -173,3 +173,19 @@ async def test_lease_caps_come_from_the_config(hq_dir: Any, aiohttp_client: Any,
         assert (policy.lease_points, policy.per_txn_points) == (77, 500)
     finally:
         await client.close()
+
+
+def test_the_expiry_command(hq_dir: Any) -> None:  # noqa: F811
+    import json
+
+    from click.testing import CliRunner
+
+    from cloud.cli import cli
+
+    result = CliRunner().invoke(cli, ["members", "expire", "--months", "6", "--data-dir",
+                                      str(hq_dir)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"expired": 0, "points": 0, "stores": {}}
+    result = CliRunner().invoke(cli, ["members", "expire", "--months", "0", "--data-dir",
+                                      str(hq_dir)])
+    assert result.exit_code == 2
