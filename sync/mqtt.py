@@ -223,6 +223,15 @@ class MqttClient:
         with contextlib.suppress(ValueError, OSError):  # socket already closed
             fn(sock)
 
+    @staticmethod
+    def _watch(add: Callable[[Any, Callable[[], None]], Any], sock: Any,
+               callback: Callable[[], None]) -> None:
+        """``add(sock, callback)`` unless paho closed ``sock`` before the loop got here (a lost
+        connection): asyncio would log the failed registration as an error with a traceback."""
+        with contextlib.suppress(ValueError, OSError):
+            if sock.fileno() >= 0:
+                add(sock, callback)
+
     def _unwatch(self, sock: Any) -> None:
         assert self._loop is not None
         with contextlib.suppress(ValueError, OSError):
@@ -243,7 +252,7 @@ class MqttClient:
         with contextlib.suppress(OSError, AttributeError):  # acks are tiny: no Nagle delay
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # may run in the connect thread: hand the registration to the loop
-        self._loop.call_soon_threadsafe(self._loop.add_reader, sock, self._read)
+        self._loop.call_soon_threadsafe(self._watch, self._loop.add_reader, sock, self._read)
 
     def _read(self) -> None:
         rc = self._client.loop_read()
@@ -256,7 +265,7 @@ class MqttClient:
 
     def _register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._loop.add_writer, sock, self._write)
+        self._loop.call_soon_threadsafe(self._watch, self._loop.add_writer, sock, self._write)
 
     def _write(self) -> None:
         if self._client.loop_write() != MQTTErrorCode.MQTT_ERR_SUCCESS:
