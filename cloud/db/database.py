@@ -15,7 +15,7 @@ from sync import topics
 
 from cloud.errors import StoreExists, UserExists
 
-from . import apply, changes, fanout, members, reads, state
+from . import apply, changes, fanout, member_seed, members, reads, state
 from .backend import Backend, open_backend, utc_now_iso
 from .results import Ack, Feed, StateResult
 from .member_ops import MemberOps
@@ -62,6 +62,7 @@ class CloudDb(MemberOps):
                 raise StoreExists(store)
             members.send_tenant_key(self._db, store, tenant)
             changes.seed_new_store(self._db, store)
+            member_seed.seed_store(self._db, store, tenant)
 
     def get_store(self, store: str) -> dict[str, Any] | None:
         with self._lock:

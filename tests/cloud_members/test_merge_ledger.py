@@ -160,3 +160,32 @@ def test_bad_member_events_are_conflicts_and_the_batch_still_applies(
                      ("invalid_event", "member.identity_added"),
                      ("invalid_event", "ledger.entry"), ("invalid_event", "member.created")]
     assert hq.find_members(member_id=A) == []
+
+
+def test_a_store_added_later_gets_the_members_entries_and_coupons(
+        hq: CloudDb, sims: dict[str, MemberSim]) -> None:
+    sims["s2"].created(B, PHONE, name="Li")
+    sims["s2"].entry(B, 40)
+    sims["s1"].created(A, PHONE)  # merges B into A
+    sims["s1"].entry(A, 2, "topup", "value")
+    sims["s2"].send(hq)
+    sims["s1"].send(hq)
+    hq.put_coupon_template({"template_id": "T", "kind": "amount_off", "value": 1,
+                            "valid_from": "2026-01-01T00:00:00.000Z",
+                            "valid_to": "2099-01-01T00:00:00.000Z", "stores": None})
+    _, coupons, _ = hq.issue_coupons("T", [B], 0, None, None)
+    hq.issue_coupons("T", [], 1, ["s1"], None)  # not in s4's scope
+    hq.add_store("s4", "acme")
+    types = [c["type"] for c in feed(hq, "s4")]
+    assert types == ["tenant.key", "coupon.template", "member.upsert", "ledger.entry",
+                     "ledger.entry", "coupon.issued"]
+    (upsert,) = [c["data"] for c in feed(hq, "s4", "member.upsert")]
+    assert upsert["member"]["id"] == A and upsert["member"]["name"] == "Li"
+    fed = [c["data"] for c in feed(hq, "s4", "ledger.entry")]
+    assert {e["member"] for e in fed} == {A}
+    totals = {acct: sum(e["amount"] for e in fed if e["account"] == acct)
+              for acct in ("points", "value")}
+    assert totals == hq.member_detail(A)["balances"]  # type: ignore[index]
+    (issued,) = [c["data"] for c in feed(hq, "s4", "coupon.issued")]
+    assert (issued["code"], issued["member"]) == (coupons[0]["code"], A)
+    assert feed(hq, "x1", "member.upsert") == []  # another tenant's store: nothing
