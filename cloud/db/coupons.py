@@ -8,7 +8,7 @@ import secrets
 from itertools import combinations
 from typing import Any, Final
 
-from .backend import Backend
+from .backend import Backend, utc_now_iso
 from .changes import advance, append_to_stores, lock_stores, record
 from .fanout import _json, queue
 from .members import Ctx, MemberError, conflict, resolve
@@ -31,7 +31,7 @@ def put_template(db: Backend, template: dict[str, Any]) -> dict[str, int]:
     db.execute("INSERT INTO coupon_templates(template_id, data, updated_at) VALUES (?, ?, ?) "
                "ON CONFLICT (template_id) DO UPDATE SET data = excluded.data, "
                "updated_at = excluded.updated_at",
-               (template["template_id"], _json(template), template.get("valid_from") or ""))
+               (template["template_id"], _json(template), utc_now_iso()))
     return append_to_stores(db, template.get("stores"), "coupon.template",
                             template["template_id"], template)
 

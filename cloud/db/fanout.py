@@ -29,13 +29,11 @@ def _json(value: Any) -> str:
 
 def queue(db: Backend, tenant: str, type_: str, data: dict[str, Any], *,
           stores: list[str] | None = None, exclude: str | None = None) -> None:
-    """Send ``data`` as change ``type_`` to ``stores`` (None: every store of ``tenant``),
-    leaving out ``exclude``, once this transaction commits and ``drain`` runs."""
-    key = None
-    if type_ in STATE_KINDS:
-        key = str(data.get("template_id") or data.get("sku") or type_)
+    """Send ``data`` as the delta change ``type_`` to ``stores`` (None: every store of
+    ``tenant``), leaving out ``exclude``, once this transaction commits and ``drain`` runs."""
+    assert type_ not in STATE_KINDS, "state kinds go through changes.append_to_stores"
     targets = None if stores is None else _json(sorted(set(stores)))
-    db.execute(INSERT, (tenant, type_, key, _json(data), targets, exclude, utc_now_iso()))
+    db.execute(INSERT, (tenant, type_, None, _json(data), targets, exclude, utc_now_iso()))
 
 
 def drain(db: Backend) -> dict[str, int]:

@@ -12,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from edge.store.ids import new_ulid
-from sync.hlc import format_hlc, parse_hlc
+from sync.hlc import format_hlc
 
 from .backend import Backend
 from .fanout import queue
-from .members import Ctx, MemberError, conflict, require
+from .members import Ctx, MemberError, conflict, hlc, require
 
 ACCOUNTS: Final[dict[str, frozenset[str]]] = {
     "points": frozenset({"earn", "redeem", "expire", "adjust"}),
@@ -69,11 +69,7 @@ def parse_entry(data: dict[str, Any]) -> dict[str, Any]:
     amount = data.get("amount")
     if not isinstance(amount, int) or isinstance(amount, bool) or not -_BIG < amount < _BIG:
         raise MemberError("amount missing or not an integer")
-    try:
-        parse_hlc(entry["hlc"])
-    except ValueError as exc:
-        raise MemberError(str(exc)) from exc
-    entry["amount"] = amount
+    entry["hlc"], entry["amount"] = hlc(data), amount
     for key in ("order_id", "lease_id", "note"):
         entry[key] = _opt_str(data, key)
     return entry

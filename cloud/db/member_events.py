@@ -36,10 +36,10 @@ def identity_added(ctx: Ctx, data: dict[str, Any]) -> None:
 
 
 def profile_changed(ctx: Ctx, data: dict[str, Any]) -> None:
-    fields, hlc = data.get("fields"), data.get("hlc")
-    if not isinstance(fields, dict) or not isinstance(hlc, str):
-        raise MemberError("fields or hlc of the wrong type")
-    members.change_profile(ctx, _member(data), fields, hlc)
+    fields = data.get("fields")
+    if not isinstance(fields, dict):
+        raise MemberError("fields of the wrong type")
+    members.change_profile(ctx, _member(data), fields, members.hlc(data))
 
 
 def lookup(ctx: Ctx, data: dict[str, Any]) -> None:

@@ -16,8 +16,10 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, Final
 
+from sync.hlc import parse_hlc
+
 from .backend import Backend, utc_now_iso
-from .changes import advance, record
+from .changes import advance, lock_stores, record
 from .fanout import _json, queue
 
 MEMBERS_LOCK: Final = 7_305_003  # first key of pg_advisory_xact_lock(int, int)
@@ -84,8 +86,6 @@ def ensure_tenant_keys(db: Backend) -> dict[str, int]:
         return {}
     cursors: dict[str, int] = {}
     with db.write():
-        from .changes import lock_stores
-
         lock_stores(db, None)
         for store, tenant in db.execute(missing_sql, (TENANT_KEY,)).fetchall():
             cursors[store] = send_tenant_key(db, store, tenant)
@@ -120,6 +120,15 @@ def _text(data: dict[str, Any], key: str, optional: bool = False,
     return value
 
 
+def hlc(data: dict[str, Any]) -> str:
+    value: str = _text(data, "hlc", limit=40)
+    try:
+        parse_hlc(value)
+    except ValueError as exc:
+        raise MemberError(str(exc)) from exc
+    return value
+
+
 def identity(data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise MemberError("identity is not an object")
@@ -132,14 +141,14 @@ def identity(data: Any) -> dict[str, Any]:
 
 def create(ctx: Ctx, member: dict[str, Any], identities: list[Any]) -> None:
     """``member.created``: insert the member once, then its identities (may merge)."""
-    member_id, hlc = _text(member, "id"), _text(member, "hlc")
+    member_id, written = _text(member, "id"), hlc(member)
     fields = profile(member)
     found = [identity(i) for i in identities]
     ctx.db.execute("INSERT INTO members(id, tenant, origin, created_at, updated_at) "
                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                    (member_id, ctx.tenant, member.get("origin") or ctx.store,
                     _text(member, "created_at"), ctx.now))
-    set_fields(ctx.db, member_id, {k: (v, hlc) for k, v in fields.items()})
+    set_fields(ctx.db, member_id, {k: (v, written) for k, v in fields.items()})
     merged = [m for i in found if (m := add_identity(ctx, member_id, i))]
     if not merged:
         queue(ctx.db, ctx.tenant, "member.upsert", upsert_data(ctx.db, member_id),
