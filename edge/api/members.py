@@ -33,16 +33,19 @@ MEMBER_ID = re.compile(ULID_PATTERN)
 # lookup query parameter -> identity kind
 LOOKUP_KINDS = {"phone": "phone", "code": "code", "unionid": "wechat_unionid"}
 LOOKUP_NOTICE_EVERY_S = 60.0
+LOOKUP_NOTICE_BATCH_S = 0.5
 MAX_RECO_SKUS = 20
 
 
 class LookupNotices:
     """``member.lookup`` events (HQ grants leases on them). They do not delay the till: the
-    write is queued and the answer goes out at once; at most one per member a minute."""
+    answer goes out at once and the notices of half a second are written together in one
+    transaction; at most one per member a minute."""
 
     def __init__(self) -> None:
         self.tasks: set[asyncio.Task[None]] = set()
         self._last: dict[str, float] = {}
+        self._pending: list[str] = []
 
     def note(self, db: Database, member: str) -> None:
         now = time.monotonic()
@@ -51,18 +54,28 @@ class LookupNotices:
         if len(self._last) > 10_000:
             self._last.clear()
         self._last[member] = now
-        task = asyncio.create_task(self._write(db, member))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        self._pending.append(member)
+        if len(self._pending) == 1:
+            task = asyncio.create_task(self._flush(db, LOOKUP_NOTICE_BATCH_S))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
 
-    async def _write(self, db: Database, member: str) -> None:
+    async def _flush(self, db: Database, after_s: float = 0.0) -> None:
+        await asyncio.sleep(after_s)
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
         try:
-            await db.write(members.record_lookup, member)
+            await db.write(members.record_lookups, batch)
         except Exception as exc:  # a lost notice costs a lease top-up, never a sale
-            log.warning("member.lookup not recorded: %s", exc)
+            log.warning("%d member.lookup events not recorded: %s", len(batch), exc)
 
-    async def drain(self, app: web.Application) -> None:  # on_shutdown: before the db closes
+    async def drain(self, app: web.Application) -> None:
+        """Write what is pending now (on_shutdown: before the database closes)."""
+        for task in list(self.tasks):
+            task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self._flush(app[keys.DB])
 
 
 def setup(app: web.Application) -> None:

@@ -202,9 +202,10 @@ def _add_identities(conn: sqlite3.Connection, member: str, identities: list[dict
         [(i["idhash"], i["kind"], member, i.get("last4")) for i in identities])
 
 
-def record_lookup(tx: Tx, member: str) -> None:
-    """A till looked the member up: HQ grants or tops up this store's lease."""
-    tx.emit("member.lookup", {"member": member})
+def record_lookups(tx: Tx, looked_up: list[str]) -> None:
+    """Tills looked these members up: HQ grants or tops up this store's leases."""
+    for member in looked_up:
+        tx.emit("member.lookup", {"member": member})
 
 
 def _known_member(conn: sqlite3.Connection, member: str) -> str:
