@@ -19,12 +19,13 @@ from . import apply, changes, fanout, member_seed, members, reads, state
 from .backend import Backend, open_backend, utc_now_iso
 from .results import Ack, Feed, StateResult
 from .member_ops import MemberOps
+from .analytics_ops import AnalyticsOps
 from .schema import migrate
 
 SNAPSHOT_AFTER = 1000  # a store further behind than this gets a snapshot
 
 
-class CloudDb(MemberOps):
+class CloudDb(MemberOps, AnalyticsOps):
     def __init__(self, backend: Backend) -> None:
         self._db = backend
         self._lock = threading.RLock()

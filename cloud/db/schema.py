@@ -282,6 +282,37 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
         value TEXT NOT NULL
     )
     """),
+    ("0003_analytics", """
+    -- RFM per surviving member with at least one order (cloud/db/analytics.py)
+    CREATE TABLE member_rfm (
+        member TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        store TEXT,                              -- the store of the member's latest order
+        recency_days INTEGER NOT NULL,
+        frequency BIGINT NOT NULL,               -- orders in the last 365 days
+        monetary BIGINT NOT NULL,                -- fen in the last 365 days
+        r INTEGER NOT NULL,
+        f INTEGER NOT NULL,
+        m INTEGER NOT NULL,
+        segment TEXT NOT NULL,
+        last_order_at TEXT NOT NULL,
+        computed_at TEXT NOT NULL
+    );
+    CREATE INDEX member_rfm_by_segment ON member_rfm (tenant, segment);
+    -- what each automation trigger did, once per (trigger, member, period)
+    CREATE TABLE automation_runs (
+        id {ID},
+        trigger_name TEXT NOT NULL,
+        member TEXT NOT NULL,
+        period TEXT NOT NULL,
+        at TEXT NOT NULL,
+        outcome TEXT NOT NULL,                   -- issued | recorded
+        detail TEXT NOT NULL,
+        UNIQUE (trigger_name, member, period)
+    );
+    CREATE INDEX member_views_by_at ON member_views (at);
+    CREATE INDEX orders_by_created_at ON orders (created_at)
+    """),
 )
 
 
