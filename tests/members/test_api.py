@@ -255,3 +255,19 @@ async def test_recommendations_from_reco_pairs(keyed: TestClient, cashier: Api) 
     for bad in ("", "?skus=", "?skus=a;b", "?skus=" + ",".join(f"X{i}" for i in range(21))):
         status, err = await cashier.get(f"/api/v1/recommendations{bad}")
         assert (status, err["error"]) == (400, "invalid_query"), bad
+
+
+async def test_create_and_lookup_by_card_code_and_unionid(keyed: TestClient,
+                                                          cashier: Api) -> None:
+    body = {"code": "CARD-0042", "unionid": "oWx_unionid-123"}
+    status, created = await cashier.post("/api/v1/members", body, headers=idem())
+    assert status == 201, created
+    assert sorted(i["kind"] for i in created["identities"]) == ["code", "wechat_unionid"]
+    assert all(i["last4"] is None for i in created["identities"])
+    for query in ("code=CARD-0042", "unionid=oWx_unionid-123"):
+        status, found = await cashier.get(f"/api/v1/members/lookup?{query}")
+        assert (status, found["id"]) == (200, created["id"]), query
+    status, err = await cashier.get("/api/v1/members/lookup?code=CARD-0043")
+    assert (status, err["error"]) == (404, "unknown_member")
+    status, err = await cashier.get("/api/v1/members/lookup?code=" + "x" * 65)
+    assert (status, err["error"]) == (400, "invalid_query")
