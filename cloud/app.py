@@ -1,8 +1,8 @@
 """``create_app(settings)``: the HQ service's aiohttp application.
 
 Resources are ``cleanup_ctx`` entries, opened in order and closed in reverse: the database
-(opened off the loop), then the broker link (when ``broker.url`` is set), then the systemd
-watchdog.
+(opened off the loop), then the broker link (when ``broker.url`` is set), then the analytics
+scheduler (``cloud/analytics/scheduler.py``), then the systemd watchdog.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from aiohttp import web
 from edge import sdnotify
 
 from . import keys
+from .analytics.scheduler import analytics_ctx
 from .api.auth import LoginLimiter, TokenSigner
 from .api.errors import MIDDLEWARES
 from .api.metrics import Metrics
@@ -35,6 +36,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.METRICS] = Metrics(lambda: counters(app[keys.LINK]))
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(broker_ctx)
+    app.cleanup_ctx.append(analytics_ctx)
     app.cleanup_ctx.append(watchdog_ctx)
     setup_routes(app)
     return app

@@ -198,5 +198,10 @@ def user_add(user_id: str, password: str, role: str, data_dir: Path) -> None:
     _out({"user": user_id, "role": role})
 
 
+from .analytics.cli import analytics  # noqa: E402  (it uses the options above)
+
+cli.add_command(analytics)
+
+
 def main() -> None:
     cli()

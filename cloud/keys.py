@@ -9,6 +9,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from edge.api.auth import LoginLimiter, TokenSigner
 
+    from .analytics.scheduler import Analytics
     from .api.metrics import Metrics
     from .config import Settings
     from .service import CloudLink, DbRunner
@@ -19,3 +20,4 @@ LINK: web.AppKey["CloudLink | None"] = web.AppKey("link")  # None: no broker con
 METRICS: web.AppKey["Metrics"] = web.AppKey("metrics")
 TOKENS: web.AppKey["TokenSigner"] = web.AppKey("tokens")
 LIMITER: web.AppKey["LoginLimiter"] = web.AppKey("limiter")
+ANALYTICS: web.AppKey["Analytics"] = web.AppKey("analytics")  # jobs, own connection

@@ -10,6 +10,7 @@ from edge.api.errors import Handler
 from edge.api.routes import Route
 
 from . import catalog, stores, system
+from .analytics import ANALYTICS_ROUTES
 from .auth import PRINCIPAL, check_role, login
 from .errors import ApiError
 from .member_routes import MEMBER_ROUTES
@@ -41,6 +42,7 @@ ROUTES: tuple[Route, ...] = (
           "Set per-channel daily quotas (null removes one) at every store or at ?stores= "
           "(hq_admin)", body=QUOTAS, query=STORES_QUERY, errors=(400, 404, 422)),
     *MEMBER_ROUTES,
+    *ANALYTICS_ROUTES,
     Route("GET", "/metrics", system.metrics, "Prometheus metrics", produces="text/plain"),
 )
 

@@ -37,6 +37,7 @@ DATES: Final[dict[str, dict[str, str]]] = {
 COUNTED: Final = ("o.member IS NOT NULL AND o.status <> 'cancelled' AND m.merged_into IS NULL")
 RUN_FIELDS: Final = ("trigger_name", "member", "period", "at", "outcome", "detail")
 _CHUNK: Final = 500  # members per automation transaction
+RFM_AT: Final = "analytics.rfm_computed_at"  # hq_settings key: the last RFM computation
 
 
 def iso(moment: datetime) -> str:
@@ -86,7 +87,10 @@ def compute_rfm(db: Backend, now: datetime) -> int:
     FROM scored"""
     with db.write():
         db.execute("DELETE FROM member_rfm")
-        return int(db.execute(sql, (since, since, at, at[:10], at)).rowcount)
+        count = int(db.execute(sql, (since, since, at, at[:10], at)).rowcount)
+        db.execute("INSERT INTO hq_settings(key, value) VALUES (?, ?) ON CONFLICT (key) "
+                   "DO UPDATE SET value = excluded.value", (RFM_AT, at))
+    return count
 
 
 def segment_counts(db: Backend, store: str | None, tenant: str | None) -> dict[str, Any]:
@@ -94,7 +98,8 @@ def segment_counts(db: Backend, store: str | None, tenant: str | None) -> dict[s
     with db.read():
         rows = db.execute(f"SELECT segment, count(*) FROM member_rfm{clause} GROUP BY segment",
                           params).fetchall()
-        (computed,) = db.execute("SELECT max(computed_at) FROM member_rfm").fetchone()
+        found = db.execute("SELECT value FROM hq_settings WHERE key = ?", (RFM_AT,)).fetchone()
+    computed = found[0] if found else None
     counts = {name: 0 for name in rfm.SEGMENT_NAMES} | {s: int(n) for s, n in rows}
     return {"computed_at": computed, "store": store, "tenant": tenant,
             "members": sum(counts.values()), "segments": counts}

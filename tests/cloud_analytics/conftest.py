@@ -32,6 +32,11 @@ def ago(days: float = 0, hours: float = 0) -> str:
     return iso(NOW - timedelta(days=days, hours=hours))
 
 
+def recent(days: float = 0) -> str:
+    """``days`` before the real now (for the API and the CLI, which use the clock)."""
+    return iso(datetime.now(UTC) - timedelta(days=days))
+
+
 def add_member(hq: CloudDb, member: str, tenant: str = "acme", birthday: str | None = None,
                merged_into: str | None = None) -> None:
     with hq._db.write():

@@ -1,0 +1,142 @@
+"""HQ analytics routes (docs/members.md, "Segments, automation, recommendations"): RFM
+segment counts and a member's scores, automation triggers and their runs, "often bought
+together" pairs. Reads any role; running a job now is hq_admin (the route table's rule)."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from aiohttp import web
+
+from edge.api.routes import Route
+
+from .. import keys
+from ..analytics.automation import TRIGGERS
+from ..analytics.reco import RecoParams
+from ..config import ID
+from .errors import ApiError
+from .member_schemas import MEMBER_ID, path_member
+
+STORE_Q: Final = {"type": "string", "pattern": ID.pattern}
+SEGMENTS_QUERY: Final[dict[str, dict[str, Any]]] = {"store": STORE_Q, "tenant": STORE_Q}
+RUNS_QUERY: Final[dict[str, dict[str, Any]]] = {
+    "trigger": {"type": "string", "enum": list(TRIGGERS)},
+    "member": {"type": "string", "pattern": MEMBER_ID.pattern},
+    "limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 200},
+}
+BUNDLES_QUERY: Final[dict[str, dict[str, Any]]] = {
+    "tenant": STORE_Q,
+    "days": {"type": "integer", "minimum": 1, "maximum": 3660, "default": 90},
+    "min_support": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.01},
+    "min_confidence": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.1},
+    "limit": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 500},
+}
+
+
+def _id_query(request: web.Request, name: str) -> str | None:
+    value = request.query.get(name)
+    if value is not None and not ID.match(value):
+        raise ApiError(400, "bad_query", {name: "an id ([a-z0-9_-], up to 63)"})
+    return value
+
+
+def _number(request: web.Request, name: str, default: float) -> float:
+    text = request.query.get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise ApiError(400, "bad_query", {name: "a number from 0 to 1"})
+    return value
+
+
+async def segments(request: web.Request) -> web.Response:
+    store, tenant = _id_query(request, "store"), _id_query(request, "tenant")
+    return web.json_response(await request.app[keys.DB].call("segment_counts", store, tenant))
+
+
+async def member_rfm(request: web.Request) -> web.Response:
+    member = path_member(request)
+    row = await request.app[keys.DB].call("member_rfm", member)
+    if row is None:
+        raise ApiError(404, "no_rfm", f"{member}: unknown, or no order before the last "
+                                      "RFM computation")
+    return web.json_response(row)
+
+
+async def compute_rfm(request: web.Request) -> web.Response:
+    return web.json_response(await request.app[keys.ANALYTICS].rfm())
+
+
+async def run_trigger(request: web.Request) -> web.Response:
+    trigger = request.match_info["trigger"]
+    if trigger not in TRIGGERS:
+        raise ApiError(404, "unknown_trigger", {"trigger": trigger[:100],
+                                                "known": sorted(TRIGGERS)})
+    return web.json_response(await request.app[keys.ANALYTICS].run_trigger(trigger))
+
+
+async def automation_runs(request: web.Request) -> web.Response:
+    trigger, member = request.query.get("trigger"), request.query.get("member")
+    if trigger is not None and trigger not in TRIGGERS:
+        raise ApiError(400, "bad_query", {"trigger": f"one of {sorted(TRIGGERS)}"})
+    if member is not None and not MEMBER_ID.match(member):
+        raise ApiError(400, "bad_query", {"member": "a member id (ULID)"})
+    runs = await request.app[keys.DB].call("automation_runs", trigger, member,
+                                           _integer(request, "limit", 200, 1000))
+    return web.json_response(runs)
+
+
+def _reco_params(request: web.Request) -> RecoParams:
+    return RecoParams(days=_integer(request, "days", 90, 3660),
+                      min_support=_number(request, "min_support", 0.01),
+                      min_confidence=_number(request, "min_confidence", 0.1),
+                      limit=_integer(request, "limit", 500, 10_000))
+
+
+def _integer(request: web.Request, name: str, default: int, high: int) -> int:
+    text = request.query.get(name)
+    if text is None:
+        return default
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= high:
+        raise ApiError(400, "bad_query", {name: f"an integer from 1 to {high}"})
+    return int(text)
+
+
+async def bundles(request: web.Request) -> web.Response:
+    tenant, params = _id_query(request, "tenant"), _reco_params(request)
+    return web.json_response(await request.app[keys.ANALYTICS].runner.call(
+        "bundles", tenant, params))
+
+
+async def push_pairs(request: web.Request) -> web.Response:
+    return web.json_response(await request.app[keys.ANALYTICS].push_pairs(
+        _reco_params(request)))
+
+
+ANALYTICS_ROUTES: tuple[Route, ...] = (
+    Route("GET", "/api/v1/segments", segments,
+          "Members per RFM segment (every segment listed), optionally of one ?store= (the "
+          "store of the member's latest order) or ?tenant=", query=SEGMENTS_QUERY,
+          errors=(400,)),
+    Route("GET", "/api/v1/members/{member}/rfm", member_rfm,
+          "A member's (the survivor's) recency, frequency, monetary, quintile scores and "
+          "segment", errors=(404,)),
+    Route("POST", "/api/v1/analytics/rfm", compute_rfm,
+          "Recompute RFM for every member now (also daily at 00:30 UTC) (hq_admin)"),
+    Route("POST", "/api/v1/automation/{trigger}/run", run_trigger,
+          "Run an automation trigger now (birthday, winback, viewed_not_bought): once per "
+          "member and period, never twice (hq_admin)", errors=(404,)),
+    Route("GET", "/api/v1/automation/runs", automation_runs,
+          "What the triggers did, newest first: member, period, time, outcome",
+          query=RUNS_QUERY, errors=(400,)),
+    Route("GET", "/api/v1/recommendations/bundles", bundles,
+          "Often bought together: rules a -> b over the last ?days of orders with support, "
+          "confidence and lift, best lift first", query=BUNDLES_QUERY, errors=(400,)),
+    Route("POST", "/api/v1/recommendations/push", push_pairs,
+          "Send reco.pairs to every store now (also daily at 03:30 UTC) (hq_admin)",
+          query=BUNDLES_QUERY, errors=(400,)),
+)
