@@ -18,7 +18,7 @@ import socket
 import sqlite3
 from typing import Any
 
-from sync import topics
+from sync import messages, topics
 from sync.mqtt import MqttClient
 
 from .config import Settings
@@ -88,6 +88,7 @@ class CloudLink:
             settings.broker, client_id("ingest" if ingest_only else "hq"),
             username=settings.broker_username, password=settings.broker_password or None,
             keepalive=settings.keepalive, ca_file=settings.ca_file)
+        self._db, self.ingest_only = db, ingest_only
         self.feed = FeedPublisher(db, self.client.publish)  # ingest-only: pushes, no replays
         self.ingest = Ingest(db, self.client.publish, feed=self.feed)
         every = topics.cloud_subscriptions()
@@ -114,6 +115,25 @@ class CloudLink:
         if self.refused:
             log.error("broker refused the subscriptions %s (check the cloud user's ACL)",
                       self.refused)
+        elif not self.ingest_only:
+            await self._ask_resend()
+
+    async def _ask_resend(self) -> None:
+        """Batches published while no HQ was subscribed were dropped by the broker: tell every
+        online store to resend after what HQ has applied, instead of waiting for its ack timeout.
+        """
+        try:
+            stores = await asyncio.to_thread(self._db.list_stores)
+        except Exception:
+            log.exception("could not list stores to ask for resends")
+            return
+        for row in stores:
+            if not row["online"]:
+                continue
+            applied = int(row["applied_seq"])
+            ack = messages.encode({"resend_from": applied + 1, "applied_seq": applied})
+            sent = self.client.publish_nowait(topics.topic(row["tenant"], row["store"], "ack"), ack)
+            sent.add_done_callback(lambda f: f.cancelled() or f.exception())
 
     async def push(self, cursors: dict[str, int]) -> int:
         """Publish new HQ changes to the online stores; messages sent (0: none or offline).
