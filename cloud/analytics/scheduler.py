@@ -28,6 +28,7 @@ from .reco import RecoParams
 log = logging.getLogger(__name__)
 
 JOB_TIMEOUT_S: Final = 1800.0
+MISFIRE_GRACE_S: Final = 3600  # a job the loop could not start on time still runs
 # job id -> apscheduler CronTrigger fields (UTC); the triggers add one job each
 JOBS: Final[dict[str, dict[str, int | str]]] = {
     "rfm": {"hour": 0, "minute": 30},
@@ -40,7 +41,8 @@ class Analytics:
 
     def __init__(self, runner: DbRunner, link: CloudLink | None) -> None:
         self.runner, self.link = runner, link
-        self.scheduler = AsyncIOScheduler(timezone="UTC")
+        self.scheduler = AsyncIOScheduler(timezone="UTC", job_defaults={
+            "coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_S})
 
     async def rfm(self) -> dict[str, Any]:
         return dict(await self.runner.call("compute_rfm"))
@@ -58,15 +60,10 @@ class Analytics:
         return await self.link.push(cursors) if self.link is not None and cursors else 0
 
     def start(self) -> None:
-        self.scheduler.add_job(self._job, CronTrigger(**JOBS["rfm"], timezone="UTC"),
-                               args=["rfm"], id="rfm", coalesce=True, max_instances=1)
-        self.scheduler.add_job(self._job, CronTrigger(**JOBS["reco_pairs"], timezone="UTC"),
-                               args=["reco_pairs"], id="reco_pairs", coalesce=True,
-                               max_instances=1)
-        for name, trigger in TRIGGERS.items():
-            self.scheduler.add_job(self._job, CronTrigger(**trigger.cron, timezone="UTC"),
-                                   args=[name], id=f"automation:{name}", coalesce=True,
-                                   max_instances=1)
+        crons = {**JOBS, **{f"automation:{name}": t.cron for name, t in TRIGGERS.items()}}
+        for job_id, cron in crons.items():
+            self.scheduler.add_job(self._job, CronTrigger(**cron, timezone="UTC"),
+                                   args=[job_id.removeprefix("automation:")], id=job_id)
         self.scheduler.start()
 
     async def _job(self, name: str) -> None:

@@ -25,7 +25,7 @@ from .changes import advance, lock_stores, record
 DATES: Final[dict[str, dict[str, str]]] = {
     "sqlite": {
         "days_since": "CAST(julianday(?) - julianday(substr({col}, 1, 10)) AS INTEGER)",
-        "plus_hours": "strftime('%Y-%m-%dT%H:%M:%fZ', {col}, '+' || ? || ' hours')",
+        "plus_hours": "strftime('%Y-%m-%dT%H:%M:%fZ', {col}, ? || ' hours')",
     },
     "postgresql": {
         "days_since": "(CAST(? AS date) - CAST(substr({col}, 1, 10) AS date))",
@@ -147,15 +147,19 @@ def candidates(db: Backend, trigger: str, now: datetime) -> list[Candidate]:
 
 
 def _viewed_not_bought(db: Backend, now: datetime) -> list[Candidate]:
+    """``member_views.at`` is when HQ applied the view, not when it happened (a store that
+    was offline sends it later, maybe after the order it led to): an order within the window
+    on either side of it counts as bought. So a late view never sends a wrong nudge."""
     window = auto.VIEW_WINDOW_H
+    plus = _date(db, "plus_hours", "v.at")
     rows = db.execute(
         f"SELECT v.member, v.tenant, v.at, v.skus FROM member_views v "
         f"JOIN members m ON m.id = v.member AND m.merged_into IS NULL "
         f"WHERE v.at >= ? AND v.at <= ? AND NOT EXISTS (SELECT 1 FROM orders o "
-        f"WHERE o.member = v.member AND o.status <> 'cancelled' AND o.created_at >= v.at "
-        f"AND o.created_at < {_date(db, 'plus_hours', 'v.at')}) ORDER BY v.member, v.at",
+        f"WHERE o.member = v.member AND o.status <> 'cancelled' AND o.created_at >= {plus} "
+        f"AND o.created_at < {plus}) ORDER BY v.member, v.at",
         (iso(now - timedelta(days=auto.VIEW_LOOKBACK_DAYS)),
-         iso(now - timedelta(hours=window)), window)).fetchall()
+         iso(now - timedelta(hours=window)), f"{-window:+d}", f"{window:+d}")).fetchall()
     by_day: dict[tuple[str, str], Candidate] = {}
     for member, tenant, at, skus in rows:
         found = by_day.setdefault((member, at[:10]), (member, tenant, at[:10],

@@ -85,6 +85,9 @@ def test_viewed_not_bought(hq: CloudDb, orders: Orders) -> None:
     add_view(hq, "D", ago(hours=50), ["C003"])
     orders.add("D", ago(hours=10))  # bought, but more than 24 h after the view: due
     add_view(hq, "E", ago(days=9), ["C001"])  # too old to act on
+    add_member(hq, "F")
+    add_view(hq, "F", ago(hours=30), ["C001"])  # applied late: the order came first
+    orders.add("F", ago(hours=33))
     first = hq.run_automation("viewed_not_bought", NOW)
     assert members_of(first) == ["A", "D"]
     a = next(r for r in first["runs"] if r["member"] == "A")
