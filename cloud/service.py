@@ -11,6 +11,7 @@ birth replays the store's down feed from the cursor it states. An ingest-only wo
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import signal
@@ -90,7 +91,9 @@ class CloudLink:
             keepalive=settings.keepalive, ca_file=settings.ca_file)
         self._db, self.ingest_only = db, ingest_only
         self.feed = FeedPublisher(db, self.client.publish)  # ingest-only: pushes, no replays
-        self.ingest = Ingest(db, self.client.publish, feed=self.feed)
+        # acks are QoS 0: each one supersedes the last, a lost one is repaired by the edge's
+        # resend (duplicates are dropped), and QoS 1 acks stalled catch-up (docs/sync-protocol.md)
+        self.ingest = Ingest(db, functools.partial(self.client.publish, qos=0), feed=self.feed)
         every = topics.cloud_subscriptions()
         self.subscriptions = every[:1] if ingest_only else every
         self.refused: list[str] = []
@@ -132,7 +135,8 @@ class CloudLink:
                 continue
             applied = int(row["applied_seq"])
             ack = messages.encode({"resend_from": applied + 1, "applied_seq": applied})
-            sent = self.client.publish_nowait(topics.topic(row["tenant"], row["store"], "ack"), ack)
+            sent = self.client.publish_nowait(topics.topic(row["tenant"], row["store"], "ack"),
+                                              ack, qos=0)
             sent.add_done_callback(lambda f: f.cancelled() or f.exception())
 
     async def push(self, cursors: dict[str, int]) -> int:
