@@ -225,6 +225,19 @@ def _entry(tx: Tx, member: str, account: str, kind: str, amount: int, *,
     return entry
 
 
+def reverse_points(tx: Tx, order: dict[str, Any]) -> None:
+    """A cancelled order gives back the points it earned (an ``adjust`` entry, never an edit).
+
+    If the member spent them meanwhile the balance may go below zero: that stays visible
+    (HQ records an ``overspend`` conflict) rather than being hidden. Coupons the order used are
+    not returned (the store's policy; HQ already counts them as redeemed).
+    """
+    earned, member = order.get("points_earned"), order.get("member")
+    if earned and member:
+        _entry(tx, resolve(tx.conn, member), "points", "adjust", -int(earned),
+               order_id=order["id"])
+
+
 def insert_entry(conn: sqlite3.Connection, entry: dict[str, Any]) -> bool:
     """Insert a ledger entry once (UNIQUE entry_id); False if it was there already."""
     return bool(conn.execute(

@@ -298,6 +298,7 @@ def transition_order(tx: Tx, order_id: str, target: str) -> dict[str, Any]:
     tx.emit("order.status_changed", {"order": order, "from": previous, "to": target})
     if target in rules.RESTORES_STOCK:
         _restore_stock(tx, order)
+        members.reverse_points(tx, order)
     return order
 
 

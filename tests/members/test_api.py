@@ -271,3 +271,26 @@ async def test_create_and_lookup_by_card_code_and_unionid(keyed: TestClient,
     assert (status, err["error"]) == (404, "unknown_member")
     status, err = await cashier.get("/api/v1/members/lookup?code=" + "x" * 65)
     assert (status, err["error"]) == (400, "invalid_query")
+
+
+async def test_cancelling_an_order_gives_back_the_points_it_earned(
+        keyed: TestClient, cashier: Api, manager: Api) -> None:
+    await hq_member(keyed)
+    await feed(keyed, {"type": "loyalty.rules", "data": {"default": 1}})
+    status, order = await cashier.post("/api/v1/orders", {**ORDER, "member": MEMBER},
+                                       headers=idem())
+    assert status == 201 and order["points_earned"] == 28, order
+    _, found = await cashier.get(f"/api/v1/members/lookup?phone={PHONE[1:]}")
+    assert found["points"] == 28
+    status, _ = await manager.post(f"/api/v1/orders/{order['id']}/transitions",
+                                   {"to": "cancelled"})
+    assert status == 200
+    _, found = await cashier.get(f"/api/v1/members/lookup?phone={PHONE[1:]}")
+    assert found["points"] == 0
+    entries = await outbox(keyed, "ledger.entry")
+    assert [(e["kind"], e["amount"], e["order_id"]) for e in entries] == [
+        ("earn", 28, order["id"]), ("adjust", -28, order["id"])]
+    # a plain order's cancel writes no ledger entry
+    status, plain = await cashier.post("/api/v1/orders", ORDER, headers=idem())
+    await manager.post(f"/api/v1/orders/{plain['id']}/transitions", {"to": "cancelled"})
+    assert len(await outbox(keyed, "ledger.entry")) == 2
