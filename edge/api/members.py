@@ -1,4 +1,5 @@
-"""Members at the till: lookup, create, redeem, top-up; "often bought together".
+"""Members at the till: lookup, create, identities, profile edits, views, redeem, top-up;
+"often bought together".
 
 Raw identifiers (a phone number, a card code, a WeChat unionid) live only in this request:
 they are hashed with the tenant key before anything is read or written.
@@ -26,7 +27,8 @@ from ..store.database import Database
 from .auth import require
 from .errors import ApiError
 from .orders import IDEMPOTENCY_KEY
-from .schemas import MEMBER_CREATE, REDEEM, SKU_PATTERN, TOPUP, ULID_PATTERN, read_body
+from .schemas import (MEMBER_CREATE, MEMBER_IDENTITY, MEMBER_PATCH, MEMBER_VIEWED, REDEEM,
+                      SKU_PATTERN, TOPUP, ULID_PATTERN, read_body)
 
 log = logging.getLogger(__name__)
 MEMBER_ID = re.compile(ULID_PATTERN)
@@ -112,12 +114,7 @@ def _member_id(request: web.Request) -> str:
 
 def _identity(tenant_key: bytes, param: str, value: str) -> dict[str, Any]:
     """``{kind, idhash, last4?}`` of a raw identifier; a phone is normalised first."""
-    kind = LOOKUP_KINDS[param]
-    if kind == "phone":
-        e164 = rules.normalize_phone(value)
-        return {"kind": kind, "idhash": rules.idhash(tenant_key, kind, e164),
-                "last4": rules.last4(e164)}
-    return {"kind": kind, "idhash": rules.idhash(tenant_key, kind, value)}
+    return rules.identity(tenant_key, LOOKUP_KINDS[param], value)
 
 
 async def lookup(request: web.Request) -> web.Response:
@@ -156,6 +153,46 @@ async def create(request: web.Request) -> web.Response:
     view, replayed = await request.app[keys.DB].write(
         members.create_member, profile, identities, key, req_hash)
     return web.json_response(view, status=200 if replayed else 201)
+
+
+async def add_identity(request: web.Request) -> web.Response:
+    """Another identifier of a member: 201 when added, 200 when the member already had it
+    (no event) or on a replay; 409 ``identity_taken`` when another member has it."""
+    require(request, "members.write")
+    member = _member_id(request)
+    key = _idempotency_key(request)
+    body = await read_body(request, MEMBER_IDENTITY)
+    tenant_key = _tenant_key(request)
+    rules.check_identity_value(body["kind"], body["value"])
+    identity = rules.identity(tenant_key, body["kind"], body["value"])
+    req_hash = _request_hash(f"identity:{member}", identity)  # hashed, never the raw value
+    view, added = await request.app[keys.DB].write(
+        members.add_identity, member, identity, key, req_hash)
+    return web.json_response(view, status=201 if added else 200)
+
+
+async def patch_profile(request: web.Request) -> web.Response:
+    require(request, "members.write")
+    member = _member_id(request)
+    key = _idempotency_key(request)
+    body = await read_body(request, MEMBER_PATCH)
+    _tenant_key(request)
+    if body.get("birthday") is not None:
+        rules.check_birthday(body["birthday"])
+    view, _replayed = await request.app[keys.DB].write(
+        members.change_profile, member, body, key, _request_hash(f"profile:{member}", body))
+    return web.json_response(view)
+
+
+async def viewed(request: web.Request) -> web.Response:
+    """``member.viewed`` for HQ's viewed-not-bought trigger; nothing else is written."""
+    require(request, "members.write")
+    member = _member_id(request)
+    body = await read_body(request, MEMBER_VIEWED)
+    _tenant_key(request)
+    skus = list(dict.fromkeys(body["skus"]))  # a repeated SKU counts once
+    data = await request.app[keys.DB].write(members.record_view, member, skus)
+    return web.json_response(data, status=202)
 
 
 async def redeem(request: web.Request) -> web.Response:

@@ -11,7 +11,7 @@ from aiohttp import web
 from jsonschema import Draft202012Validator
 
 from ..domain.channels import CHANNELS, ROLES
-from ..domain.members import TENDERS
+from ..domain.members import ID_KINDS, TENDERS
 from ..domain.orders import MAX_LINES, MAX_QTY, STATUSES
 from ..domain.stock import MOVEMENT_REASONS
 from .errors import ApiError
@@ -153,6 +153,30 @@ TOPUP = {
     "required": ["value_cents", "tender"],
     "additionalProperties": False,
     "properties": {"value_cents": {**CENTS, "minimum": 1}, "tender": {"enum": list(TENDERS)}},
+}
+MAX_VIEWED_SKUS: Final = 20
+MEMBER_IDENTITY = {
+    "type": "object",
+    "required": ["kind", "value"],
+    "additionalProperties": False,
+    "properties": {"kind": {"enum": list(ID_KINDS)},
+                   "value": {"type": "string", "minLength": 1, "maxLength": 64}},
+}
+MEMBER_PATCH = {
+    "type": "object",
+    "minProperties": 1,
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": ["string", "null"], "minLength": 1, "maxLength": 100},
+        "birthday": {"type": ["string", "null"], **BIRTHDAY},  # and a real day: see the API
+    },
+}
+MEMBER_VIEWED = {
+    "type": "object",
+    "required": ["skus"],
+    "additionalProperties": False,
+    "properties": {"skus": {"type": "array", "minItems": 1, "maxItems": MAX_VIEWED_SKUS,
+                            "items": SKU}},
 }
 STAFF_ROLE = {"type": "string", "enum": list(ROLES)}
 

@@ -27,6 +27,7 @@ COUPON_KINDS: Final[tuple[str, ...]] = ("amount_off", "percent_off", "free_item"
 COUPON_STATES: Final[tuple[str, ...]] = ("issued", "redeemed", "void")
 TENDERS: Final[tuple[str, ...]] = ("cash", "card", "wechat", "alipay", "other")
 KEY_BYTES: Final = 32
+PROFILE_FIELDS: Final[tuple[str, ...]] = ("name", "birthday")  # last-writer-wins by HLC, each
 
 _SEPARATORS = re.compile(r"[\s\-()]")
 _DIGITS = re.compile(r"[0-9]+")  # ASCII only: "１３８…" (full width) is refused, not guessed
@@ -77,6 +78,46 @@ def idhash(key: bytes, kind: str, value: str) -> str:
     if kind not in ID_KINDS:
         raise DomainError("invalid_identity_kind", {"kind": kind, "allowed": list(ID_KINDS)})
     return hmac.new(key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+# identity kind -> what a raw value of it looks like (phones are normalised instead)
+ID_VALUES: Final[dict[str, re.Pattern[str]]] = {
+    "code": re.compile(r"[A-Za-z0-9_.:-]{4,64}"),
+    "wechat_unionid": re.compile(r"[A-Za-z0-9_-]{8,64}"),
+    **{kind: re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+       for kind in ("alipay_uid", "meituan_uid", "eleme_uid")},
+}
+# days of each month; 02-29 is a birthday too
+_MONTH_DAYS: Final = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+_BIRTHDAY = re.compile(r"([0-9]{2})-([0-9]{2})")
+
+
+def identity(key: bytes, kind: str, value: str) -> dict[str, str]:
+    """``{kind, idhash, last4?}`` of a raw identifier; a phone is normalised first."""
+    if kind == "phone":
+        e164 = normalize_phone(value)
+        return {"kind": kind, "idhash": idhash(key, kind, e164), "last4": last4(e164)}
+    return {"kind": kind, "idhash": idhash(key, kind, value)}
+
+
+def check_identity_value(kind: str, value: str) -> None:
+    """422 ``invalid_identity`` unless ``value`` has the shape of a ``kind`` identifier
+    (phones: see :func:`normalize_phone`)."""
+    if kind not in ID_KINDS:
+        raise DomainError("invalid_identity_kind", {"kind": kind, "allowed": list(ID_KINDS)})
+    pattern = ID_VALUES.get(kind)
+    if pattern is not None and not pattern.fullmatch(value):
+        raise DomainError("invalid_identity", {"kind": kind, "pattern": pattern.pattern})
+
+
+def check_birthday(text: str) -> str:
+    """``"MM-DD"`` of a real month and day (02-29 included), or 422 ``invalid_birthday``."""
+    found = _BIRTHDAY.fullmatch(text)
+    if found is not None:
+        month, day = int(found[1]), int(found[2])
+        if 1 <= month <= 12 and 1 <= day <= _MONTH_DAYS[month - 1]:
+            return text
+    raise DomainError("invalid_birthday", {"birthday": text[:16], "format": "MM-DD"})
 
 
 def earn_points(total_cents: int, channel: str, rules: Mapping[str, Any] | None) -> int:

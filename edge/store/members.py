@@ -202,6 +202,80 @@ def _add_identities(conn: sqlite3.Connection, member: str, identities: list[dict
         [(i["idhash"], i["kind"], member, i.get("last4")) for i in identities])
 
 
+def add_identity(tx: Tx, member: str, identity: dict[str, Any], key: str, req_hash: str
+                 ) -> tuple[dict[str, Any], bool]:
+    """Another identifier of a known member: ``member.identity_added`` goes up to HQ.
+
+    One the member already has answers without an event; one of another member is 409
+    ``identity_taken`` (HQ merges identities seen at different stores; here we refuse).
+    Returns the answer and whether the identity was added now.
+    """
+    first = replayed(tx, key, req_hash)
+    if first is not None:
+        return first, False
+    member = _known_member(tx.conn, member)
+    owner = by_idhash(tx.conn, identity["idhash"])
+    if owner is not None and owner != member:
+        raise Conflict("identity_taken", {"member": owner, "kind": identity["kind"]})
+    if owner is None:
+        _add_identities(tx.conn, member, [identity])
+        tx.emit("member.identity_added", {"member": member, "identity": identity})
+    view = member_view(tx.conn, member)
+    assert view is not None
+    _remember(tx, key, req_hash, view)
+    return view, owner is None
+
+
+def change_profile(tx: Tx, member: str, fields: dict[str, Any], key: str, req_hash: str
+                   ) -> tuple[dict[str, Any], bool]:
+    """Profile edits at the till, per field last-writer-wins by HLC like HQ's
+    ``member.upsert``: ``member.profile_changed`` goes up to HQ. The edit's HLC follows the
+    HLCs of the fields it replaces (the till saw them), so it wins here."""
+    first = replayed(tx, key, req_hash)
+    if first is not None:
+        return first, True
+    if not fields or not set(fields) <= set(rules.PROFILE_FIELDS):
+        raise DomainError("invalid_profile", {"fields": sorted(fields)[:5],
+                                              "allowed": list(rules.PROFILE_FIELDS)})
+    member = _known_member(tx.conn, member)
+    columns = ", ".join(f"{field}_hlc" for field in fields)
+    for seen in tx.conn.execute(f"SELECT {columns} FROM members WHERE id = ?",
+                                (member,)).fetchone():
+        try:
+            tx.outbox.hlc.observe(seen)
+        except ValueError:  # '' (never set) or not an HLC: nothing to follow
+            pass
+    hlc = tx.outbox.hlc.now()
+    set_fields(tx.conn, member, fields, hlc)
+    tx.emit("member.profile_changed", {"member": member, "fields": fields, "hlc": hlc})
+    view = member_view(tx.conn, member)
+    assert view is not None
+    _remember(tx, key, req_hash, view)
+    return view, False
+
+
+def set_fields(conn: sqlite3.Connection, member: str, fields: dict[str, Any], hlc: str) -> None:
+    """Profile fields, each kept only when ``hlc`` is newer than the field's (per field LWW)."""
+    for field in rules.PROFILE_FIELDS:
+        if field in fields:
+            conn.execute(f"UPDATE members SET {field} = ?, {field}_hlc = ? "
+                         f"WHERE id = ? AND {field}_hlc < ?", (fields[field], hlc, member, hlc))
+
+
+def record_view(tx: Tx, member: str, skus: list[str]) -> dict[str, Any]:
+    """A member viewed these items (mini-program, POS suggestions): ``member.viewed``."""
+    member = _known_member(tx.conn, member)
+    marks = ",".join("?" * len(skus))
+    known = {row[0] for row in tx.conn.execute(
+        f"SELECT sku FROM items WHERE sku IN ({marks})", skus)}
+    unknown = [sku for sku in skus if sku not in known]
+    if unknown:
+        raise DomainError("unknown_sku", {"skus": unknown})
+    data = {"member": member, "skus": skus}
+    tx.emit("member.viewed", data)
+    return data
+
+
 def record_lookups(tx: Tx, looked_up: list[str]) -> None:
     """Tills looked these members up: HQ grants or tops up this store's leases."""
     for member in looked_up:

@@ -17,10 +17,9 @@ from typing import Any
 from ..domain import members as rules
 from ..domain.errors import DomainError
 from .clock import iso, utc_now
-from .members import _add_identities, insert_entry, resolve, store_key
+from .members import _add_identities, insert_entry, resolve, set_fields, store_key
 from .writer import Tx
 
-PROFILE_FIELDS = ("name", "birthday")
 HQ = "hq"  # the store of an entry HQ made itself (expire, adjust, top-up at HQ)
 
 
@@ -44,11 +43,7 @@ def apply_member_upsert(tx: Tx, data: dict[str, Any]) -> None:
     conn.execute(
         "INSERT INTO members(id, origin, created_at) VALUES (?,?,?) ON CONFLICT(id) DO NOTHING",
         (member_id, member.get("origin") or HQ, member.get("created_at") or iso(utc_now())))
-    for field in PROFILE_FIELDS:
-        if field in member:
-            conn.execute(f"UPDATE members SET {field} = ?, {field}_hlc = ? "
-                         f"WHERE id = ? AND {field}_hlc < ?",
-                         (member[field], hlc, member_id, hlc))
+    set_fields(conn, member_id, member, hlc)
     _add_identities(conn, member_id, data.get("identities") or [])
 
 
