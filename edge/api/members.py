@@ -148,6 +148,8 @@ async def create(request: web.Request) -> web.Response:
     tenant_key = _tenant_key(request)
     identities = [_identity(tenant_key, p, body[p]) for p in LOOKUP_KINDS if p in body]
     profile = {f: body[f] for f in ("name", "birthday") if body.get(f) is not None}
+    if "birthday" in profile:
+        rules.check_birthday(profile["birthday"])  # a real month and day (02-30 is not)
     # hashed, never the raw identifiers: the request hash is stored with the key
     req_hash = _request_hash("create", {"profile": profile, "identities": identities})
     view, replayed = await request.app[keys.DB].write(

@@ -87,7 +87,7 @@ async def test_create_member_offline_is_idempotent_and_hashed(keyed: TestClient,
     assert events[0]["identities"] == [phone_identity("+8613900001111")]
     assert events[0]["member"]["name"] == "Wang" and events[0]["member"]["hlc"]
     for bad in ({}, {"name": "x"}, {"phone": "abc"}, {"phone": PHONE, "birthday": "13-01"},
-                {"phone": PHONE, "extra": 1}):
+                {"phone": PHONE, "birthday": "02-30"}, {"phone": PHONE, "extra": 1}):
         status, err = await cashier.post("/api/v1/members", bad, headers=idem())
         assert status == 422, (bad, err)
     status, err = await cashier.post("/api/v1/members", body)
