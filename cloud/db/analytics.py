@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from cloud.analytics import automation as auto
+from edge.store.clock import iso
 from cloud.analytics import rfm
 from cloud.analytics.reco import RecoParams
 
@@ -39,10 +40,6 @@ RUN_FIELDS: Final = ("trigger_name", "member", "period", "at", "outcome", "detai
 _CHUNK: Final = 500  # members per automation transaction
 RFM_WORK_MEM: Final = "256MB"  # PostgreSQL, for the RFM transaction only
 RFM_AT: Final = "analytics.rfm_computed_at"  # hq_settings key: the last RFM computation
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def _date(db: Backend, name: str, col: str) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 from cloud.analytics.automation import TRIGGERS
 from cloud.analytics.reco import RecoParams
+from edge.store.clock import iso
 
 from . import analytics, members
 from .backend import Backend
@@ -31,7 +32,7 @@ class AnalyticsOps:
         moment = _now(now)
         with self._lock:
             count = analytics.compute_rfm(self._db, moment)
-        return {"members": count, "computed_at": analytics.iso(moment)}
+        return {"members": count, "computed_at": iso(moment)}
 
     def segment_counts(self, store: str | None = None,
                        tenant: str | None = None) -> dict[str, Any]:
@@ -52,7 +53,7 @@ class AnalyticsOps:
                 found = analytics.candidates(self._db, trigger, moment)
             made, cursors = analytics.record_runs(self._db, trigger, spec.template, found,
                                                   moment)
-        return {"trigger": trigger, "at": analytics.iso(moment), "runs": made,
+        return {"trigger": trigger, "at": iso(moment), "runs": made,
                 "stores": cursors}
 
     def automation_runs(self, trigger: str | None = None, member: str | None = None,

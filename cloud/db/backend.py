@@ -8,15 +8,18 @@ its lock). Everything else — upserts, ``RETURNING``, ``ON CONFLICT`` — is th
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from edge.store.clock import utc_now_iso
+
 Params = Sequence[Any]
+__all__ = ["Backend", "Params", "utc_now_iso"]  # utc_now_iso: the edge's, re-exported
 
 # token in the SQL text -> its spelling per backend
 DIALECTS: Final[dict[str, dict[str, str]]] = {
@@ -34,12 +37,9 @@ SCHEMA_LOCK: Final = 7_305_001  # pg_advisory_xact_lock key taken while migratin
 _TOKEN = re.compile(r"\{[A-Z_]+\}")
 
 
-def utc_now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-class Backend:
-    """One connection. Not thread-safe: ``CloudDb`` serialises every call."""
+class Backend(ABC):
+    """One connection. Not thread-safe: ``CloudDb`` serialises every call. The two
+    subclasses supply how to execute, transact and close."""
 
     name: str
     # what a statement raises for values it cannot store (duplicate key, out of range, NUL)
@@ -61,27 +61,25 @@ class Backend:
     def _placeholders(self, text: str) -> str:
         return text
 
+    @abstractmethod
     def execute(self, sql: str, params: Params = ()) -> Any:
-        raise NotImplementedError
+        """(per backend)"""
 
+    @abstractmethod
     def executemany(self, sql: str, rows: Sequence[Params]) -> None:
-        raise NotImplementedError
+        """(per backend)"""
 
     def insert_many(self, sql: str, rows: Sequence[Params]) -> None:
         """``INSERT … VALUES (?, …) [ON CONFLICT …]`` for every row: ``executemany``."""
         self.executemany(sql, rows)
 
-    @contextmanager
-    def write(self) -> Iterator[None]:
+    @abstractmethod
+    def write(self) -> AbstractContextManager[None]:
         """A write transaction holding the lock that orders writers; rolled back on error."""
-        raise NotImplementedError
-        yield
 
-    @contextmanager
-    def read(self) -> Iterator[None]:
+    @abstractmethod
+    def read(self) -> AbstractContextManager[None]:
         """A read transaction: one consistent view for several statements."""
-        raise NotImplementedError
-        yield
 
     def lock_schema(self) -> None:
         """Inside a write transaction: exclude other processes running migrations."""
@@ -91,8 +89,9 @@ class Backend:
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
+    @abstractmethod
     def close(self) -> None:
-        raise NotImplementedError
+        """(per backend)"""
 
 
 class SqliteBackend(Backend):

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from edge.store.clock import iso
 from edge.store.ids import new_ulid
 from sync.hlc import format_hlc
 
@@ -163,12 +164,8 @@ def _parse_at(at: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
 def _plus(at: str, seconds: int) -> str:
-    return _iso(_parse_at(at) + timedelta(seconds=seconds))
+    return iso(_parse_at(at) + timedelta(seconds=seconds))
 
 
 def hq_entry(ctx: Ctx, member: str, account: str, kind: str, amount: int,
@@ -187,7 +184,7 @@ def months_before(now: str, months: int) -> str:
     total = moment.year * 12 + moment.month - 1 - months
     year, month = divmod(total, 12)
     day = min(moment.day, 28)
-    return _iso(moment.replace(year=year, month=month + 1, day=day))
+    return iso(moment.replace(year=year, month=month + 1, day=day))
 
 
 def expire(ctx: Ctx, cutoff: str) -> list[dict[str, Any]]:
