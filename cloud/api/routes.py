@@ -7,12 +7,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from edge.api.errors import Handler
+from edge.api.auth import bearer
 from edge.api.routes import Route
 
 from . import catalog, stores, system
 from .analytics import ANALYTICS_ROUTES
 from .auth import PRINCIPAL, check_role, login
-from .errors import ApiError
 from .member_routes import MEMBER_ROUTES
 from .schemas import CATALOG_ITEM, LOGIN, ORDERS_QUERY, QUOTAS, STOCKTAKE, STORES_QUERY
 from .. import keys
@@ -59,15 +59,8 @@ def setup_routes(app: web.Application) -> None:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    path = request.path
-    if path in PUBLIC_PATHS or not (path.startswith("/api/") or path == "/metrics"):
-        return await handler(request)
-    header = request.headers.get("Authorization", "")
-    token = header[7:] if header.startswith("Bearer ") else ""
-    who = request.app[keys.TOKENS].verify(token) if token else None
-    if who is None:
-        raise ApiError(401, "unauthorized", "send Authorization: Bearer <token> from /auth/login",
-                       headers={"WWW-Authenticate": "Bearer"})
-    check_role(request, who)
-    request[PRINCIPAL] = who
+    who = bearer(request, request.app[keys.TOKENS], PUBLIC_PATHS, query_token=False)
+    if who is not None:
+        check_role(request, who)
+        request[PRINCIPAL] = who
     return await handler(request)

@@ -103,6 +103,26 @@ class LoginLimiter:
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")
 
 
+def bearer(request: web.Request, signer: TokenSigner, public_paths: frozenset[str], *,
+           query_token: bool) -> Principal | None:
+    """The verified caller of an API route, or None for a public path or a page; 401 when the
+    token is missing, forged or expired. ``query_token``: also accept ``?token=`` (WebSockets:
+    browsers cannot set headers on them). Shared by the edge's and the cloud's middleware."""
+    path = request.path
+    if path in public_paths or not (path.startswith("/api/") or path == "/metrics"):
+        return None
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        token = header[7:]
+    else:
+        token = request.query.get("token", "") if query_token else ""
+    who = signer.verify(token) if token else None
+    if who is None:
+        raise ApiError(401, "unauthorized", "send Authorization: Bearer <token> from /auth/login",
+                       headers={"WWW-Authenticate": "Bearer"})
+    return who
+
+
 def principal(request: web.Request) -> Principal:
     return request[PRINCIPAL]
 

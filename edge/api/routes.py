@@ -9,8 +9,8 @@ from typing import Any
 from aiohttp import web
 
 from . import catalog, events, inventory, members, orders, schemas, system
-from .auth import PRINCIPAL
-from .errors import ApiError, Handler
+from .auth import PRINCIPAL, bearer
+from .errors import Handler
 from .. import keys
 
 Q = dict[str, Any]
@@ -124,14 +124,7 @@ def setup_routes(app: web.Application) -> None:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    path = request.path
-    if path in PUBLIC_PATHS or not (path.startswith("/api/") or path == "/metrics"):
-        return await handler(request)
-    header = request.headers.get("Authorization", "")
-    token = header[7:] if header.startswith("Bearer ") else request.query.get("token", "")
-    who = request.app[keys.TOKENS].verify(token) if token else None
-    if who is None:
-        raise ApiError(401, "unauthorized", "send Authorization: Bearer <token> from /auth/login",
-                       headers={"WWW-Authenticate": "Bearer"})
-    request[PRINCIPAL] = who
+    who = bearer(request, request.app[keys.TOKENS], PUBLIC_PATHS, query_token=True)
+    if who is not None:
+        request[PRINCIPAL] = who
     return await handler(request)
