@@ -7,26 +7,16 @@ from typing import Any
 from aiohttp import web
 
 from edge import __version__
-from edge.api.openapi import ERROR, _operation
+from edge.api.openapi import build_document as edge_document
 
 from .routes import ROUTES
 
+HQ_INFO: dict[str, Any] = {"title": "storenode HQ API", "version": __version__,
+                           "description": "Roles: hq_admin (everything), analyst (GET only)."}
+
 
 def build_document() -> dict[str, Any]:
-    paths: dict[str, Any] = {}
-    for route in ROUTES:
-        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "storenode HQ API", "version": __version__,
-                 "description": "Roles: hq_admin (everything), analyst (GET only)."},
-        "paths": paths,
-        "components": {
-            "schemas": {"Error": ERROR},
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        },
-        "security": [{"bearer": []}],
-    }
+    return edge_document(ROUTES, HQ_INFO)
 
 
 async def openapi(request: web.Request) -> web.Response:

@@ -19,13 +19,18 @@ _PARAM = re.compile(r"{(\w+)}")
 _PATH_PARAMS = {"sku": {"type": "string", "maxLength": 64}, "id": {"type": "string"}}
 
 
-def build_document() -> dict[str, Any]:
+EDGE_INFO: dict[str, Any] = {"title": "storenode edge LAN API", "version": __version__}
+
+
+def build_document(routes: tuple[Route, ...] = ROUTES,
+                   info: dict[str, Any] = EDGE_INFO) -> dict[str, Any]:
+    """The document of a route table (the edge's by default; the cloud passes its own)."""
     paths: dict[str, Any] = {}
-    for route in ROUTES:
+    for route in routes:
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
     return {
         "openapi": "3.1.0",
-        "info": {"title": "storenode edge LAN API", "version": __version__},
+        "info": info,
         "paths": paths,
         "components": {
             "schemas": {"Error": ERROR},
