@@ -189,12 +189,6 @@ class EdgeSync:
     def connected(self) -> bool:
         return self.client.connected.is_set()
 
-    def status(self) -> dict[str, Any]:
-        return {"broker": self.settings.broker, "connected": self.connected,
-                "bd_seq": self.bd_seq, "down_cursor": self.down_cursor,
-                "last_error": self.client.last_error,
-                "publisher": dict(self.publisher.counters), **self.counters}
-
     # -- MQTT hooks ---------------------------------------------------------------
     async def _before_connect(self) -> Will:
         self.bd_seq = await self.db.write(syncdb.next_bd_seq)
