@@ -56,11 +56,13 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         loop.call_soon_threadsafe(hub.publish, events)
 
     db = Database(settings.db_path, settings.store_id, readers=settings.readers,
-                  max_batch=settings.group_commit_max, on_commit=on_commit)
+                  max_batch=settings.group_commit_max, on_commit=on_commit,
+                  max_drift_ms=settings.max_clock_drift_s * 1000)
     await asyncio.to_thread(db.start)
     hub.last_seq = db.writer.outbox.last_seq
     app[keys.DB] = db
-    app[keys.METRICS] = Metrics(lambda: db.sync_counters()["pending"])
+    app[keys.METRICS] = Metrics(lambda: db.sync_counters()["pending"],
+                                lambda: db.writer.outbox.hlc.drift_rejected)
     try:
         yield
     finally:

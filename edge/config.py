@@ -25,7 +25,7 @@ SCHEMA: dict[str, dict[str, tuple[type, Any]]] = {
     "auth": {"token_ttl_s": (int, 43200), "max_failures": (int, 5), "lockout_s": (int, 300)},
     "sync": {"broker": (str, ""), "username": (str, ""), "password": (str, ""),
              "ca_file": (str, ""), "keepalive_s": (int, 15), "batch_max": (int, 200),
-             "window": (int, 8), "retain_hours": (int, 24)},
+             "window": (int, 8), "retain_hours": (int, 24), "max_clock_drift_s": (int, 300)},
 }
 
 
@@ -56,6 +56,7 @@ class Settings:
     batch_max: int = 200
     window: int = 8
     retain_hours: int = 24
+    max_clock_drift_s: int = 300  # remote HLC timestamps further ahead are refused
 
     @property
     def db_path(self) -> Path:
@@ -75,6 +76,8 @@ def render_config(store_id: str, tenant: str, timezone: str = "Asia/Shanghai",
         "[auth]\ntoken_ttl_s = 43200\nmax_failures = 5\nlockout_s = 300\n\n"
         '[sync]\nbroker = ""\nusername = ""\npassword = ""\nca_file = ""\nkeepalive_s = 15\n'
         "batch_max = 200\nwindow = 8\nretain_hours = 24\n"
+        "# remote HLC timestamps more than this ahead of the local clock are refused\n"
+        "max_clock_drift_s = 300\n"
     )
 
 
@@ -97,7 +100,8 @@ def load_settings(data_dir: Path, env: dict[str, str] | None = None) -> Settings
     for key, low, high in (("http.port", 0, 65535), ("db.group_commit_max", 1, 10000),
                            ("db.readers", 1, 64), ("http.max_body_bytes", 1024, 16 << 20),
                            ("sync.keepalive_s", 2, 120), ("sync.batch_max", 1, 5000),
-                           ("sync.window", 1, 100), ("sync.retain_hours", 0, 8760)):
+                           ("sync.window", 1, 100), ("sync.retain_hours", 0, 8760),
+                           ("sync.max_clock_drift_s", 1, 86400)):
         if not low <= values[key] <= high:
             raise ConfigError(f"{path}: {key} must be between {low} and {high}")
     return Settings(
@@ -122,6 +126,7 @@ def load_settings(data_dir: Path, env: dict[str, str] | None = None) -> Settings
         batch_max=values["sync.batch_max"],
         window=values["sync.window"],
         retain_hours=values["sync.retain_hours"],
+        max_clock_drift_s=values["sync.max_clock_drift_s"],
     )
 
 

@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 CHILDREN_MAX = 1024  # remembered label sets (the registry keeps them all anyway)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
+class _CountOf(Collector):
+    """A counter whose value another object keeps (read at every scrape)."""
+
+    def __init__(self, name: str, documentation: str, value: Callable[[], float]) -> None:
+        self.name, self.documentation, self.value = name, documentation, value
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily(self.name, self.documentation, value=self.value())
+
+
 class Metrics:
-    def __init__(self, outbox_pending: Callable[[], float]) -> None:
+    def __init__(self, outbox_pending: Callable[[], float],
+                 hlc_drift_rejected: Callable[[], float] = lambda: 0) -> None:
         self.registry = CollectorRegistry()
+        self.registry.register(_CountOf(
+            "storenode_hlc_drift_rejected",
+            "Remote HLC timestamps refused: further ahead of the local clock than "
+            "sync.max_clock_drift_s", hlc_drift_rejected))
         self.orders = Counter(
             "storenode_orders_created", "Orders created", ["channel"], registry=self.registry
         )

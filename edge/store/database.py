@@ -10,6 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sync.hlc import DEFAULT_MAX_DRIFT_MS
+
 from ..domain.errors import StorageError
 from . import migrations, reads
 from .connection import DB_FILE, open_reader, open_writer, translate
@@ -39,11 +41,13 @@ class Database:
         readers: int = 4,
         max_batch: int = 64,
         on_commit: Callable[[list[dict[str, Any]]], None] | None = None,
+        max_drift_ms: int = DEFAULT_MAX_DRIFT_MS,
     ) -> None:
         self.path = path
         self.store_id = store_id
         self.acked_seq = 0
-        self.writer = DbWriter(path, store_id, max_batch=max_batch, on_commit=on_commit)
+        self.writer = DbWriter(path, store_id, max_batch=max_batch, on_commit=on_commit,
+                               max_drift_ms=max_drift_ms)
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._lock = threading.Lock()

@@ -14,6 +14,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from sync.hlc import ClockDrift
+
 from ..domain import members as rules
 from ..domain.errors import Conflict, DomainError, NotFound
 from .clock import iso, utc_now
@@ -239,10 +241,13 @@ def change_profile(tx: Tx, member: str, fields: dict[str, Any], key: str, req_ha
                                               "allowed": list(rules.PROFILE_FIELDS)})
     member = _known_member(tx.conn, member)
     columns = ", ".join(f"{field}_hlc" for field in fields)
-    for seen in tx.conn.execute(f"SELECT {columns} FROM members WHERE id = ?",
-                                (member,)).fetchone():
+    row = tx.conn.execute(f"SELECT {columns} FROM members WHERE id = ?", (member,)).fetchone()
+    for field, seen in zip(fields, row):
         try:
             tx.outbox.hlc.observe(seen)
+        except ClockDrift as exc:  # the edit could not win against it: say so, write nothing
+            raise Conflict("clock_drift", {"field": field, "hlc": seen,
+                                           "max_drift_ms": exc.max_drift_ms}) from exc
         except ValueError:  # '' (never set) or not an HLC: nothing to follow
             pass
     hlc = tx.outbox.hlc.now()

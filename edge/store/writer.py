@@ -19,7 +19,7 @@ from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sync.hlc import HybridLogicalClock
+from sync.hlc import DEFAULT_MAX_DRIFT_MS, HybridLogicalClock
 
 from .connection import open_writer, translate
 from .outbox import Outbox
@@ -66,6 +66,7 @@ class DbWriter:
         *,
         max_batch: int = 64,
         on_commit: Callable[[list[dict[str, Any]]], None] | None = None,
+        max_drift_ms: int = DEFAULT_MAX_DRIFT_MS,
     ) -> None:
         self.path = path
         self.max_batch = max_batch
@@ -76,7 +77,7 @@ class DbWriter:
         # spills it to a temp file (~40 pwrite calls an order). It only ever holds undo data
         # for the open transaction, so keep it in memory.
         self._conn.execute("PRAGMA temp_store=MEMORY")
-        self.outbox = Outbox(store_id, HybridLogicalClock(), self._conn)
+        self.outbox = Outbox(store_id, HybridLogicalClock(max_drift_ms=max_drift_ms), self._conn)
         self._cur = self._conn.cursor()  # jobs' statements are run one at a time: one cursor
         self.last_error: str | None = None
         self._thread = threading.Thread(target=self._run, name="storenode-db-writer", daemon=True)

@@ -232,3 +232,28 @@ async def test_viewed_emits_an_event_and_writes_nothing_else(
     status, err = await cashier.post(VIEWED, {"skus": ["C001", "NOPE-1"]})
     assert err["detail"] == {"skus": ["NOPE-1"]}
     assert written(store_dir) == after
+
+
+async def test_a_field_stamped_far_in_the_future_refuses_the_edit_and_is_counted(
+        keyed: TestClient, cashier: Api, manager: Api, store_dir: Path) -> None:
+    """A member.upsert from a clock an hour ahead (beyond sync.max_clock_drift_s = 300 s):
+    the till's edit could only win by following that clock, so it is refused (409
+    clock_drift, nothing written), the store's clock stays put, and /metrics counts it."""
+    await hq_member(keyed)
+    physical, _ = parse_hlc(hlc())
+    far = format_hlc(physical + 3_600_000, 0)
+    result = await feed(keyed, {"type": "member.upsert", "data": {
+        "member": {"id": MEMBER, "hlc": far, "name": "Future"}, "identities": []}})
+    assert result["rejected"] == 0, result
+    before = written(store_dir)
+    status, err = await patch(cashier, PROFILE, {"name": "Wang"}, headers=idem())
+    assert (status, err["error"]) == (409, "clock_drift")
+    assert err["detail"]["field"] == "name" and err["detail"]["hlc"] == far
+    assert written(store_dir) == before
+    # a field without a future stamp is still editable, and its HLC is of the local clock
+    status, view = await patch(cashier, PROFILE, {"birthday": "03-14"}, headers=idem())
+    assert (status, view["name"], view["birthday"]) == (200, "Future", "03-14")
+    edit = (await outbox(keyed, "member.profile_changed"))[-1]["hlc"]
+    assert parse_hlc(edit)[0] < physical + 300_000
+    resp = await keyed.get("/metrics", headers={"Authorization": f"Bearer {manager.token}"})
+    assert "storenode_hlc_drift_rejected_total 1.0" in await resp.text()
