@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from datetime import datetime
 
@@ -17,13 +16,10 @@ from ..store import reads, writes
 from ..store.clock import iso
 from .auth import principal, require
 from .errors import ApiError
-from .schemas import ORDER_CREATE, TRANSITION, read_body
+from .schemas import ORDER_CREATE, TRANSITION, canonical_json, json_response, read_body
 
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
 ORDER_ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
-# the request as hashed for its Idempotency-Key: json.dumps(body, sort_keys=True), without
-# building an encoder per call
-_canonical = json.JSONEncoder(sort_keys=True).encode
 
 
 async def create_order(request: web.Request) -> web.Response:
@@ -33,14 +29,14 @@ async def create_order(request: web.Request) -> web.Response:
         raise ApiError(422, "idempotency_key_required",
                        "send an Idempotency-Key header of 8-128 characters [A-Za-z0-9_.:-]")
     body = await read_body(request, ORDER_CREATE)
-    digest = hashlib.sha256(_canonical(body).encode()).hexdigest()
+    digest = hashlib.sha256(canonical_json(body)).hexdigest()
     app = request.app
     order, replayed = await app[keys.DB].write(
         writes.create_order, body, key, digest, app[keys.SETTINGS].timezone
     )
     if not replayed:
         app[keys.METRICS].order_created(body["channel"])
-    return web.json_response(order, status=200 if replayed else 201)
+    return json_response(order, status=200 if replayed else 201)
 
 
 async def list_orders(request: web.Request) -> web.Response:
@@ -61,7 +57,7 @@ async def list_orders(request: web.Request) -> web.Response:
     orders = await request.app[keys.DB].read(
         reads.list_orders, status=status, channel=channel, since=since, limit=limit
     )
-    return web.json_response(orders)
+    return json_response(orders)
 
 
 def _parse_since(text: str | None) -> str | None:
@@ -85,7 +81,7 @@ async def get_order(request: web.Request) -> web.Response:
     order = await request.app[keys.DB].read(reads.get_order, order_id)
     if order is None:
         raise NotFound("unknown_order", {"id": order_id})
-    return web.json_response(order)
+    return json_response(order)
 
 
 async def transition(request: web.Request) -> web.Response:
@@ -97,7 +93,7 @@ async def transition(request: web.Request) -> web.Response:
         raise ApiError(403, "forbidden", {"role": who.role, "to": target})
     order = await request.app[keys.DB].write(writes.transition_order, order_id, target)
     request.app[keys.METRICS].transitions.labels(target).inc()
-    return web.json_response(order)
+    return json_response(order)
 
 
 def _order_id(request: web.Request) -> str:

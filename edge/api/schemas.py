@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 from typing import Any, Final
 
+import orjson
 from aiohttp import web
 from jsonschema import Draft202012Validator
 
@@ -188,11 +189,32 @@ async def read_body(request: web.Request, schema: dict[str, Any]) -> dict[str, A
     """Parse and validate a JSON body; 400 on malformed JSON, 422 on a schema violation."""
     raw = await request.read()
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # Recursion: nested too deep
-        raise ApiError(400, "malformed_json", str(exc)[:200]) from exc
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        # orjson refuses what the stdlib reads (NaN, 1e999, ints past 64 bits, lone
+        # surrogates): the stdlib decides, so the rules below see the same values as before
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # Recursion: too deep
+            raise ApiError(400, "malformed_json", str(exc)[:200]) from exc
     validate(body, schema)
     return body  # type: ignore[no-any-return]
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    """``web.json_response`` with orjson: the hot paths answer documents several times faster
+    than the stdlib encoder (dict keys may be ints: they become strings, as with ``json``)."""
+    return web.Response(body=orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS), status=status,
+                        content_type="application/json")
+
+
+def canonical_json(body: Any) -> bytes:
+    """``body`` with sorted keys: what an Idempotency-Key's request hash is taken over. Values a
+    validated body cannot hold but orjson refuses (ints past 64 bits) take the stdlib."""
+    try:
+        return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 
 def validate(body: Any, schema: dict[str, Any]) -> None:

@@ -103,11 +103,6 @@ def create_order(
     if req.get("member") is not None or req.get("coupons"):
         perks = members.order_perks(tx, req, channel, at, {p.sku: p.unit_cents for p in priced},
                                     subtotal)
-    number = cur.execute(
-        "INSERT INTO order_counters(day, last) VALUES (?, 1) "
-        "ON CONFLICT(day) DO UPDATE SET last = last + 1 RETURNING last",
-        (day,),
-    ).fetchone()[0]
     # INTEGER columns store a whole float (qty 2.0 passes the schema) as an int: so does the
     # order we answer with, built here as fetch_order would read it back (no second query).
     lines: list[dict[str, Any]] = [
@@ -117,7 +112,7 @@ def create_order(
         for p in priced
     ]
     order: dict[str, Any] = {
-        "id": order_id, "number": number, "day": day, "channel": channel, "status": "placed",
+        "id": order_id, "number": 0, "day": day, "channel": channel, "status": "placed",
         "total_cents": subtotal,
         "member": req.get("member"), "table": req.get("table"),
         "pickup": bool(req.get("pickup")), "created_at": at, "updated_at": at,
@@ -125,15 +120,19 @@ def create_order(
     }
     if perks is not None:
         _add_perks(order, perks)
-    cur.execute(
+    # the day's next short number, taken in the INSERT itself through the UNIQUE (day, number)
+    # index: one writer, inside its transaction, so MAX + 1 is never handed out twice, and a
+    # refused order takes no number (it is rolled back with the row)
+    order["number"] = cur.execute(
         "INSERT INTO orders(id, number, day, channel, status, total_cents, member, table_no, "
         "pickup, created_at, updated_at, discount_cents, coupons, points_earned) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        (order_id, number, day, channel, "placed", order["total_cents"],
+        "VALUES (?,(SELECT COALESCE(MAX(number), 0) + 1 FROM orders WHERE day = ?),"
+        "?,?,?,?,?,?,?,?,?,?,?,?) RETURNING number",
+        (order_id, day, day, channel, "placed", order["total_cents"],
          order["member"], order["table"], int(order["pickup"]), at, at,
          order.get("discount_cents", 0), order.get("coupons") and json.dumps(order["coupons"]),
          order.get("points_earned")),
-    )
+    ).fetchone()[0]
     cur.execute(  # one multi-row INSERT: half the cost of executemany for a few lines
         "INSERT INTO order_lines(order_id, line_no, sku, name, qty, unit_cents, total_cents, "
         "station, note) VALUES " + ",".join(["(?,?,?,?,?,?,?,?,?)"] * len(lines)),
