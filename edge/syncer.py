@@ -60,6 +60,8 @@ _HLC = {"type": "string", "minLength": 1, "maxLength": 64}
 _IDENTITY = {"type": "object", "required": ["kind", "idhash"], "properties": {
     "kind": {"enum": list(member_rules.ID_KINDS)}, "idhash": schemas.IDHASH,
     "last4": {"type": ["string", "null"], "pattern": r"^[0-9]{4}(?!\n)$"}}}
+# a shrink or revoke asks for ``lease.acked {lease_id, rev}`` (docs/members.md)
+_LEASE_ACK = {"rev": {"type": "integer", "minimum": 1}, "ack": {"type": "boolean"}}
 _PROFILE = {"name": {"type": ["string", "null"], "maxLength": 100},
             "birthday": {"type": ["string", "null"], **schemas.BIRTHDAY}}
 CHANGE_SCHEMAS.update({
@@ -85,9 +87,11 @@ CHANGE_SCHEMAS.update({
         "lease_id", "member", "points", "value", "per_txn_points", "per_txn_value",
         "expires_at"], "properties": {
         "lease_id": schemas.REF, "member": schemas.MEMBER_ID, "points": _COUNT, "value": _COUNT,
-        "per_txn_points": _COUNT, "per_txn_value": _COUNT, "expires_at": _TIME}},
+        "per_txn_points": _COUNT, "per_txn_value": _COUNT, "expires_at": _TIME,
+        **_LEASE_ACK}, "dependentRequired": {"ack": ["rev"]}},
     "lease.revoked": {"type": "object", "required": ["lease_id"],
-                      "properties": {"lease_id": schemas.REF}},
+                      "properties": {"lease_id": schemas.REF, **_LEASE_ACK},
+                      "dependentRequired": {"ack": ["rev"]}},
     "loyalty.rules": {"type": "object", "required": ["default"], "properties": {
         "default": _RATE, "channels": {"type": "object", "propertyNames": schemas.CHANNEL,
                                        "additionalProperties": _RATE}}},
@@ -223,7 +227,7 @@ class EdgeSync:
 
     async def _publish_birth(self) -> None:
         self._last_birth = time.monotonic()
-        birth = messages.birth(self.bd_seq, self.down_cursor, __version__)
+        birth = messages.birth(self.bd_seq, self.down_cursor, __version__, self.last_seq())
         await self.client.publish(self.topic["state"], messages.encode(birth), retain=True)
 
     def commit_listener(self) -> None:

@@ -110,9 +110,12 @@ def parse_down(payload: bytes) -> dict[str, Any]:
     return message
 
 
-def birth(bd_seq: int, applied_down_cursor: int, version: str) -> dict[str, Any]:
+def birth(bd_seq: int, applied_down_cursor: int, version: str,
+          outbox_seq: int = 0) -> dict[str, Any]:
+    """``outbox_seq``: the edge's last event when it connected (HQ settles its leases once
+    it has applied everything up to it)."""
     return {"online": True, "bd_seq": bd_seq, "applied_down_cursor": applied_down_cursor,
-            "version": version}
+            "version": version, "outbox_seq": outbox_seq}
 
 
 def death(bd_seq: int) -> dict[str, Any]:
@@ -126,4 +129,6 @@ def parse_state(payload: bytes) -> dict[str, Any]:
     _int(message, "bd_seq", 0)
     if message["online"]:
         _int(message, "applied_down_cursor", 0)
+        message.setdefault("outbox_seq", 0)  # an edge from before settlements
+        _int(message, "outbox_seq", 0)
     return message

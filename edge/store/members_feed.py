@@ -77,8 +77,16 @@ def apply_ledger_entry(tx: Tx, data: dict[str, Any]) -> None:
                            "store": data.get("store") or HQ, "at": utc(data["at"])})
 
 
+def _ack_lease(tx: Tx, data: dict[str, Any]) -> None:
+    """HQ asked for an ack (a shrink or a revoke): ``lease.acked`` goes up in this
+    transaction, so every spend made under the old amount is before it in seq order."""
+    if data.get("ack"):
+        tx.emit("lease.acked", {"lease_id": data["lease_id"], "rev": data["rev"]})
+
+
 def apply_lease_granted(tx: Tx, data: dict[str, Any]) -> None:
-    """A lease, or a top-up of it (the same lease_id with new amounts)."""
+    """A lease, or an amendment of it (the same lease_id with new amounts: what the store may
+    spend against it in all, its spends so far included)."""
     tx.conn.execute(
         "INSERT INTO leases(lease_id, member, points, value, per_txn_points, per_txn_value, "
         "expires_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT(lease_id) DO UPDATE SET "
@@ -87,10 +95,12 @@ def apply_lease_granted(tx: Tx, data: dict[str, Any]) -> None:
         "expires_at = excluded.expires_at",
         (data["lease_id"], resolve(tx.conn, data["member"]), data["points"], data["value"],
          data["per_txn_points"], data["per_txn_value"], utc(data["expires_at"])))
+    _ack_lease(tx, data)
 
 
 def apply_lease_revoked(tx: Tx, data: dict[str, Any]) -> None:
     tx.conn.execute("UPDATE leases SET revoked = 1 WHERE lease_id = ?", (data["lease_id"],))
+    _ack_lease(tx, data)
 
 
 def apply_loyalty_rules(tx: Tx, data: dict[str, Any]) -> None:

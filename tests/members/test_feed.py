@@ -152,3 +152,36 @@ async def test_merge_repoints_orders_and_a_different_tenant_key_is_refused(
     rejected = [e["data"] for e in peer.events if e["type"] == "sync.change_rejected"]
     assert [(r["cursor"], "tenant_key_mismatch" in r["reason"]) for r in rejected] == [(6, True)]
     await client.close()
+
+
+async def test_a_shrink_or_revoke_is_acked_after_the_spends_made_under_the_old_amount(
+        tmp_path: Path, broker: Broker, peer: Peer, aiohttp_client: Any) -> None:  # noqa: F811
+    client = await edge_client(tmp_path, broker, aiohttp_client)
+    cashier = await login_as(client, "cashier")
+    await peer.wait(lambda: peer.states)
+    assert isinstance(peer.states[-1]["outbox_seq"], int)  # HQ settles once it has those
+    lease = {"lease_id": "L1", "member": OLD, "points": 80, "value": 0, "per_txn_points": 50,
+             "per_txn_value": 0, "expires_at": iso_in(1)}
+    peer.down(0, changes()[:4] + [{"cursor": 5, "type": "lease.granted",
+                                   "data": {**lease, "rev": 1, "ack": False}}])
+    await wait_cursor(client, 5)
+    status, spent = await cashier.post(f"/api/v1/members/{OLD}/redeem", {"points": 50},
+                                       headers={"Idempotency-Key": uuid.uuid4().hex})
+    assert status == 201, spent
+    peer.down(5, [{"cursor": 6, "type": "lease.granted",
+                   "data": {**lease, "points": 60, "rev": 2, "ack": True}}])
+    await wait_cursor(client, 6)
+    _, found = await cashier.get("/api/v1/members/lookup?phone=13800000001")
+    assert found["allowance"]["points"] == 10  # the new total minus the 50 spent
+    peer.down(6, [{"cursor": 7, "type": "lease.revoked",
+                   "data": {"lease_id": "L1", "rev": 3, "ack": True}}])
+    await wait_cursor(client, 7)
+    await peer.wait(lambda: sum(e["type"] == "lease.acked" for e in peer.events) >= 2)
+    mine = [e for e in peer.events if e["type"] in ("ledger.entry", "lease.acked")]
+    assert [(e["type"], e["data"].get("rev")) for e in mine] == [
+        ("ledger.entry", None), ("lease.acked", 2), ("lease.acked", 3)]
+    assert mine[0]["seq"] < mine[1]["seq"] < mine[2]["seq"]
+    assert mine[1]["data"] == {"lease_id": "L1", "rev": 2}
+    _, found = await cashier.get("/api/v1/members/lookup?phone=13800000001")
+    assert found["allowance"] is None
+    await client.close()
