@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cloud.analytics import automation
 from edge.config import validate_tables
 from sync.mqtt import BrokerUrl
 
@@ -36,6 +37,8 @@ SCHEMA: dict[str, dict[str, tuple[type, Any]]] = {
     "members": {"lease_points": (int, 1000), "lease_value": (int, 50000),
                 "per_txn_points": (int, 500), "per_txn_value": (int, 20000),
                 "lease_ttl_s": (int, 86400)},
+    # analytics job schedules and trigger settings (cloud/analytics/automation.py)
+    **automation.config_schema(),
 }
 # key -> (low, high)
 RANGES: dict[str, tuple[int, int]] = {
@@ -45,6 +48,7 @@ RANGES: dict[str, tuple[int, int]] = {
     "members.lease_points": (0, 100_000_000), "members.lease_value": (0, 100_000_000),
     "members.per_txn_points": (0, 100_000_000), "members.per_txn_value": (0, 100_000_000),
     "members.lease_ttl_s": (60, 30 * 86400),
+    f"scheduler.{automation.LEASE_TTL[0]}": automation.LEASE_TTL[2:],
 }
 
 
@@ -70,6 +74,9 @@ class Settings:
     secret: bytes
     # members.* keys without the section: the lease caps (LeasePolicy's fields)
     members: dict[str, int] = field(default_factory=dict)
+    # {job: {schedule, template?, thresholds}} from [scheduler] and [automation]
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    scheduler_lease_ttl_s: int = automation.LEASE_TTL[1]
 
     @property
     def mosquitto_dir(self) -> Path:
@@ -93,10 +100,24 @@ def render_config(database: str = "", broker: str = "", port: int = 8090) -> str
         f'username = "{CLOUD_USER}"\n# empty = the generated {BROKER_PASSWORD_FILE} in the data dir\n'
         'password = ""\nkeepalive = 15\nca_file = ""\n\n'
         "[auth]\ntoken_ttl_s = 28800\nmax_failures = 5\nlockout_s = 300\n\n"
+        f"{_render_jobs()}\n"
         "[members]\n# what HQ leases to an online store per member: points, value in fen\n"
         "lease_points = 1000\nlease_value = 50000\nper_txn_points = 500\n"
         "per_txn_value = 20000\nlease_ttl_s = 86400\n"
     )
+
+
+def _render_jobs() -> str:
+    """The [scheduler] and [automation] sections with their defaults."""
+    lines = ["[scheduler]", "# one HQ process runs the jobs: PostgreSQL advisory lock, or on SQLite a lease",
+             "# of lease_ttl_s; schedules: UTC crontab, 'every N s|m|h' or 'off'"]
+    sections = automation.config_schema()
+    lines += [f"{key} = {_toml_str(v) if isinstance(v, str) else v}"
+              for key, (_, v) in sections["scheduler"].items()]
+    lines += ["", "[automation]", '# coupon template of each trigger ("" = record only) and thresholds']
+    lines += [f"{key} = {_toml_str(v) if isinstance(v, str) else v}"
+              for key, (_, v) in sections["automation"].items()]
+    return "\n".join(lines) + "\n"
 
 
 def _toml_str(text: str) -> str:
@@ -133,6 +154,8 @@ def load_settings(data_dir: Path, env: dict[str, str] | None = None,
         lockout_s=values["auth.lockout_s"],
         secret=_secret(data_dir),
         members={k.partition(".")[2]: v for k, v in values.items() if k.startswith("members.")},
+        jobs=automation.from_config(values),
+        scheduler_lease_ttl_s=values[f"scheduler.{automation.LEASE_TTL[0]}"],
     )
 
 
@@ -151,6 +174,11 @@ def _check(path: Path, values: dict[str, Any]) -> None:
             raise ConfigError(f"{path}: broker.url: {exc}") from exc
     if not ID.match(values["broker.username"]):
         raise ConfigError(f"{path}: broker.username must match {ID.pattern}")
+    for job, settings in automation.from_config(values).items():
+        for error in automation.check(job, settings):
+            key = "scheduler." + job if error["path"] == "schedule" else \
+                f"automation.{job}_{error['path']}"
+            raise ConfigError(f"{path}: {key}: {error['message']}")
 
 
 def _read(path: Path) -> str:

@@ -11,18 +11,20 @@ from typing import Any
 import click
 
 from cloud.cli import DATA_DIR, EXPECTED, _error, _out
-from cloud.config import load_settings
+from cloud.config import Settings, load_settings
 from cloud.db import CloudDb
 
 from .automation import TRIGGERS
 from .reco import RecoParams
 
 
-def _with_db(data_dir: Path, job: Callable[[CloudDb], Any]) -> None:
+def _with_db(data_dir: Path, job: Callable[[CloudDb, Settings], Any]) -> None:
+    """``job(db, settings)`` on the database of ``cloud.toml``."""
     try:
-        db = CloudDb.open(load_settings(data_dir).database)
+        settings = load_settings(data_dir)
+        db = CloudDb.open(settings.database)
         try:
-            result = job(db)
+            result = job(db, settings)
         finally:
             db.close()
     except EXPECTED as exc:
@@ -59,18 +61,19 @@ def rfm(data_dir: Path) -> None:
 
     Example: storenode-cloud analytics rfm --data-dir /var/lib/storenode-cloud
     """
-    _with_db(data_dir, lambda db: {**db.compute_rfm(), **db.segment_counts()})
+    _with_db(data_dir, lambda db, _: {**db.compute_rfm(), **db.segment_counts()})
 
 
 @analytics.command("run")
 @click.argument("trigger", type=click.Choice(sorted(TRIGGERS)))
 @DATA_DIR
 def run(trigger: str, data_dir: Path) -> None:
-    """Run one automation trigger now; a member is acted on once per period.
+    """Run one automation trigger now; a member is acted on once per period. Its template
+    and thresholds: the HQ API's settings over cloud.toml's [automation].
 
     Example: storenode-cloud analytics run birthday --data-dir /var/lib/storenode-cloud
     """
-    _with_db(data_dir, lambda db: db.run_automation(trigger))
+    _with_db(data_dir, lambda db, settings: db.run_automation(trigger, None, settings.jobs))
 
 
 @analytics.command("bundles")
@@ -84,7 +87,7 @@ def bundles(tenant: str | None, days: int, min_support: float, min_confidence: f
     Example: storenode-cloud analytics bundles --days 30 --data-dir /var/lib/storenode-cloud
     """
     params = RecoParams(days, min_support, min_confidence)
-    _with_db(data_dir, lambda db: db.bundles(tenant, params))
+    _with_db(data_dir, lambda db, _: db.bundles(tenant, params))
 
 
 @analytics.command("push-pairs")
@@ -96,4 +99,4 @@ def push_pairs(days: int, min_support: float, min_confidence: float, data_dir: P
     Example: storenode-cloud analytics push-pairs --data-dir /var/lib/storenode-cloud
     """
     params = RecoParams(days, min_support, min_confidence)
-    _with_db(data_dir, lambda db: {"stores": db.push_reco_pairs(params)})
+    _with_db(data_dir, lambda db, _: {"stores": db.push_reco_pairs(params)})

@@ -3,52 +3,74 @@
 hold up the API's reads). Jobs are coroutines on the loop; their database work runs on the
 connection's thread. The API's "run now" routes call the same ``Analytics`` methods.
 
-Schedule (UTC, declared in ``JOBS`` and ``automation.TRIGGERS``): RFM daily at 00:30, each
-trigger at its cron, ``reco.pairs`` to every store daily at 03:30. Several HQ processes may
-each run it: triggers are idempotent by their UNIQUE key, and a second ``reco.pairs`` only
-restates the table.
+Schedules and trigger settings come from ``automation`` (API overrides over ``cloud.toml``
+over the defaults). Every HQ process has the scheduler, but only the **leader** runs a job
+(``leader.py``: a PostgreSQL advisory lock, or a lease row on SQLite). A process checks its
+leadership every ``renew_s`` (and renews a lease), and again right before a job; while leading
+it also reloads the settings, so a change made through another process's API is scheduled
+here within ``renew_s``. Before running, the leader claims the job's scheduled time in the
+database (``claim_fire``): a time already claimed (run by a leader before a handover) is not
+run again.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.base import BaseTrigger
 
 from cloud import keys
+from cloud.db.thread import DbThread
 from cloud.service import CloudLink, DbRunner
+from edge.store.clock import iso
 
-from .automation import TRIGGERS
+from . import automation
+from .leader import Leadership, open_leadership
 from .reco import RecoParams
 
 log = logging.getLogger(__name__)
 
 JOB_TIMEOUT_S: Final = 1800.0
 MISFIRE_GRACE_S: Final = 3600  # a job the loop could not start on time still runs
-# job id -> apscheduler CronTrigger fields (UTC); the triggers add one job each
-JOBS: Final[dict[str, dict[str, int | str]]] = {
-    "rfm": {"hour": 0, "minute": 30},
-    "reco_pairs": {"hour": 3, "minute": 30},
-}
 
 
 class Analytics:
     """RFM, triggers and reco pairs on the analytics connection; pushes what they append."""
 
-    def __init__(self, runner: DbRunner, link: CloudLink | None) -> None:
-        self.runner, self.link = runner, link
+    def __init__(self, runner: DbRunner, link: CloudLink | None,
+                 leadership: Leadership | None = None,
+                 config: dict[str, dict[str, Any]] | None = None,
+                 renew_s: float = automation.LEASE_TTL[1] / 4) -> None:
+        self.runner, self.link, self.leadership = runner, link, leadership
+        self.config = config or {}  # {job: settings} of cloud.toml
+        self.renew_s = renew_s
+        self.leading = leadership is None  # without one: a single process, always leads
+        self.ran: list[tuple[str, str]] = []  # (job, scheduled time) this process ran
+        self._schedules: dict[str, str] = {}
+        self._leader_thread = DbThread("cloud-leader")
+        self._lead_task: asyncio.Task[None] | None = None
+        self._closed = False
         self.scheduler = AsyncIOScheduler(timezone="UTC", job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_S})
+
+    async def settings(self) -> dict[str, dict[str, Any]]:
+        """Every job's effective settings."""
+        stored = await self.runner.call("automation_overrides")
+        return {job: automation.effective(job, self.config.get(job), stored.get(job))
+                for job in automation.JOBS}
 
     async def rfm(self) -> dict[str, Any]:
         return dict(await self.runner.call("compute_rfm"))
 
     async def run_trigger(self, trigger: str) -> dict[str, Any]:
-        result = dict(await self.runner.call("run_automation", trigger))
+        result = dict(await self.runner.call("run_automation", trigger, None, self.config))
         result["messages_sent"] = await self._push(result["stores"])
         return result
 
@@ -59,15 +81,55 @@ class Analytics:
     async def _push(self, cursors: dict[str, int]) -> int:
         return await self.link.push(cursors) if self.link is not None and cursors else 0
 
-    def start(self) -> None:
-        crons = {**JOBS, **{f"automation:{name}": t.cron for name, t in TRIGGERS.items()}}
-        for job_id, cron in crons.items():
-            self.scheduler.add_job(self._job, CronTrigger(**cron, timezone="UTC"),
-                                   args=[job_id.removeprefix("automation:")], id=job_id)
+    # -- scheduling ------------------------------------------------------------------------
+    async def start(self) -> None:
         self.scheduler.start()
+        await self.reload()
+        if self.leadership is not None:
+            await self._check_leadership()
+            self._lead_task = asyncio.create_task(self._lead(), name="analytics-leader")
+
+    async def reload(self) -> None:
+        """(Re)schedule every job whose schedule changed; ``off`` removes it."""
+        for job, settings in (await self.settings()).items():
+            schedule = settings["schedule"]
+            if self._schedules.get(job) == schedule:
+                continue
+            trigger = automation.parse_schedule(schedule)
+            if self.scheduler.get_job(job) is not None:
+                self.scheduler.remove_job(job)
+            if trigger is not None:
+                self.scheduler.add_job(self._job, trigger, args=[job], id=job)
+            self._schedules[job] = schedule
+            log.info("analytics job %s: schedule %s", job, schedule)
+
+    async def _check_leadership(self) -> bool:
+        assert self.leadership is not None
+        leading = await self._leader_thread.call(self.leadership.acquire)
+        if leading != self.leading:
+            log.info("analytics scheduler: %s (%s)", "leading" if leading else "not leading",
+                     self.leadership.holder)
+        self.leading = leading
+        return leading
+
+    async def _lead(self) -> None:
+        while True:
+            await asyncio.sleep(self.renew_s)
+            try:
+                if await self._check_leadership():
+                    await self.reload()
+            except Exception:  # logged; the next round tries again
+                log.exception("analytics scheduler: leadership round failed")
 
     async def _job(self, name: str) -> None:
         try:
+            if self.leadership is not None and not await self._check_leadership():
+                return  # another process leads: it runs the jobs
+            fire = self._scheduled_time(name)
+            if not await self.runner.call("claim_fire", name, fire):
+                log.info("analytics job %s at %s: already run", name, fire)
+                return
+            self.ran.append((name, fire))
             if name == "rfm":
                 result = await self.rfm()
             elif name == "reco_pairs":
@@ -79,20 +141,52 @@ class Analytics:
         except Exception:  # logged; the next run tries again
             log.exception("analytics job %s failed", name)
 
+    def _scheduled_time(self, name: str) -> str:
+        """The time the job fired for: its trigger's latest time up to now."""
+        now = datetime.now(UTC)
+        job = self.scheduler.get_job(name)
+        trigger: BaseTrigger | None = job.trigger if job is not None else None
+        fired = None if trigger is None else automation.previous_fire(
+            trigger, now, timedelta(seconds=MISFIRE_GRACE_S))
+        return iso(fired or now)
+
     async def close(self) -> None:
+        """Stop the jobs, hand leadership over, close the connections (once)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._lead_task is not None:
+            self._lead_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._lead_task
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        await self.runner.close()
+        try:
+            if self.leadership is not None:
+                await self._leader_thread.call(self.leadership.close)
+                self.leading = False
+        finally:
+            await self._leader_thread.close()
+            await self.runner.close()
 
 
 async def analytics_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The scheduler and its own database connection, after the database and the broker."""
-    runner = await DbRunner.open(app[keys.SETTINGS].database)
+    """The scheduler, its leadership and its own database connection, after the database
+    and the broker."""
+    settings = app[keys.SETTINGS]
+    runner = await DbRunner.open(settings.database)
     runner.timeout_s = JOB_TIMEOUT_S
-    analytics = Analytics(runner, app[keys.LINK])
+    try:
+        leadership = await asyncio.to_thread(open_leadership, settings.database,
+                                             settings.scheduler_lease_ttl_s)
+    except BaseException:
+        await runner.close()
+        raise
+    analytics = Analytics(runner, app[keys.LINK], leadership, settings.jobs,
+                          renew_s=settings.scheduler_lease_ttl_s / 4)
     app[keys.ANALYTICS] = analytics
     try:
-        analytics.start()
+        await analytics.start()
         yield
     finally:
         await analytics.close()

@@ -11,11 +11,14 @@ from aiohttp import web
 from edge.api.routes import Route
 
 from .. import keys
+from ..analytics import automation
 from ..analytics.automation import TRIGGERS
+from ..db.coupons import UnknownTemplate
 from ..analytics.reco import RecoParams
 from ..config import ID
 from .errors import ApiError
 from .member_schemas import MEMBER_ID, path_member
+from .schemas import read_body
 
 STORE_Q: Final = {"type": "string", "pattern": ID.pattern}
 SEGMENTS_QUERY: Final[dict[str, dict[str, Any]]] = {"store": STORE_Q, "tenant": STORE_Q}
@@ -106,6 +109,53 @@ def _integer(request: web.Request, name: str, default: int, high: int) -> int:
     return int(text)
 
 
+SETTINGS_BODY: Final[dict[str, Any]] = {
+    "type": "object",
+    "minProperties": 1,
+    "additionalProperties": False,
+    "properties": {
+        "schedule": {"type": ["string", "null"], "maxLength": 100,
+                     "description": "UTC crontab (M H DOM MON DOW), 'every N s|m|h' or 'off'"},
+        "template": {"type": ["string", "null"], "pattern": automation.TEMPLATE_ID.pattern,
+                     "description": "coupon template id; \"\": record only"},
+        **{param: {"type": ["integer", "null"], "minimum": low, "maximum": high}
+           for trigger in TRIGGERS.values()
+           for param, (_, low, high) in trigger.params.items()},
+    },
+}
+
+
+async def automation_settings(request: web.Request) -> web.Response:
+    analytics = request.app[keys.ANALYTICS]
+    stored = await analytics.runner.call("automation_overrides")
+    found = await analytics.settings()
+    return web.json_response({job: {**settings, "overridden": sorted(stored.get(job, {}))}
+                              for job, settings in found.items()})
+
+
+async def put_automation_settings(request: web.Request) -> web.Response:
+    job = request.match_info["job"]
+    if job not in automation.JOBS:
+        raise ApiError(404, "unknown_job", {"job": job[:100], "known": list(automation.JOBS)})
+    body = await read_body(request, SETTINGS_BODY)
+    errors = automation.check(job, body)
+    analytics = request.app[keys.ANALYTICS]
+    if not errors:  # the settings it would make (viewed_not_bought's two bounds)
+        stored = (await analytics.runner.call("automation_overrides")).get(job, {})
+        errors = automation.check(job, automation.effective(
+            job, analytics.config.get(job), {**stored, **body}))
+    if errors:
+        raise ApiError(422, "invalid_body", errors)
+    try:
+        stored = await analytics.runner.call("put_automation_settings", job, body)
+    except UnknownTemplate as exc:
+        raise ApiError(422, "invalid_body", [{"path": "template", "message":
+                                              f"no coupon template {exc}"}]) from exc
+    await analytics.reload()  # here at once; the leader (maybe another process) within a round
+    settings = (await analytics.settings())[job]
+    return web.json_response({"job": job, **settings, "overridden": sorted(stored)})
+
+
 async def bundles(request: web.Request) -> web.Response:
     tenant, params = _id_query(request, "tenant"), _reco_params(request)
     return web.json_response(await request.app[keys.ANALYTICS].runner.call(
@@ -130,6 +180,13 @@ ANALYTICS_ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/v1/automation/{trigger}/run", run_trigger,
           "Run an automation trigger now (birthday, winback, viewed_not_bought): once per "
           "member and period, never twice (hq_admin)", errors=(404,)),
+    Route("GET", "/api/v1/automation/settings", automation_settings,
+          "Every job's schedule and, for a trigger, its coupon template and thresholds, with "
+          "the fields the API overrides (the rest come from cloud.toml or the defaults)"),
+    Route("PUT", "/api/v1/automation/{job}/settings", put_automation_settings,
+          "Override a job's settings (schedule, template, lapsed_days, window_h, "
+          "lookback_days); null returns a field to cloud.toml's (hq_admin)",
+          body=SETTINGS_BODY, errors=(400, 404, 422)),
     Route("GET", "/api/v1/automation/runs", automation_runs,
           "What the triggers did, newest first: member, period, time, outcome",
           query=RUNS_QUERY, errors=(400,)),

@@ -40,6 +40,8 @@ RUN_FIELDS: Final = ("trigger_name", "member", "period", "at", "outcome", "detai
 _CHUNK: Final = 500  # members per automation transaction
 RFM_WORK_MEM: Final = "256MB"  # PostgreSQL, for the RFM transaction only
 RFM_AT: Final = "analytics.rfm_computed_at"  # hq_settings key: the last RFM computation
+UPSERT_SETTING: Final = ("INSERT INTO hq_settings(key, value) VALUES (?, ?) ON CONFLICT (key) "
+                         "DO UPDATE SET value = excluded.value")
 
 
 def _date(db: Backend, name: str, col: str) -> str:
@@ -90,8 +92,7 @@ def compute_rfm(db: Backend, now: datetime) -> int:
         else:
             db.execute("DELETE FROM member_rfm")
         count = int(db.execute(sql, (since, since, at, at[:10], at)).rowcount)
-        db.execute("INSERT INTO hq_settings(key, value) VALUES (?, ?) ON CONFLICT (key) "
-                   "DO UPDATE SET value = excluded.value", (RFM_AT, at))
+        db.execute(UPSERT_SETTING, (RFM_AT, at))
     return count
 
 
@@ -119,9 +120,11 @@ def member_rfm(db: Backend, member: str) -> dict[str, Any] | None:
 Candidate = tuple[str, str, str, dict[str, Any]]
 
 
-def candidates(db: Backend, trigger: str, now: datetime) -> list[Candidate]:
-    """Members the trigger is due for as of ``now`` that have no run of that period yet."""
-    at = iso(now)
+def candidates(db: Backend, trigger: str, now: datetime,
+               settings: dict[str, Any] | None = None) -> list[Candidate]:
+    """Members the trigger is due for as of ``now`` that have no run of that period yet;
+    ``settings``: the trigger's thresholds (``automation.effective``; default: built-in)."""
+    at, given = iso(now), settings or auto.defaults(trigger)
     if trigger == "birthday":
         period = at[:7]
         rows = db.execute(
@@ -131,23 +134,25 @@ def candidates(db: Backend, trigger: str, now: datetime) -> list[Candidate]:
             (at[5:7], trigger, period)).fetchall()
         return [(r[0], r[1], period, {"birthday_month": at[5:7]}) for r in rows]
     if trigger == "winback":
-        cutoff = iso(now - timedelta(days=auto.LAPSED_DAYS))
+        days = int(given["lapsed_days"])
+        cutoff = iso(now - timedelta(days=days))
         rows = db.execute(
             f"SELECT o.member, m.tenant, max(o.created_at) FROM orders o "
             f"JOIN members m ON m.id = o.member WHERE {COUNTED} GROUP BY o.member, m.tenant "
             f"HAVING max(o.created_at) < ? ORDER BY o.member", (cutoff,)).fetchall()
-        found = [(r[0], r[1], f"since-{r[2][:10]}", {"last_order_at": r[2]}) for r in rows]
+        found = [(r[0], r[1], f"since-{r[2][:10]}", {"last_order_at": r[2], "lapsed_days": days})
+                 for r in rows]
         return _not_run(db, trigger, found)
     if trigger == "viewed_not_bought":
-        return _viewed_not_bought(db, now)
+        return _viewed_not_bought(db, now, int(given["window_h"]), int(given["lookback_days"]))
     raise ValueError(f"unknown trigger {trigger!r}")
 
 
-def _viewed_not_bought(db: Backend, now: datetime) -> list[Candidate]:
+def _viewed_not_bought(db: Backend, now: datetime, window: int,
+                       lookback_days: int) -> list[Candidate]:
     """``member_views.at`` is when HQ applied the view, not when it happened (a store that
     was offline sends it later, maybe after the order it led to): an order within the window
     on either side of it counts as bought. So a late view never sends a wrong nudge."""
-    window = auto.VIEW_WINDOW_H
     plus = _date(db, "plus_hours", "v.at")
     rows = db.execute(
         f"SELECT v.member, v.tenant, v.at, v.skus FROM member_views v "
@@ -155,12 +160,12 @@ def _viewed_not_bought(db: Backend, now: datetime) -> list[Candidate]:
         f"WHERE v.at >= ? AND v.at <= ? AND NOT EXISTS (SELECT 1 FROM orders o "
         f"WHERE o.member = v.member AND o.status <> 'cancelled' AND o.created_at >= {plus} "
         f"AND o.created_at < {plus}) ORDER BY v.member, v.at",
-        (iso(now - timedelta(days=auto.VIEW_LOOKBACK_DAYS)),
+        (iso(now - timedelta(days=lookback_days)),
          iso(now - timedelta(hours=window)), f"{-window:+d}", f"{window:+d}")).fetchall()
     by_day: dict[tuple[str, str], Candidate] = {}
     for member, tenant, at, skus in rows:
-        found = by_day.setdefault((member, at[:10]), (member, tenant, at[:10],
-                                                      {"first_view_at": at, "skus": []}))
+        found = by_day.setdefault((member, at[:10]), (member, tenant, at[:10], {
+            "first_view_at": at, "skus": [], "window_h": window}))
         found[3]["skus"] = sorted(set(found[3]["skus"]) | set(json.loads(skus)))[:100]
     return _not_run(db, "viewed_not_bought", list(by_day.values()))
 
@@ -175,7 +180,7 @@ def record_runs(db: Backend, trigger: str, template: str, found: list[Candidate]
                 now: datetime) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """One run row per candidate not recorded yet (the UNIQUE key decides, also between
     workers), and the action: a coupon of ``template`` to the member's tenant's stores when
-    the template exists. Each chunk is one transaction: rows and coupons commit together."""
+    the template exists ("" or an unknown one: the rows record the intended action). Each chunk is one transaction: rows and coupons commit together."""
     made: list[dict[str, Any]] = []
     cursors: dict[str, int] = {}
     for start in range(0, len(found), _CHUNK):
@@ -203,6 +208,8 @@ def _insert_runs(db: Backend, trigger: str, chunk: list[Candidate],
 
 
 def _issue(db: Backend, template_id: str, runs: list[dict[str, Any]], at: str) -> dict[str, int]:
+    if not template_id:
+        return {}  # configured to record only
     try:
         template = coupons.get_template(db, template_id)
     except coupons.UnknownTemplate:
@@ -225,6 +232,31 @@ def _issue(db: Backend, template_id: str, runs: list[dict[str, Any]], at: str) -
         for store, cursor in first.items():
             cursors.setdefault(store, cursor)
     return cursors
+
+
+# -- settings and the scheduler's claims (hq_settings) -------------------------------------
+SETTINGS_KEY: Final = "automation."  # + job: the API's overrides of its settings (JSON)
+FIRED_KEY: Final = "scheduler.fired."  # + job: the latest scheduled time claimed
+
+
+def overrides(db: Backend) -> dict[str, dict[str, Any]]:
+    rows = db.execute("SELECT key, value FROM hq_settings WHERE key LIKE ?",
+                      (SETTINGS_KEY + "%",)).fetchall()
+    return {key[len(SETTINGS_KEY):]: json.loads(value) for key, value in rows}
+
+
+def put_overrides(db: Backend, job: str, values: dict[str, Any]) -> dict[str, Any]:
+    row = db.execute("SELECT value FROM hq_settings WHERE key = ?",
+                     (SETTINGS_KEY + job,)).fetchone()
+    merged = {**(json.loads(row[0]) if row else {}), **values}
+    merged = {k: v for k, v in merged.items() if v is not None}
+    db.execute(UPSERT_SETTING, (SETTINGS_KEY + job, json.dumps(merged, sort_keys=True)))
+    return merged
+
+
+def claim_fire(db: Backend, job: str, fire_at: str) -> bool:
+    return bool(db.execute(f"{UPSERT_SETTING} WHERE hq_settings.value < excluded.value",
+                           (FIRED_KEY + job, fire_at)).rowcount)
 
 
 def runs(db: Backend, trigger: str | None, member: str | None, limit: int) -> list[dict[str, Any]]:

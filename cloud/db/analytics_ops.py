@@ -11,11 +11,12 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
+from cloud.analytics import automation
 from cloud.analytics.automation import TRIGGERS
 from cloud.analytics.reco import RecoParams
 from edge.store.clock import iso
 
-from . import analytics, members
+from . import analytics, coupons, members
 from .backend import Backend
 
 
@@ -44,17 +45,43 @@ class AnalyticsOps:
         with self._lock, self._db.read():
             return analytics.member_rfm(self._db, members.resolve(self._db, member_id))
 
-    def run_automation(self, trigger: str, now: datetime | None = None) -> dict[str, Any]:
-        """Run one trigger once: {trigger, runs (new rows), cursors}; idempotent per period."""
-        spec = TRIGGERS[trigger]
+    def run_automation(self, trigger: str, now: datetime | None = None,
+                       config: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Run one trigger once: {trigger, settings, runs (new rows), stores}; idempotent per
+        period. Its template and thresholds: the API's overrides over ``config`` (cloud.toml's
+        {job: settings}) over the defaults."""
+        if trigger not in TRIGGERS:
+            raise ValueError(f"unknown trigger {trigger!r}")
         moment = _now(now)
         with self._lock:
             with self._db.read():
-                found = analytics.candidates(self._db, trigger, moment)
-            made, cursors = analytics.record_runs(self._db, trigger, spec.template, found,
-                                                  moment)
-        return {"trigger": trigger, "at": iso(moment), "runs": made,
+                stored = analytics.overrides(self._db).get(trigger)
+                settings = automation.effective(trigger, (config or {}).get(trigger), stored)
+                found = analytics.candidates(self._db, trigger, moment, settings)
+            made, cursors = analytics.record_runs(self._db, trigger, settings["template"],
+                                                  found, moment)
+        return {"trigger": trigger, "at": iso(moment), "settings": settings, "runs": made,
                 "stores": cursors}
+
+    def automation_overrides(self) -> dict[str, dict[str, Any]]:
+        """What the HQ API set per job (over cloud.toml): {job: {setting: value}}."""
+        with self._lock, self._db.read():
+            return analytics.overrides(self._db)
+
+    def put_automation_settings(self, job: str, values: dict[str, Any]) -> dict[str, Any]:
+        """Merge ``values`` (checked with ``automation.check``; None unsets) into ``job``'s
+        overrides; the overrides now. A template HQ does not have: UnknownTemplate, nothing
+        written."""
+        with self._lock, self._db.write():
+            if values.get("template"):
+                coupons.get_template(self._db, values["template"])
+            return analytics.put_overrides(self._db, job, values)
+
+    def claim_fire(self, job: str, fire_at: str) -> bool:
+        """Claim the run of ``job`` scheduled at ``fire_at`` (UTC ISO): False when that time,
+        or a later one, was claimed already (by any process)."""
+        with self._lock, self._db.write():
+            return analytics.claim_fire(self._db, job, fire_at)
 
     def automation_runs(self, trigger: str | None = None, member: str | None = None,
                         limit: int = 200) -> list[dict[str, Any]]:

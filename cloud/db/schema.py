@@ -313,6 +313,15 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
     CREATE INDEX member_views_by_at ON member_views (at);
     CREATE INDEX orders_by_created_at ON orders (created_at)
     """),
+    ("0004_scheduler_lease", """
+    -- who runs the analytics jobs on SQLite (cloud/analytics/leader.py; PostgreSQL uses an
+    -- advisory lock instead)
+    CREATE TABLE scheduler_lease (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        expires_at BIGINT NOT NULL               -- epoch ms
+    )
+    """),
 )
 
 

@@ -104,7 +104,70 @@ async def test_the_scheduler_holds_every_job(hq: TestClient) -> None:  # noqa: F
     scheduler = hq.app[keys.ANALYTICS].scheduler
     assert scheduler.running
     assert {job.id for job in scheduler.get_jobs()} == {
-        "rfm", "reco_pairs", "automation:birthday", "automation:winback",
-        "automation:viewed_not_bought"}
-    await hq.app[keys.ANALYTICS]._job("rfm")  # what the timer runs
+        "rfm", "reco_pairs", "birthday", "winback", "viewed_not_bought"}
+    analytics = hq.app[keys.ANALYTICS]
+    assert analytics.leading  # the only process: it leads
+    analytics._scheduled_time = lambda name: "2026-01-01T00:30:00.000Z"  # type: ignore
+    await analytics._job("rfm")  # what the timer runs
     assert (await hq.app[keys.DB].call("segment_counts"))["computed_at"] is not None
+    # the same scheduled time is not run twice (a second leader after a handover)
+    before = await hq.app[keys.DB].call("segment_counts")
+    await analytics._job("rfm")
+    assert await hq.app[keys.DB].call("segment_counts") == before
+    assert analytics.ran == [("rfm", "2026-01-01T00:30:00.000Z")]
+
+
+async def test_automation_settings_validated_stored_and_scheduled(
+        hq: TestClient, admin: Api, analyst: Api) -> None:  # noqa: F811
+    analytics = hq.app[keys.ANALYTICS]
+    status, found = await analyst.get("/api/v1/automation/settings")
+    assert status == 200 and set(found) == {"rfm", "reco_pairs", "birthday", "winback",
+                                            "viewed_not_bought"}
+    assert found["winback"] == {"schedule": "5 2 * * *", "template": "auto-winback",
+                                "lapsed_days": 60, "overridden": []}
+    assert found["rfm"] == {"schedule": "30 0 * * *", "overridden": []}
+    put = "/api/v1/automation/{}/settings"
+    assert (await analyst.call("PUT", put.format("winback"), {"lapsed_days": 30}))[0] == 403
+    refusals = [
+        ("nope", {"lapsed_days": 30}, 404, "unknown_job"),
+        ("winback", {}, 422, "invalid_body"),
+        ("winback", {"lapsed_days": 0}, 422, "invalid_body"),
+        ("winback", {"lapsed_days": "30"}, 422, "invalid_body"),
+        ("winback", {"window_h": 5}, 422, "invalid_body"),  # not a setting of winback
+        ("rfm", {"template": "auto-x"}, 422, "invalid_body"),
+        ("winback", {"schedule": "61 * * * *"}, 422, "invalid_body"),
+        ("winback", {"schedule": "every 0s"}, 422, "invalid_body"),
+        ("winback", {"schedule": "sometimes"}, 422, "invalid_body"),
+        ("winback", {"template": "no such one"}, 422, "invalid_body"),
+        ("winback", {"template": "missing"}, 422, "invalid_body"),  # HQ has no such template
+        ("viewed_not_bought", {"window_h": 72, "lookback_days": 2}, 422, "invalid_body"),
+        ("winback", {"lapsed_days": 30, "extra": 1}, 422, "invalid_body"),
+    ]
+    for job, body, want, code in refusals:
+        status, err = await admin.call("PUT", put.format(job), body)
+        assert (status, err["error"]) == (want, code), (job, body, err)
+    assert (await analyst.get("/api/v1/automation/settings"))[1] == found  # nothing written
+    status, malformed = await admin.call("PUT", put.format("winback"), None,
+                                         headers={"Content-Type": "application/json"})
+    assert status in (400, 422)
+    jobs_before = {job.id for job in analytics.scheduler.get_jobs()}
+
+    status, got = await admin.call("PUT", put.format("winback"),
+                                   {"lapsed_days": 30, "schedule": "every 2h", "template": ""})
+    assert status == 200 and got == {"job": "winback", "schedule": "every 2h", "template": "",
+                                     "lapsed_days": 30,
+                                     "overridden": ["lapsed_days", "schedule", "template"]}
+    assert "interval" in str(analytics.scheduler.get_job("winback").trigger)
+    status, got = await admin.call("PUT", put.format("rfm"), {"schedule": "off"})
+    assert status == 200 and analytics.scheduler.get_job("rfm") is None
+    assert {job.id for job in analytics.scheduler.get_jobs()} == jobs_before - {"rfm"}
+    craft(hq)  # B's last order: 200 days ago
+    status, run = await admin.post("/api/v1/automation/winback/run", {})
+    assert [r["member"] for r in run["runs"]] == [B] and run["settings"]["lapsed_days"] == 30
+    assert run["runs"][0]["outcome"] == "recorded"
+    # null gives the field back to cloud.toml / the default
+    status, got = await admin.call("PUT", put.format("winback"),
+                                   {"schedule": None, "lapsed_days": None})
+    assert (status, got["schedule"], got["lapsed_days"], got["overridden"]) == (
+        200, "5 2 * * *", 60, ["template"])
+    assert "cron" in str(analytics.scheduler.get_job("winback").trigger)

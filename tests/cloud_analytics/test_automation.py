@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from cloud.db import CloudDb
+from cloud.db.coupons import UnknownTemplate
 
 from .conftest import NOW, Orders, add_member, add_view, ago, feed
 
@@ -117,3 +120,48 @@ def test_two_connections_running_at_once_record_once(hq: CloudDb, db_url: str) -
     assert len(hq.automation_runs("birthday", limit=1000)) == 50
     issued = feed(hq, "s1", "coupon.issued")
     assert len(issued) == 50 and len({c["data"]["member"] for c in issued}) == 50
+
+
+def test_settings_choose_the_template_and_thresholds_api_over_config(
+        hq: CloudDb, orders: Orders) -> None:
+    """Thresholds and the template come from the settings: the API's overrides over
+    cloud.toml's (``config``) over the defaults; a run records which it used, and a
+    member is still acted on once per period whatever the settings say later."""
+    hq.put_coupon_template({**TEMPLATE, "template_id": "lapsed-5"})
+    for member in ("A", "B", "C"):
+        add_member(hq, member)
+    orders.add("A", ago(35))
+    orders.add("B", ago(59))
+    orders.add("C", ago(95))
+    config = {"winback": {"lapsed_days": 90, "template": ""}}
+    first = hq.run_automation("winback", NOW, config)
+    assert members_of(first) == ["C"] and first["settings"]["lapsed_days"] == 90
+    assert [r["outcome"] for r in first["runs"]] == ["recorded"]  # "": record only
+    assert first["runs"][0]["detail"]["lapsed_days"] == 90
+    assert hq.put_automation_settings("winback", {"lapsed_days": 30,
+                                                  "template": "lapsed-5"}) == {
+        "lapsed_days": 30, "template": "lapsed-5"}
+    second = hq.run_automation("winback", NOW, config)
+    assert members_of(second) == ["A", "B"]  # C: already run for this lapse
+    assert {r["outcome"] for r in second["runs"]} == {"issued"}
+    assert {r["detail"]["template_id"] for r in second["runs"]} == {"lapsed-5"}
+    assert hq.run_automation("winback", NOW, config)["runs"] == []
+    # None gives a field back to cloud.toml
+    assert hq.put_automation_settings("winback", {"lapsed_days": None}) == {
+        "template": "lapsed-5"}
+    assert hq.run_automation("winback", NOW, config)["settings"]["lapsed_days"] == 90
+    # a template HQ does not have is refused and nothing is written
+    with pytest.raises(UnknownTemplate):
+        hq.put_automation_settings("winback", {"template": "nope", "lapsed_days": 7})
+    assert hq.automation_overrides() == {"winback": {"template": "lapsed-5"}}
+
+
+def test_viewed_window_and_lookback_come_from_the_settings(hq: CloudDb, orders: Orders) -> None:
+    for member in ("A", "B"):
+        add_member(hq, member)
+    add_view(hq, "A", ago(hours=10), ["C001"])  # due with a 6 h window, not with 24 h
+    add_view(hq, "B", ago(days=3), ["C001"])  # too old with a 2-day lookback
+    assert members_of(hq.run_automation("viewed_not_bought", NOW)) == ["B"]
+    hq.put_automation_settings("viewed_not_bought", {"window_h": 6, "lookback_days": 2})
+    run = hq.run_automation("viewed_not_bought", NOW)
+    assert members_of(run) == ["A"] and run["runs"][0]["detail"]["window_h"] == 6

@@ -61,6 +61,14 @@ def test_environment_and_flags_override_the_file(tmp_path: Path) -> None:
     ("[broker]\nkeepalive = 1\n", {}, "broker.keepalive must be between 5 and 120"),
     ("[auth\n", {}, "cloud.toml: not valid TOML"),
     ("", {"STORENODE_CLOUD_HTTP_PORT": "eighty"}, "environment STORENODE_CLOUD_HTTP_PORT"),
+    ("[scheduler]\nwinback = '5 25 * * *'\n", {}, "cloud.toml: scheduler.winback: "),
+    ("[scheduler]\nrfm = 'daily'\n", {}, "cloud.toml: scheduler.rfm: 'daily': a 5-field"),
+    ("[scheduler]\nlease_ttl_s = 1\n", {}, "scheduler.lease_ttl_s must be between 5 and"),
+    ("[automation]\nwinback_lapsed_days = 0\n", {},
+     "cloud.toml: automation.winback_lapsed_days: an integer from 1 to 3650"),
+    ("[automation]\nbirthday_template = 'a b'\n", {}, "automation.birthday_template"),
+    ("[automation]\nviewed_not_bought_window_h = 48\nviewed_not_bought_lookback_days = 1\n",
+     {}, "automation.viewed_not_bought_lookback_days: must be longer than window_h"),
 ])
 def test_bad_settings_name_the_file_and_key(tmp_path: Path, text: str, env: dict[str, str],
                                             message: str) -> None:
@@ -69,6 +77,22 @@ def test_bad_settings_name_the_file_and_key(tmp_path: Path, text: str, env: dict
     with pytest.raises(ConfigError) as err:
         load_settings(tmp_path, env=env)
     assert message in str(err.value)
+
+
+def test_job_settings_from_the_file_and_the_environment(tmp_path: Path) -> None:
+    ensure_data_dir(tmp_path)
+    assert load_settings(tmp_path, env={}).jobs["winback"] == {
+        "schedule": "5 2 * * *", "template": "auto-winback", "lapsed_days": 60}
+    (tmp_path / "cloud.toml").write_text(
+        '[scheduler]\nwinback = "every 6h"\nrfm = "off"\nlease_ttl_s = 30\n'
+        '[automation]\nwinback_lapsed_days = 45\nbirthday_template = ""\n')
+    settings = load_settings(tmp_path, env={"STORENODE_CLOUD_AUTOMATION_WINBACK_TEMPLATE":
+                                            "come-back"})
+    assert settings.jobs["winback"] == {"schedule": "every 6h", "template": "come-back",
+                                        "lapsed_days": 45}
+    assert settings.jobs["rfm"] == {"schedule": "off"}
+    assert settings.jobs["birthday"]["template"] == ""
+    assert settings.scheduler_lease_ttl_s == 30
 
 
 def test_missing_secret_is_a_config_error(tmp_path: Path) -> None:
