@@ -22,7 +22,7 @@ from .api.errors import MIDDLEWARES
 from .api.metrics import Metrics
 from .api.routes import auth_middleware, setup_routes
 from .config import Settings
-from .db.ledger import LeasePolicy
+from .db.leases import LeasePolicy
 from .service import CloudLink, DbRunner, counters
 
 

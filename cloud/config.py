@@ -36,7 +36,7 @@ SCHEMA: dict[str, dict[str, tuple[type, Any]]] = {
     # what HQ leases to an online store per member (docs/members.md, offline allowance)
     "members": {"lease_points": (int, 1000), "lease_value": (int, 50000),
                 "per_txn_points": (int, 500), "per_txn_value": (int, 20000),
-                "lease_ttl_s": (int, 86400)},
+                "lease_ttl_s": (int, 86400), "lease_share_pct": (int, 50)},
     # analytics job schedules and trigger settings (cloud/analytics/automation.py)
     **automation.config_schema(),
 }
@@ -47,7 +47,7 @@ RANGES: dict[str, tuple[int, int]] = {
     "auth.max_failures": (1, 1000), "auth.lockout_s": (1, 86400),
     "members.lease_points": (0, 100_000_000), "members.lease_value": (0, 100_000_000),
     "members.per_txn_points": (0, 100_000_000), "members.per_txn_value": (0, 100_000_000),
-    "members.lease_ttl_s": (60, 30 * 86400),
+    "members.lease_ttl_s": (60, 30 * 86400), "members.lease_share_pct": (1, 100),
     f"scheduler.{automation.LEASE_TTL[0]}": automation.LEASE_TTL[2:],
 }
 
@@ -104,6 +104,8 @@ def render_config(database: str = "", broker: str = "", port: int = 8090) -> str
         "[members]\n# what HQ leases to an online store per member: points, value in fen\n"
         "lease_points = 1000\nlease_value = 50000\nper_txn_points = 500\n"
         "per_txn_value = 20000\nlease_ttl_s = 86400\n"
+        "# at most this % of a member's balance per lease (several stores share it)\n"
+        "lease_share_pct = 50\n"
     )
 
 

@@ -132,4 +132,7 @@ class Ingest:
         self.counters["births" if result.online else "deaths"] += 1
         if result.replay_from is not None and self.feed is not None:
             await self.feed.replay(parsed.tenant, parsed.store, result.replay_from)
+        others = {s: c for s, c in result.feed.items() if s != parsed.store}  # replayed above
+        if others and self.feed is not None:  # a settlement shrank other stores' leases
+            await self.feed.push(others)
         return result

@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from sync import messages
 
+from . import leases
 from .backend import Backend, utc_now_iso
 from .project import Projection
 from .results import Ack
@@ -63,6 +64,7 @@ def apply_batch(db: Backend, tenant: str, store: str, payload: bytes) -> Ack:
                 projection.add(event)
             projection.write(db)
             db.execute(ADVANCE, (last, now, fresh[-1]["at"], store))
+            leases.settle_if_due(db, store, now)  # a catch-up after a reconnect is done
     except _Outcome as outcome:
         return outcome.ack
     except db.input_errors as exc:  # e.g. an event_id already stored under another seq

@@ -98,7 +98,10 @@ class CloudDb(MemberOps, AnalyticsOps):
 
     def record_state(self, tenant: str, store: str, payload: bytes) -> StateResult:
         with self._lock:
-            return state.record_state(self._db, tenant, store, payload)
+            result = state.record_state(self._db, tenant, store, payload)
+            if not result.accepted or not result.online:
+                return result
+            return dataclasses.replace(result, feed=fanout.drain(self._db))
 
     # -- downstream: the HQ change feed ------------------------------------------
     def put_catalog_item(self, item: dict[str, Any],

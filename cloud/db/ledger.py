@@ -1,20 +1,19 @@
 """Member ledgers at HQ (docs/members.md, "Ledgers" and "Offline allowance"): append-only
-entries with unique ids, balances as sums, leases granted to online stores, and expiry.
+entries with unique ids, balances as sums, and expiry (leases: ``leases.py``).
 
 Runs inside the caller's write transaction with the tenant's member lock held.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from edge.store.clock import iso
 from edge.store.ids import new_ulid
 from sync.hlc import format_hlc
 
+from . import leases
 from .backend import Backend
 from .fanout import queue
 from .members import Ctx, MemberError, conflict, hlc, require
@@ -26,28 +25,6 @@ ACCOUNTS: Final[dict[str, frozenset[str]]] = {
 ENTRY_COLUMNS: Final = ("entry_id", "tenant", "member", "original_member", "account", "kind",
                         "amount", "store", "order_id", "lease_id", "at", "hlc", "note")
 _BIG: Final = 1 << 62
-POLICY_KEY: Final = "members.leases"
-
-
-@dataclass(frozen=True)
-class LeasePolicy:
-    """Caps of what HQ leases to a store for one member (points; value in fen)."""
-
-    lease_points: int = 1000
-    lease_value: int = 50_000
-    per_txn_points: int = 500
-    per_txn_value: int = 20_000
-    lease_ttl_s: int = 86_400
-
-
-def set_policy(db: Backend, policy: LeasePolicy) -> None:
-    db.execute("INSERT INTO hq_settings(key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
-               "SET value = excluded.value", (POLICY_KEY, json.dumps(asdict(policy))))
-
-
-def get_policy(db: Backend) -> LeasePolicy:
-    row = db.execute("SELECT value FROM hq_settings WHERE key = ?", (POLICY_KEY,)).fetchone()
-    return LeasePolicy(**json.loads(row[0])) if row else LeasePolicy()
 
 
 def _opt_str(data: dict[str, Any], key: str) -> str | None:
@@ -97,7 +74,9 @@ def add_entry(ctx: Ctx, entry: dict[str, Any]) -> bool:
             "member": member, "account": entry["account"], "balance": balance,
             "entry_id": entry["entry_id"], "amount": entry["amount"], "kind": entry["kind"],
             "lease_id": entry["lease_id"], "order_id": entry["order_id"],
-            "leases": live_leases(ctx.db, member, ctx.now)})
+            "leases": leases.outstanding(ctx.db, member, ctx.now)})
+    if entry["lease_id"] is not None:
+        leases.mark_unsettled(ctx, entry["lease_id"])
     return True
 
 
@@ -109,69 +88,15 @@ def balances(db: Backend, member: str) -> dict[str, int]:
     return found
 
 
-def live_leases(db: Backend, member: str, now: str) -> list[dict[str, Any]]:
-    """Unrevoked, unexpired leases of ``member`` with what is left of each."""
-    leases = db.rows("SELECT lease_id, store, points, value, expires_at FROM leases "
-                     "WHERE member = ? AND revoked = 0 AND expires_at > ? ORDER BY lease_id",
-                     (member, now))
-    for lease in leases:
-        used = dict(db.execute("SELECT account, SUM(amount) FROM ledger WHERE lease_id = ? "
-                               "AND amount < 0 GROUP BY account",
-                               (lease["lease_id"],)).fetchall())
-        lease["remaining_points"] = max(0, int(lease["points"]) + int(used.get("points") or 0))
-        lease["remaining_value"] = max(0, int(lease["value"]) + int(used.get("value") or 0))
-    return leases
-
-
-def grant_lease(ctx: Ctx, member: str) -> dict[str, Any] | None:
-    """Grant or top up ``ctx.store``'s lease for ``member`` (the store is online).
-
-    What is left of the other stores' live leases plus the new lease never exceeds the
-    balance now: the new lease is min(cap, balance − others' remaining), per account.
-    """
-    assert ctx.store is not None
-    policy, survivor = get_policy(ctx.db), require(ctx, member)
-    balance, leases = balances(ctx.db, survivor), live_leases(ctx.db, survivor, ctx.now)
-    mine = [lease for lease in leases if lease["store"] == ctx.store]
-    others = [lease for lease in leases if lease["store"] != ctx.store]
-    points = max(0, min(policy.lease_points,
-                        balance["points"] - sum(x["remaining_points"] for x in others)))
-    value = max(0, min(policy.lease_value,
-                       balance["value"] - sum(x["remaining_value"] for x in others)))
-    if [(x["remaining_points"], x["remaining_value"]) for x in mine] == [(points, value)]:
-        return None  # already what it would be
-    if not mine and points == value == 0:
-        return None
-    for lease in mine:
-        ctx.db.execute("UPDATE leases SET revoked = 1 WHERE lease_id = ?", (lease["lease_id"],))
-        queue(ctx.db, ctx.tenant, "lease.revoked", {"lease_id": lease["lease_id"]},
-              stores=[ctx.store])
-    expires = _plus(ctx.now, policy.lease_ttl_s)
-    lease = {"lease_id": new_ulid(), "member": survivor, "points": points, "value": value,
-             "per_txn_points": min(policy.per_txn_points, points),
-             "per_txn_value": min(policy.per_txn_value, value), "expires_at": expires}
-    ctx.db.execute("INSERT INTO leases(lease_id, tenant, member, store, points, value, "
-                   "per_txn_points, per_txn_value, granted_at, expires_at) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                   (lease["lease_id"], ctx.tenant, survivor, ctx.store, points, value,
-                    lease["per_txn_points"], lease["per_txn_value"], ctx.now, expires))
-    queue(ctx.db, ctx.tenant, "lease.granted", lease, stores=[ctx.store])
-    return lease
-
-
-def _parse_at(at: str) -> datetime:
+def parse_at(at: str) -> datetime:
     moment = datetime.fromisoformat(at)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _plus(at: str, seconds: int) -> str:
-    return iso(_parse_at(at) + timedelta(seconds=seconds))
 
 
 def hq_entry(ctx: Ctx, member: str, account: str, kind: str, amount: int,
              note: str | None = None) -> dict[str, Any]:
     """An entry made by HQ (adjust, top-up, expire); inserted and sent to every store."""
-    moment = _parse_at(ctx.now)
+    moment = parse_at(ctx.now)
     entry = {"entry_id": new_ulid(), "member": member, "account": account, "kind": kind,
              "amount": amount, "order_id": None, "lease_id": None, "at": ctx.now,
              "hlc": format_hlc(int(moment.timestamp() * 1000), 0), "note": note}
@@ -180,7 +105,7 @@ def hq_entry(ctx: Ctx, member: str, account: str, kind: str, amount: int,
 
 
 def months_before(now: str, months: int) -> str:
-    moment = _parse_at(now)
+    moment = parse_at(now)
     total = moment.year * 12 + moment.month - 1 - months
     year, month = divmod(total, 12)
     day = min(moment.day, 28)

@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 from typing import Any, Final
 
-from . import coupons, ledger, members
+from . import coupons, leases, ledger, members
 from .backend import Backend
 from .members import Ctx, MemberError
 
@@ -46,7 +46,7 @@ def lookup(ctx: Ctx, data: dict[str, Any]) -> None:
     member = members.require(ctx, _member(data))
     row = ctx.db.execute("SELECT online FROM stores WHERE store = ?", (ctx.store,)).fetchone()
     if row is not None and row[0]:
-        ledger.grant_lease(ctx, member)
+        leases.rebalance(ctx, member, requester=ctx.store)
 
 
 def viewed(ctx: Ctx, data: dict[str, Any]) -> None:
@@ -75,6 +75,7 @@ HANDLERS: Final[dict[str, Callable[[Ctx, dict[str, Any]], None]]] = {
     "member.viewed": viewed,
     "ledger.entry": ledger_entry,
     "coupon.redeemed": coupon_redeemed,
+    "lease.acked": leases.acked,
 }
 ORDER_PLACED: Final = "order.placed"
 

@@ -14,11 +14,11 @@ from typing import Any
 
 from cloud.errors import UnknownStore
 
-from . import coupons, fanout, ledger, members
+from . import coupons, fanout, leases, ledger, members
 from .backend import Backend, utc_now_iso
 from .changes import append_to_stores
 from .coupons import UnknownTemplate
-from .ledger import LeasePolicy
+from .leases import LeasePolicy
 from .members import Ctx
 
 __all__ = ["IdempotencyReused", "InsufficientBalance", "MemberOps", "UnknownMember",
@@ -69,11 +69,11 @@ class MemberOps:
 
     def set_lease_policy(self, policy: LeasePolicy) -> None:
         with self._lock, self._db.write():
-            ledger.set_policy(self._db, policy)
+            leases.set_policy(self._db, policy)
 
     def lease_policy(self) -> LeasePolicy:
         with self._lock:
-            return ledger.get_policy(self._db)
+            return leases.get_policy(self._db)
 
     def drain_changes(self) -> dict[str, int]:
         """Append queued member changes to the stores' feeds; {store: first new cursor}."""
@@ -106,7 +106,8 @@ class MemberOps:
         return {**rows[0], "balances": ledger.balances(self._db, member)}
 
     def member_detail(self, member_id: str) -> dict[str, Any] | None:
-        """The survivor of ``member_id``: balances, identities, merges, ledger, leases."""
+        """The survivor of ``member_id``: balances, identities, merges, ledger, the leases that
+        still count and their history (grants, amendments, acks, settlements)."""
         db = self._db
         with self._lock, db.read():
             member = self._summary(members.resolve(db, member_id))
@@ -126,7 +127,8 @@ class MemberOps:
                 "SELECT entry_id, original_member, account, kind, amount, store, order_id, "
                 "lease_id, at, hlc, note FROM ledger WHERE member = ? ORDER BY hlc, entry_id "
                 "LIMIT 1000", (mid,))
-            member["leases"] = ledger.live_leases(db, mid, utc_now_iso())
+            member["leases"] = leases.outstanding(db, mid, utc_now_iso())
+            member["lease_history"] = leases.history(db, mid)
             member["coupons"] = db.rows("SELECT code, template_id, state, redeemed_store, "
                                         "order_id FROM coupons WHERE member = ? ORDER BY code",
                                         (mid,))

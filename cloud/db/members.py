@@ -31,8 +31,8 @@ LAST4: Final = re.compile(r"^[0-9]{4}$")
 BIRTHDAY: Final = re.compile(r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")
 _MAX_CHAIN: Final = 32
 # tables whose ``member`` column a merge re-points at the survivor
-MEMBER_COLUMNS: Final = ("member_identities", "ledger", "coupons", "leases", "member_views",
-                         "orders")
+MEMBER_COLUMNS: Final = ("member_identities", "ledger", "coupons", "leases", "lease_log",
+                         "member_views", "orders")
 
 
 class MemberError(ValueError):

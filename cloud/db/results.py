@@ -46,6 +46,8 @@ class StateResult:
     online: bool
     replay_from: int | None = None
     reason: str | None = None
+    # lease changes a settlement sent to stores' feeds: {store: first new cursor} (to push)
+    feed: dict[str, int] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)

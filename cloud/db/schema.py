@@ -322,6 +322,32 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
         expires_at BIGINT NOT NULL               -- epoch ms
     )
     """),
+    ("0005_lease_shares", """
+    -- leases are amended in place (rev); a smaller amount counts once the store acked it
+    ALTER TABLE leases ADD COLUMN rev INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE leases ADD COLUMN acked_rev INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE leases ADD COLUMN unsettled INTEGER NOT NULL DEFAULT 0;  -- spent in a catch-up
+    ALTER TABLE stores ADD COLUMN settle_seq BIGINT;  -- the edge's last seq at its birth
+    -- every revision of a lease, its acks and its settlements (cloud/db/leases.py)
+    CREATE TABLE lease_log (
+        id {ID},
+        tenant TEXT NOT NULL,
+        member TEXT NOT NULL,
+        store TEXT NOT NULL,
+        lease_id TEXT NOT NULL,
+        rev INTEGER NOT NULL,
+        kind TEXT NOT NULL,                      -- granted|grown|shrunk|revoked|acked|settled
+        points BIGINT NOT NULL,
+        value BIGINT NOT NULL,
+        detail TEXT,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX lease_log_by_lease ON lease_log (lease_id, rev);
+    CREATE INDEX lease_log_by_member ON lease_log (member);
+    INSERT INTO lease_log(tenant, member, store, lease_id, rev, kind, points, value, at)
+        SELECT tenant, member, store, lease_id, 1, 'granted', points, value, granted_at
+        FROM leases
+    """),
 )
 
 

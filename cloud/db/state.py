@@ -12,14 +12,18 @@ from typing import Any, Final
 
 from sync import messages
 
+from . import leases
 from .backend import Backend, utc_now_iso
 from .results import StateResult
 
 # delivery-platform channels: paused while the store is offline (ARCHITECTURE §3, inv. 5)
 PLATFORM_CHANNELS: Final = ("meituan", "eleme")
 
+# a new connection (a higher bd_seq) may follow offline work: its leases are settled once
+# HQ applied the edge's events up to the birth's outbox_seq (cloud/db/leases.py)
 BIRTH: Final = ("UPDATE stores SET online = 1, bd_seq = ?, last_birth = ?, last_seen = ?, "
-                "version = ?, edge_cursor = ?, paused_channels = '[]' "
+                "version = ?, edge_cursor = ?, paused_channels = '[]', "
+                "settle_seq = CASE WHEN bd_seq < ? THEN ? ELSE settle_seq END "
                 "WHERE store = ? AND tenant = ? AND bd_seq <= ?")
 # a death at or above the stored bd_seq: that connection, and every one before it, is gone
 DEATH: Final = ("UPDATE stores SET online = 0, bd_seq = ?, last_seen = ?, paused_channels = ? "
@@ -44,8 +48,10 @@ def _compare_and_set(db: Backend, tenant: str, store: str,
         if state["online"]:
             cursor = state["applied_down_cursor"]
             version = state.get("version") if isinstance(state.get("version"), str) else None
-            changed = db.execute(BIRTH, (bd_seq, now, now, version, cursor, store, tenant,
-                                         bd_seq)).rowcount
+            changed = db.execute(BIRTH, (bd_seq, now, now, version, cursor, bd_seq,
+                                         state["outbox_seq"], store, tenant, bd_seq)).rowcount
+            if changed == 1:
+                leases.settle_if_due(db, store, now)
         else:
             paused = json.dumps(list(PLATFORM_CHANNELS))
             changed = db.execute(DEATH, (bd_seq, now, paused, store, tenant, bd_seq)).rowcount

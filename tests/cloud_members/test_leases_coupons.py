@@ -1,14 +1,13 @@
-"""Leases (offline allowance), overspend conflicts, coupon redemption by HLC, cross-store
-campaigns and exclusive-group clashes, on both backends."""
+"""Coupon redemption by HLC, cross-store campaigns and exclusive-group clashes, on both
+backends (leases: test_leases.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from cloud.db import CloudDb
-from cloud.db.ledger import LeasePolicy
 
-from .conftest import STORES, MemberSim, feed, online
+from .conftest import STORES, MemberSim, feed
 
 A = "01JAAAAAAAAAAAAAAAAAAAAAAA"
 PHONE = "+8613800138000"
@@ -20,76 +19,6 @@ def template(template_id: str, group: str | None = None, channels: Any = None,
     return {"template_id": template_id, "kind": "amount_off", "value": 500,
             "valid_from": window[0], "valid_to": window[1], "exclusive_group": group,
             "channels": channels, **extra}
-
-
-def live(hq: CloudDb) -> list[dict[str, Any]]:
-    return hq.member_detail(A)["leases"]  # type: ignore[index,no-any-return]
-
-
-def with_points(hq: CloudDb, sims: dict[str, MemberSim], points: int) -> None:
-    sims["s1"].created(A, PHONE)
-    sims["s1"].entry(A, points)
-    sims["s1"].send(hq)
-
-
-def test_leases_never_exceed_the_balance_and_only_online_stores_get_one(
-        hq: CloudDb, sims: dict[str, MemberSim]) -> None:
-    hq.set_lease_policy(LeasePolicy(lease_points=600, per_txn_points=200))
-    with_points(hq, sims, 1000)
-    online(hq, "s1", "s2")
-    for store in STORES:  # s3 is offline: no lease
-        sims[store].emit("member.lookup", {"member": A})
-        sims[store].send(hq)
-        leases = live(hq)
-        assert sum(x["remaining_points"] for x in leases) <= 1000
-    assert sorted((x["store"], x["points"]) for x in live(hq)) == [("s1", 600), ("s2", 400)]
-    (granted,) = [c["data"] for c in feed(hq, "s1", "lease.granted")]
-    assert (granted["points"], granted["per_txn_points"], granted["member"]) == (600, 200, A)
-    assert feed(hq, "s3", "lease.granted") == [] and feed(hq, "s2", "lease.revoked") == []
-    # s1 spends 150 of its lease: a look-up cannot top it up (the rest is s2's) ...
-    sims["s1"].entry(A, -150, "redeem", lease_id=granted["lease_id"])
-    sims["s1"].emit("member.lookup", {"member": A})
-    sims["s1"].send(hq)
-    assert feed(hq, "s1", "lease.revoked") == []
-    assert {x["store"]: x["remaining_points"] for x in live(hq)} == {"s1": 450, "s2": 400}
-    # ... until the member earns more: the old lease is revoked, a new one granted
-    sims["s1"].entry(A, 500)
-    sims["s1"].emit("member.lookup", {"member": A})
-    sims["s1"].send(hq)
-    assert [c["data"]["lease_id"] for c in feed(hq, "s1", "lease.revoked")] == [
-        granted["lease_id"]]
-    leases = {x["store"]: x["remaining_points"] for x in live(hq)}
-    assert leases == {"s1": 600, "s2": 400} and sum(leases.values()) <= 1350
-    sims["s1"].emit("member.lookup", {"member": A})  # nothing changed: no new lease
-    sims["s1"].send(hq)
-    assert len(feed(hq, "s1", "lease.granted")) == 2
-
-
-def test_two_partitioned_stores_spending_past_the_balance_is_an_overspend_conflict(
-        hq: CloudDb, sims: dict[str, MemberSim]) -> None:
-    hq.set_lease_policy(LeasePolicy(lease_points=600))
-    with_points(hq, sims, 1000)
-    online(hq, "s1", "s2")
-    leases = {}
-    for store in ("s1", "s2"):
-        sims[store].emit("member.lookup", {"member": A})
-        sims[store].send(hq)
-        leases[store] = [c["data"] for c in feed(hq, store, "lease.granted")][-1]
-    # HQ takes 500 back while both stores are cut off; each spends its whole lease
-    replayed, entry, _ = hq.post_ledger(A, {"account": "points", "kind": "adjust",
-                                            "amount": -500}, "adjust-0001")
-    assert not replayed and entry["amount"] == -500
-    for store, amount in (("s1", -600), ("s2", -400)):
-        sims[store].entry(A, amount, "redeem", lease_id=leases[store]["lease_id"])
-    sims["s1"].send(hq)
-    assert [c["kind"] for c in hq.conflicts()] == ["overspend"]  # 1000 - 500 - 600 = -100
-    sims["s2"].send(hq)
-    last = hq.conflicts()[-1]
-    assert last["kind"] == "overspend" and last["store"] == "s2"
-    assert (last["detail"]["balance"], last["detail"]["amount"]) == (-500, -400)
-    assert last["detail"]["member"] == A and last["detail"]["account"] == "points"
-    # the total overspent is bounded by the leases outstanding during the partition
-    assert -last["detail"]["balance"] <= sum(x["points"] for x in leases.values())
 
 
 def test_the_first_redemption_by_hlc_wins_and_a_second_is_a_conflict(

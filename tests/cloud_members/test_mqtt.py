@@ -90,7 +90,7 @@ async def test_member_changes_are_pushed_to_online_stores(
         assert upsert["data"]["member"]["name"] == "Zhao"
         assert (await s1.until("ledger.entry"))["data"]["amount"] == 800
         lease = (await s2.until("lease.granted"))["data"]
-        assert (lease["member"], lease["points"]) == (A, 800)
+        assert (lease["member"], lease["points"]) == (A, 400)  # lease_share_pct: 50 %
         assert s2.changes.empty()  # s2's own entry and member are not sent back to it
     finally:
         for edge in (s1, s2):

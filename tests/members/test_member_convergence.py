@@ -94,20 +94,29 @@ class MemberSystem(System):
         return True
 
     def leases_bound_spending(self) -> None:
-        """Per lease, what the store spent against it never exceeds what HQ leased."""
+        """Per lease, what the store spent against it never exceeds the most HQ leased under
+        it (a lease is amended in place: its amounts are totals, earlier spends included),
+        and a balance below zero is never more than the member's leases."""
         db = sqlite3.connect(self.hq.dir / "hq.db")
         try:
             rows = db.execute(
-                "SELECT l.lease_id, l.points, -COALESCE(SUM(e.amount), 0) FROM leases l "
+                "SELECT l.lease_id, l.member, (SELECT MAX(g.points) FROM lease_log g WHERE "
+                "g.lease_id = l.lease_id), -COALESCE(SUM(e.amount), 0) FROM leases l "
                 "LEFT JOIN ledger e ON e.lease_id = l.lease_id AND e.account = 'points' "
-                "AND e.amount < 0 GROUP BY l.lease_id, l.points").fetchall()
+                "AND e.amount < 0 GROUP BY l.lease_id, l.member").fetchall()
             unleased = db.execute("SELECT COUNT(*) FROM ledger WHERE amount < 0 AND "
                                   "account = 'points' AND lease_id IS NULL").fetchone()[0]
+            balances = db.execute("SELECT member, SUM(amount) FROM ledger WHERE account = "
+                                  "'points' GROUP BY member").fetchall()
         finally:
             db.close()
-        for lease_id, leased, spent in rows:
-            assert spent <= leased, (lease_id, leased, spent)
+        leased: dict[str, int] = {}
+        for lease_id, member, most, spent in rows:
+            assert spent <= most, (lease_id, most, spent)
+            leased[member] = leased.get(member, 0) + most
         assert unleased == 0  # every spend drew on a lease
+        for member, balance in balances:
+            assert -balance <= leased.get(member, 0), (member, balance, leased)
 
 
 async def scenario(ops: list[tuple[Any, ...]]) -> MemberSystem:
@@ -144,13 +153,14 @@ def test_member_balances_converge_and_spending_stays_within_leases(
 
 
 def test_a_fixed_partition_story() -> None:
-    """Stores cut off from HQ spend a member's points: only the leased store can, only up to
-    its lease (66 points earned, 66 leased to s1: 40 + 40 → the second is refused)."""
+    """Stores cut off from HQ spend a member's points, each only up to its lease: 66 points
+    earned, half leased to the first store that looks the member up, the other half to the
+    second (lease_share_pct 50), so 30 + 30 pass and a second 30 at the first is refused."""
     system = asyncio.run(scenario([
         ("signup", 0, 0), ("order", 0, 0, 3), ("pause", 0.8), ("lookup", 0, 0), ("pause", 0.8),
         ("lookup", 1, 0), ("pause", 0.8), ("offline", 0), ("offline", 1),
-        ("redeem", 0, 0, 40), ("redeem", 1, 0, 40), ("redeem", 0, 0, 40),
+        ("redeem", 0, 0, 30), ("redeem", 1, 0, 30), ("redeem", 0, 0, 30),
         ("online", 0), ("online", 1)]))
-    assert system.redeemed == 40
+    assert system.redeemed == 60
     member = system.final[PHONES[0]]
-    assert member is not None and member["points"] == 66 - 40
+    assert member is not None and member["points"] == 66 - 60
