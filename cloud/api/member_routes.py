@@ -15,7 +15,8 @@ MEMBER_ROUTES: tuple[Route, ...] = (
           query=MEMBERS_QUERY, errors=(400,)),
     Route("GET", "/api/v1/members/{member}", m.get_member,
           "A member (the survivor of a merged id): balances, identities (hashes, last 4), "
-          "merge history, ledger, live leases, coupons", errors=(404,)),
+          "merge history, ledger, the leases that still count and their history (grants, "
+          "amendments, acks, settlements), coupons", errors=(404,)),
     Route("POST", "/api/v1/members/{member}/ledger", m.post_ledger,
           "An HQ ledger entry (points earn/adjust, value topup/refund/adjust), sent to every "
           "store; idempotent by Idempotency-Key (200 on replay) (hq_admin)", body=LEDGER_POST,

@@ -23,6 +23,7 @@ from sync.hlc import DEFAULT_MAX_DRIFT_MS, HybridLogicalClock
 
 from .connection import open_writer, translate
 from .outbox import Outbox
+from .stockcache import StockCache
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,8 @@ class Tx:
     outbox: Outbox
     events: list[dict[str, Any]] = field(default_factory=list)
     cursor: InitVar[sqlite3.Cursor | None] = None
+    # the writer's, kept between order creates; a one-off job gets an empty one
+    cache: StockCache = field(default_factory=StockCache)
     # for the hot path: conn.execute makes (and registers) a new cursor on every call
     cur: sqlite3.Cursor = field(init=False)
 
@@ -79,6 +82,7 @@ class DbWriter:
         self._conn.execute("PRAGMA temp_store=MEMORY")
         self.outbox = Outbox(store_id, HybridLogicalClock(max_drift_ms=max_drift_ms), self._conn)
         self._cur = self._conn.cursor()  # jobs' statements are run one at a time: one cursor
+        self.cache = StockCache()  # what order creates read of catalog and stock (stockcache.py)
         self.last_error: str | None = None
         self._thread = threading.Thread(target=self._run, name="storenode-db-writer", daemon=True)
         self.commits = 0
@@ -135,6 +139,7 @@ class DbWriter:
         seq_before = self.outbox.last_seq
         try:
             conn.execute("BEGIN IMMEDIATE")
+            self.cache.check_version(conn)
             self.outbox.reload(conn)
             seq_before = self.outbox.last_seq
             done = 0
@@ -152,6 +157,7 @@ class DbWriter:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             self.outbox.last_seq = seq_before
+            self.cache.clear()
             error = translate(exc)
             _resolve_all([(job, False, error) for job in batch])
             return
@@ -165,7 +171,9 @@ class DbWriter:
     def _run_job(self, job: Job, events: list[dict[str, Any]]) -> tuple[Job, bool, Any]:
         conn = self._conn
         seq_before = self.outbox.last_seq
-        tx = Tx(conn, self.outbox, cursor=self._cur)
+        if not getattr(job.fn, "keeps_stock_cache", False):
+            self.cache.clear()  # it may change items, stock or quotas behind the cache
+        tx = Tx(conn, self.outbox, cursor=self._cur, cache=self.cache)
         self._cur.execute("SAVEPOINT job")
         try:
             result = job.fn(tx, *job.args)
@@ -183,6 +191,7 @@ class DbWriter:
         self._conn.execute("ROLLBACK TO job")
         self._conn.execute("RELEASE job")
         self.outbox.last_seq = seq_before
+        self.cache.clear()  # it may hold what the job wrote and took back
         return job, False, exc
 
 

@@ -92,7 +92,7 @@ def create_order(
     wanted = rules.quantities_by_sku(req["lines"])
     channel = req["channel"]
     day = local_day(now, tz)
-    items, levels = _items_and_levels(tx, list(wanted), channel, day)
+    items, levels = tx.cache.items_and_levels(cur, list(wanted), channel, day)
     short = stock_rules.shortages(wanted, levels)
     if short:
         raise Conflict("out_of_stock", short)
@@ -141,7 +141,7 @@ def create_order(
             line["unit_cents"], line["total_cents"], line["station"], line["note"])],
     )
     sold = {sku: qty for sku, qty in wanted.items() if sku in levels}
-    moves, lows = _sell_stock(tx, sold, order_id, at) if sold else ([], [])
+    moves, lows = _sell_stock(tx, sold, order_id, channel, day, at) if sold else ([], [])
     # the sale's stock movements travel in the order's own event, not one stock.moved each
     placed = {"order": order, "stock": moves}
     tx.emit("order.placed", placed, at=at, encoded=encode_own_data(placed))
@@ -149,9 +149,10 @@ def create_order(
         members.record_perks(tx, order, perks)
     for low in lows:
         tx.emit("stock.low", low)
-    for sku, qty in sold.items():
-        _use_quota(tx, sku, channel, day, qty, levels[sku])
     return order, False
+
+
+create_order.keeps_stock_cache = True  # type: ignore[attr-defined]  # see stockcache
 
 
 def _add_perks(order: dict[str, Any], perks: members.Perks) -> None:
@@ -175,90 +176,40 @@ def _replay(conn: sqlite3.Connection, key: str, req_hash: str) -> tuple[dict[str
     return fetch_order(conn, order_id) or {}, True
 
 
-_PRICES: dict[str, dict[str, int]] = {}  # channel_prices JSON -> parsed (never mutated)
-
-
-def _items_and_levels(
-    tx: Tx, skus: list[str], channel: str, day: str
-) -> tuple[dict[str, dict[str, Any]], dict[str, stock_rules.StockLevel]]:
-    """What pricing needs of each item, and the stock level of each stock-tracked one.
-
-    One query for both. Unknown SKUs are refused first, then unavailable ones.
-    """
-    marks = ",".join("?" * len(skus))
-    rows = tx.cur.execute(
-        "SELECT i.sku, i.name, i.station, i.price_cents, i.channel_prices, i.available, "
-        "s.sku IS NOT NULL AND i.track_stock = 1, s.on_hand, q.daily_limit, COALESCE(u.used, 0) "
-        "FROM items i LEFT JOIN stock s ON s.sku = i.sku "
-        "LEFT JOIN quotas q ON q.sku = i.sku AND q.channel = ? "
-        "LEFT JOIN quota_usage u ON u.sku = i.sku AND u.channel = ? AND u.day = ? "
-        f"WHERE i.sku IN ({marks})",
-        (channel, channel, day, *skus),
-    ).fetchall()
-    items: dict[str, dict[str, Any]] = {}
-    levels: dict[str, stock_rules.StockLevel] = {}
-    for sku, name, station, price, prices_json, available, tracked, on_hand, limit, used in rows:
-        prices = _PRICES.get(prices_json)
-        if prices is None:
-            if len(_PRICES) > 4096:
-                _PRICES.clear()
-            prices = _PRICES[prices_json] = json.loads(prices_json)
-        items[sku] = {"name": name, "station": station, "price_cents": price,
-                      "channel_prices": prices, "available": bool(available)}
-        if tracked:
-            levels[sku] = stock_rules.StockLevel(on_hand, limit, used)
-    unknown = [s for s in skus if s not in items]
-    if unknown:
-        raise DomainError("unknown_sku", {"skus": unknown})
-    unavailable = [s for s in skus if not items[s]["available"]]
-    if unavailable:
-        raise Conflict("unavailable", {"skus": unavailable})
-    return items, levels
-
-
 def _sell_stock(
-    tx: Tx, sold: dict[str, int], order_id: str, at: str
+    tx: Tx, sold: dict[str, int], order_id: str, channel: str, day: str, at: str
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Take each SKU's ``qty`` off stock and record the sale movements, in two statements.
+    """Take each SKU's ``qty`` off stock (and off its channel quota), record the sale
+    movements. The levels come from the writer's stock cache, which these writes keep current.
 
     Returns the movements for the ``order.placed`` event (``{sku, delta, on_hand}``) and the
     ``stock.low`` alerts of the SKUs that crossed below their safety stock.
     """
-    pairs = [value for sku, qty in sold.items() for value in (sku, -qty)]
-    union = " UNION ALL ".join(["SELECT ? AS sku, ? AS delta"] * len(sold))
-    rows = tx.cur.execute(
-        f"UPDATE stock SET on_hand = on_hand + d.delta FROM ({union}) AS d "
-        "WHERE stock.sku = d.sku RETURNING stock.sku, on_hand, safety_stock",
-        pairs,
-    ).fetchall()
-    after = {sku: (on_hand, safety) for sku, on_hand, safety in rows}
-    missing = [sku for sku in sold if sku not in after]
-    if missing:
-        raise NotFound("stock_not_tracked", {"sku": missing[0]})
-    values = ",".join(["(?,?,?,?,?)"] * len(sold))
-    tx.cur.execute(
-        f"INSERT INTO stock_movements(sku, delta, reason, ref, at) VALUES {values}",
+    cur, cache = tx.cur, tx.cache
+    cur.executemany("UPDATE stock SET on_hand = on_hand - ? WHERE sku = ?",
+                    [(qty, sku) for sku, qty in sold.items()])
+    if cur.rowcount != len(sold):  # a stock row went away under a stale cache: refuse
+        raise NotFound("stock_not_tracked", {"skus": sorted(sold)})
+    cur.execute(
+        "INSERT INTO stock_movements(sku, delta, reason, ref, at) VALUES "
+        + ",".join(["(?,?,?,?,?)"] * len(sold)),
         [value for sku, qty in sold.items() for value in (sku, -qty, "sale", order_id, at)],
     )
-    moves, lows = [], []
+    moves, lows, quota_used = [], [], []
     for sku, qty in sold.items():
-        on_hand, safety = after[sku]
+        on_hand, safety = cache.sold(sku, qty, channel, day)
         moves.append({"sku": sku, "delta": -qty, "on_hand": on_hand})
         if stock_rules.crossed_below_safety(on_hand + qty, on_hand, safety):
             lows.append({"sku": sku, "on_hand": on_hand, "safety_stock": safety})
+        if cache.quotas[(sku, channel, day)][0] is not None:
+            quota_used.append((sku, channel, day, qty))
+    if quota_used:
+        cur.executemany(
+            "INSERT INTO quota_usage(sku, channel, day, used) VALUES (?,?,?,?) "
+            "ON CONFLICT(sku, channel, day) DO UPDATE SET used = MAX(0, used + excluded.used)",
+            quota_used,
+        )
     return moves, lows
-
-
-def _use_quota(
-    tx: Tx, sku: str, channel: str, day: str, qty: int, level: stock_rules.StockLevel
-) -> None:
-    if level.quota_limit is None:
-        return
-    tx.conn.execute(
-        "INSERT INTO quota_usage(sku, channel, day, used) VALUES (?,?,?,?) "
-        "ON CONFLICT(sku, channel, day) DO UPDATE SET used = MAX(0, used + excluded.used)",
-        (sku, channel, day, qty),
-    )
 
 
 def _move_stock(tx: Tx, sku: str, delta: int, reason: str, ref: str | None,

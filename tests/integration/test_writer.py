@@ -4,27 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from pathlib import Path
 from typing import Any
 
-import pytest
 
-from edge.config import load_settings
 from edge.domain.errors import Conflict
-from edge.store.database import migrate
-from edge.store.writer import DbWriter, Job, Tx
+from edge.store.writer import Job, Tx
 
-from ..helpers import make_store
-
-
-@pytest.fixture
-def writer(tmp_path: Path) -> Any:
-    settings = load_settings(make_store(tmp_path / "store"))
-    migrate(settings.db_path)
-    db = DbWriter(settings.db_path, settings.store_id)
-    db.start()
-    yield db
-    db.stop()
 
 
 def _note(tx: Tx, text: str) -> str:
