@@ -95,13 +95,17 @@ def parse_at(at: str) -> datetime:
 
 def hq_entry(ctx: Ctx, member: str, account: str, kind: str, amount: int,
              note: str | None = None) -> dict[str, Any]:
-    """An entry made by HQ (adjust, top-up, expire); inserted and sent to every store."""
+    """An entry made by HQ (adjust, top-up, expire); inserted and sent to every store. The
+    balance changed: the online stores' leases move towards their new shares (a debit that
+    leaves the leases counting more than the balance shrinks them, a credit tops them up)."""
     moment = parse_at(ctx.now)
     entry = {"entry_id": new_ulid(), "member": member, "account": account, "kind": kind,
              "amount": amount, "order_id": None, "lease_id": None, "at": ctx.now,
              "hlc": format_hlc(int(moment.timestamp() * 1000), 0), "note": note}
     add_entry(ctx, entry)
-    return {**entry, "member": require(ctx, member), "store": None}
+    survivor = require(ctx, member)
+    leases.rebalance(ctx, survivor)
+    return {**entry, "member": survivor, "store": None}
 
 
 def months_before(now: str, months: int) -> str:

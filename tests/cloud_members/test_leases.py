@@ -255,3 +255,22 @@ def test_a_settlement_at_a_birth_shrinks_an_online_store_and_says_which_feeds_gr
     ack(sims["s2"], shrink)
     sims["s2"].send(hq)
     assert counted(hq) == {"s1": 350, "s2": 350}
+
+
+def test_an_hq_debit_shrinks_online_leases_and_a_credit_tops_them_up(
+        hq: CloudDb, sims: dict[str, MemberSim]) -> None:
+    start(hq, sims, 600, ("s1", "s2"))
+    lookup(hq, sims["s1"])
+    lookup(hq, sims["s2"])
+    assert counted(hq) == {"s1": 300, "s2": 300}
+    hq.post_ledger(A, {"account": "points", "kind": "adjust", "amount": -400}, "adj-1")
+    assert remaining(hq) == {"s1": 100, "s2": 100}  # 200 left: halved, once acknowledged
+    assert counted(hq) == {"s1": 300, "s2": 300}
+    for store in ("s1", "s2"):
+        ack(sims[store], last_change(hq, store))
+        sims[store].send(hq)
+    assert counted(hq) == {"s1": 100, "s2": 100}
+    death(hq, "s2", 1)
+    hq.post_ledger(A, {"account": "points", "kind": "adjust", "amount": 1000}, "adj-2")
+    # 1200: s1 grows to its share at once; offline s2 is left as it was
+    assert counted(hq) == {"s1": 600, "s2": 100}
