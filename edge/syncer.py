@@ -33,6 +33,7 @@ from .store.database import Database
 log = logging.getLogger(__name__)
 
 _RATE = {"type": "number", "minimum": 0, "maximum": 1000}
+_CHANNEL_RATES = {"type": "object", "propertyNames": schemas.CHANNEL, "additionalProperties": _RATE}
 _SHARE = {"type": "number", "minimum": 0, "maximum": 1}
 _HQ_ITEM = {k: v for k, v in schemas._ITEM_PROPS.items() if k not in ("available", "track_stock")}
 # what the edge accepts from HQ, per change type (extra fields are ignored: forward compatible)
@@ -93,8 +94,10 @@ CHANGE_SCHEMAS.update({
                       "properties": {"lease_id": schemas.REF, **_LEASE_ACK},
                       "dependentRequired": {"ack": ["rev"]}},
     "loyalty.rules": {"type": "object", "required": ["default"], "properties": {
-        "default": _RATE, "channels": {"type": "object", "propertyNames": schemas.CHANNEL,
-                                       "additionalProperties": _RATE}}},
+        "default": _RATE, "channels": _CHANNEL_RATES,
+        # the store's own entry (docs/members.md, "Earning rules"); others' are not sent
+        "stores": {"type": "object", "additionalProperties": {"type": "object", "properties": {
+            "multiplier": _RATE, "channels": _CHANNEL_RATES}}}}},
     "coupon.template": {"type": "object", "required": [
         "template_id", "kind", "value", "valid_from", "valid_to"], "properties": {
         "template_id": schemas.REF, "kind": {"enum": list(member_rules.COUPON_KINDS)},

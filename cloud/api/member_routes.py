@@ -6,8 +6,7 @@ from edge.api.routes import Route
 
 from . import members as m
 from .member_schemas import (CAMPAIGN, EXPIRE, IDEMPOTENCY, ISSUE, LEDGER_POST, LOYALTY_RULES,
-                             MEMBERS_QUERY, TEMPLATE)
-from .schemas import STORES_QUERY
+                             MEMBERS_QUERY, STORE_RULE, TEMPLATE)
 
 MEMBER_ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/members", m.find_members,
@@ -37,8 +36,16 @@ MEMBER_ROUTES: tuple[Route, ...] = (
           errors=(400, 404, 422)),
     Route("GET", "/api/v1/promotions/clashes", m.clashes,
           "Templates of one exclusive_group on a common channel with overlapping windows"),
+    Route("GET", "/api/v1/loyalty/rules", m.get_loyalty_rules,
+          "The earning rules: points per yuan by default, per channel, and per store (its own "
+          "rate per channel, a multiplier of the others); null before any are set"),
     Route("PUT", "/api/v1/loyalty/rules", m.put_loyalty_rules,
-          "Points per yuan (default and per channel), sent as loyalty.rules to every store or "
-          "to ?stores= (hq_admin)", body=LOYALTY_RULES, query=STORES_QUERY,
-          errors=(400, 404, 422)),
+          "Replace the earning rules; each store is sent loyalty.rules with the tenant-wide "
+          "rates and its own entry (hq_admin)", body=LOYALTY_RULES, errors=(400, 404, 422)),
+    Route("PUT", "/api/v1/loyalty/rules/stores/{store}", m.put_store_loyalty_rule,
+          "Set one store's rules {multiplier?, channels?}; only that store is sent new rules "
+          "(hq_admin)", body=STORE_RULE, errors=(400, 404, 422)),
+    Route("DELETE", "/api/v1/loyalty/rules/stores/{store}", m.delete_store_loyalty_rule,
+          "Remove one store's rules: it earns at the tenant-wide rates (hq_admin)",
+          errors=(404,)),
 )

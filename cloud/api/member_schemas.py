@@ -77,13 +77,22 @@ CAMPAIGN = {
                    "active": {"type": "boolean"}},
 }
 RATE = {"type": "number", "minimum": 0, "maximum": 100}
+CHANNEL_RATES = {"type": "object", "propertyNames": CHANNEL, "additionalProperties": RATE}
+# one store's rules: its own rate per channel, and a multiplier of the tenant-wide rates
+STORE_RULE = {
+    "type": "object",
+    "minProperties": 1,
+    "additionalProperties": False,
+    "properties": {"multiplier": {"type": "number", "minimum": 0, "maximum": 10},
+                   "channels": {**CHANNEL_RATES, "minProperties": 1}},
+}
 LOYALTY_RULES = {
     "type": "object",
     "required": ["default"],
     "additionalProperties": False,
-    "properties": {"default": RATE,
-                   "channels": {"type": "object", "propertyNames": CHANNEL,
-                                "additionalProperties": RATE}},
+    "properties": {"default": RATE, "channels": CHANNEL_RATES,
+                   "stores": {"type": "object", "maxProperties": 10_000,
+                              "propertyNames": ID_SCHEMA, "additionalProperties": STORE_RULE}},
 }
 EXPIRE = {
     "type": "object",

@@ -13,9 +13,9 @@ from ..db.member_ops import IdempotencyReused, InsufficientBalance, UnknownMembe
 from .. import keys
 from .errors import ApiError
 from .member_schemas import (CAMPAIGN, EXPIRE, IDHASH, ISSUE, LEDGER_POST, LOYALTY_RULES,
-                             MEMBER_ID, TEMPLATE, idempotency_key, ledger_kind, path_member,
-                             path_name, window)
-from .schemas import query_stores, read_body
+                             MEMBER_ID, STORE_RULE, TEMPLATE, idempotency_key, ledger_kind,
+                             path_member, path_name, window)
+from .schemas import path_id, read_body
 
 
 async def _call(request: web.Request, method: str, *args: Any) -> Any:
@@ -109,10 +109,29 @@ async def clashes(request: web.Request) -> web.Response:
     return web.json_response(await _call(request, "promotion_clashes"))
 
 
+async def get_loyalty_rules(request: web.Request) -> web.Response:
+    return web.json_response({"rules": await _call(request, "loyalty_rules")})
+
+
 async def put_loyalty_rules(request: web.Request) -> web.Response:
-    stores = query_stores(request)
-    rules = {"channels": {}, **await read_body(request, LOYALTY_RULES)}
-    cursors = await _call(request, "put_loyalty_rules", rules, stores)
+    if "stores" in request.query:
+        raise ApiError(400, "bad_query", {"stores": "a store's own rules are `stores` in the "
+                                          "body or PUT /api/v1/loyalty/rules/stores/{store}"})
+    rules = {"channels": {}, "stores": {}, **await read_body(request, LOYALTY_RULES)}
+    cursors = await _call(request, "put_loyalty_rules", rules)
     return web.json_response({"rules": rules, **await _pushed(request, cursors)})
+
+
+async def put_store_loyalty_rule(request: web.Request) -> web.Response:
+    store = path_id(request)
+    entry = await read_body(request, STORE_RULE)
+    cursors = await _call(request, "put_store_loyalty_rule", store, entry)
+    return web.json_response({"store": store, "rule": entry, **await _pushed(request, cursors)})
+
+
+async def delete_store_loyalty_rule(request: web.Request) -> web.Response:
+    store = path_id(request)
+    cursors = await _call(request, "put_store_loyalty_rule", store, None)
+    return web.json_response({"store": store, "rule": None, **await _pushed(request, cursors)})
 
 

@@ -20,12 +20,13 @@ from .backend import Backend, open_backend, utc_now_iso
 from .results import Ack, Feed, StateResult
 from .member_ops import MemberOps
 from .analytics_ops import AnalyticsOps
+from .loyalty import LoyaltyOps
 from .schema import migrate
 
 SNAPSHOT_AFTER = 1000  # a store further behind than this gets a snapshot
 
 
-class CloudDb(MemberOps, AnalyticsOps):
+class CloudDb(MemberOps, AnalyticsOps, LoyaltyOps):
     def __init__(self, backend: Backend) -> None:
         self._db = backend
         self._lock = threading.RLock()

@@ -16,7 +16,6 @@ from cloud.errors import UnknownStore
 
 from . import coupons, fanout, leases, ledger, members
 from .backend import Backend, utc_now_iso
-from .changes import append_to_stores
 from .coupons import UnknownTemplate
 from .leases import LeasePolicy
 from .members import Ctx
@@ -210,8 +209,3 @@ class MemberOps:
     def put_campaign(self, rule: dict[str, Any]) -> None:
         with self._lock, self._db.write():
             coupons.put_campaign(self._db, {**rule, "updated_at": utc_now_iso()})
-
-    def put_loyalty_rules(self, rules: dict[str, Any],
-                          stores: list[str] | None = None) -> dict[str, int]:
-        with self._lock, self._db.write():
-            return append_to_stores(self._db, stores, "loyalty.rules", "rules", dict(rules))

@@ -120,15 +120,41 @@ def check_birthday(text: str) -> str:
     raise DomainError("invalid_birthday", {"birthday": text[:16], "format": "MM-DD"})
 
 
-def earn_points(total_cents: int, channel: str, rules: Mapping[str, Any] | None) -> int:
-    """Points for an order: ``floor(total_cents / 100 * rate)``; no rules known, no points."""
-    if not rules or total_cents <= 0:
-        return 0
+def _rate(value: Any) -> Fraction | None:
+    """A rate as an exact fraction (no 0.1 + 0.2 drift); None unless a number >= 0."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
+        return None
+    return Fraction(str(value))
+
+
+def earn_rate(rules: Mapping[str, Any] | None, store: str, channel: str) -> Fraction:
+    """Points per yuan at ``store`` on ``channel`` (docs/members.md, "Earning rules"):
+
+    1. the store's own rate for the channel (``stores[store].channels[channel]``), as is;
+    2. else the tenant-wide rate of the channel (``channels[channel]``), else ``default``,
+       times the store's ``multiplier`` (1 when the store has none).
+
+    No rules known (or no usable rate): 0."""
+    if not rules:
+        return Fraction(0)
+    entry: Mapping[str, Any] = (rules.get("stores") or {}).get(store) or {}
+    own = _rate((entry.get("channels") or {}).get(channel))
+    if own is not None:
+        return own
     channels: Mapping[str, Any] = rules.get("channels") or {}
-    rate = channels.get(channel, rules.get("default", 0))
-    if not isinstance(rate, (int, float)) or isinstance(rate, bool) or rate <= 0:
+    base = _rate(channels[channel]) if channel in channels else _rate(rules.get("default"))
+    multiplier = _rate(entry.get("multiplier", 1))
+    if base is None or multiplier is None:
+        return Fraction(0)
+    return base * multiplier
+
+
+def earn_points(total_cents: int, channel: str, rules: Mapping[str, Any] | None,
+                store: str) -> int:
+    """Points for an order at ``store``: ``floor(total_cents / 100 * earn_rate)``."""
+    if total_cents <= 0:
         return 0
-    return int(Fraction(total_cents) * Fraction(str(rate)) // 100)  # exact: no 0.1+0.2 drift
+    return int(Fraction(total_cents) * earn_rate(rules, store, channel) // 100)
 
 
 class Allowance(NamedTuple):

@@ -399,7 +399,8 @@ def order_perks(tx: Tx, req: dict[str, Any], channel: str, at: str,
     discount = rules.total_discount(uses, groups, subtotal)
     points = None
     if member is not None:
-        points = rules.earn_points(subtotal - discount, channel, loyalty_rules(conn))
+        points = rules.earn_points(subtotal - discount, channel, loyalty_rules(conn),
+                                   tx.outbox.store_id)
     return Perks(member, discount, codes, points)
 
 

@@ -112,6 +112,67 @@ async def test_templates_issue_campaigns_clashes_and_loyalty_rules(
     assert change["data"] == {"default": 1, "channels": {"mini_program": 2}}
 
 
+async def rules_changes(hq: TestClient, store: str) -> list[dict[str, Any]]:  # noqa: F811
+    return [c["data"] for c in (await db(hq, "changes_since", store, 0)).changes
+            if c["type"] == "loyalty.rules"]
+
+
+async def test_earning_rules_per_channel_and_store(hq: TestClient, admin: Api,  # noqa: F811
+                                                   analyst: Api) -> None:
+    """HQ keeps one rules document; each store is sent the tenant-wide rates and its own
+    entry only; a store's entry can be set and removed alone (only that store is sent new
+    rules); a store added later gets the tenant-wide part."""
+    assert await analyst.get("/api/v1/loyalty/rules") == (200, {"rules": None})
+    rules = {"default": 1, "channels": {"mini_program": 2},
+             "stores": {"s1": {"multiplier": 1.5, "channels": {"meituan": 0.5}}}}
+    status, put = await admin.call("PUT", "/api/v1/loyalty/rules", rules)
+    assert status == 200 and put["rules"] == rules and set(put["stores"]) == {"s1", "s2"}
+    assert await analyst.get("/api/v1/loyalty/rules") == (200, {"rules": rules})
+    assert (await rules_changes(hq, "s1"))[-1] == rules
+    assert (await rules_changes(hq, "s2"))[-1] == {"default": 1,
+                                                  "channels": {"mini_program": 2}}
+    path = "/api/v1/loyalty/rules/stores/{}"
+    status, put = await admin.call("PUT", path.format("s2"), {"multiplier": 3})
+    assert status == 200 and set(put["stores"]) == {"s2"}
+    assert (await rules_changes(hq, "s2"))[-1] == {
+        "default": 1, "channels": {"mini_program": 2}, "stores": {"s2": {"multiplier": 3}}}
+    assert len(await rules_changes(hq, "s1")) == 1  # s1 was not sent anything
+    status, _ = await admin.call("DELETE", path.format("s1"))
+    assert status == 200
+    assert (await rules_changes(hq, "s1"))[-1] == {"default": 1,
+                                                  "channels": {"mini_program": 2}}
+    _, now = await analyst.get("/api/v1/loyalty/rules")
+    assert now["rules"]["stores"] == {"s2": {"multiplier": 3}}
+    # a store added later: the tenant-wide part (it has no entry yet)
+    await db(hq, "add_store", "s3", "acme")
+    assert await rules_changes(hq, "s3") == [{"default": 1, "channels": {"mini_program": 2}}]
+    # a snapshot restates each store's latest rules
+    feed = await db(hq, "changes_since", "s2", -1)
+    assert feed.snapshot and [c["data"] for c in feed.changes if c["type"] == "loyalty.rules"
+                              ] == [now["rules"] | {"stores": {"s2": {"multiplier": 3}}}]
+    # refused, nothing written
+    before = {s: await rules_changes(hq, s) for s in ("s1", "s2", "s3")}
+    for method, url, body, want in (
+            ("PUT", path.format("ghost"), {"multiplier": 2}, 404),
+            ("PUT", path.format("s1"), {}, 422),
+            ("PUT", path.format("s1"), {"multiplier": -1}, 422),
+            ("PUT", path.format("s1"), {"multiplier": 11}, 422),
+            ("PUT", path.format("s1"), {"channels": {"nowhere": 1}}, 422),
+            ("PUT", path.format("s1"), {"channels": {"pos": "2"}}, 422),
+            ("PUT", path.format("s1"), {"multiplier": 2, "extra": 1}, 422),
+            ("PUT", path.format("S 1"), {"multiplier": 2}, 404),
+            ("DELETE", path.format("ghost"), None, 404),
+            ("PUT", "/api/v1/loyalty/rules", {**rules, "stores": {"ghost": {"multiplier": 2}}},
+             404),
+            ("PUT", "/api/v1/loyalty/rules", {**rules, "stores": {"s1": {}}}, 422),
+            ("PUT", "/api/v1/loyalty/rules", {"channels": {"pos": 1}}, 422)):
+        status, err = await admin.call(method, url, body)
+        assert status == want and err["error"], (url, body, status, err)
+        assert (await analyst.call(method, url, body))[0] == 403
+    assert {s: await rules_changes(hq, s) for s in ("s1", "s2", "s3")} == before
+    assert (await analyst.get("/api/v1/loyalty/rules"))[1] == now
+
+
 BAD: list[tuple[str, str, Any, dict[str, str]]] = [
     ("POST", f"/api/v1/members/{A}/ledger", {"account": "points", "kind": "adjust",
                                               "amount": 5}, {}),            # no key

@@ -94,6 +94,32 @@ async def test_create_member_offline_is_idempotent_and_hashed(keyed: TestClient,
     assert (status, err["error"]) == (422, "idempotency_key_required")
 
 
+async def test_points_follow_the_rule_of_this_store_and_channel(keyed: TestClient,
+                                                                cashier: Api) -> None:
+    """loyalty.rules with a store entry: the store's own channel rate, else the channel's
+    (or default) rate times the store's multiplier; another store's entry is not used."""
+    await hq_member(keyed)
+    rules = {"default": 1, "channels": {"mini_program": 2},
+             "stores": {"test-store": {"multiplier": 1.5, "channels": {"phone": 0.5}},
+                        "other": {"multiplier": 10}}}
+    assert (await feed(keyed, {"type": "loyalty.rules", "data": rules}))["rejected"] == 0
+    earned = {}
+    for channel in ("pos", "mini_program", "phone", "waiter"):
+        status, order = await cashier.post("/api/v1/orders", {
+            **ORDER, "channel": channel, "member": MEMBER}, headers=idem())
+        assert status == 201, order
+        earned[channel] = order["points_earned"]
+    assert earned == {"pos": 42, "mini_program": 84, "phone": 14, "waiter": 42}  # 28 yuan
+    entries = await outbox(keyed, "ledger.entry")
+    assert [e["amount"] for e in entries] == [42, 84, 14, 42]
+    # rules of the wrong shape are refused by the feed: the store keeps the ones it has
+    bad = {**rules, "stores": {"test-store": {"multiplier": "x"}}}
+    assert (await feed(keyed, {"type": "loyalty.rules", "data": bad}))["rejected"] == 1
+    status, order = await cashier.post("/api/v1/orders", {**ORDER, "member": MEMBER},
+                                       headers=idem())
+    assert order["points_earned"] == 42
+
+
 async def test_order_attaches_member_by_alias_and_earns_points(keyed: TestClient,
                                                                cashier: Api) -> None:
     await hq_member(keyed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -77,7 +78,38 @@ def test_idhash_is_keyed_hmac_of_kind_and_value() -> None:
 ])
 def test_earning_is_floor_of_yuan_times_rate(total: int, channel: str, rules_: Any,
                                              points: int) -> None:
-    assert rules.earn_points(total, channel, rules_) == points
+    assert rules.earn_points(total, channel, rules_, "s1") == points
+
+
+# 1 point per yuan, double on the mini-program; s1: x1.5 and its own meituan rate; s2: x0
+STORE_RULES = {"default": 1, "channels": {"mini_program": 2, "eleme": 0},
+               "stores": {"s1": {"multiplier": 1.5, "channels": {"meituan": 0.5, "phone": 0}},
+                          "s2": {"multiplier": 0}}}
+
+
+@pytest.mark.parametrize(("store", "channel", "rate"), [
+    ("s9", "pos", 1),  # no entry of its own: the tenant-wide rates
+    ("s9", "mini_program", 2),
+    ("s1", "pos", Fraction(3, 2)),  # default x the store's multiplier
+    ("s1", "mini_program", 3),  # the channel's rate x the store's multiplier
+    ("s1", "meituan", Fraction(1, 2)),  # the store's own channel rate, not multiplied
+    ("s1", "phone", 0),  # the store's own rate wins even when it is 0
+    ("s1", "eleme", 0),  # a tenant-wide 0 stays 0
+    ("s2", "mini_program", 0),  # multiplier 0: the store earns nothing
+])
+def test_the_rate_of_a_store_and_channel_follows_the_precedence(
+        store: str, channel: str, rate: Any) -> None:
+    assert rules.earn_rate(STORE_RULES, store, channel) == rate
+    assert rules.earn_points(1000, channel, STORE_RULES, store) == int(10 * Fraction(rate))
+
+
+def test_rates_from_a_bad_document_earn_nothing() -> None:
+    for bad in ({"default": "1"}, {"default": -1}, {"default": True},
+                {"default": 1, "stores": {"s1": {"multiplier": "x"}}}):
+        assert rules.earn_rate(bad, "s1", "pos") == 0
+    assert rules.earn_rate({}, "s1", "pos") == 0
+    assert rules.earn_points(2900, "pos", {"default": 1, "stores": {"s1": {"multiplier": 0.1}}},
+                             "s1") == 2  # 29 x 0.1, exact
 
 
 @pytest.mark.parametrize(("amount", "balance", "remaining", "per_txn", "code"), [

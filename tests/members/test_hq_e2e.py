@@ -45,7 +45,9 @@ async def test_member_points_and_lease_travel_between_stores(
         hq: Hq, tmp_path: Path, aiohttp_client: Any) -> None:
     hq_client = await aiohttp_client(create_hq(hq_settings(hq.dir)))
     admin = await hq_login(hq_client)
-    status, body = await admin.call("PUT", "/api/v1/loyalty/rules", {"default": 1})
+    # 1 point per yuan; s2 triples it (a store-specific multiplier)
+    status, body = await admin.call("PUT", "/api/v1/loyalty/rules",
+                                    {"default": 1, "stores": {"s2": {"multiplier": 3}}})
     assert status == 200, body
     s1 = await edge_app(tmp_path, hq, "s1", aiohttp_client)
     s2 = await edge_app(tmp_path, hq, "s2", aiohttp_client)
@@ -82,6 +84,15 @@ async def test_member_points_and_lease_travel_between_stores(
 
     await eventually(lambda: _with(hq_points(), lambda p: p == earned - 10))
     await eventually(lambda: _with(lookup(c1), lambda m: m["points"] == earned - 10))
+    # each store got its own rules: s2 earns three times what s1 does for the same order
+    rules = [await s.app[keys.DB].read(member_store.loyalty_rules) for s in (s1, s2)]
+    assert rules == [{"default": 1, "channels": {}},
+                     {"default": 1, "channels": {}, "stores": {"s2": {"multiplier": 3}}}]
+    status, tripled = await c2.post("/api/v1/orders", {
+        "channel": "pos", "lines": [{"sku": "C001", "qty": 1}], "member": member},
+        headers={"Idempotency-Key": uuid.uuid4().hex})
+    assert status == 201 and tripled["points_earned"] == 3 * earned, tripled
+    await eventually(lambda: _with(hq_points(), lambda p: p == 4 * earned - 10))
 
 
 async def _with(value: Any, check: Any) -> Any:
