@@ -1,6 +1,6 @@
 """Member changes made while applying a batch are pushed at once to online stores, over a real
 Mosquitto (shipped config and ACL), both backends: s2's new member and ledger entry reach s1,
-s2's look-up gets s2 its lease."""
+s2's look-up gets s2 its lease; a lease settlement at s1's birth pushes s2's shrink."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from cloud.db import CloudDb
+from cloud.db.leases import LeasePolicy
 from cloud.feed import FeedPublisher
 from cloud.ingest import Ingest
 from sync import messages, topics
@@ -92,6 +93,60 @@ async def test_member_changes_are_pushed_to_online_stores(
         lease = (await s2.until("lease.granted"))["data"]
         assert (lease["member"], lease["points"]) == (A, 400)  # lease_share_pct: 50 %
         assert s2.changes.empty()  # s2's own entry and member are not sent back to it
+    finally:
+        for edge in (s1, s2):
+            await edge.client.close()
+
+
+async def _state(hq: CloudDb, edge: Store, message: dict[str, Any]) -> None:
+    await edge.publish("state", message)
+    for _ in range(200):  # the cloud handles states apart from batches: wait for this one
+        found = hq.get_store(edge.store)
+        if found is not None and found["bd_seq"] == message["bd_seq"] \
+                and bool(found["online"]) == message["online"]:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"state {message} never recorded")
+
+
+async def test_a_settlement_at_a_birth_pushes_the_shrink_of_another_store(
+        broker: Broker, link: Ingest, hq: CloudDb, key: str) -> None:  # noqa: F811
+    hq.set_lease_policy(LeasePolicy(lease_points=600, lease_share_pct=100))
+    s1, s2 = await store(broker, "s1"), await store(broker, "s2")
+    sims = {"s1": MemberSim("s1", key), "s2": MemberSim("s2", key)}
+
+    async def up(edge: Store) -> None:
+        sim = sims[edge.store]
+        await edge.publish("up", messages.up_batch(edge.store, sim.events[sim.sent:]))
+        sim.sent = len(sim.events)
+        assert (await asyncio.wait_for(edge.acks.get(), 10))["applied_seq"] == sim.sent
+
+    async def granted(edge: Store) -> dict[str, Any]:
+        return (await edge.until("lease.granted"))["data"]  # type: ignore[no-any-return]
+
+    try:
+        for edge in (s1, s2):
+            await _state(hq, edge, messages.birth(1, 0, "1.0.0"))
+        sims["s1"].created(A, "+8613800138000")
+        sims["s1"].entry(A, 1000)
+        sims["s1"].emit("member.lookup", {"member": A})
+        await up(s1)
+        assert (await granted(s1))["points"] == 600
+        sims["s2"].emit("member.lookup", {"member": A})
+        await up(s2)
+        shrink = await granted(s1)
+        assert (shrink["points"], shrink["ack"]) == (500, True)
+        sims["s1"].emit("lease.acked", {"lease_id": shrink["lease_id"], "rev": shrink["rev"]})
+        await up(s1)
+        assert [(await granted(s2))["points"] for _ in range(2)] == [400, 500]
+        await _state(hq, s1, messages.death(1))
+        sims["s1"].entry(A, -300, "redeem", lease_id=shrink["lease_id"])
+        # a session that ends before its catch-up, then one with nothing more to send
+        await _state(hq, s1, messages.birth(2, 0, "1.0.0", len(sims["s1"].events) + 5))
+        await up(s1)
+        await _state(hq, s1, messages.birth(3, 0, "1.0.0", len(sims["s1"].events)))
+        pushed = await granted(s2)  # not replayed to s2: pushed because s1's birth settled
+        assert (pushed["points"], pushed["ack"]) == (350, True)
     finally:
         for edge in (s1, s2):
             await edge.client.close()
