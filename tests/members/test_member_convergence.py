@@ -164,3 +164,18 @@ def test_a_fixed_partition_story() -> None:
     assert system.redeemed == 60
     member = system.final[PHONES[0]]
     assert member is not None and member["points"] == 66 - 60
+
+
+def test_three_stores_share_a_member_and_each_spends_its_share_offline() -> None:
+    """The third store to look a member up gets a share too: HQ shrinks the first two (online)
+    to a third each, their edges acknowledge, the third is topped up; cut off, each store
+    can spend its 22 of the 66 points and not one more."""
+    system = asyncio.run(scenario([
+        ("signup", 0, 0), ("order", 0, 0, 3), ("pause", 0.8), ("lookup", 0, 0), ("pause", 0.8),
+        ("lookup", 1, 0), ("pause", 0.8), ("lookup", 2, 0), ("pause", 0.8), ("pause", 0.8),
+        ("offline", 0), ("offline", 1), ("offline", 2),
+        ("redeem", 0, 0, 22), ("redeem", 1, 0, 22), ("redeem", 2, 0, 22), ("redeem", 0, 0, 1),
+        ("online", 0), ("online", 1), ("online", 2)]))
+    assert system.redeemed == 66
+    member = system.final[PHONES[0]]
+    assert member is not None and member["points"] == 0
