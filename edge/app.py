@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -17,13 +17,17 @@ from .api.errors import error_middleware
 from .api.events import SOCKETS, close_sockets
 from .api.routes import auth_middleware, setup_routes
 from .config import Settings
+from .devices import devices_ctx
+from .devicestate import DeviceRegistry
 from .hub import EventHub
 from .metrics import Metrics
 from .store.database import Database, migrate
+from .printing.coordinator import printing_ctx
 from .syncer import sync_ctx
 
 log = logging.getLogger(__name__)
 PAGES = Path(__file__).parent / "pages"
+PAGE_ROUTES = {"/": "pos.html", "/kitchen": "kitchen.html", "/pickup": "pickup.html"}
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -36,12 +40,16 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.TOKENS] = TokenSigner(settings.secret, settings.token_ttl_s)
     app[keys.LIMITER] = LoginLimiter(settings.max_failures, settings.lockout_s)
     app[SOCKETS] = weakref.WeakSet()
+    app[keys.DEVICES] = DeviceRegistry()
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(sync_ctx)
+    app.cleanup_ctx.append(printing_ctx)
+    app.cleanup_ctx.append(devices_ctx)
     app.cleanup_ctx.append(watchdog_ctx)
     app.on_shutdown.append(close_sockets)
     setup_routes(app)
-    app.router.add_get("/", pos_page)
+    for path, page in PAGE_ROUTES.items():
+        app.router.add_get(path, page_handler(page))
     app.router.add_static("/static/", PAGES / "static", append_version=True)
     return app
 
@@ -91,5 +99,7 @@ async def _watchdog(app: web.Application, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
-async def pos_page(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(PAGES / "pos.html")
+def page_handler(page: str) -> Callable[[web.Request], Awaitable[web.FileResponse]]:
+    async def handler(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(PAGES / page, headers={"Cache-Control": "no-cache"})
+    return handler

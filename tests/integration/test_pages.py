@@ -1,14 +1,16 @@
-"""The POS page is served by the daemon with every asset local (shop LAN, no internet)."""
+"""The pages are served by the daemon with every asset local (shop LAN, no internet)."""
 
 from __future__ import annotations
 
 import re
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 
-async def test_pos_page_and_assets_are_served_locally(client: TestClient) -> None:
-    resp = await client.get("/")
+@pytest.mark.parametrize("page", ["/", "/kitchen", "/pickup"])
+async def test_page_and_assets_are_served_locally(client: TestClient, page: str) -> None:
+    resp = await client.get(page)
     html = await resp.text()
     assert resp.status == 200 and "text/html" in resp.headers["Content-Type"]
     assets = re.findall(r'(?:src|href)="([^"]+)"', html)

@@ -1,137 +1,334 @@
 "use strict";
-// POS till: every write carries an Idempotency-Key that is kept until the
-// server has answered, so a double tap or a retry never makes two orders.
-const $ = (id) => document.getElementById(id);
-const state = { token: sessionStorage.getItem("token"), items: [], cart: new Map(), pendingKey: null };
-const yuan = (fen) => "¥" + (fen / 100).toFixed(2);
+// POS till. Every write carries an Idempotency-Key made once per intended action and kept
+// until the server has answered it, so a double tap or a retry never makes two orders or
+// two spends. An order is shown as saved only after a 201/200.
+const { $, t, api, el, yuan } = SN;
+const POINTS_PER_YUAN = 100; // points tender: 100 points pay ¥1
+const CHANNELS = ["pos", "dine_in_qr", "waiter", "mini_program", "meituan", "eleme", "phone"];
+const OPEN = ["placed", "accepted", "preparing"];
+const state = {
+  items: [], stock: new Map(), cart: new Map(), category: null, orderKey: null,
+  member: null, coupons: new Set(), order: null, payKeys: {}, cancelArmed: null,
+};
 
-async function api(method, path, body, headers = {}) {
-  let resp;
-  try {
-    resp = await fetch("/api/v1" + path, {
-      method, headers: { "Content-Type": "application/json", ...headers,
-        ...(state.token ? { Authorization: "Bearer " + state.token } : {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch (err) {
-    setNet(false);
-    throw new Error("无法连接本店服务器 / cannot reach the store server — NOT saved");
-  }
-  setNet(true);
-  const data = await resp.json().catch(() => ({}));
-  if (resp.status === 401 && path !== "/auth/login") logout();
-  if (!resp.ok) throw Object.assign(new Error(data.error || resp.statusText), { status: resp.status, data });
-  return data;
-}
-
-function setNet(up) {
-  $("net").textContent = up ? "" : "离线 / server unreachable";
-  $("net").className = up ? "net" : "net down";
-}
-
-function logout() {
-  state.token = null; sessionStorage.removeItem("token");
-  $("till").hidden = true; $("login").hidden = false;
-}
-
-$("login-form").addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  const form = new FormData(ev.target);
-  try {
-    const res = await api("POST", "/auth/login", { staff: form.get("staff"), pin: form.get("pin") });
-    state.token = res.token; sessionStorage.setItem("token", res.token);
-    $("login-error").textContent = ""; await start();
-  } catch (err) {
-    $("login-error").textContent = err.status === 429 ? "尝试过多，请稍后 / too many attempts" :
-      err.status === 401 ? "工号或PIN错误 / wrong staff or PIN" : err.message;
-  }
+SN.messages({
+  "pos.channel": ["渠道", "Channel"], "pos.all": ["全部", "All"],
+  "pos.soldout": ["售罄", "Sold out"], "pos.member": ["会员", "Member"],
+  "pos.phone": ["手机号", "Phone"], "pos.code": ["会员码", "Member code"],
+  "pos.member.ph": ["手机号或会员码", "phone or member code"], "pos.lookup": ["查询", "Look up"],
+  "pos.member.none": ["未找到会员", "No such member"], "pos.member.clear": ["移除会员", "Remove member"],
+  "pos.member.unavailable": ["会员功能暂不可用（尚未与总部同步）", "Members unavailable (no HQ sync yet)"],
+  "pos.points": ["积分", "Points"], "pos.value": ["储值", "Stored value"],
+  "pos.allowance": ["本店可用额度", "Usable here"], "pos.coupons": ["可用优惠券", "Usable coupons"],
+  "pos.nocoupons": ["无可用优惠券", "No usable coupons"],
+  "pos.cart": ["购物车", "Cart"], "pos.note": ["备注", "note"], "pos.reco": ["常一起购买", "Often bought together"],
+  "pos.subtotal": ["小计", "Subtotal"], "pos.place": ["下单", "Place order"],
+  "pos.retry": ["重试下单（不会重复）", "Retry (never doubles)"],
+  "pos.placed": ["订单 #{n} 已保存", "Order #{n} saved"],
+  "pos.notsaved": ["未保存：{why}", "NOT saved: {why}"],
+  "pos.unknown": ["未收到服务器确认，订单可能未保存 — 请重试", "No answer from the server: the order may not be saved — retry"],
+  "pos.outofstock": ["库存不足：{list}", "Out of stock: {list}"],
+  "pos.pay": ["收款", "Payment"], "pos.due": ["应收", "Due"], "pos.discount": ["优惠 {d}", "discount {d}"],
+  "tender.cash": ["现金收取", "Cash received"], "tender.card": ["刷卡凭证号", "Card terminal ref"],
+  "tender.card_amount": ["刷卡金额", "Card amount"], "tender.value": ["储值支付", "Stored value"],
+  "tender.points": ["积分抵扣（100积分=¥1）", "Points (100 = ¥1)"],
+  "pos.paid": ["已付", "Paid"], "pos.change": ["找零", "Change"], "pos.settle": ["完成收款", "Complete payment"],
+  "pos.print": ["打印小票", "Print receipt"], "pos.next": ["下一单", "Next order"],
+  "pos.short": ["金额不足，还差 {d}", "Not enough: {d} still due"],
+  "pos.cardref": ["请输入刷卡凭证号", "Enter the card terminal reference"],
+  "pos.settled": ["收款完成 #{n}", "Paid #{n}"],
+  "pos.spendfail": ["订单已保存，但{what}未扣：{why}", "Order saved, but {what} NOT charged: {why}"],
+  "pos.orders": ["订单", "Orders"], "pos.cancel": ["取消", "Cancel"],
+  "pos.cancel.confirm": ["确认取消？", "Confirm cancel?"], "pos.complete": ["取餐完成", "Handed over"],
+  "receipt.title": ["小票", "Receipt"], "receipt.total": ["合计", "Total"],
 });
 
-function price(item) {
-  const ch = $("channel").value;
-  return (item.channel_prices && item.channel_prices[ch]) ?? item.price_cents;
+SN.onLang(() => { renderChannels(); renderMenu(); renderMember(); renderOrders(state.orders || []); if (state.order) renderPay(); });
+
+SN.loginForm((f) => api("POST", "/auth/login", { staff: f.staff, pin: f.pin }), start);
+
+async function start() {
+  const health = await api("GET", "/health");
+  $("store").textContent = health.store;
+  const [items, stock] = await Promise.all([api("GET", "/catalog/items"), api("GET", "/inventory")]);
+  state.items = items;
+  state.stock = new Map(stock.map((s) => [s.sku, s]));
+  renderChannels(); renderMenu(); await loadOrders();
 }
 
+function channel() { return $("channel").value || "pos"; }
+function itemName(item) { return (SN.lang === "en" && item.name_en) || item.name; }
+function price(item) { return (item.channel_prices || {})[channel()] ?? item.price_cents; }
+
+function soldOut(item) {
+  if (!item.available) return true;
+  const level = state.stock.get(item.sku);
+  if (!level) return false;  // not stock-tracked
+  if (level.on_hand <= 0) return true;
+  const quota = (level.quotas || {})[channel()];
+  return !!quota && quota.used_today >= quota.limit;
+}
+
+function renderChannels() {
+  const select = $("channel"), current = select.value || "pos";
+  select.replaceChildren(...CHANNELS.map((c) => el("option", { value: c, textContent: t("channel." + c) })));
+  select.value = current;
+}
+
+$("channel").addEventListener("change", () => { state.orderKey = null; renderMenu(); if (state.member) lookupMember(state.member.query); });
+
 function renderMenu() {
+  const categories = [...new Set(state.items.map((i) => i.category))];
+  $("categories").replaceChildren(...[null, ...categories].map((c) => el("button", {
+    type: "button", class: c === state.category ? "on" : "", textContent: c === null ? t("pos.all") : c,
+    onclick: () => { state.category = c; renderMenu(); },
+  })));
   const box = $("items"); box.replaceChildren();
-  let category = null;
+  let category;
   for (const item of state.items) {
-    if (item.category !== category) {
-      category = item.category;
-      const h = document.createElement("h3"); h.textContent = category; box.append(h);
-    }
-    const b = document.createElement("button");
-    b.className = "item"; b.disabled = !item.available; b.dataset.sku = item.sku;
-    b.innerHTML = "<span></span><span class=price></span>";
-    b.firstChild.textContent = item.name; b.lastChild.textContent = yuan(price(item));
-    b.addEventListener("click", () => addToCart(item.sku));
-    box.append(b);
+    if (state.category !== null && item.category !== state.category) continue;
+    if (item.category !== category) { category = item.category; box.append(el("h3", { textContent: category })); }
+    const out = soldOut(item);
+    box.append(el("button", {
+      class: "item" + (out ? " soldout" : ""), disabled: out, dataset: { sku: item.sku },
+      onclick: () => addToCart(item.sku),
+    }, el("span", { textContent: itemName(item) }), el("span", { class: "price", textContent: yuan(price(item)) }),
+       out ? el("span", { class: "tag", textContent: t("pos.soldout") }) : null));
   }
   renderCart();
 }
 
+function changed() { state.orderKey = null; $("place").textContent = t("pos.place"); }
+
 function addToCart(sku) {
   const line = state.cart.get(sku) || { sku, qty: 0, note: "" };
-  line.qty += 1; state.cart.set(sku, line); state.pendingKey = null; renderCart();
+  line.qty += 1; state.cart.set(sku, line); changed(); renderCart(); suggest();
 }
 
 function renderCart() {
-  const ul = $("lines"); ul.replaceChildren();
   let total = 0;
-  for (const line of state.cart.values()) {
+  $("lines").replaceChildren(...[...state.cart.values()].map((line) => {
     const item = state.items.find((i) => i.sku === line.sku);
     total += price(item) * line.qty;
-    const li = document.createElement("li");
-    li.innerHTML = "<span></span><button>−</button><b></b><button>+</button><input class=note placeholder='备注 note'>";
-    li.children[0].textContent = item.name; li.children[2].textContent = line.qty;
-    li.children[1].onclick = () => { line.qty -= 1; if (!line.qty) state.cart.delete(line.sku); state.pendingKey = null; renderCart(); };
-    li.children[3].onclick = () => addToCart(line.sku);
-    li.children[4].value = line.note;
-    li.children[4].oninput = (e) => { line.note = e.target.value; state.pendingKey = null; };
-    ul.append(li);
-  }
+    return el("li", { dataset: { sku: line.sku } },
+      el("span", { class: "name", textContent: itemName(item) }),
+      el("button", { type: "button", class: "minus", textContent: "−", onclick: () => {
+        line.qty -= 1; if (!line.qty) state.cart.delete(line.sku); changed(); renderCart(); suggest(); } }),
+      el("b", { class: "qty", textContent: String(line.qty) }),
+      el("button", { type: "button", class: "plus", textContent: "+", onclick: () => addToCart(line.sku) }),
+      el("input", { class: "note", placeholder: t("pos.note"), value: line.note, maxLength: 200,
+                    oninput: (e) => { line.note = e.target.value; changed(); } }));
+  }));
   $("total").textContent = yuan(total);
   $("place").disabled = state.cart.size === 0;
 }
 
-$("channel").addEventListener("change", () => { state.pendingKey = null; renderMenu(); });
+let suggestTimer = null;
+function suggest() {
+  clearTimeout(suggestTimer);
+  suggestTimer = setTimeout(async () => {
+    const skus = [...state.cart.keys()].slice(0, 20);
+    if (!skus.length) { $("reco").hidden = true; return; }
+    let found = [];
+    try { found = (await api("GET", "/recommendations?skus=" + encodeURIComponent(skus.join(",")))).recommendations; }
+    catch (err) { return; }
+    const items = found.map((r) => state.items.find((i) => i.sku === (r.sku || r.then)))
+      .filter((i) => i && !state.cart.has(i.sku) && !soldOut(i)).slice(0, 4);
+    $("reco").hidden = items.length === 0;
+    $("reco-items").replaceChildren(...items.map((i) => el("button", {
+      type: "button", class: "reco", dataset: { sku: i.sku }, onclick: () => addToCart(i.sku),
+      textContent: `+ ${itemName(i)} ${yuan(price(i))}`,
+    })));
+  }, 150);
+}
 
-$("place").addEventListener("click", async () => {
-  const button = $("place"); button.disabled = true;
-  state.pendingKey = state.pendingKey || crypto.randomUUID();
-  const lines = [...state.cart.values()].map((l) => ({ sku: l.sku, qty: l.qty, ...(l.note ? { note: l.note } : {}) }));
+// -- members --------------------------------------------------------------------------
+$("member-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  lookupMember({ kind: $("member-kind").value, value: $("member-query").value.trim() });
+});
+
+async function lookupMember(query) {
   try {
-    const order = await api("POST", "/orders", { channel: $("channel").value, lines },
-                            { "Idempotency-Key": state.pendingKey });
-    $("result").className = "ok";
-    $("result").textContent = `#${order.number} ${yuan(order.total_cents)} 已下单 / placed`;
-    state.cart.clear(); state.pendingKey = null; renderCart(); loadOrders();
+    const found = await api("GET", `/members/lookup?${query.kind}=${encodeURIComponent(query.value)}&channel=${channel()}`);
+    const same = state.member && state.member.id === found.id;
+    state.member = { ...found, query };
+    if (!same) state.coupons.clear();
+    for (const code of [...state.coupons]) if (!found.coupons.some((c) => c.code === code)) state.coupons.delete(code);
   } catch (err) {
-    $("result").className = "error";
-    $("result").textContent = err.data && err.data.error === "out_of_stock"
-      ? "库存不足 / out of stock: " + err.data.detail.map((d) => `${d.sku} (${d.available})`).join(", ")
-      : "未保存 / NOT saved: " + err.message;
-    button.disabled = false;
+    state.member = null; state.coupons.clear();
+    $("member").textContent = err.status === 404 ? t("pos.member.none")
+      : err.status === 503 ? t("pos.member.unavailable") : err.message;
+    changed(); return;
+  }
+  changed(); renderMember();
+}
+
+function couponLabel(c) {
+  const off = c.kind === "percent_off" ? `${c.value}%` : c.kind === "amount_off" ? yuan(c.value) : c.kind;
+  return `${c.code} · ${off}` + (c.min_spend ? ` (≥${yuan(c.min_spend)})` : "");
+}
+
+function renderMember() {
+  const m = state.member, box = $("member");
+  if (!m) { box.replaceChildren(); return; }
+  const allowance = m.allowance ? `${m.allowance.points} / ${yuan(m.allowance.value_cents)}` : "0";
+  box.replaceChildren(
+    el("p", { class: "member-name", textContent: m.name || m.identities.map((i) => "*" + (i.last4 || "")).join(" ") }),
+    el("p", {}, `${t("pos.points")}: `, el("b", { id: "m-points", textContent: String(m.points) }),
+       ` · ${t("pos.value")}: `, el("b", { id: "m-value", textContent: yuan(m.value_cents) }),
+       ` · ${t("pos.allowance")}: ${allowance}`),
+    el("p", { textContent: m.coupons.length ? t("pos.coupons") : t("pos.nocoupons") }),
+    ...m.coupons.map((c) => el("label", { class: "coupon" }, el("input", {
+      type: "checkbox", value: c.code, checked: state.coupons.has(c.code),
+      onchange: (e) => { e.target.checked ? state.coupons.add(c.code) : state.coupons.delete(c.code); changed(); },
+    }), " " + couponLabel(c))),
+    el("button", { type: "button", textContent: t("pos.member.clear"),
+                   onclick: () => { state.member = null; state.coupons.clear(); changed(); renderMember(); } }));
+}
+
+// -- placing an order -----------------------------------------------------------------
+$("place").addEventListener("click", async () => {
+  const button = $("place");
+  if (button.disabled) return;
+  button.disabled = true;
+  state.orderKey = state.orderKey || SN.newKey();  // kept until the server answers
+  const body = {
+    channel: channel(),
+    lines: [...state.cart.values()].map((l) => ({ sku: l.sku, qty: l.qty, ...(l.note ? { note: l.note } : {}) })),
+    ...(state.member ? { member: state.member.id } : {}),
+    ...(state.coupons.size ? { coupons: [...state.coupons] } : {}),
+  };
+  const result = $("result");
+  try {
+    const order = await api("POST", "/orders", body, { "Idempotency-Key": state.orderKey });
+    result.className = "ok"; result.textContent = t("pos.placed", { n: order.number });
+    state.orderKey = null; state.cart.clear(); button.textContent = t("pos.place");
+    openPayment(order); renderCart(); refreshStock(); loadOrders();
+  } catch (err) {
+    result.className = "error";
+    if (err.offline) {
+      result.textContent = t("pos.unknown"); button.textContent = t("pos.retry");
+    } else if (err.data && err.data.error === "out_of_stock") {
+      state.orderKey = null;
+      result.textContent = t("pos.outofstock", { list: err.data.detail.map((d) => `${d.sku} (${d.available})`).join(", ") });
+      refreshStock();
+    } else {
+      state.orderKey = null;
+      result.textContent = t("pos.notsaved", { why: err.data && err.data.error ? err.data.error : err.message });
+    }
+    button.disabled = state.cart.size === 0;
   }
 });
 
-async function loadOrders() {
-  const orders = await api("GET", "/orders?limit=20");
-  const ul = $("orders"); ul.replaceChildren();
-  for (const o of orders) {
-    const li = document.createElement("li");
-    li.textContent = `#${o.number} ${o.channel} ${yuan(o.total_cents)} ${o.status}`;
-    ul.append(li);
+async function refreshStock() {
+  try { state.stock = new Map((await api("GET", "/inventory")).map((s) => [s.sku, s])); renderMenu(); }
+  catch (err) { /* the banner says the server is unreachable */ }
+}
+
+// -- payment --------------------------------------------------------------------------
+function openPayment(order) {
+  state.order = { ...order, memberId: order.member, paid: false };
+  state.payKeys = {};
+  for (const id of ["t-cash", "t-card", "t-card-ref", "t-value", "t-points"]) $(id).value = "";
+  $("pay-result").textContent = ""; $("receipt").textContent = "";
+  $("cart").hidden = true; $("pay").hidden = false; $("settle").disabled = false;
+  renderPay();
+}
+
+const cents = (id) => Math.round((parseFloat($(id).value) || 0) * 100);
+const points = () => Math.max(0, parseInt($("t-points").value, 10) || 0);
+
+function tenders() {
+  return { cash: cents("t-cash"), card: cents("t-card"), value: cents("t-value"),
+           points: points(), pointsCents: Math.floor(points() * 100 / POINTS_PER_YUAN) };
+}
+
+function renderPay() {
+  const o = state.order;
+  $("pay-number").textContent = "#" + o.number;
+  $("due").textContent = yuan(o.total_cents);
+  $("discount").textContent = o.discount_cents ? t("pos.discount", { d: yuan(o.discount_cents) }) : "";
+  for (const node of document.querySelectorAll(".member-only")) node.hidden = !o.memberId;
+  const tn = tenders(), paid = tn.cash + tn.card + tn.value + tn.pointsCents;
+  $("paid").textContent = yuan(paid);
+  const nonCash = tn.card + tn.value + tn.pointsCents;
+  $("change").textContent = yuan(Math.max(0, tn.cash - Math.max(0, o.total_cents - nonCash)));
+}
+
+for (const id of ["t-cash", "t-card", "t-value", "t-points"]) $(id).addEventListener("input", renderPay);
+
+$("settle").addEventListener("click", async () => {
+  const o = state.order, tn = tenders(), out = $("pay-result");
+  const paid = tn.cash + tn.card + tn.value + tn.pointsCents;
+  if (paid < o.total_cents) { out.className = "error"; out.textContent = t("pos.short", { d: yuan(o.total_cents - paid) }); return; }
+  if (tn.card && !$("t-card-ref").value.trim()) { out.className = "error"; out.textContent = t("pos.cardref"); return; }
+  $("settle").disabled = true;
+  const spends = [["value", { value_cents: tn.value }, t("tender.value")], ["points", { points: tn.points }, t("pos.points")]];
+  for (const [account, amount, label] of spends) {
+    if (!Object.values(amount)[0] || (state.payKeys[account] && state.payKeys[account].done)) continue;
+    const key = (state.payKeys[account] = state.payKeys[account] || { key: SN.newKey() }).key;
+    try {
+      const res = await api("POST", `/members/${o.memberId}/redeem`, { ...amount, order_id: o.id }, { "Idempotency-Key": key });
+      state.payKeys[account].done = true;
+      if (state.member && state.member.id === res.member.id) { Object.assign(state.member, res.member); renderMember(); }
+    } catch (err) {
+      out.className = "error";
+      out.textContent = t("pos.spendfail", { what: label, why: err.offline ? t("net.down") : (err.data && err.data.error) || err.message });
+      $("settle").disabled = false; return;  // the same key again on retry: never a second spend
+    }
   }
+  o.paid = true; o.tenders = tn; o.cardRef = $("t-card-ref").value.trim();
+  out.className = "ok"; out.textContent = t("pos.settled", { n: o.number });
+  $("receipt").textContent = receipt(o);
+});
+
+function receipt(o) {
+  const rows = [`${t("receipt.title")} #${o.number}  ${o.created_at.slice(0, 16).replace("T", " ")}`];
+  for (const l of o.lines) rows.push(`${l.name} x${l.qty}  ${yuan(l.total_cents)}` + (l.note ? `  (${l.note})` : ""));
+  if (o.discount_cents) rows.push(t("pos.discount", { d: yuan(o.discount_cents) }) + ` ${(o.coupons || []).join(",")}`);
+  rows.push(`${t("receipt.total")} ${yuan(o.total_cents)}`);
+  const tn = o.tenders;
+  if (tn.cash) rows.push(`${t("tender.cash")} ${yuan(tn.cash)}  ${t("pos.change")} ${$("change").textContent}`);
+  if (tn.card) rows.push(`${t("tender.card_amount")} ${yuan(tn.card)}  ${t("tender.card")} ${o.cardRef}`);
+  if (tn.value) rows.push(`${t("tender.value")} ${yuan(tn.value)}`);
+  if (tn.points) rows.push(`${t("pos.points")} ${tn.points} = ${yuan(tn.pointsCents)}`);
+  if (o.points_earned) rows.push(`+${o.points_earned} ${t("pos.points")}`);
+  return rows.join("\n");
 }
 
-async function start() {
-  $("login").hidden = true; $("till").hidden = false;
-  const health = await api("GET", "/health");
-  $("store").textContent = health.store;
-  state.items = await api("GET", "/catalog/items");
-  renderMenu(); await loadOrders();
+$("print").addEventListener("click", () => { if (!$("receipt").textContent && state.order) $("receipt").textContent = receipt({ ...state.order, tenders: tenders(), cardRef: $("t-card-ref").value }); window.print(); });
+$("next").addEventListener("click", () => {
+  state.order = null; $("pay").hidden = true; $("cart").hidden = false; $("result").textContent = "";
+  if (state.member) { state.member = null; state.coupons.clear(); renderMember(); $("member-query").value = ""; }
+});
+
+// -- order list -----------------------------------------------------------------------
+async function loadOrders() {
+  try { state.orders = await api("GET", "/orders?limit=20"); } catch (err) { return; }
+  renderOrders(state.orders);
 }
 
-if (state.token) start().catch(logout);
-setInterval(() => api("GET", "/health").catch(() => {}), 5000);
+function renderOrders(orders) {
+  const manager = SN.session.role === "manager";
+  $("orders").replaceChildren(...orders.map((o) => el("li", { dataset: { id: o.id, number: String(o.number), status: o.status } },
+    el("b", { textContent: "#" + o.number }), ` ${t("channel." + o.channel)} ${yuan(o.total_cents)} `,
+    el("span", { class: "status s-" + o.status, textContent: t("status." + o.status) }),
+    o.status === "ready" ? el("button", { type: "button", class: "complete", textContent: t("pos.complete"), onclick: () => move(o, "completed") }) : null,
+    manager && OPEN.includes(o.status) ? el("button", {
+      type: "button", class: "cancel", textContent: state.cancelArmed === o.id ? t("pos.cancel.confirm") : t("pos.cancel"),
+      onclick: () => { if (state.cancelArmed === o.id) { state.cancelArmed = null; move(o, "cancelled"); } else { state.cancelArmed = o.id; renderOrders(orders); } },
+    }) : null)));
+}
+
+// A transition is its own idempotency: repeating one the server already did is a 409 whose
+// order is then in the target status, which we treat as done.
+async function move(order, to) {
+  try { await api("POST", `/orders/${order.id}/transitions`, { to }); }
+  catch (err) {
+    if (err.status !== 409) { $("result").className = "error"; $("result").textContent = t("pos.notsaved", { why: err.message }); }
+  }
+  await loadOrders(); refreshStock();
+}
+
+setInterval(() => { if (SN.session.token) loadOrders(); else api("GET", "/health").catch(() => {}); }, 5000);
