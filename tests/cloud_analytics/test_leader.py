@@ -1,7 +1,8 @@
 """Scheduler leadership on both backends (PostgreSQL: pg_try_advisory_lock on a connection of
 its own; SQLite: a lease row with an expiry): of two real schedulers on one database, one runs
-the jobs and the other none; when the leader stops, or its process is killed (SIGKILL), the
-other takes over and runs them; no scheduled time is run twice."""
+the jobs and the other none; when the leader stops, its process is killed (SIGKILL), or
+(PostgreSQL) the server ends its lock session, the other takes over and runs them; a SQLite
+lease not renewed within its TTL is lost; no scheduled time is run twice."""
 
 from __future__ import annotations
 
@@ -137,3 +138,44 @@ async def test_the_leader_picks_up_settings_stored_through_another_process(
     ran = len(leader.ran)
     await asyncio.sleep(1.5)
     assert len(leader.ran) == ran and pushes(hq) == ran
+
+
+def test_a_lease_runs_out_unless_renewed_and_is_then_lost(tmp_path: Any) -> None:
+    """SQLite's lease with a controlled clock: taken, renewed, refused to another while
+    live; a holder that stalls past the TTL loses it to the other and learns so at its next
+    round; a clean release hands over at once."""
+    url = f"sqlite:///{tmp_path / 'cloud.db'}"
+    CloudDb.open(url).close()  # migrated
+    now = [1000.0]
+    a, b = (LeaseLeadership(url, TTL_S, lambda: now[0]) for _ in range(2))
+    try:
+        assert a.acquire() and not b.acquire()
+        now[0] += TTL_S * 0.9
+        assert a.acquire() and not b.acquire()  # renewed: still a's
+        now[0] += TTL_S * 1.01  # a stalled past its lease
+        assert b.acquire() and not a.acquire()
+        b.release()
+        assert a.acquire()
+    finally:
+        a.close()
+        b.close()
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_a_leader_whose_lock_session_is_cut_steps_down(
+        db_url: str, hq: CloudDb, schedulers: Callable[[], Any]) -> None:
+    """PostgreSQL: the server ends the leader's lock session (as after a network cut): the
+    leader stops running jobs at its next check and the other process takes over."""
+    import psycopg
+
+    a, b = await schedulers(), await schedulers()
+    leader, follower = (a, b) if a.leading else (b, a)
+    assert isinstance(leader.leadership, PgLeadership)
+    pid = leader.leadership._conn.info.backend_pid
+    with psycopg.connect(db_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    await eventually(lambda: follower.leading, timeout=5)
+    await eventually(lambda: not leader.leading, timeout=5)
+    ran = len(leader.ran)
+    await eventually(lambda: len(follower.ran) >= 2, timeout=10)
+    assert len(leader.ran) == ran and pushes(hq) == len(leader.ran) + len(follower.ran)
