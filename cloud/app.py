@@ -2,7 +2,8 @@
 
 Resources are ``cleanup_ctx`` entries, opened in order and closed in reverse: the database
 (opened off the loop), then the broker link (when ``broker.url`` is set), then the analytics
-scheduler (``cloud/analytics/scheduler.py``), then the systemd watchdog.
+scheduler (``cloud/analytics/scheduler.py``), then the platform callback sender
+(``cloud/platforms/callbacks.py``), then the systemd watchdog.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from aiohttp import web
 
 from edge import sdnotify
+from edge.app import PAGES as EDGE_PAGES
 
 from . import keys
 from .analytics.scheduler import analytics_ctx
@@ -22,6 +25,7 @@ from .api.errors import MIDDLEWARES
 from .api.metrics import Metrics
 from .api.routes import auth_middleware, setup_routes
 from .config import Settings
+from .platforms.callbacks import callbacks_ctx
 from .db.leases import LeasePolicy
 from .service import CloudLink, DbRunner, counters
 
@@ -37,9 +41,28 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(broker_ctx)
     app.cleanup_ctx.append(analytics_ctx)
+    app.cleanup_ctx.append(callbacks_ctx)
     app.cleanup_ctx.append(watchdog_ctx)
     setup_routes(app)
+    setup_pages(app)
     return app
+
+
+PAGES = Path(__file__).parent / "pages"
+
+
+def setup_pages(app: web.Application) -> None:
+    """The HQ dashboard at ``/``; its assets (Chart.js vendored) under ``/static/``, and the
+    pages' shared API/message helper from the edge's pages."""
+    async def dashboard(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(PAGES / "dashboard.html", headers={"Cache-Control": "no-cache"})
+
+    async def common_js(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(EDGE_PAGES / "static" / "common.js")
+
+    app.router.add_get("/", dashboard)
+    app.router.add_get("/static/common.js", common_js)
+    app.router.add_static("/static/", PAGES / "static")
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:

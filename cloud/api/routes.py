@@ -14,6 +14,7 @@ from . import catalog, stores, system
 from .analytics import ANALYTICS_ROUTES
 from .auth import PRINCIPAL, check_role, login
 from .member_routes import MEMBER_ROUTES
+from .platforms import PLATFORM_ROUTES
 from .schemas import CATALOG_ITEM, LOGIN, ORDERS_QUERY, QUOTAS, STOCKTAKE, STORES_QUERY
 from .. import keys
 
@@ -29,12 +30,17 @@ ROUTES: tuple[Route, ...] = (
           query=ORDERS_QUERY, errors=(400, 404)),
     Route("GET", "/api/v1/stores/{store}/inventory", stores.store_inventory,
           "A store's stock per SKU (sum of the store's deltas)", errors=(404,)),
+    Route("GET", "/api/v1/stores/{store}/stock-alerts", stores.stock_alerts,
+          "A store's stock.low alerts (on_hand under safety stock when sold), oldest first",
+          errors=(404,)),
     Route("POST", "/api/v1/stores/{store}/inventory/{sku}/stocktake", stores.stocktake,
           "Record a counted quantity; the store gets the difference as a stock adjustment "
           "(hq_admin)", body=STOCKTAKE, ok=201, errors=(400, 404, 422)),
     Route("GET", "/api/v1/conflicts", stores.conflicts,
           "Conflicts found while applying stores' events (e.g. a coupon redeemed twice)",
           query={"resolved": {"type": "string", "enum": ["true", "false"]}}, errors=(400,)),
+    Route("POST", "/api/v1/conflicts/{id}/resolve", stores.resolve_conflict,
+          "Mark a conflict resolved (hq_admin)", errors=(404,)),
     Route("PUT", "/api/v1/catalog/items/{sku}", catalog.put_item,
           "Create or replace an item at every store or at ?stores=s1,s2, through the change "
           "feed (hq_admin)", body=CATALOG_ITEM, query=STORES_QUERY, errors=(400, 404, 422)),
@@ -43,6 +49,7 @@ ROUTES: tuple[Route, ...] = (
           "(hq_admin)", body=QUOTAS, query=STORES_QUERY, errors=(400, 404, 422)),
     *MEMBER_ROUTES,
     *ANALYTICS_ROUTES,
+    *PLATFORM_ROUTES,
     Route("GET", "/metrics", system.metrics, "Prometheus metrics", produces="text/plain"),
 )
 

@@ -24,6 +24,14 @@ async def store_inventory(request: web.Request) -> web.Response:
     return web.json_response(await request.app[keys.DB].call("store_inventory", store))
 
 
+async def stock_alerts(request: web.Request) -> web.Response:
+    store = path_id(request)
+    db = request.app[keys.DB]
+    if await db.call("get_store", store) is None:
+        raise ApiError(404, "unknown_store", store)
+    return web.json_response(await db.call("stock_alerts", store))
+
+
 async def stocktake(request: web.Request) -> web.Response:
     store, sku = path_id(request), path_sku(request)
     body = await read_body(request, STOCKTAKE)
@@ -43,3 +51,12 @@ async def conflicts(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_query", {"resolved": "true or false"})
     resolved = None if text is None else text == "true"
     return web.json_response(await request.app[keys.DB].call("conflicts", resolved))
+
+
+async def resolve_conflict(request: web.Request) -> web.Response:
+    text = request.match_info["id"]
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        raise ApiError(404, "unknown_conflict", text[:40])
+    if not await request.app[keys.DB].call("resolve_conflict", int(text)):
+        raise ApiError(404, "unknown_conflict", text)
+    return web.json_response({"id": int(text), "resolved": True})
