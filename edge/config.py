@@ -10,8 +10,12 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+if TYPE_CHECKING:
+    from .lockers.settings import LockerBank
+    from .probes.settings import ProbeSettings
 
 CONFIG_FILE = "edge.toml"
 SECRET_FILE = "secret.key"
@@ -57,6 +61,8 @@ class Settings:
     window: int = 8
     retain_hours: int = 24
     max_clock_drift_s: int = 300  # remote HLC timestamps further ahead are refused
+    lockers: tuple[LockerBank, ...] = ()  # [lockers.<bank>]
+    probes: ProbeSettings | None = None  # [probes], [probes.<zone>]
 
     @property
     def db_path(self) -> Path:
@@ -90,6 +96,7 @@ def load_settings(data_dir: Path, env: dict[str, str] | None = None) -> Settings
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    lockers, probes = raw.pop("lockers", {}), raw.pop("probes", None)  # lockers/, probes/
     values = validate_tables(path, raw, env, SCHEMA, "STORENODE_")
     try:
         tz = ZoneInfo(values["store.timezone"])
@@ -127,7 +134,21 @@ def load_settings(data_dir: Path, env: dict[str, str] | None = None) -> Settings
         window=values["sync.window"],
         retain_hours=values["sync.retain_hours"],
         max_clock_drift_s=values["sync.max_clock_drift_s"],
+        lockers=_lockers(path, lockers, env),
+        probes=None if probes is None else _probes(path, probes, env),
     )
+
+
+def _lockers(path: Path, tables: Any, env: dict[str, str]) -> tuple[LockerBank, ...]:
+    from .lockers.settings import parse_banks
+
+    return parse_banks(path, tables, env, ConfigError)
+
+
+def _probes(path: Path, table: Any, env: dict[str, str]) -> ProbeSettings | None:
+    from .probes.settings import parse_probes
+
+    return parse_probes(path, table, env, ConfigError)
 
 
 def _broker_url(path: Path, url: str) -> str:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..registry import make
+
 from .base import (BoardGarbage, BoardTimeout, BoardUnavailable, DoorState, LockerBoard,
                    LockerError, LockRefused)
 from .board import KrcuBoard, network_board, serial_board
@@ -40,9 +42,4 @@ BACKENDS: dict[str, Callable[[dict[str, Any]], LockerBoard]] = {
 
 def make_board(options: dict[str, Any]) -> LockerBoard:
     """The board for one bank's settings (``type`` chooses the backend)."""
-    try:
-        factory = BACKENDS[options["type"]]
-    except KeyError:
-        raise ValueError(f"unknown locker type {options.get('type')!r}; "
-                         f"one of {sorted(BACKENDS)}") from None
-    return factory(options)
+    return make(BACKENDS, options, "locker")

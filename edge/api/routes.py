@@ -12,6 +12,7 @@ from . import catalog, events, inventory, members, orders, schemas, system
 from .auth import PRINCIPAL, bearer
 from .errors import Handler
 from .. import keys
+from ..lockers import api as lockers
 
 Q = dict[str, Any]
 
@@ -106,6 +107,14 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/recommendations", members.recommendations,
           "Items often bought together with the given SKUs",
           query={"skus": {"type": "string", "minLength": 1, "maxLength": 600}}, errors=(400,)),
+    Route("GET", "/api/v1/lockers", lockers.overview,
+          "Locker banks (state, doors) and the orders they hold or left with staff"),
+    Route("POST", "/api/v1/lockers/open", lockers.open_by_code,
+          "Open the compartment holding the order with this 6-digit pickup code (collected)",
+          body=lockers.OPEN_BY_CODE, errors=(400, 404, 422, 429, 503)),
+    Route("POST", "/api/v1/lockers/{bank}/compartments/{n}/open", lockers.staff_open,
+          "Open a compartment for staff; release: true empties it (its order back to staff)",
+          body=lockers.STAFF_OPEN, errors=(400, 404, 422, 503)),
     Route("GET", "/metrics", system.metrics, "Prometheus metrics (manager, technician)",
           produces="text/plain"),
 )

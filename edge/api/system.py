@@ -29,6 +29,7 @@ async def health(request: web.Request) -> web.Response:
                  **({"bd_seq": sync.bd_seq, "down_cursor": sync.down_cursor,
                      "last_error": sync.client.last_error} if sync is not None else {})},
         "db": {"writer": "ok" if writer_ok else (db.writer.last_error or "stopped")},
+        "devices": app[keys.DEVICES].health(),
     })
 
 

@@ -31,6 +31,8 @@ PERMISSIONS: Final[dict[str, frozenset[str]]] = {
     "members.read": frozenset({"cashier", "manager"}),
     "members.write": frozenset({"cashier", "manager"}),
     "members.topup": frozenset({"manager"}),
+    "devices.read": _ALL,
+    "lockers.open": _ALL,
 }
 
 # target status -> roles allowed to move an order there

@@ -189,6 +189,64 @@ MIGRATIONS: Sequence[tuple[str, str]] = (
         CREATE INDEX orders_member ON orders(member) WHERE member IS NOT NULL;
         """,
     ),
+    (
+        "0004_lockers_probes",
+        """
+        CREATE TABLE locker_assignments (
+            id INTEGER PRIMARY KEY,
+            order_id TEXT NOT NULL,
+            bank TEXT,
+            compartment INTEGER,
+            state TEXT NOT NULL CHECK (state IN
+                ('loading', 'active', 'collected', 'expired', 'released', 'with_staff')),
+            reason TEXT,
+            code_hash TEXT,
+            assigned_at TEXT NOT NULL,
+            expires_at TEXT,
+            closed_at TEXT
+        );
+        CREATE UNIQUE INDEX locker_assignments_order ON locker_assignments(order_id);
+        CREATE UNIQUE INDEX locker_assignments_slot ON locker_assignments(bank, compartment)
+            WHERE state IN ('loading', 'active', 'expired');
+        CREATE UNIQUE INDEX locker_assignments_code ON locker_assignments(code_hash)
+            WHERE state = 'active';
+        CREATE INDEX locker_assignments_due ON locker_assignments(state, expires_at);
+        CREATE TABLE probe_days (
+            day TEXT NOT NULL,
+            zone TEXT NOT NULL,
+            visits INTEGER NOT NULL DEFAULT 0,
+            converted INTEGER NOT NULL DEFAULT 0,
+            decided INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (day, zone)
+        ) WITHOUT ROWID;
+        """,
+    ),
+    (
+        "0003_print_queue",
+        """
+        CREATE TABLE print_jobs (
+            id INTEGER PRIMARY KEY,
+            order_id TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('kitchen', 'receipt', 'label')),
+            station TEXT,
+            printer TEXT,
+            routed_to TEXT,
+            state TEXT NOT NULL CHECK (state IN
+                ('queued', 'sending', 'printed', 'interrupted', 'unrouted')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            reprint_by TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            printed_at TEXT
+        );
+        CREATE INDEX print_jobs_queue ON print_jobs(printer, id) WHERE state = 'queued';
+        CREATE INDEX print_jobs_order ON print_jobs(order_id);
+        CREATE INDEX print_jobs_open ON print_jobs(state) WHERE state <> 'printed';
+        INSERT INTO meta(key, value)
+            SELECT 'print_cursor', value FROM meta WHERE key = 'outbox_last_seq';
+        """,
+    ),
 )
 
 

@@ -1,0 +1,1 @@
+"""Pickup lockers: settings, SQL, one coordinator per bank, LAN API routes."""

@@ -1,0 +1,1 @@
+"""BLE foot-traffic probes: settings, one coordinator per zone, visits and conversion."""
