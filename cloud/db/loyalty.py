@@ -30,8 +30,14 @@ EMPTY: Final[dict[str, Any]] = {"default": 0, "channels": {}, "stores": {}}
 
 
 def get_rules(db: Backend) -> dict[str, Any] | None:
+    """The document; before it was kept (rules sent to every store by an older HQ), the
+    tenant-wide rules every store was sent, with no store entries."""
     row = db.execute("SELECT value FROM hq_settings WHERE key = ?", (RULES_KEY,)).fetchone()
-    return None if row is None else dict(json.loads(row[0]))
+    if row is not None:
+        return dict(json.loads(row[0]))
+    row = db.execute("SELECT data FROM hq_catalog WHERE kind = ? AND key = ?",
+                     (RULES_KEY, CHANGE_KEY)).fetchone()
+    return None if row is None else {"channels": {}, **json.loads(row[0]), "stores": {}}
 
 
 def for_store(rules: dict[str, Any], store: str) -> dict[str, Any]:
