@@ -57,6 +57,9 @@ def init(data_dir: Path, store_id: str, tenant: str, timezone: str, port: int, d
         _fail(str(exc))
     result: dict[str, Any] = {"store": store_id, "config": str(config)}
     if demo:
+        from .devices import add_demo_devices
+
+        add_demo_devices(data_dir)  # a simulated locker bank and BLE probes
         catalog = Path(__file__).resolve().parent.parent / "config" / "demo" / "catalog.csv"
         result["items"] = service.import_catalog(data_dir, store_id, catalog, None, 100)
     _out(result)
@@ -248,6 +251,72 @@ def sync_status(data_dir: Path) -> None:
     except (OSError, KeyError, ValueError):
         result["connected"] = None  # daemon not running: unknown
     _out(result)
+
+
+@cli.group()
+def locker() -> None:
+    """Pickup lockers ([lockers.<bank>] in edge.toml)."""
+
+
+@locker.command("open")
+@click.argument("bank")
+@click.argument("n", type=int)
+@click.option("--release", is_flag=True, help="Empty it: its order goes back to staff.")
+@DATA_DIR
+def locker_open(bank: str, n: int, release: bool, data_dir: Path) -> None:
+    """Open compartment N of a locker bank (through the daemon when it runs).
+
+    Example: storenode locker open main 3 --data-dir /var/lib/storenode
+    """
+    from .technician import TechnicianError, locker_open as open_compartment
+
+    try:
+        _out(open_compartment(data_dir, bank, n, release))
+    except (ConfigError, TechnicianError) as exc:
+        _fail(str(exc))
+
+
+@cli.group()
+def probe() -> None:
+    """BLE foot-traffic probes ([probes.<zone>] in edge.toml)."""
+
+
+@probe.command("scan")
+@click.option("--seconds", default=10.0, show_default=True, type=click.FloatRange(0.1, 3600))
+@click.option("--adapter", default=None, help="Scan on this adapter (e.g. hci0), not the zones.")
+@click.option("--record", type=click.File("w"), default=None,
+              help="Write a capture (JSON lines, addresses hashed) for a replay probe.")
+@DATA_DIR
+def probe_scan(seconds: float, adapter: str | None, record: Any, data_dir: Path) -> None:
+    """Listen for BLE adverts and count them per zone (devices, devices near enough).
+
+    Example: storenode probe scan --seconds 30 --record pickup.jsonl --data-dir /var/lib/storenode
+    """
+    from .technician import TechnicianError, probe_scan as scan
+
+    try:
+        _out(scan(data_dir, seconds, adapter, record))
+    except (ConfigError, TechnicianError) as exc:
+        _fail(str(exc))
+
+
+@cli.command()
+@DATA_DIR
+def doctor(data_dir: Path) -> None:
+    """Check printers, locker boards, BLE adapters, broker, disk and clock; exit 1 on a fail.
+
+    Example: storenode doctor --data-dir /var/lib/storenode
+    """
+    from .doctor import run_checks
+
+    try:
+        rows = run_checks(load_settings(data_dir))
+    except ConfigError as exc:
+        _fail(str(exc))
+    failed = [r["check"] for r in rows if r["status"] == "fail"]
+    _out({"ok": not failed, "failed": failed, "checks": rows})
+    if failed:
+        sys.exit(1)
 
 
 def main() -> None:

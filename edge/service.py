@@ -149,14 +149,29 @@ def configure_sync(data_dir: Path, broker: str, username: str, password: str,
 
 
 def render_toml(tables: dict[str, dict[str, Any]]) -> str:
-    """Our config files are tables of strings and integers: write them back as TOML."""
+    """Our config files are tables (and sub-tables such as ``[lockers.main]``) of strings,
+    integers, booleans and lists of those: write them back as TOML."""
     out = ["# storenode edge settings (see README, Configuration).", ""]
     for section, values in tables.items():
-        out.append(f"[{section}]")
-        for key, value in values.items():
-            out.append(f"{key} = {json.dumps(value) if isinstance(value, str) else value}")
-        out.append("")
+        _render_table(out, section, values)
     return "\n".join(out)
+
+
+def _render_table(out: list[str], name: str, values: dict[str, Any]) -> None:
+    out.append(f"[{name}]")
+    for key, value in values.items():
+        if not isinstance(value, dict):
+            out.append(f"{key} = {_toml_value(value)}")
+    out.append("")
+    for key, value in values.items():
+        if isinstance(value, dict):
+            _render_table(out, f"{name}.{key}", value)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value) if isinstance(value, (str, list)) else str(value)
 
 
 def sync_status(data_dir: Path) -> dict[str, Any]:

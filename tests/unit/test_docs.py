@@ -20,3 +20,18 @@ def test_every_setting_is_documented_and_in_the_example() -> None:
 def test_readme_first_screen_gives_the_two_setup_commands() -> None:
     first_screen = "\n".join((ROOT / "README.md").read_text().splitlines()[:15])
     assert "make run" in first_screen and "make test" in first_screen
+
+
+def test_every_device_setting_is_documented_and_in_the_example() -> None:
+    from edge.lockers.settings import BANK_KEYS
+    from edge.probes.settings import PROBE_KEYS, ZONE_KEYS
+
+    readme = (ROOT / "README.md").read_text()
+    example = tomllib.loads((ROOT / "config" / "edge.toml").read_text())
+    checks = [(f"lockers.<bank>.{k}", example["lockers"]["main"], k) for k in BANK_KEYS]
+    checks += [(f"probes.{k}", example["probes"], k) for k in PROBE_KEYS]
+    checks += [(f"probes.<zone>.{k}", example["probes"][zone], k)
+               for k in ZONE_KEYS for zone in ("pickup", "store")]
+    for name, table, key in checks:
+        assert f"`{name}`" in readme, f"{name} missing from README"
+        assert key in table, f"{name} missing from config/edge.toml"
