@@ -67,7 +67,8 @@ class DeviceRegistry:
 
 
 class DeviceCollector(Collector):
-    """``storenode_device_up{device,state}``: 1 while the device is ok."""
+    """``storenode_device_up{device,state}`` (1 while the device is ok) and a gauge per
+    figure a device reports, e.g. ``storenode_device_doors_open{device="locker:main"}``."""
 
     def __init__(self, registry: DeviceRegistry) -> None:
         self.registry = registry
@@ -75,9 +76,18 @@ class DeviceCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         up = GaugeMetricFamily("storenode_device_up", "1 while a device is ok, else 0",
                                labels=["device", "state"])
+        figures: dict[str, GaugeMetricFamily] = {}
         for name, device in self.registry.devices.items():
             up.add_metric([name, device.state], 1.0 if device.up else 0.0)
+            for key, value in device.extra.items():
+                if isinstance(value, int) and not isinstance(value, bool):
+                    if key not in figures:
+                        figures[key] = GaugeMetricFamily(
+                            f"storenode_device_{key}", f"Devices' {key.replace('_', ' ')}",
+                            labels=["device"])
+                    figures[key].add_metric([name], float(value))
         yield up
+        yield from figures.values()
 
 
 def record_state(tx: Tx, device: str, state: str, detail: str | None) -> None:

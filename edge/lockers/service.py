@@ -59,25 +59,30 @@ class LockerService:
         self._wake.set()
 
     async def _run(self) -> None:
-        tick = min(c.bank.poll_s for c in self.banks.values())
+        interval = min(c.bank.poll_s for c in self.banks.values())
+        loop = asyncio.get_running_loop()
+        next_poll = loop.time()
         while True:
+            poll = loop.time() >= next_poll  # a commit's wake-up only assigns
+            if poll:
+                next_poll = loop.time() + interval
             try:
-                await self.tick()
+                await self.tick(poll)
             except Exception:  # noqa: BLE001 - a storage hiccup must not end the loop
                 log.exception("locker service tick failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), tick)
+                await asyncio.wait_for(self._wake.wait(), max(0.0, next_poll - loop.time()))
             self._wake.clear()
 
-    async def tick(self) -> None:
+    async def tick(self, poll: bool = True) -> None:
         """One round: poll each board (doors, keypad), expire, assign waiting orders."""
-        for coordinator in self.banks.values():
+        for coordinator in self.banks.values() if poll else ():
             code = await coordinator.poll()
             await self._report(coordinator)
             if code is not None:
                 with contextlib.suppress(DomainError):
                     await self.open_by_code(code, coordinator.name, by="keypad")
-        if await self.db.read(store.expiry_due):
+        if poll and await self.db.read(store.expiry_due):
             await self.db.write(store.expire_due)
         for order_id in await self.db.read(store.waiting_orders):
             await self.assign(order_id)

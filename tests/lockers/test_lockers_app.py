@@ -143,6 +143,11 @@ async def test_board_not_answering_leaves_the_order_with_staff_and_orders_keep_f
     assert health["status"] == "ok"  # orders are still served
     assert health["devices"]["locker:main"]["state"] == "not_answering"
     again = await ready_order(cashier, kitchen)  # the daemon keeps taking orders
+    _, _, manager = await staff(client)
+    resp = await client.get("/metrics", headers={"Authorization": f"Bearer {manager.token}"})
+    metrics = await resp.text()
+    assert 'storenode_device_up{device="locker:main",state="not_answering"} 0.0' in metrics
+    assert 'storenode_device_compartments{device="locker:main"} 2.0' in metrics
     _, after = await cashier.get(f"/api/v1/orders/{order['id']}")
     assert after["status"] == "ready"
     board.failure = None

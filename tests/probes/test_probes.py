@@ -14,6 +14,7 @@ import pytest
 from drivers.ble import (AdapterMissing, Advert, BleakProbe, FakeProbe, ReplayProbe,
                          advert_from_bleak, capture_line, read_capture)
 from edge import keys
+from tests.conftest import login_as
 from tests.lockers.conftest import events, staff, ready_order, wait_for
 
 from .bleak_inject import InjectBackend, bleak_advert, bleak_device
@@ -104,6 +105,11 @@ async def test_visits_and_conversion_become_events_without_identities(
     assert day == (2, 1, 2)
     resp = await client.get("/api/v1/health")
     assert (await resp.json())["devices"]["probe:pickup"]["state"] == "ok"
+    manager = await login_as(client, "manager")
+    resp = await client.get("/metrics", headers={"Authorization": f"Bearer {manager.token}"})
+    metrics = await resp.text()
+    assert 'storenode_device_up{device="probe:store",state="ok"} 1.0' in metrics
+    assert 'storenode_device_adverts{device="probe:pickup"} 15.0' in metrics
 
 
 async def test_identities_change_with_the_daily_salt(app_client: Any, store_dir: Path) -> None:
