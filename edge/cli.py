@@ -57,6 +57,9 @@ def init(data_dir: Path, store_id: str, tenant: str, timezone: str, port: int, d
         _fail(str(exc))
     result: dict[str, Any] = {"store": store_id, "config": str(config)}
     if demo:
+        from .printing.service import add_demo_printers
+
+        add_demo_printers(data_dir)  # simulated printers: tickets go to files in the data dir
         from .devices import add_demo_devices
 
         add_demo_devices(data_dir)  # a simulated locker bank and BLE probes
@@ -251,6 +254,57 @@ def sync_status(data_dir: Path) -> None:
     except (OSError, KeyError, ValueError):
         result["connected"] = None  # daemon not running: unknown
     _out(result)
+
+
+@cli.group()
+def printer() -> None:
+    """Kitchen and receipt printers ([printers.<name>] in edge.toml)."""
+
+
+@printer.command("test")
+@click.argument("name")
+@DATA_DIR
+def printer_test(name: str, data_dir: Path) -> None:
+    """Read a printer's status and print a test page on it (directly, not through the queue).
+
+    Example: storenode printer test kitchen --data-dir /var/lib/storenode
+    """
+    from drivers.printer import PrinterError
+
+    from .printing.service import test_printer
+
+    try:
+        _out(test_printer(data_dir, name))
+    except ConfigError as exc:
+        _fail(str(exc))
+    except KeyError:
+        _fail(f"no printer {name!r} in {data_dir}/edge.toml")
+    except PrinterError as exc:
+        _fail(f"printer {name}: {exc}")
+
+
+@printer.command("reprint")
+@click.argument("order_id")
+@click.option("--kind", "kinds", multiple=True, type=click.Choice(["kitchen", "receipt", "label"]),
+              help="Only these tickets (repeat the option; default: all).")
+@click.option("--station", default=None, help="Only this station's kitchen ticket.")
+@DATA_DIR
+def printer_reprint(order_id: str, kinds: tuple[str, ...], station: str | None,
+                    data_dir: Path) -> None:
+    """Queue an order's tickets again; the running daemon prints them within seconds.
+
+    Example: storenode printer reprint 01JD3Q7J5V9X0000000000000A --kind kitchen --data-dir var
+    """
+    from .printing.service import reprint_order
+
+    try:
+        jobs = reprint_order(data_dir, order_id, "cli", kinds or ("kitchen", "receipt", "label"),
+                             station)
+    except ConfigError as exc:
+        _fail(str(exc))
+    except service.DomainError as exc:
+        _fail(f"{exc.code}: {exc.detail}")
+    _out({"order_id": order_id, "jobs": jobs})
 
 
 @cli.group()

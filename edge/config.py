@@ -8,13 +8,14 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 if TYPE_CHECKING:
     from .lockers.settings import LockerBank
+    from .printing.settings import PrintSettings
     from .probes.settings import ProbeSettings
 
 CONFIG_FILE = "edge.toml"
@@ -30,6 +31,8 @@ SCHEMA: dict[str, dict[str, tuple[type, Any]]] = {
     "sync": {"broker": (str, ""), "username": (str, ""), "password": (str, ""),
              "ca_file": (str, ""), "keepalive_s": (int, 15), "batch_max": (int, 200),
              "window": (int, 8), "retain_hours": (int, 24), "max_clock_drift_s": (int, 300)},
+    "print": {"header": (str, ""), "qr_url": (str, ""), "retry_base_ms": (int, 500),
+              "retry_max_s": (int, 30), "failover_after": (int, 3)},
 }
 
 
@@ -61,6 +64,7 @@ class Settings:
     window: int = 8
     retain_hours: int = 24
     max_clock_drift_s: int = 300  # remote HLC timestamps further ahead are refused
+    printing: PrintSettings = field(default_factory=lambda: _no_printing())  # [print], [printers.*]
     lockers: tuple[LockerBank, ...] = ()  # [lockers.<bank>]
     probes: ProbeSettings | None = None  # [probes], [probes.<zone>]
 
@@ -96,6 +100,7 @@ def load_settings(data_dir: Path, env: dict[str, str] | None = None) -> Settings
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    printers = raw.pop("printers", {})  # one table per printer, checked by printing.settings
     lockers, probes = raw.pop("lockers", {}), raw.pop("probes", None)  # lockers/, probes/
     values = validate_tables(path, raw, env, SCHEMA, "STORENODE_")
     try:
@@ -134,6 +139,7 @@ def load_settings(data_dir: Path, env: dict[str, str] | None = None) -> Settings
         window=values["sync.window"],
         retain_hours=values["sync.retain_hours"],
         max_clock_drift_s=values["sync.max_clock_drift_s"],
+        printing=load_print_settings(path, data_dir, printers, values),
         lockers=_lockers(path, lockers, env),
         probes=None if probes is None else _probes(path, probes, env),
     )
@@ -149,6 +155,19 @@ def _probes(path: Path, table: Any, env: dict[str, str]) -> ProbeSettings | None
     from .probes.settings import parse_probes
 
     return parse_probes(path, table, env, ConfigError)
+
+
+def _no_printing() -> PrintSettings:
+    from .printing.settings import PrintSettings
+
+    return PrintSettings()
+
+
+def load_print_settings(path: Path, data_dir: Path, tables: Any, values: dict[str, Any]
+                        ) -> PrintSettings:
+    from .printing.settings import load_print_settings as load
+
+    return load(path, data_dir, tables, values)
 
 
 def _broker_url(path: Path, url: str) -> str:

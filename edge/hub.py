@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 # event types pushed to LAN clients (members' data never is)
-LAN_EVENT_PREFIXES: Final = ("order.", "stock.", "catalog.", "inventory.",
+LAN_EVENT_PREFIXES: Final = ("order.", "stock.", "catalog.", "inventory.", "printer.", "print.",
                                 "locker.")
 QUEUE_LIMIT: Final = 1000
 

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from .hub import EventHub
     from .lockers.service import LockerService
     from .metrics import Metrics
+    from .printing.coordinator import PrintCoordinator
     from .probes.service import ProbeService
     from .store.database import Database
     from .syncer import EdgeSync
@@ -26,6 +27,7 @@ TOKENS: web.AppKey["TokenSigner"] = web.AppKey("tokens")
 LIMITER: web.AppKey["LoginLimiter"] = web.AppKey("limiter")
 SYNC: web.AppKey["EdgeSync"] = web.AppKey("sync")  # only when a broker is configured
 MEMBER_LOOKUPS: web.AppKey["LookupNotices"] = web.AppKey("member_lookups")
+PRINTING: web.AppKey["PrintCoordinator"] = web.AppKey("printing")  # only with printers
 DEVICES: web.AppKey["DeviceRegistry"] = web.AppKey("devices")  # health of lockers and probes
 LOCKERS: web.AppKey["LockerService"] = web.AppKey("lockers")  # only with [lockers.<bank>]
 PROBES: web.AppKey["ProbeService"] = web.AppKey("probes")  # only with [probes.<zone>]

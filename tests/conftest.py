@@ -64,6 +64,11 @@ async def client(store_dir: Path, aiohttp_client: Any) -> AsyncIterator[TestClie
     test_client = await aiohttp_client(app)
     yield test_client
     await test_client.close()
+    await assert_no_tasks_left()
+
+
+async def assert_no_tasks_left() -> None:
+    """After an app was closed: no task of it (or of the test) is still pending."""
     pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
     await asyncio.sleep(0)
     pending = [t for t in pending if not t.done()]

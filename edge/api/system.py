@@ -7,6 +7,7 @@ import asyncio
 from aiohttp import web
 
 from .. import keys
+from ..printing.health import printers_health
 from ..service import verify_pin
 from ..store import reads
 from .auth import require
@@ -20,6 +21,7 @@ async def health(request: web.Request) -> web.Response:
     counters = db.sync_counters()
     writer_ok = db.writer.is_alive() and db.writer.last_error is None
     sync = app.get(keys.SYNC)
+    printers, print_jobs = await printers_health(app.get(keys.PRINTING))
     return web.json_response({
         "status": "ok" if writer_ok else "degraded",
         "store": app[keys.SETTINGS].store_id,
@@ -29,6 +31,7 @@ async def health(request: web.Request) -> web.Response:
                  **({"bd_seq": sync.bd_seq, "down_cursor": sync.down_cursor,
                      "last_error": sync.client.last_error} if sync is not None else {})},
         "db": {"writer": "ok" if writer_ok else (db.writer.last_error or "stopped")},
+        "printers": printers, "print_jobs": print_jobs,
         "devices": app[keys.DEVICES].health(),
     })
 

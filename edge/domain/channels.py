@@ -31,6 +31,7 @@ PERMISSIONS: Final[dict[str, frozenset[str]]] = {
     "members.read": frozenset({"cashier", "manager"}),
     "members.write": frozenset({"cashier", "manager"}),
     "members.topup": frozenset({"manager"}),
+    "orders.reprint": frozenset({"cashier", "manager"}),
     "devices.read": _ALL,
     "lockers.open": _ALL,
 }

@@ -31,7 +31,9 @@ def test_defaults_and_environment_override(data_dir: Path) -> None:
     ('[store]\nid = "shop-1"\n[http]\nport = 70000\n', "http.port must be between"),
     ('[store]\nid = "shop-1"\ntimezone = "Mars/Olympus"\n', "unknown zone"),
     ('[store]\nid = "Bad Id!"\n', "store.id must match"),
-    ('[store]\nid = "shop-1"\n[printers]\n', "unknown section"),
+    ('[store]\nid = "shop-1"\n[printer]\n', "unknown section"),
+    ('[store]\nid = "shop-1"\n[printers.k]\ntype = "laser"\n', "printers.k.type"),
+    ('[store]\nid = "shop-1"\n[print]\nfailover_after = 0\n', "print.failover_after"),
     ('[store]\nid = "shop-1"\n[http]\nprot = 1\n', "unknown key"),
     ("[http]\nport = 1\n", "store.id is required"),
 ])

@@ -1,0 +1,35 @@
+"""Printing routes: reprint an order's tickets (a person asks; never a retry)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from .. import keys
+from ..domain.errors import Conflict
+from ..printing.routing import KINDS
+from .auth import require
+from .orders import _order_id
+from .schemas import json_response, read_body
+
+REPRINT: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "kinds": {"type": "array", "items": {"type": "string", "enum": list(KINDS)},
+                  "minItems": 1, "uniqueItems": True},
+        "station": {"type": "string", "minLength": 1, "maxLength": 64},
+    },
+}
+
+
+async def reprint(request: web.Request) -> web.Response:
+    who = require(request, "orders.reprint")
+    order_id = _order_id(request)
+    body = await read_body(request, REPRINT)
+    coord = request.app.get(keys.PRINTING)
+    if coord is None:
+        raise Conflict("printing_not_configured", None)
+    jobs = await coord.reprint(order_id, who.staff, body.get("kinds", KINDS), body.get("station"))
+    return json_response({"order_id": order_id, "jobs": jobs}, status=201)

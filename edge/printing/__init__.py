@@ -1,0 +1,1 @@
+"""Printing at the edge: tickets from orders, the durable print queue and its coordinator."""

@@ -1,0 +1,146 @@
+"""One worker per printer: sends its queued jobs one at a time, and turns what the driver
+raises into the printer's state (offline, paper out, cover open, error) and backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from typing import TYPE_CHECKING, Any, Final
+
+from drivers.printer import Printer, PrinterConfig, PrinterError
+
+from ..store import printjobs
+from ..store.clock import utc_now_iso
+from ..store.rows import fetch_order
+from . import tickets
+
+if TYPE_CHECKING:
+    from .coordinator import PrintCoordinator
+
+log = logging.getLogger(__name__)
+
+STATE_OF: Final = {"offline": "offline", "no_answer": "offline", "io": "offline",
+                   "paper_out": "paper_out", "cover_open": "cover_open", "error": "error"}
+PRINTABLE: Final = frozenset({"unknown", "ok", "paper_low"})
+
+
+class JobTaken(Exception):
+    """The job left the queue (moved to a backup) before it could be claimed."""
+
+
+class PrinterWorker:
+    def __init__(self, coord: PrintCoordinator, config: PrinterConfig, printer: Printer) -> None:
+        self.coord, self.config, self.printer = coord, config, printer
+        self.name = config.name
+        self.state, self.detail, self.since = "unknown", "", utc_now_iso()
+        self.queued = self.printed = self.failures = 0  # failures: in a row
+        self.failed_by_reason: Counter[str] = Counter()
+        self.wake = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    @property
+    def printable(self) -> bool:
+        return self.state in PRINTABLE
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._run(), name=f"printer-{self.name}")
+
+    async def _run(self) -> None:
+        coord = self.coord
+        await self._probe()
+        while not coord.stopping:
+            try:
+                job, self.queued = await coord.db.read(printjobs.next_job, self.name)
+                if job is None:
+                    await self._idle()
+                elif not await self._print(job):
+                    await coord.sleep(self._backoff())
+            except Exception:  # a storage error: keep the worker, try again later
+                log.exception("printer %s: worker error", self.name)
+                await coord.sleep(coord.settings.retry_max_s)
+
+    async def _idle(self) -> None:
+        if not self.printable:  # nothing to print: find out when it is back
+            await self.coord.sleep(self._backoff())
+            await self._probe()
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), self.coord.settings.poll_s)
+        self.wake.clear()
+
+    def _backoff(self) -> float:
+        s = self.coord.settings
+        return float(min(s.retry_max_s, s.retry_base_s * 2 ** max(0, self.failures - 1)))
+
+    async def _probe(self) -> None:
+        try:
+            status = await asyncio.to_thread(self.printer.status)
+        except PrinterError as exc:
+            if self.coord.stopping:
+                return
+            await self._set_state(STATE_OF[exc.reason], str(exc))
+            return
+        await self._set_state(status.state if status else "ok", "")
+
+    async def _print(self, job: dict[str, Any]) -> bool:
+        coord, loop = self.coord, asyncio.get_running_loop()
+        order = coord.orders.get(job["order_id"]) or await coord.db.read(fetch_order,
+                                                                          job["order_id"])
+        data = tickets.render(job["kind"], order, self.config, coord.tz, station=job["station"],
+                              reprint=job["reprint_by"] is not None, header=coord.settings.header,
+                              qr_url=coord.settings.qr_url, store=coord.store_id)
+
+        def ready() -> None:  # worker thread: "sending" is on disk before the first byte
+            if coord.stopping:
+                raise PrinterError("io", "daemon stopping")
+            claim = coord.db.write(printjobs.claim, job["id"], self.name)
+            if not asyncio.run_coroutine_threadsafe(claim, loop).result(timeout=30):
+                raise JobTaken()
+
+        try:
+            status = await asyncio.to_thread(self.printer.send, data, ready)
+        except JobTaken:
+            return True
+        except PrinterError as exc:
+            await self._failed(job, exc)
+            return False
+        await coord.db.write(printjobs.printed, job["id"])
+        self.printed += 1
+        self.failures = 0
+        await self._set_state(status.state if status else "ok", "")
+        return True
+
+    async def _failed(self, job: dict[str, Any], exc: PrinterError) -> None:
+        if self.coord.stopping:  # aborted by stop(): not the printer's fault
+            await self.coord.db.write(printjobs.failed, job["id"], "daemon stopping", None)
+            return
+        self.failures += 1
+        self.failed_by_reason[exc.reason] += 1
+        log.warning("printer %s: job %s not printed (try %d): %s", self.name, job["id"],
+                    job["attempts"] + 1, exc)
+        event = self._change(STATE_OF[exc.reason], str(exc))
+        await self.coord.db.write(printjobs.failed, job["id"], str(exc), event)
+        await self.coord.failover(self)
+
+    async def _set_state(self, state: str, detail: str) -> None:
+        event = self._change(state, detail)
+        if event is not None:
+            await self.coord.db.write(printjobs.state_changed, event)
+        if self.printable:
+            self.failures = 0
+
+    def _change(self, state: str, detail: str) -> dict[str, Any] | None:
+        """The ``printer.state_changed`` event of a new state (none for the first "ok")."""
+        previous = self.state
+        if state == previous:
+            return None
+        self.state, self.detail, self.since = state, detail, utc_now_iso()
+        if previous == "unknown" and self.printable:
+            return None
+        alert = not self.printable
+        (log.warning if alert else log.info)("printer %s: %s -> %s %s", self.name, previous,
+                                             state, detail)
+        return {"printer": self.name, "from": previous, "to": state, "detail": detail,
+                "alert": alert, "backup": self.config.backup or None}
