@@ -59,6 +59,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     work = tmp_path_factory.mktemp("browser")
     hq = Hq(work, [STORE])
     daemon = edge_daemon(work, hq, STORE)
+    with (daemon.data_dir / "edge.toml").open("a") as toml:  # a pickup locker (fake board)
+        toml.write('\n[lockers.main]\ntype = "fake"\ncompartments = 4\npoll_ms = 100\n')
     proxy: Blip | None = None
     try:
         hq.start_broker()
@@ -87,6 +89,10 @@ def _seed(stack: Stack) -> None:
     stack.member = member["id"]
     wait_until(lambda: stack.hq_call("GET", f"/api/v1/members/{stack.member}")[0] == 200,
                what="the member at HQ")
+    for account, kind, amount in (("value", "topup", 10_000), ("points", "adjust", 1_000)):
+        status, body = stack.hq_call("POST", f"/api/v1/members/{stack.member}/ledger",
+                                     {"account": account, "kind": kind, "amount": amount})
+        assert status == 201, body
     status, body = stack.hq_call("PUT", "/api/v1/coupons/templates/five-off", TEMPLATE)
     assert status == 200, body
     status, issued = stack.hq_call("POST", "/api/v1/coupons/issue",

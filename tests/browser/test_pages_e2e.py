@@ -121,6 +121,72 @@ def test_sell_to_a_member_then_kitchen_pickup_and_hq(stack: Stack, browser: Any,
     stack.edge_call("PATCH", "/api/v1/catalog/items/C006", {"available": True}, role="manager")
 
 
+def test_stored_value_and_points_tenders_spend_once(stack: Stack, browser: Any,
+                                                    shots: Path) -> None:
+    def member() -> dict[str, Any]:
+        status, found = stack.edge_call("GET", f"/api/v1/members/lookup?phone={PHONE}")
+        assert status == 200, found
+        return dict(found)
+
+    wait_until(lambda: (member()["allowance"] or {}).get("value_cents", 0) >= 200
+               and member()["allowance"]["points"] >= 100, what="a lease for the member")
+    before = member()
+    context, pos, guard = open_page(browser, stack.edge.url)
+    pos.goto(stack.edge.url + "/")
+    staff_login(pos, "cashier", STAFF["cashier"])
+    pos.fill("#member-query", PHONE)
+    pos.click("#member-form button[type=submit]")
+    pos.wait_for_selector("#m-points")
+    pos.click("#items .item[data-sku=C013]")
+    pos.click("#place")
+    pos.wait_for_selector("#pay:not([hidden])")
+    assert pos.inner_text("#due") == "¥3.00"
+    pos.fill("#t-value", "2")
+    pos.fill("#t-points", "100")  # 100 points = ¥1
+    assert pos.inner_text("#paid") == "¥3.00"
+    pos.dblclick("#settle")  # a double tap spends once
+    pos.wait_for_selector("#pay-result.ok")
+    receipt = pos.inner_text("#receipt")
+    assert "¥2.00" in receipt and "100" in receipt
+    after = member()
+    assert after["value_cents"] == before["value_cents"] - 200
+    assert after["points"] == before["points"] - 100 + 3  # 3 points earned by ¥3
+    assert pos.inner_text("#m-value") == f"¥{after['value_cents'] / 100:.2f}"
+    pos.screenshot(path=str(shots / "pos-tenders.png"), full_page=True)
+    guard.check()
+    context.close()
+
+
+def test_pickup_board_shows_the_locker_compartment(
+        stack: Stack, browser: Any, shots: Path) -> None:
+    context, pickup, guard = open_page(browser, stack.edge.url + "/pickup")
+    pickup.goto(stack.edge.url + "/pickup")
+    staff_login(pickup, "kitchen", STAFF["kitchen"])
+    pickup.wait_for_selector(".live.up")
+    order = stack.place([{"sku": "C010", "qty": 1}], pickup=True)
+    pickup.wait_for_selector(f"#preparing li[data-id='{order['id']}']")
+    for to in ("accepted", "preparing", "ready"):
+        status, body = stack.edge_call("POST", f"/api/v1/orders/{order['id']}/transitions",
+                                       {"to": to}, role="kitchen")
+        assert status == 200, body
+    card = pickup.locator(f"#ready li[data-id='{order['id']}'] .locker")
+    card.wait_for()
+    assert card.inner_text() == "取餐柜 main-1"
+    _, lockers = stack.edge_call("GET", "/api/v1/lockers", role="kitchen")
+    (held,) = [a for a in lockers["assignments"] if a["order_id"] == order["id"]]
+    pickup.reload()  # the snapshot (GET /api/v1/lockers) gives the same
+    pickup.locator(f"#ready li[data-id='{order['id']}'] .locker").wait_for()
+    text = pickup.inner_text("#app")
+    assert held["compartment"] == 1 and "main-1" in text
+    pickup.screenshot(path=str(shots / "pickup-locker.png"), full_page=True)
+    status, body = stack.edge_call("POST", "/api/v1/lockers/main/compartments/1/open",
+                                   {"release": True}, role="manager")
+    assert status == 200, body
+    pickup.locator(f"#ready li[data-id='{order['id']}'] .locker").wait_for(state="detached")
+    guard.check()
+    context.close()
+
+
 def _dashboard(stack: Stack, browser: Any, shots: Path, order: dict[str, Any]) -> None:
     context, page, guard = open_page(browser, stack.hq.url)
     page.goto(stack.hq.url + "/")

@@ -5,7 +5,7 @@
 // Statuses only move forward, so of two views of an order the further one wins.
 const RANK = { placed: 0, accepted: 1, preparing: 2, ready: 3, completed: 4, cancelled: 4 };
 
-function liveOrders({ statuses, onChange, onState }) {
+function liveOrders({ statuses, onChange, onState, onEvent = () => {}, onSnapshot = async () => {} }) {
   const orders = new Map();
   let lastSeq = null, delay = 250, socket = null, stopped = false, timer = null;
 
@@ -19,6 +19,7 @@ function liveOrders({ statuses, onChange, onState }) {
   async function snapshot() {
     const lists = await Promise.all(statuses.map((s) => SN.api("GET", `/orders?status=${s}&limit=500`)));
     for (const list of lists) for (const order of list) merge(order);
+    await onSnapshot();
     onChange(orders);
   }
 
@@ -38,6 +39,8 @@ function liveOrders({ statuses, onChange, onState }) {
       if (typeof event.seq === "number") lastSeq = event.seq;
       if (event.type && event.type.startsWith("order.") && event.data && event.data.order) {
         if (merge(event.data.order)) onChange(orders, event.data.order);
+      } else if (event.type && onEvent(event)) {
+        onChange(orders);
       }
     };
     ws.onclose = () => {

@@ -1,6 +1,7 @@
 "use strict";
 // Pickup board: order numbers being prepared and ready to collect, live over the events
-// WebSocket; a locker compartment is shown when the order carries one.
+// WebSocket; the locker compartment of an order put in a pickup locker (locker.* events and
+// GET /api/v1/lockers; never its pickup code, which is the customer's).
 const { $, t, el } = SN;
 const PREPARING = ["placed", "accepted", "preparing"];
 
@@ -9,7 +10,11 @@ SN.messages({
   "pickup.ready": ["请取餐", "Ready"], "pickup.locker": ["取餐柜 {c}", "Locker {c}"],
 });
 
-const live = liveOrders({ statuses: [...PREPARING, "ready"], onChange: render,
+const lockers = new Map();  // order id -> "bank-compartment"
+const HOLDING = ["loading", "active"];
+
+const live = liveOrders({ statuses: [...PREPARING, "ready"], onChange: render, onEvent: lockerEvent,
+  onSnapshot: loadLockers,
   onState: (up) => { $("live").textContent = up ? t("net.live") : t("net.reconnecting"); $("live").className = up ? "live up" : "live down"; } });
 
 SN.onLang(() => render(live.orders));
@@ -21,15 +26,27 @@ async function start() {
   live.start();
 }
 
-function locker(order) {
-  const found = order.locker;
-  if (found === null || found === undefined || found === "") return null;
-  const compartment = typeof found === "object" ? found.compartment : found;
-  return compartment === undefined || compartment === null ? null : String(compartment);
+const place = (a) => `${a.bank}-${a.compartment}`;
+
+async function loadLockers() {
+  let found;
+  try { found = await SN.api("GET", "/lockers"); } catch (err) { return; }  // none configured
+  lockers.clear();
+  for (const a of found.assignments) if (HOLDING.includes(a.state)) lockers.set(a.order_id, place(a));
+}
+
+// true when the event changed what the board shows
+function lockerEvent(event) {
+  const d = event.data || {};
+  if (event.type === "locker.assigned") { lockers.set(d.order_id, place(d)); return true; }
+  if ((event.type === "locker.opened" && d.state) || event.type === "locker.expired") {
+    return d.order_id ? lockers.delete(d.order_id) : false;
+  }
+  return false;
 }
 
 function card(order) {
-  const box = locker(order);
+  const box = lockers.get(order.id);
   return el("li", { dataset: { id: order.id, number: String(order.number) } },
     el("span", { class: "number", textContent: String(order.number) }),
     box ? el("span", { class: "locker", textContent: t("pickup.locker", { c: box }) }) : null);

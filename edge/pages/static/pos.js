@@ -21,7 +21,7 @@ SN.messages({
   "pos.points": ["积分", "Points"], "pos.value": ["储值", "Stored value"],
   "pos.allowance": ["本店可用额度", "Usable here"], "pos.coupons": ["可用优惠券", "Usable coupons"],
   "pos.nocoupons": ["无可用优惠券", "No usable coupons"],
-  "pos.cart": ["购物车", "Cart"], "pos.note": ["备注", "note"], "pos.reco": ["常一起购买", "Often bought together"],
+  "pos.cart": ["购物车", "Cart"], "pos.pickup": ["打包自取", "Takeaway pickup"], "pos.note": ["备注", "note"], "pos.reco": ["常一起购买", "Often bought together"],
   "pos.subtotal": ["小计", "Subtotal"], "pos.place": ["下单", "Place order"],
   "pos.retry": ["重试下单（不会重复）", "Retry (never doubles)"],
   "pos.placed": ["订单 #{n} 已保存", "Order #{n} saved"],
@@ -75,6 +75,7 @@ function renderChannels() {
   select.value = current;
 }
 
+$("pickup").addEventListener("change", changed);
 $("channel").addEventListener("change", () => { state.orderKey = null; renderMenu(); if (state.member) lookupMember(state.member.query); });
 
 function renderMenu() {
@@ -198,13 +199,15 @@ $("place").addEventListener("click", async () => {
     lines: [...state.cart.values()].map((l) => ({ sku: l.sku, qty: l.qty, ...(l.note ? { note: l.note } : {}) })),
     ...(state.member ? { member: state.member.id } : {}),
     ...(state.coupons.size ? { coupons: [...state.coupons] } : {}),
+    ...($("pickup").checked ? { pickup: true } : {}),
   };
   const result = $("result");
   try {
     const order = await api("POST", "/orders", body, { "Idempotency-Key": state.orderKey });
     result.className = "ok"; result.textContent = t("pos.placed", { n: order.number });
-    state.orderKey = null; state.cart.clear(); button.textContent = t("pos.place");
+    state.orderKey = null; state.cart.clear(); $("pickup").checked = false; button.textContent = t("pos.place");
     openPayment(order); renderCart(); refreshStock(); loadOrders();
+    if (state.member) lookupMember(state.member.query);  // points earned, coupons used
   } catch (err) {
     result.className = "error";
     if (err.offline) {
