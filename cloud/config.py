@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cloud.analytics import automation
+from cloud.platforms import settings as platform_settings
 from edge.config import validate_tables
 from sync.mqtt import BrokerUrl
 
@@ -39,6 +40,8 @@ SCHEMA: dict[str, dict[str, tuple[type, Any]]] = {
                 "lease_ttl_s": (int, 86400), "lease_share_pct": (int, 50)},
     # analytics job schedules and trigger settings (cloud/analytics/automation.py)
     **automation.config_schema(),
+    # delivery-platform webhooks and callbacks (cloud/platforms/settings.py)
+    **platform_settings.config_schema(),
 }
 # key -> (low, high)
 RANGES: dict[str, tuple[int, int]] = {
@@ -77,6 +80,8 @@ class Settings:
     # {job: {schedule, template?, thresholds}} from [scheduler] and [automation]
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     scheduler_lease_ttl_s: int = automation.LEASE_TTL[1]
+    platforms: platform_settings.PlatformSettings = field(
+        default_factory=platform_settings.PlatformSettings)
 
     @property
     def mosquitto_dir(self) -> Path:
@@ -106,6 +111,7 @@ def render_config(database: str = "", broker: str = "", port: int = 8090) -> str
         "per_txn_value = 20000\nlease_ttl_s = 86400\n"
         "# at most this % of a member's balance per lease (several stores share it)\n"
         "lease_share_pct = 50\n"
+        f"\n{_render_platforms()}"
     )
 
 
@@ -119,6 +125,15 @@ def _render_jobs() -> str:
     lines += ["", "[automation]", '# coupon template of each trigger ("" = record only) and thresholds']
     lines += [f"{key} = {_toml_str(v) if isinstance(v, str) else v}"
               for key, (_, v) in sections["automation"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _render_platforms() -> str:
+    """The [platforms] section with its defaults (docs: README, "Delivery platforms")."""
+    lines = ["[platforms]", "# webhooks per platform (empty secret = off); shops: \"SHOP=STORE,...\"",
+             "# commission in basis points (1800 = 18 %), for the channel report"]
+    lines += [f"{key} = {_toml_str(v) if isinstance(v, str) else v}"
+              for key, (_, v) in platform_settings.config_schema()["platforms"].items()]
     return "\n".join(lines) + "\n"
 
 
@@ -158,6 +173,7 @@ def load_settings(data_dir: Path, env: dict[str, str] | None = None,
         members={k.partition(".")[2]: v for k, v in values.items() if k.startswith("members.")},
         jobs=automation.from_config(values),
         scheduler_lease_ttl_s=values[f"scheduler.{automation.LEASE_TTL[0]}"],
+        platforms=platform_settings.from_config(values),
     )
 
 
@@ -181,6 +197,8 @@ def _check(path: Path, values: dict[str, Any]) -> None:
             key = "scheduler." + job if error["path"] == "schedule" else \
                 f"automation.{job}_{error['path']}"
             raise ConfigError(f"{path}: {key}: {error['message']}")
+    for problem in platform_settings.check(values):
+        raise ConfigError(f"{path}: {problem}")
 
 
 def _read(path: Path) -> str:

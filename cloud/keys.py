@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from .analytics.scheduler import Analytics
     from .api.metrics import Metrics
     from .config import Settings
+    from .platforms.callbacks import CallbackSender
     from .service import CloudLink, DbRunner
 
 SETTINGS: web.AppKey["Settings"] = web.AppKey("settings")
@@ -21,3 +22,4 @@ METRICS: web.AppKey["Metrics"] = web.AppKey("metrics")
 TOKENS: web.AppKey["TokenSigner"] = web.AppKey("tokens")
 LIMITER: web.AppKey["LoginLimiter"] = web.AppKey("limiter")
 ANALYTICS: web.AppKey["Analytics"] = web.AppKey("analytics")  # jobs, own connection
+CALLBACKS: web.AppKey["CallbackSender | None"] = web.AppKey("callbacks")  # platform callbacks

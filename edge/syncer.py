@@ -25,6 +25,7 @@ from . import __version__, keys
 from .api import schemas
 from .config import Settings
 from .domain import members as member_rules
+from .domain.channels import CHANNELS
 from .domain.stock import MOVEMENT_REASONS
 from .store import syncdb
 from .store.clock import iso, utc_now
@@ -125,6 +126,16 @@ CHANGE_SCHEMAS.update({
             "properties": {"a": schemas.SKU, "b": schemas.SKU, "support": _SHARE,
                            "confidence": _SHARE, "lift": {"type": "number", "minimum": 0}}}}}},
 })
+# a delivery-platform order HQ accepted, placed through the order center (cloud/platforms)
+CHANGE_SCHEMAS["platform.order"] = {
+    "type": "object", "required": ["platform", "platform_order_id", "channel", "lines",
+                                   "idempotency_key"], "properties": {
+        "platform": {"type": "string", "minLength": 1, "maxLength": 32},
+        "platform_order_id": {"type": "string", "minLength": 1, "maxLength": 64},
+        "channel": {"enum": [c for c, kind in CHANNELS.items() if kind["platform"]]},
+        "lines": {"type": "array", "minItems": 1, "maxItems": schemas.MAX_LINES,
+                  "items": schemas.ORDER_LINE},
+        "idempotency_key": {"type": "string", "pattern": r"^[A-Za-z0-9_.:-]{8,128}(?!\n)$"}}}
 _VALIDATORS = {kind: Draft202012Validator(schema) for kind, schema in CHANGE_SCHEMAS.items()}
 PRUNE_EVERY_S: Final = 60.0
 BIRTH_MIN_GAP_S: Final = 1.0
@@ -256,7 +267,8 @@ class EdgeSync:
                 if reason:
                     change["invalid"] = reason
             try:
-                result = await self.db.write(syncdb.apply_down, message)
+                result = await self.db.write(syncdb.apply_down, message,
+                                             self.settings.timezone)
             except Exception:  # storage trouble: HQ replays from our cursor on the next birth
                 log.exception("could not apply down message up to cursor %s", message["cursor"])
                 continue

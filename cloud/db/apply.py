@@ -9,11 +9,12 @@ one committed. Only events after ``applied_seq`` are inserted and projected.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any, Final
 
 from sync import messages
 
-from . import leases
+from . import leases, platforms
 from .backend import Backend, utc_now_iso
 from .project import Projection
 from .results import Ack
@@ -63,6 +64,8 @@ def apply_batch(db: Backend, tenant: str, store: str, payload: bytes) -> Ack:
             for event in fresh:
                 projection.add(event)
             projection.write(db)
+            if any(e["type"] in platforms.HOOKED for e in fresh):  # status callbacks
+                platforms.on_events(db, store, fresh, now, int(time.time() * 1000))
             db.execute(ADVANCE, (last, now, fresh[-1]["at"], store))
             leases.settle_if_due(db, store, now)  # a catch-up after a reconnect is done
     except _Outcome as outcome:

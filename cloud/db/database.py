@@ -21,12 +21,13 @@ from .results import Ack, Feed, StateResult
 from .member_ops import MemberOps
 from .analytics_ops import AnalyticsOps
 from .loyalty import LoyaltyOps
+from .platform_ops import PlatformOps
 from .schema import migrate
 
 SNAPSHOT_AFTER = 1000  # a store further behind than this gets a snapshot
 
 
-class CloudDb(MemberOps, AnalyticsOps, LoyaltyOps):
+class CloudDb(MemberOps, AnalyticsOps, LoyaltyOps, PlatformOps):
     def __init__(self, backend: Backend) -> None:
         self._db = backend
         self._lock = threading.RLock()

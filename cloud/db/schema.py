@@ -348,6 +348,58 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
         SELECT tenant, member, store, lease_id, 1, 'granted', points, value, granted_at
         FROM leases
     """),
+    ("0006_platform_orders", """
+    -- request ids of accepted platform webhooks: a replay is refused (cloud/db/platforms.py)
+    CREATE TABLE platform_requests (
+        platform TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        PRIMARY KEY (platform, request_id)
+    );
+    -- every platform order forwarded to a store, and what became of it there
+    CREATE TABLE platform_orders (
+        platform TEXT NOT NULL,
+        platform_order_id TEXT NOT NULL,
+        store TEXT NOT NULL,
+        shop TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        cursor BIGINT NOT NULL,                  -- the platform.order change in the feed
+        order_id TEXT,                           -- the store's order, once it is placed
+        status TEXT NOT NULL,                    -- forwarded|placed|accepted|...|rejected
+        total_cents BIGINT NOT NULL,             -- what the platform charged
+        data TEXT NOT NULL,                      -- the unified order
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (platform, platform_order_id)
+    );
+    CREATE UNIQUE INDEX platform_orders_by_cursor ON platform_orders (store, cursor);
+    CREATE INDEX platform_orders_by_order ON platform_orders (store, order_id);
+    -- status callbacks to the platforms, sent and retried by cloud/platforms/callbacks.py
+    CREATE TABLE platform_callbacks (
+        id {ID},
+        platform TEXT NOT NULL,
+        platform_order_id TEXT NOT NULL,
+        status TEXT NOT NULL,                    -- accepted|ready|cancelled
+        reason TEXT NOT NULL DEFAULT '',
+        state TEXT NOT NULL DEFAULT 'pending',   -- pending|sent|failed
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at BIGINT NOT NULL,                 -- epoch ms: due (or claimed until)
+        last_error TEXT,
+        created_at TEXT NOT NULL,
+        sent_at TEXT,
+        UNIQUE (platform, platform_order_id, status)
+    );
+    CREATE INDEX platform_callbacks_due ON platform_callbacks (state, next_at);
+    -- refused webhooks, for HQ to look at
+    CREATE TABLE platform_rejects (
+        id {ID},
+        platform TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        request_id TEXT,
+        at TEXT NOT NULL
+    )
+    """),
 )
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from functools import partial
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sync.publisher import Batch
 
 from ..domain.errors import DomainError
-from . import members_feed, writes
+from . import members_feed, platform_feed, writes
 from .writer import Tx
 
 log = logging.getLogger(__name__)
@@ -120,9 +122,12 @@ def _apply_stock(tx: Tx, data: dict[str, Any]) -> None:
 IDEMPOTENT_CHANGES = frozenset({"catalog.item", "inventory.quotas"}) | members_feed.RESTATABLE
 CHANGE_HANDLERS = {"catalog.item": _apply_item, "inventory.quotas": _apply_quotas,
                    "stock.adjust": _apply_stock, **members_feed.HANDLERS}
+# handlers that also need the store's time zone (the order's local day)
+ZONED_HANDLERS = {"platform.order": platform_feed.apply_platform_order}
 
 
-def apply_down(tx: Tx, message: dict[str, Any]) -> dict[str, int]:
+def apply_down(tx: Tx, message: dict[str, Any],
+               tz: ZoneInfo = ZoneInfo("UTC")) -> dict[str, int]:
     """Apply a validated ``down`` message; the cursor moves in the same transaction.
 
     Changes at or below the stored cursor are skipped, so a message applied twice is harmless.
@@ -139,6 +144,8 @@ def apply_down(tx: Tx, message: dict[str, Any]) -> dict[str, int]:
                                            or change["type"] not in IDEMPOTENT_CHANGES):
             continue
         handler = CHANGE_HANDLERS.get(change["type"])
+        if change["type"] in ZONED_HANDLERS:
+            handler = partial(ZONED_HANDLERS[change["type"]], tz=tz)
         reason = change.get("invalid") or (None if handler else "unknown change type")
         if handler is not None and reason is None:
             reason = _guarded(tx, handler, change["data"])
