@@ -47,14 +47,23 @@ def test_sell_to_a_member_then_kitchen_pickup_and_hq(stack: Stack, browser: Any,
                                    {"available": False}, role="manager")
     assert status == 200, body
     context, pos, pos_guard = open_page(browser, stack.edge.url)
-    _, kitchen, kitchen_guard = _page(context, stack.edge.url + "/kitchen")
+    kitchen = context.new_page()
+    kitchen_guard = OwnHostOnly(kitchen, stack.edge.url)
+    kitchen.clock.install()  # to see a ticket age without waiting for it
+    kitchen.goto(stack.edge.url + "/kitchen")
     _, pickup, pickup_guard = _page(context, stack.edge.url + "/pickup")
     pos.goto(stack.edge.url + "/")
+    assert not pos.is_visible("#app") and not pos.is_visible("#member-query")  # not before login
     staff_login(pos, "cashier", STAFF["cashier"])
     pos.wait_for_selector("#items .item[data-sku=C001]")
     soldout = pos.locator("#items .item[data-sku=C006]")
     assert soldout.is_disabled() and "soldout" in (soldout.get_attribute("class") or "")
     assert pos.locator("#orders .cancel").count() == 0  # a cashier never cancels
+    price = pos.locator("#items .item[data-sku=C001] .price")
+    assert price.inner_text() == "¥28.00"
+    pos.select_option("#channel", "meituan")
+    assert price.inner_text() == "¥32.00"  # the channel's price
+    pos.select_option("#channel", "pos")
 
     for page, staff in ((kitchen, "kitchen"), (pickup, "kitchen")):
         staff_login(page, staff, STAFF[staff])
@@ -92,7 +101,14 @@ def test_sell_to_a_member_then_kitchen_pickup_and_hq(stack: Stack, browser: Any,
 
     ticket = kitchen.locator(f".ticket[data-number='{number}']")
     ticket.wait_for()
-    assert "少辣" in ticket.inner_text()
+    assert "少辣" in ticket.inner_text() and "age-new" in (ticket.get_attribute("class") or "")
+    kitchen.select_option("#station", "steamer")  # dumplings only, not the wok's stir-fry
+    assert "小笼包" in ticket.inner_text() and "麻辣香锅" not in ticket.inner_text()
+    kitchen.select_option("#station", "")
+    kitchen.clock.fast_forward("06:00")
+    kitchen.wait_for_selector(f".ticket.age-warn[data-number='{number}']")
+    kitchen.clock.fast_forward("05:00")
+    kitchen.wait_for_selector(f".ticket.age-late[data-number='{number}']")
     pickup.wait_for_selector(f"#preparing li[data-number='{number}']")
     kitchen.screenshot(path=str(shots / "kitchen.png"), full_page=True)
     for status in ("accepted", "preparing", "ready"):
@@ -195,6 +211,7 @@ def _dashboard(stack: Stack, browser: Any, shots: Path, order: dict[str, Any]) -
     page.click("#login-form button[type=submit]")
     page.wait_for_selector("#stores .online")
     assert STORE in page.inner_text("#stores")
+    page.wait_for_selector("#alerts td:text-is('C009')")  # the waste took it under safety stock
 
     def synced() -> bool:
         status, orders = stack.hq_call("GET", f"/api/v1/stores/{STORE}/orders")
