@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from .status import PrinterStatus
@@ -12,11 +12,12 @@ REASONS = ("offline", "paper_out", "cover_open", "error", "no_answer", "io")
 
 
 class PrinterError(Exception):
-    """A job was not printed. ``reason`` is one of :data:`REASONS`."""
+    """A job was not printed. ``reason`` is one of :data:`REASONS`; ``printed``: how many of
+    the jobs of that send the printer had confirmed before it failed."""
 
-    def __init__(self, reason: str, detail: str = "") -> None:
+    def __init__(self, reason: str, detail: str = "", printed: int = 0) -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason, self.detail = reason, detail
+        self.reason, self.detail, self.printed = reason, detail, printed
 
 
 class Transport(Protocol):
@@ -49,10 +50,11 @@ class Printer(Protocol):
         Raises :class:`PrinterError` when the printer cannot be reached or does not answer."""
         ...
 
-    def send(self, data: bytes, ready: Callable[[], None] | None = None) -> PrinterStatus | None:
-        """Print ``data``: refuse (``PrinterError``) before sending a byte when the printer
-        reports it cannot print; call ``ready()`` right before the first byte of ``data`` goes
-        out; after sending, confirm that the printer took the bytes.
+    def send(self, jobs: Sequence[bytes],
+             ready: Callable[[], None] | None = None) -> PrinterStatus | None:
+        """Print ``jobs`` in order: refuse (``PrinterError``) before sending a byte when the
+        printer reports it cannot print; call ``ready()`` right before the first byte goes
+        out; after each job, confirm that the printer took its bytes.
         Returns the status read after the job (``None`` when the backend cannot tell)."""
         ...
 

@@ -1,8 +1,9 @@
-"""An ESC/POS printer over any transport: status before a job, the job, a status after it."""
+"""An ESC/POS printer over any transport: its status before the jobs, then each job followed by
+a status query whose answer confirms the printer has read the job."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from . import status as st
 from .base import PrinterError, Transport
@@ -11,7 +12,7 @@ from .registry import TRANSPORTS
 
 
 class EscPosPrinter:
-    """Implements :class:`~drivers.printer.base.Printer`. One connection per job."""
+    """Implements :class:`~drivers.printer.base.Printer`. One connection per send."""
 
     def __init__(self, config: PrinterConfig,
                  transport: Callable[[PrinterConfig], Transport] | None = None) -> None:
@@ -26,18 +27,28 @@ class EscPosPrinter:
         finally:
             self._close(pipe)
 
-    def send(self, data: bytes, ready: Callable[[], None] | None = None) -> st.PrinterStatus | None:
+    def send(self, jobs: Sequence[bytes],
+             ready: Callable[[], None] | None = None) -> st.PrinterStatus | None:
         pipe = self._open()
         try:
-            before = self._query(pipe)
-            if before is not None and not before.printable:
-                raise PrinterError(before.state, "reported by the printer before the job")
+            status = self._query(pipe)
+            if status is not None and not status.printable:
+                raise PrinterError(status.state, "reported by the printer before the job")
             if ready is not None:
                 ready()  # the last moment nothing has been sent
-            pipe.write(data)
-            # the answer to a status query sent after the job means the printer has read
-            # every byte of it (real-time commands are taken in the order they arrive)
-            return self._query(pipe)
+            for done, data in enumerate(jobs):
+                try:
+                    pipe.write(data)
+                    # the answer to a status query sent after a job means the printer has read
+                    # every byte of it (real-time commands are taken in the order they arrive)
+                    status = self._query(pipe, st.QUERIES if done == len(jobs) - 1 else
+                                         (st.PRINTER,))
+                except PrinterError as exc:
+                    exc.printed = done
+                    raise
+                if status is not None and not status.printable and done < len(jobs) - 1:
+                    raise PrinterError(status.state, "reported after a job", printed=done + 1)
+            return status
         finally:
             self._close(pipe)
 
@@ -57,11 +68,12 @@ class EscPosPrinter:
         self._pipe = None
         pipe.close()
 
-    def _query(self, pipe: Transport) -> st.PrinterStatus | None:
+    def _query(self, pipe: Transport, queries: Sequence[int] = st.QUERIES
+               ) -> st.PrinterStatus | None:
         if not (pipe.can_read and self.config.status):
             return None
         answers = {}
-        for n in st.QUERIES:
+        for n in queries:
             pipe.write(st.query(n))
             got = pipe.read(1, self.config.timeout_s)
             if not got:

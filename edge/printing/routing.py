@@ -33,7 +33,8 @@ def jobs_for(order: Mapping[str, Any], printers: Mapping[str, PrinterConfig],
     """The jobs an order makes: a kitchen ticket per station (``None`` as printer when no
     printer prints that station), a receipt per receipt printer, a pickup label per label
     printer for a pickup order."""
-    oid, jobs = order["id"], []
+    oid: str = order["id"]
+    jobs: list[NewJob] = []
     if "kitchen" in kinds:
         for st in order["stations"]:
             if not st or (station is not None and st != station):

@@ -33,7 +33,7 @@ def test_printer(data_dir: Path, name: str) -> dict[str, Any]:
     config = settings.printing.printers[name]
     printer = open_printer(config)
     before = printer.status()
-    after = printer.send(test_page(config, datetime.now(settings.timezone)))
+    after = printer.send([test_page(config, datetime.now(settings.timezone))])
     return {"printer": name, "type": config.type, "printed": True,
             "status_before": before.state if before else None,
             "status": after.state if after else None}

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from drivers.printer import Printer, PrinterConfig, PrinterError
 
+from ..domain.errors import Conflict
 from ..store import printjobs
 from ..store.clock import utc_now_iso
 from ..store.rows import fetch_order
@@ -24,10 +25,7 @@ log = logging.getLogger(__name__)
 STATE_OF: Final = {"offline": "offline", "no_answer": "offline", "io": "offline",
                    "paper_out": "paper_out", "cover_open": "cover_open", "error": "error"}
 PRINTABLE: Final = frozenset({"unknown", "ok", "paper_low"})
-
-
-class JobTaken(Exception):
-    """The job left the queue (moved to a backup) before it could be claimed."""
+BATCH: Final = 20  # queued jobs sent in one connection
 
 
 class PrinterWorker:
@@ -52,10 +50,10 @@ class PrinterWorker:
         await self._probe()
         while not coord.stopping:
             try:
-                job, self.queued = await coord.db.read(printjobs.next_job, self.name)
-                if job is None:
+                jobs, self.queued = await coord.db.read(printjobs.next_jobs, self.name, BATCH)
+                if not jobs:
                     await self._idle()
-                elif not await self._print(job):
+                elif not await self._print(jobs):
                     await coord.sleep(self._backoff())
             except Exception:  # a storage error: keep the worker, try again later
                 log.exception("printer %s: worker error", self.name)
@@ -84,44 +82,57 @@ class PrinterWorker:
             return
         await self._set_state(status.state if status else "ok", "")
 
-    async def _print(self, job: dict[str, Any]) -> bool:
+    async def _print(self, jobs: list[dict[str, Any]]) -> bool:
+        """Send the jobs (the oldest queued, up to ``BATCH``: a backlog goes out in one
+        connection and two commits); False when the printer failed."""
         coord, loop = self.coord, asyncio.get_running_loop()
-        order = coord.orders.get(job["order_id"]) or await coord.db.read(fetch_order,
-                                                                          job["order_id"])
-        data = tickets.render(job["kind"], order, self.config, coord.tz, station=job["station"],
-                              reprint=job["reprint_by"] is not None, header=coord.settings.header,
-                              qr_url=coord.settings.qr_url, store=coord.store_id)
+        data = [await self._render(job) for job in jobs]
+        ids = [job["id"] for job in jobs]
 
         def ready() -> None:  # worker thread: "sending" is on disk before the first byte
             if coord.stopping:
                 raise PrinterError("io", "daemon stopping")
-            claim = coord.db.write(printjobs.claim, job["id"], self.name)
-            if not asyncio.run_coroutine_threadsafe(claim, loop).result(timeout=30):
-                raise JobTaken()
+            claim = coord.db.write(printjobs.claim, ids, self.name)
+            asyncio.run_coroutine_threadsafe(claim, loop).result(timeout=30)
 
         try:
             status = await asyncio.to_thread(self.printer.send, data, ready)
-        except JobTaken:
+        except Conflict:  # a job moved to the backup meanwhile: look again
             return True
         except PrinterError as exc:
-            await self._failed(job, exc)
+            if exc.printed:
+                await coord.db.write(printjobs.printed, ids[:exc.printed])
+                self.printed += exc.printed
+            await self._failed(jobs[exc.printed:], exc)
             return False
-        await coord.db.write(printjobs.printed, job["id"])
-        self.printed += 1
+        await coord.db.write(printjobs.printed, ids)
+        self.printed += len(ids)
         self.failures = 0
         await self._set_state(status.state if status else "ok", "")
         return True
 
-    async def _failed(self, job: dict[str, Any], exc: PrinterError) -> None:
+    async def _render(self, job: dict[str, Any]) -> bytes:
+        coord = self.coord
+        order = coord.orders.get(job["order_id"]) or await coord.db.read(fetch_order,
+                                                                          job["order_id"])
+        if order is None:  # orders are never deleted: a damaged database (logged, retried)
+            raise LookupError(f"print job {job['id']}: no order {job['order_id']}")
+        return tickets.render(job["kind"], order, self.config, coord.tz, station=job["station"],
+                              reprint=job["reprint_by"] is not None,
+                              header=coord.settings.header, qr_url=coord.settings.qr_url,
+                              store=coord.store_id)
+
+    async def _failed(self, jobs: list[dict[str, Any]], exc: PrinterError) -> None:
+        ids = [job["id"] for job in jobs]
         if self.coord.stopping:  # aborted by stop(): not the printer's fault
-            await self.coord.db.write(printjobs.failed, job["id"], "daemon stopping", None)
+            await self.coord.db.write(printjobs.failed, ids, "daemon stopping", None)
             return
         self.failures += 1
         self.failed_by_reason[exc.reason] += 1
-        log.warning("printer %s: job %s not printed (try %d): %s", self.name, job["id"],
-                    job["attempts"] + 1, exc)
+        log.warning("printer %s: jobs %s not printed (try %d): %s", self.name, ids,
+                    jobs[0]["attempts"] + 1, exc)
         event = self._change(STATE_OF[exc.reason], str(exc))
-        await self.coord.db.write(printjobs.failed, job["id"], str(exc), event)
+        await self.coord.db.write(printjobs.failed, ids, str(exc), event)
         await self.coord.failover(self)
 
     async def _set_state(self, state: str, detail: str) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from ..domain.errors import NotFound
+from ..domain.errors import Conflict, NotFound
 from .clock import utc_now_iso
 from .writer import Tx
 
@@ -64,29 +64,35 @@ def reprint(tx: Tx, order_id: str, jobs: list[NewJob], by: str) -> list[int]:
     return ids
 
 
-def claim(tx: Tx, job_id: int, printer: str) -> bool:
-    """``queued`` -> ``sending``, right before the job's first byte goes to ``printer``."""
-    return bool(tx.cur.execute(
-        "UPDATE print_jobs SET state = 'sending', updated_at = ? "
-        "WHERE id = ? AND printer = ? AND state = 'queued'",
-        (utc_now_iso(), job_id, printer)).rowcount)
+def claim(tx: Tx, ids: list[int], printer: str) -> None:
+    """``queued`` -> ``sending``, right before the jobs' first byte goes to ``printer``; all
+    of them or none (``Conflict`` when one left the printer's queue meanwhile)."""
+    claimed = tx.cur.execute(
+        f"UPDATE print_jobs SET state = 'sending', updated_at = ? WHERE id IN ({_marks(ids)}) "
+        "AND printer = ? AND state = 'queued'", (utc_now_iso(), *ids, printer)).rowcount
+    if claimed != len(ids):
+        raise Conflict("print_job_moved", {"jobs": ids})
 
 
-def printed(tx: Tx, job_id: int) -> None:
+def printed(tx: Tx, ids: list[int]) -> None:
     at = utc_now_iso()
     tx.cur.execute("UPDATE print_jobs SET state = 'printed', attempts = attempts + 1, "
-                   "printed_at = ?, updated_at = ?, last_error = NULL WHERE id = ?",
-                   (at, at, job_id))
+                   f"printed_at = ?, updated_at = ?, last_error = NULL WHERE id IN ({_marks(ids)})",
+                   (at, at, *ids))
 
 
-def failed(tx: Tx, job_id: int, error: str, state_event: dict[str, Any] | None) -> None:
-    """A try that did not print: the job is queued again (to be retried), with the error;
+def failed(tx: Tx, ids: list[int], error: str, state_event: dict[str, Any] | None) -> None:
+    """Tries that did not print: the jobs are queued again (to be retried), with the error;
     ``state_event``: the printer's ``printer.state_changed``, when its state changed."""
     tx.cur.execute("UPDATE print_jobs SET state = 'queued', attempts = attempts + 1, "
-                   "last_error = ?, updated_at = ? WHERE id = ? AND state IN ('queued', 'sending')",
-                   (error, utc_now_iso(), job_id))
+                   f"last_error = ?, updated_at = ? WHERE id IN ({_marks(ids)}) "
+                   "AND state IN ('queued', 'sending')", (error, utc_now_iso(), *ids))
     if state_event is not None:
         tx.emit("printer.state_changed", state_event)
+
+
+def _marks(ids: list[int]) -> str:
+    return ",".join("?" * len(ids))
 
 
 def state_changed(tx: Tx, event: dict[str, Any]) -> None:
@@ -118,17 +124,16 @@ def interrupt_sending(tx: Tx) -> list[dict[str, Any]]:
 
 for _fn in (materialize, reprint, claim, printed, failed, state_changed, move_queued,
             interrupt_sending):
-    _fn.keeps_stock_cache = True  # type: ignore[attr-defined]  # no catalog/stock writes
+    setattr(_fn, "keeps_stock_cache", True)  # they write no catalog or stock (writer.py)
 
 
-def next_job(conn: sqlite3.Connection, printer: str) -> tuple[dict[str, Any] | None, int]:
-    """The printer's oldest queued job and how many it has queued."""
-    row = conn.execute(
+def next_jobs(conn: sqlite3.Connection, printer: str, limit: int
+              ) -> tuple[list[dict[str, Any]], int]:
+    """The printer's oldest queued jobs (at most ``limit``) and how many it has queued."""
+    rows = conn.execute(
         f"SELECT {JOB_COLUMNS}, COUNT(*) OVER () FROM print_jobs "
-        "WHERE printer = ? AND state = 'queued' ORDER BY id LIMIT 1", (printer,)).fetchone()
-    if row is None:
-        return None, 0
-    return job_from_row(row), int(row[-1])
+        "WHERE printer = ? AND state = 'queued' ORDER BY id LIMIT ?", (printer, limit)).fetchall()
+    return [job_from_row(r) for r in rows], int(rows[0][-1]) if rows else 0
 
 
 def job_from_row(row: sqlite3.Row) -> dict[str, Any]:
