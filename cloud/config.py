@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cloud.analytics import automation
+from cloud.analytics import settlement as settlement_rules
 from cloud.platforms import settings as platform_settings
 from edge.config import validate_tables
 from sync.mqtt import BrokerUrl
@@ -42,6 +43,8 @@ SCHEMA: dict[str, dict[str, tuple[type, Any]]] = {
     **automation.config_schema(),
     # delivery-platform webhooks and callbacks (cloud/platforms/settings.py)
     **platform_settings.config_schema(),
+    # partner settlement rules (cloud/analytics/settlement.py, docs/settlement.md)
+    **settlement_rules.config_schema(),
 }
 # key -> (low, high)
 RANGES: dict[str, tuple[int, int]] = {
@@ -82,6 +85,7 @@ class Settings:
     scheduler_lease_ttl_s: int = automation.LEASE_TTL[1]
     platforms: platform_settings.PlatformSettings = field(
         default_factory=platform_settings.PlatformSettings)
+    settlement: settlement_rules.Rules = field(default_factory=settlement_rules.Rules)
 
     @property
     def mosquitto_dir(self) -> Path:
@@ -111,7 +115,7 @@ def render_config(database: str = "", broker: str = "", port: int = 8090) -> str
         "per_txn_value = 20000\nlease_ttl_s = 86400\n"
         "# at most this % of a member's balance per lease (several stores share it)\n"
         "lease_share_pct = 50\n"
-        f"\n{_render_platforms()}"
+        f"\n{_render_platforms()}\n{_render_settlement()}"
     )
 
 
@@ -128,13 +132,26 @@ def _render_jobs() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _render_section(name: str, keys: dict[str, tuple[type, Any]], *comments: str) -> str:
+    """``[name]`` with its comments and every key at its default."""
+    lines = [f"[{name}]", *(f"# {c}" for c in comments)]
+    lines += [f"{key} = {_toml_str(v) if isinstance(v, str) else v}" for key, (_, v) in keys.items()]
+    return "\n".join(lines) + "\n"
+
+
 def _render_platforms() -> str:
     """The [platforms] section with its defaults (docs: README, "Delivery platforms")."""
-    lines = ["[platforms]", "# webhooks per platform (empty secret = off); shops: \"SHOP=STORE,...\"",
-             "# commission in basis points (1800 = 18 %), for the channel report"]
-    lines += [f"{key} = {_toml_str(v) if isinstance(v, str) else v}"
-              for key, (_, v) in platform_settings.config_schema()["platforms"].items()]
-    return "\n".join(lines) + "\n"
+    return _render_section(
+        "platforms", platform_settings.config_schema()["platforms"],
+        'webhooks per platform (empty secret = off); shops: "SHOP=STORE,..."',
+        "commission in basis points (1800 = 18 %), for the channel report")
+
+
+def _render_settlement() -> str:
+    return _render_section(
+        "settlement", settlement_rules.config_schema()["settlement"],
+        "partner settlement (docs/settlement.md): rates in basis points, visitors a day;",
+        'tier_mode linear|stepped; shared_items: "SKU=CENTS,..." (the month\'s cost)')
 
 
 def _toml_str(text: str) -> str:
@@ -174,6 +191,7 @@ def load_settings(data_dir: Path, env: dict[str, str] | None = None,
         jobs=automation.from_config(values),
         scheduler_lease_ttl_s=values[f"scheduler.{automation.LEASE_TTL[0]}"],
         platforms=platform_settings.from_config(values),
+        settlement=settlement_rules.from_config(values),
     )
 
 
@@ -197,7 +215,7 @@ def _check(path: Path, values: dict[str, Any]) -> None:
             key = "scheduler." + job if error["path"] == "schedule" else \
                 f"automation.{job}_{error['path']}"
             raise ConfigError(f"{path}: {key}: {error['message']}")
-    for problem in platform_settings.check(values):
+    for problem in [*platform_settings.check(values), *settlement_rules.check(values)]:
         raise ConfigError(f"{path}: {problem}")
 
 

@@ -15,6 +15,7 @@ from .analytics import ANALYTICS_ROUTES
 from .auth import PRINCIPAL, check_role, login
 from .member_routes import MEMBER_ROUTES
 from .platforms import PLATFORM_ROUTES
+from .intel import INTEL_ROUTES
 from .schemas import CATALOG_ITEM, LOGIN, ORDERS_QUERY, QUOTAS, STOCKTAKE, STORES_QUERY
 from .. import keys
 
@@ -50,6 +51,7 @@ ROUTES: tuple[Route, ...] = (
     *MEMBER_ROUTES,
     *ANALYTICS_ROUTES,
     *PLATFORM_ROUTES,
+    *INTEL_ROUTES,
     Route("GET", "/metrics", system.metrics, "Prometheus metrics", produces="text/plain"),
 )
 

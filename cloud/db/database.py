@@ -22,12 +22,13 @@ from .member_ops import MemberOps
 from .analytics_ops import AnalyticsOps
 from .loyalty import LoyaltyOps
 from .platform_ops import PlatformOps
+from .intel_ops import IntelOps
 from .schema import migrate
 
 SNAPSHOT_AFTER = 1000  # a store further behind than this gets a snapshot
 
 
-class CloudDb(MemberOps, AnalyticsOps, LoyaltyOps, PlatformOps):
+class CloudDb(MemberOps, AnalyticsOps, LoyaltyOps, PlatformOps, IntelOps):
     def __init__(self, backend: Backend) -> None:
         self._db = backend
         self._lock = threading.RLock()

@@ -1,0 +1,61 @@
+"""HQ intelligence routes: the partner settlement statement (JSON, CSV or a printable page)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from edge.api.routes import Route
+
+from .. import keys
+from ..analytics import settlement
+from ..config import ID
+from .errors import ApiError
+
+FORMATS = ("json", "csv", "html")
+
+
+def _format(request: web.Request) -> str:
+    chosen = request.query.get("format", "json")
+    if chosen not in FORMATS:
+        raise ApiError(400, "bad_query", {"format": list(FORMATS)})
+    return chosen
+
+
+def render(doc: dict[str, Any], chosen: str, name: str) -> web.Response:
+    if chosen == "csv":
+        return web.Response(text=settlement.to_csv(doc), content_type="text/csv", headers={
+            "Content-Disposition": f'attachment; filename="{name}.csv"'})
+    if chosen == "html":
+        return web.Response(text=settlement.to_html(doc), content_type="text/html")
+    return web.json_response(doc)
+
+
+async def settlement_statement(request: web.Request) -> web.Response:
+    rules: settlement.Rules = request.app[keys.SETTINGS].settlement
+    month = request.match_info["month"]
+    a = request.query.get("a") or rules.partner_a
+    b = request.query.get("b") or rules.partner_b
+    chosen = _format(request)
+    try:
+        first, after, _ = settlement.month_bounds(month)
+    except ValueError as exc:
+        raise ApiError(400, "bad_month", str(exc)) from exc
+    if not (ID.match(a) and ID.match(b)) or a == b:
+        raise ApiError(400, "bad_query", {"a, b": "two different store ids (or settlement."
+                                                  "partner_a/_b in cloud.toml)"})
+    figures = await request.app[keys.DB].call("settlement_figures", a, b, first, after,
+                                              sorted(rules.shared_items))
+    doc = settlement.statement(rules, month, a, b, figures)
+    return render(doc, chosen, f"settlement-{month}-{a}-{b}")
+
+
+INTEL_ROUTES: tuple[Route, ...] = (
+    Route("GET", "/api/v1/settlements/{month}", settlement_statement,
+          "Monthly partner settlement of stores ?a and ?b (defaults from cloud.toml): shared "
+          "visitors, tiered revenue share, shared costs by usage, reserve; ?format=json|csv|html",
+          query={"a": {"type": "string"}, "b": {"type": "string"},
+                 "format": {"type": "string", "enum": list(FORMATS)}},
+          errors=(400, 404)),
+)

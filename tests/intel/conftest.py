@@ -1,0 +1,63 @@
+"""A ``CloudDb`` on each backend (SQLite, a throw-away PostgreSQL database) with two partner
+stores, and a helper that writes orders the way the projection does."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cloud.db import CloudDb
+from tests.cloud_api.conftest import db_url  # noqa: F401  (fixture)
+
+STORES = ("canteen", "shop")
+
+
+@pytest.fixture
+def cdb(db_url: str) -> Iterator[CloudDb]:  # noqa: F811
+    db = CloudDb.open(db_url)
+    for store in STORES:
+        db.add_store(store, "acme")
+    yield db
+    db.close()
+
+
+class Orders:
+    def __init__(self, db: CloudDb) -> None:
+        self.db, self.n = db, 0
+
+    def add(self, store: str, day: str, total: int, member: str | None = None,
+            status: str = "completed", channel: str = "pos",
+            lines: list[tuple[str, int, int]] | None = None, hour: int = 12) -> str:
+        self.n += 1
+        order_id = f"O{self.n:08d}"
+        at = f"{day}T{hour:02d}:00:00.000Z"
+        backend = self.db._db
+        with backend.write():
+            backend.execute(
+                "INSERT INTO orders(store, id, number, day, channel, status, total_cents, member, "
+                "pickup, created_at, updated_at, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+                (store, order_id, self.n, day, channel, status, total, member, at, at, self.n))
+            for n, (sku, qty, unit) in enumerate(lines or [], 1):
+                backend.execute(
+                    "INSERT INTO order_lines(store, order_id, line_no, sku, qty, unit_cents, "
+                    "total_cents) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (store, order_id, n, sku, qty, unit, qty * unit))
+        return order_id
+
+    def member(self, member_id: str, merged_into: str | None = None,
+               created_at: str = "2026-01-01T00:00:00.000Z") -> None:
+        backend = self.db._db
+        with backend.write():
+            backend.execute("INSERT INTO members(id, tenant, created_at, merged_into, updated_at) "
+                            "VALUES (?, 'acme', ?, ?, ?)",
+                            (member_id, created_at, merged_into, created_at))
+
+
+@pytest.fixture
+def orders(cdb: CloudDb) -> Orders:
+    return Orders(cdb)
+
+
