@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from drivers.locker import BoardTimeout, FakeBoard
+from edge import keys
 
 from .conftest import events, ready_order, service, staff, wait_for
 
@@ -192,3 +193,34 @@ async def test_serial_board_on_a_pty_assigns_then_faults_are_clear_states(
     finally:
         await asyncio.sleep(0)
         pty.close()
+
+
+async def test_wrong_codes_are_rate_limited(app_client: Any, store_dir: Path) -> None:
+    client = await app_client(FAKE.format(n=2, hold=600))
+    cashier, kitchen, _ = await staff(client)
+    order = await ready_order(cashier, kitchen)
+    code = (await assignment(store_dir, order["id"]))["code"]
+    wrong = [c for c in ("000000", "111111", "222222", "333333", "444444", "555555")
+             if c != code][:5]
+    for guess in wrong:
+        status, body = await cashier.post("/api/v1/lockers/open", {"code": guess})
+        assert status == 404, body
+    status, body = await cashier.post("/api/v1/lockers/open", {"code": code})
+    assert (status, body["error"]) == (429, "too_many_attempts")
+
+
+async def test_a_reservation_interrupted_by_a_restart_goes_back_to_staff(
+        app_client: Any, store_dir: Path) -> None:
+    from edge.lockers import store
+
+    client = await app_client(FAKE.format(n=2, hold=600))
+    cashier, kitchen, _ = await staff(client)
+    lockers = service(client)
+    await lockers.stop()  # no assignment loop: reserve by hand, as if the door never opened
+    order = await ready_order(cashier, kitchen)
+    db = client.server.app[keys.DB]
+    reserved = await db.write(store.reserve, order["id"], [("main", 2, [])], None)
+    assert reserved is not None and reserved["state"] == "loading"
+    await lockers.start()  # what the daemon does at start-up
+    decided = await assignment(store_dir, order["id"])
+    assert (decided["type"], decided["reason"]) == ("locker.unavailable", "interrupted")
