@@ -2,8 +2,8 @@
 real one over TCP (port 9100 style) or the master side of a pty (a serial printer).
 
 It records the job bytes it receives, answers DLE EOT status queries from :attr:`status`, and
-can misbehave on purpose: accept and then never read (``stall``), close the connection after
-some bytes (``close_after``), keep quiet to status queries (``answer = False``).
+can misbehave on purpose: accept and then never read (``stall``), close a connection after
+some bytes, once (``close_after``), keep quiet to status queries (``answer = False``).
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class FakeNetworkPrinter(FakePrinterCore):
         super().__init__(status)
         self.port = port
         self.stall = False  # accept connections, never read from them
-        self.close_after: int | None = None  # close a connection after this many bytes
+        self.close_after: int | None = None  # close the next connection after this many bytes
         self.connections = 0
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -109,6 +109,7 @@ class FakeNetworkPrinter(FakePrinterCore):
             while chunk := await reader.read(65536):
                 if self.close_after is not None and taken + len(chunk) >= self.close_after:
                     self.feed(chunk[:self.close_after - taken], lambda b: None)
+                    self.close_after = None  # once: the printer is plugged in again
                     return
                 taken += len(chunk)
                 self.feed(chunk, writer.write)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -216,3 +217,22 @@ async def test_a_job_left_sending_by_a_crash_is_not_resent_until_someone_asks(
     status, _ = await (await cashier(client)).post(f"/api/v1/orders/{order['id']}/reprint", {})
     assert status == 201
     await fake.wait_for(CUT, 2)
+
+
+async def test_a_backlog_goes_out_in_one_connection_and_a_break_mid_batch_resends_the_rest(
+        edge_app: AppFactory, fake: FakeNetworkPrinter, store_dir: Path) -> None:
+    fake.status = PrinterStatus(paper_out=True)
+    client = await edge_app(network("kitchen", fake.port, stations=["wok"]))
+    api = await cashier(client)
+    orders = [await place(api, f"print-2{n:03}") for n in range(3)]
+    await until(lambda: coordinator(client).workers["kitchen"].queued == 3)
+    fake.close_after = 9 + 400  # the status queries, the first ticket, part of the second
+    before = fake.connections
+    fake.status = PrinterStatus()
+    await fake.wait_for(CUT, 3)
+    numbers = re.findall(rb"\x1ba\x01#(\d+)\n", fake.received)
+    assert numbers == [b"1", b"2", b"2", b"3"]  # the broken-off second ticket, then again
+    await until(lambda: all(jobs(store_dir, o["id"])[0][4] == "printed" for o in orders))
+    # three tickets in two connections (the broken one, the rest in one), and perhaps a
+    # paper-out try that was under way
+    assert fake.connections - before <= 3
