@@ -17,7 +17,8 @@ from edge.printing.coordinator import PrintCoordinator
 from tests.conftest import Api, assert_no_tasks_left, login_as
 
 # retries fast enough for tests; a status answer is due within timeout_s
-FAST = "\n[print]\nretry_base_ms = 50\nretry_max_s = 1\nfailover_after = 2\n"
+FAST = ("\n[print]\nretry_base_ms = 50\nretry_max_s = 1\nfailover_after = 2\n"
+        'header = "老王面馆"\nqr_url = "https://mp.example.com/{store}/o/{number}"\n')
 ORDER = {"channel": "pos", "lines": [{"sku": "C001", "qty": 2, "note": "少辣"}], "table": "A3"}
 
 

@@ -59,6 +59,9 @@ async def test_an_order_prints_a_ticket_per_station_and_a_receipt(
     await fake2.wait_for(CUT, 1)
     assert WOK in fake.received and NOODLE not in fake.received.split(CUT)[0]
     assert NOODLE in fake2.received and "桌号 Table B2".encode("gb18030") in fake2.received
+    receipt = fake.received.split(CUT)[1]  # the wok printer prints the receipts too
+    assert "老王面馆".encode("gb18030") in receipt  # print.header
+    assert b"1P0https://mp.example.com/test-store/o/1" in receipt  # print.qr_url, GS ( k
     await until(lambda: {j[4] for j in jobs(store_dir, order["id"])} == {"printed"})
     assert jobs(store_dir, order["id"]) == [
         ("kitchen", "noodle", "noodle", "noodle", "printed", 1),
