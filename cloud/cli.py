@@ -202,9 +202,10 @@ from .analytics.cli import analytics  # noqa: E402  (it uses the options above)
 
 cli.add_command(analytics)
 
-from .analytics.intel_cli import settlement  # noqa: E402
+from .analytics.intel_cli import report, settlement  # noqa: E402
 
 cli.add_command(settlement)
+cli.add_command(report)
 
 
 def main() -> None:

@@ -61,3 +61,46 @@ def statement(month: str, store_a: str | None, store_b: str | None, chosen: str,
     else:
         out.write_text(text, encoding="utf-8")
         click.echo(json.dumps({"written": str(out), "format": chosen}))
+
+
+def _report() -> None:
+    """HQ reports (docs/channels.md)."""
+
+
+report: click.Group = click.group("report")(_report)
+
+
+@report.command("channels")
+@click.option("--from", "start", required=True, help="First day, YYYY-MM-DD.")
+@click.option("--to", "end", required=True, help="Day after the last, YYYY-MM-DD.")
+@click.option("--store", default=None, help="One store (default: all).")
+@click.option("--format", "chosen", type=click.Choice(("json", "csv")), default="json",
+              show_default=True)
+@DATA_DIR
+def channels_report(start: str, end: str, store: str | None, chosen: str,
+                    data_dir: Path) -> None:
+    """Channel value per store and channel: revenue, gross margin, orders, average ticket,
+    new/returning members, 30/90-day retention, platform commission.
+
+    Example: storenode-cloud report channels --from 2026-10-01 --to 2026-11-01 --format csv --data-dir /var/lib/storenode-cloud
+    """
+    import json
+    import time
+
+    from cloud.api.intel import period
+
+    from . import channels
+
+    try:
+        settings = load_settings(data_dir)
+        first, after = period(start, end)
+        db = CloudDb.open(settings.database)
+        try:
+            groups, costs = db.channel_figures(first, after, store, time.time())
+        finally:
+            db.close()
+    except EXPECTED as exc:
+        _error(exc)
+    rows = channels.report(groups, costs, settings.platforms.commission_bp())
+    click.echo(channels.to_csv(rows) if chosen == "csv" else
+               json.dumps({"from": first, "to": after, "rows": rows}, indent=2), nl=False)

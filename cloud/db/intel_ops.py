@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from . import settlement
+from . import channels, settlement
 from .backend import Backend
 from .reads import require_store
 
@@ -23,3 +23,12 @@ class IntelOps:
                 require_store(self._db, store)
             return settlement.figures(self._db, a, b, first, after, skus)
 
+
+    def channel_figures(self, start: str, end: str, store: str | None,
+                        as_of_epoch: float) -> tuple[dict[tuple[str, str], dict[str, Any]],
+                                                     dict[tuple[str, str], int]]:
+        """Per (store, channel) figures for ``start`` <= created_at < ``end``, and item costs."""
+        with self._lock:
+            if store is not None:
+                require_store(self._db, store)
+            return channels.figures(self._db, start, end, store, as_of_epoch)

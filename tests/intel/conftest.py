@@ -3,14 +3,19 @@ stores, and a helper that writes orders the way the projection does."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from cloud import provision
 from cloud.db import CloudDb
 from tests.cloud_api.conftest import db_url  # noqa: F401  (fixture)
+from tests.helpers import ROOT
 
 STORES = ("canteen", "shop")
 
@@ -61,3 +66,25 @@ def orders(cdb: CloudDb) -> Orders:
     return Orders(cdb)
 
 
+
+
+def cli_hq(data: Path, db_url: str, stores: tuple[str, ...],  # noqa: F811
+           seed: Callable[[CloudDb], None]) -> Callable[..., tuple[int, str]]:
+    """An HQ data dir with ``stores`` and ``seed``'s orders; runs ``storenode-cloud ARGS
+    --data-dir`` on it: (exit code, output)."""
+    provision.init_cloud(data, database=db_url)
+    for store in stores:
+        provision.add_store(data, store, "acme")
+    db = CloudDb.open(db_url)
+    try:
+        seed(db)
+    finally:
+        db.close()
+
+    def run(*args: str) -> tuple[int, str]:
+        done = subprocess.run([sys.executable, "-c", "from cloud.cli import main; main()",
+                               *args, "--data-dir", str(data)],
+                              capture_output=True, text=True, cwd=ROOT, timeout=60)
+        return done.returncode, done.stdout + done.stderr
+
+    return run

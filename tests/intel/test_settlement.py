@@ -8,8 +8,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,9 +15,8 @@ import pytest
 from cloud.analytics.settlement import Rules, half_up, rate_bp, split, statement, to_csv, to_html
 from cloud.db import CloudDb
 from cloud.errors import UnknownStore
-from tests.helpers import ROOT
 
-from .conftest import Orders
+from .conftest import Orders, cli_hq
 
 RULES = Rules(tier_low_visitors=0, tier_high_visitors=1, tier_low_bp=1500, tier_high_bp=2500,
               reserve_bp=1000, shared_items={"PKG": 10_000, "PROMO": 999})
@@ -116,27 +113,15 @@ def test_csv_and_printable_page(cdb: CloudDb, orders: Orders) -> None:
 
 
 def test_the_cli_prints_each_format(tmp_path: Path, db_url: str) -> None:  # noqa: F811
-    from cloud import provision
-
     data = tmp_path / "hq"
-    provision.init_cloud(data, database=db_url)
-    for store in ("canteen", "shop"):
-        provision.add_store(data, store, "acme")
-    db = CloudDb.open(db_url)
-    try:
-        seed(Orders(db))
-    finally:
-        db.close()
+    cli = cli_hq(data, db_url, ("canteen", "shop"), lambda db: seed(Orders(db)))
     toml = data / "cloud.toml"
     toml.write_text(toml.read_text().replace('partner_a = ""', 'partner_a = "canteen"')
                     .replace('partner_b = ""', 'partner_b = "shop"')
                     .replace('shared_items = ""', 'shared_items = "PKG=10000,PROMO=999"'))
 
     def run(*args: str) -> tuple[int, str]:
-        done = subprocess.run([sys.executable, "-c", "from cloud.cli import main; main()",
-                               "settlement", "statement", *args, "--data-dir", str(data)],
-                              capture_output=True, text=True, cwd=ROOT, timeout=60)
-        return done.returncode, done.stdout + done.stderr
+        return cli("settlement", "statement", *args)
 
     code, out = run("--month", "2026-10")
     assert code == 0, out

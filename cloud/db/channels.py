@@ -1,0 +1,94 @@
+"""SQL of the channel report (``cloud/analytics/channels.py``): per store and channel over a
+period of ``created_at`` (UTC), the orders and revenue, the quantity sold per SKU (costed in
+Python from the catalog), the members and how many of them were new, and the retention of
+the members whose first order ever was there. Cancelled orders count for nothing; a merged
+member counts as its survivor.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .backend import Backend
+
+_PERIOD = "o.created_at >= ? AND o.created_at < ? AND o.status <> 'cancelled'"
+_MEMBER = "COALESCE(m.merged_into, o.member)"
+_MEMBER_JOIN = "LEFT JOIN members m ON m.id = o.member"
+ORDERS = ("SELECT o.store, o.channel, COUNT(*) AS orders, SUM(o.total_cents) AS revenue "
+          "FROM orders o WHERE {period} GROUP BY o.store, o.channel")
+LINES = ("SELECT o.store, o.channel, l.sku, SUM(l.qty) AS qty FROM orders o JOIN order_lines l "
+         "ON l.store = o.store AND l.order_id = o.id WHERE {period} "
+         "GROUP BY o.store, o.channel, l.sku")
+MEMBERS = (f"WITH active AS (SELECT DISTINCT o.store, o.channel, {_MEMBER} AS member FROM orders o "
+           f"{_MEMBER_JOIN} WHERE {{period}} AND o.member IS NOT NULL), "
+           f"firsts AS (SELECT {_MEMBER} AS member, MIN(o.created_at) AS first_at FROM orders o "
+           f"{_MEMBER_JOIN} WHERE o.member IS NOT NULL AND o.status <> 'cancelled' "
+           f"AND {_MEMBER} IN (SELECT member FROM active) GROUP BY {_MEMBER}) "
+           "SELECT a.store, a.channel, COUNT(*) AS members, "
+           "SUM(CASE WHEN f.first_at >= ? THEN 1 ELSE 0 END) AS new_members "
+           "FROM active a JOIN firsts f ON f.member = a.member GROUP BY a.store, a.channel")
+_AGE = "{EPOCH_OF}f.created_at{END_EPOCH}"
+_GAP = "{EPOCH_OF}s.created_at{END_EPOCH} - {EPOCH_OF}f.created_at{END_EPOCH}"
+RETENTION = (
+    f"WITH mo AS (SELECT {_MEMBER} AS member, o.store, o.channel, o.created_at, "
+    f"ROW_NUMBER() OVER (PARTITION BY {_MEMBER} ORDER BY o.created_at, o.store, o.id) AS n "
+    f"FROM orders o {_MEMBER_JOIN} WHERE o.member IS NOT NULL AND o.status <> 'cancelled'), "
+    "f AS (SELECT member, store, channel, created_at FROM mo WHERE n = 1 "
+    "AND created_at >= ? AND created_at < ?{store}), "
+    "s AS (SELECT member, created_at FROM mo WHERE n = 2) "
+    "SELECT f.store, f.channel, COUNT(*) AS cohort, "
+    f"SUM(CASE WHEN {_AGE} <= ? THEN 1 ELSE 0 END) AS eligible_30, "
+    f"SUM(CASE WHEN {_AGE} <= ? AND {_GAP} <= 2592000 THEN 1 ELSE 0 END) AS retained_30, "
+    f"SUM(CASE WHEN {_AGE} <= ? THEN 1 ELSE 0 END) AS eligible_90, "
+    f"SUM(CASE WHEN {_AGE} <= ? AND {_GAP} <= 7776000 THEN 1 ELSE 0 END) AS retained_90 "
+    "FROM f LEFT JOIN s ON s.member = f.member GROUP BY f.store, f.channel")
+DAY_S = 86400
+
+
+def _key(row: dict[str, Any]) -> tuple[str, str]:
+    return row["store"], row["channel"] or ""
+
+
+def item_costs(db: Backend, store: str | None) -> dict[tuple[str, str], int]:
+    """(store, sku) -> cost_cents: the store's own item, else what HQ sent it."""
+    where, params = (" AND store = ?", (store,)) if store else ("", ())
+    costs: dict[tuple[str, str], int] = {}
+    for row in db.rows(f"SELECT store, key AS sku, data FROM feed_state WHERE kind = "
+                       f"'catalog.item'{where}", params):
+        cost = json.loads(row["data"]).get("cost_cents")
+        if isinstance(cost, int):
+            costs[row["store"], row["sku"]] = cost
+    for row in db.rows(f"SELECT store, sku, item FROM store_items WHERE 1 = 1{where}", params):
+        cost = json.loads(row["item"]).get("cost_cents")
+        if isinstance(cost, int):
+            costs[row["store"], row["sku"]] = cost
+    return costs
+
+
+def figures(db: Backend, start: str, end: str, store: str | None,
+            as_of_epoch: float) -> tuple[dict[tuple[str, str], dict[str, Any]],
+                                         dict[tuple[str, str], int]]:
+    """({(store, channel): {orders, revenue, qty: {sku: n}, members, new_members, cohort,
+    eligible_30, retained_30, eligible_90, retained_90}}, the item costs)."""
+    period = _PERIOD + (" AND o.store = ?" if store else "")
+    params = (start, end, *((store,) if store else ()))
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def group(row: dict[str, Any]) -> dict[str, Any]:
+        return found.setdefault(_key(row), {"qty": {}})
+
+    with db.read():
+        for row in db.rows(ORDERS.format(period=period), params):
+            group(row).update(orders=int(row["orders"]), revenue=int(row["revenue"]))
+        for row in db.rows(LINES.format(period=period), params):
+            group(row)["qty"][row["sku"]] = int(row["qty"])
+        for row in db.rows(MEMBERS.format(period=period), (*params, start)):
+            group(row).update(members=int(row["members"]), new_members=int(row["new_members"]))
+        ages = (as_of_epoch - 30 * DAY_S,) * 2 + (as_of_epoch - 90 * DAY_S,) * 2
+        retention = RETENTION.replace("{store}", " AND store = ?" if store else "")
+        for row in db.rows(retention, (*params, *ages)):
+            group(row).update({k: int(row[k] or 0) for k in (
+                "cohort", "eligible_30", "retained_30", "eligible_90", "retained_90")})
+        costs = item_costs(db, store)
+    return found, costs

@@ -1,0 +1,114 @@
+"""The channel value report on SQLite and PostgreSQL: a hand-computed period (costs from the
+store's item over HQ's, a merged member, cancelled and out-of-period orders, new vs returning,
+30/90-day retention, commission per platform) through the HQ API as JSON and CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiohttp.test_utils import TestClient
+
+from cloud import keys
+from cloud.analytics.channels import report
+from cloud.db import CloudDb
+from tests.cloud_api.conftest import admin, db_url, hq, hq_dir  # noqa: F401  (fixtures)
+from tests.conftest import Api
+
+from .conftest import Orders, cli_hq
+
+AS_OF = datetime(2027, 1, 15, tzinfo=UTC).timestamp()
+START, END = "2026-10-01T00:00:00.000Z", "2026-11-01T00:00:00.000Z"
+
+
+def seed(db: CloudDb, a: str, b: str) -> None:
+    orders = Orders(db)
+    db.put_catalog_item({"sku": "C1", "name": "C1", "category": "m", "station": "k",
+                         "price_cents": 1000, "cost_cents": 400}, [a])
+    backend = db._db
+    with backend.write():
+        for store, cost in ((a, 500), (b, 300)):
+            backend.execute("INSERT INTO store_items(store, sku, item, seq, updated_at) "
+                            "VALUES (?, 'C1', ?, 1, '2026-01-01T00:00:00.000Z')",
+                            (store, json.dumps({"sku": "C1", "cost_cents": cost})))
+    orders.member("m5", merged_into="m1")
+    orders.add(a, "2026-10-01", 2000, "m1", lines=[("C1", 2, 700), ("C2", 1, 600)])
+    orders.add(a, "2026-09-01", 1000, "m2")
+    orders.add(a, "2026-10-02", 3000, "m2", channel="meituan", lines=[("C1", 3, 1000)])
+    orders.add(a, "2026-10-05", 1000, "m3", channel="meituan", lines=[("C2", 1, 1000)])
+    orders.add(b, "2026-10-10", 500, "m1", lines=[("C1", 1, 500)])
+    orders.add(a, "2026-10-20", 800, "m4", channel="meituan", status="cancelled")
+    orders.add(a, "2026-10-21", 1200, None, channel="meituan", lines=[("C1", 1, 1200)])
+    orders.add(b, "2026-11-20", 700, "m3")
+    orders.add(b, "2026-10-15", 900, "m5", channel="eleme", lines=[("C1", 2, 450)])
+
+
+def rows_by_key(rows: list[dict]) -> dict[tuple[str, str], dict]:
+    return {(r["store"], r["channel"]): r for r in rows}
+
+
+async def test_hand_computed_period(hq: TestClient, admin: Api) -> None:  # noqa: F811
+    db = hq.server.app[keys.DB].db
+    seed(db, "s1", "s2")
+    groups, costs = db.channel_figures(START, END, None, AS_OF)
+    rows = rows_by_key(report(groups, costs, {"meituan": 1800, "eleme": 1500}))
+    assert sorted(rows) == [("s1", "meituan"), ("s1", "pos"), ("s2", "eleme"), ("s2", "pos")]
+    assert rows["s1", "meituan"] == {
+        "store": "s1", "channel": "meituan", "orders": 3, "revenue_cents": 5200,
+        "cost_cents": 2000, "gross_margin_cents": 3200, "margin_bp": 6154,
+        "avg_ticket_cents": 1733, "members": 2, "new_members": 1, "new_share_bp": 5000,
+        "returning_share_bp": 5000, "cohort": 1, "eligible_30": 1, "retained_30": 0,
+        "retention_30_bp": 0, "eligible_90": 1, "retained_90": 1, "retention_90_bp": 10000,
+        "commission_bp": 1800, "commission_cents": 936, "after_commission_cents": 2264,
+        "units_without_cost": 1}
+    pos = rows["s1", "pos"]
+    assert (pos["orders"], pos["revenue_cents"], pos["cost_cents"], pos["margin_bp"]) == \
+        (1, 2000, 1000, 5000)
+    assert (pos["members"], pos["new_members"], pos["cohort"], pos["retained_30"],
+            pos["retained_90"], pos["commission_cents"]) == (1, 1, 1, 1, 1, 0)
+    shop = rows["s2", "pos"]
+    assert (shop["cost_cents"], shop["margin_bp"], shop["new_members"], shop["cohort"],
+            shop["retention_30_bp"]) == (300, 4000, 1, 0, None)
+    eleme = rows["s2", "eleme"]  # m5 is m1 (merged): new this period, not a first order here
+    assert (eleme["revenue_cents"], eleme["cost_cents"], eleme["members"], eleme["cohort"],
+            eleme["commission_cents"], eleme["after_commission_cents"]) == (900, 600, 1, 0,
+                                                                             135, 165)
+    # the API (commission from [platforms]: meituan 1800, eleme 1500 by default)
+    status, body = await admin.get("/api/v1/reports/channels?from=2026-10-01&to=2026-11-01")
+    assert status == 200
+    # retention is judged at the time of the request (today): eligibility may differ
+    timeless = {k: v for k, v in rows["s1", "meituan"].items() if "_30" not in k
+                and "_90" not in k}
+    assert {k: body["rows"][0][k] for k in timeless} == timeless
+    assert len(body["rows"]) == 4
+    status, body = await admin.get("/api/v1/reports/channels?from=2026-10-01&to=2026-11-01"
+                                   "&store=s2")
+    assert [(r["store"], r["channel"]) for r in body["rows"]] == [("s2", "eleme"), ("s2", "pos")]
+    resp = await hq.get("/api/v1/reports/channels?from=2026-10-01&to=2026-11-01&format=csv",
+                        headers={"Authorization": f"Bearer {admin.token}"})
+    assert resp.status == 200 and resp.content_type == "text/csv"
+    table = list(csv.DictReader(io.StringIO(await resp.text())))
+    assert table[0]["commission_cents"] == "936" and table[3]["retention_30_bp"] == ""
+    for path, code in (("?from=2026-10-01", 400), ("?from=2026-11-01&to=2026-10-01", 400),
+                       ("?from=2026-10-01&to=2026-11-01&store=nope", 404),
+                       ("?from=2026-10-01&to=2026-11-01&format=xml", 400)):
+        assert (await admin.get("/api/v1/reports/channels" + path))[0] == code, path
+
+
+def test_the_cli_prints_json_and_csv(tmp_path: Path, db_url: str) -> None:  # noqa: F811
+    cli = cli_hq(tmp_path / "hq", db_url, ("s1", "s2"), lambda db: seed(db, "s1", "s2"))
+
+    def run(*args: str) -> tuple[int, str]:
+        return cli("report", "channels", *args)
+
+    code, out = run("--from", "2026-10-01", "--to", "2026-11-01")
+    assert code == 0, out
+    assert [r["commission_cents"] for r in json.loads(out)["rows"]] == [936, 0, 135, 0]
+    code, out = run("--from", "2026-10-01", "--to", "2026-11-01", "--store", "s2",
+                    "--format", "csv")
+    assert code == 0 and out.splitlines()[0].startswith("store,channel,orders,"), out
+    assert len(out.splitlines()) == 3
+    assert run("--from", "2026-10-01", "--to", "2026-10-01")[0] == 1
