@@ -12,8 +12,9 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -33,6 +34,7 @@ from .settings import PrintSettings
 from .worker import PrinterWorker
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 BATCH = 500  # outbox rows read at a time
 CURSOR_SLACK = 10_000  # events without an order the durable cursor may lag behind
 ORDERS_KEPT = 1000  # orders remembered from their events, so workers need not read them
@@ -50,6 +52,10 @@ class PrintCoordinator:
         self._stop = asyncio.Event()
         self._new_events = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # a thread per printer for its blocking I/O: stalled printers never take the threads
+        # the rest of the daemon runs asyncio.to_thread work on (PIN hashing, ...)
+        self._threads = ThreadPoolExecutor(max(1, len(self.workers)),
+                                           thread_name_prefix="storenode-printer")
         self.cursor = self.durable = 0
 
     # -- life cycle -----------------------------------------------------------------------
@@ -80,6 +86,11 @@ class PrintCoordinator:
             for task in pending:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        await asyncio.to_thread(self._threads.shutdown)
+
+    async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on the printers' own threads."""
+        return await asyncio.get_running_loop().run_in_executor(self._threads, fn, *args)
 
     def on_commit(self) -> None:
         """Hub listener: a commit happened (maybe an order)."""
@@ -164,7 +175,7 @@ class PrintCoordinator:
 
 
 def plan_reprint(order: dict[str, Any] | None, order_id: str, settings: PrintSettings,
-                 printable: Any, kinds: Sequence[str], station: str | None
+                 printable: Callable[[str], bool], kinds: Sequence[str], station: str | None
                  ) -> list[printjobs.NewJob]:
     """The jobs of a reprint; ``NotFound`` / ``Conflict`` when there is nothing to print."""
     if order is None:

@@ -62,7 +62,8 @@ class PrinterWorker:
     async def _idle(self) -> None:
         if not self.printable:  # nothing to print: find out when it is back
             await self.coord.sleep(self._backoff())
-            await self._probe()
+            if not self.coord.stopping:
+                await self._probe()
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.wake.wait(), self.coord.settings.poll_s)
@@ -74,7 +75,7 @@ class PrinterWorker:
 
     async def _probe(self) -> None:
         try:
-            status = await asyncio.to_thread(self.printer.status)
+            status = await self.coord.blocking(self.printer.status)
         except PrinterError as exc:
             if self.coord.stopping:
                 return
@@ -87,6 +88,8 @@ class PrinterWorker:
         connection and two commits); False when the printer failed."""
         coord, loop = self.coord, asyncio.get_running_loop()
         data = [await self._render(job) for job in jobs]
+        if coord.stopping:  # stop() came while the jobs were read: leave them queued
+            return True
         ids = [job["id"] for job in jobs]
 
         def ready() -> None:  # worker thread: "sending" is on disk before the first byte
@@ -96,7 +99,7 @@ class PrinterWorker:
             asyncio.run_coroutine_threadsafe(claim, loop).result(timeout=30)
 
         try:
-            status = await asyncio.to_thread(self.printer.send, data, ready)
+            status = await self.coord.blocking(self.printer.send, data, ready)
         except Conflict:  # a job moved to the backup meanwhile: look again
             return True
         except PrinterError as exc:

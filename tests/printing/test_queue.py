@@ -239,3 +239,18 @@ async def test_a_backlog_goes_out_in_one_connection_and_a_break_mid_batch_resend
     # three tickets in two connections (the broken one, the rest in one), and perhaps a
     # paper-out try that was under way
     assert fake.connections - before <= 3
+
+
+async def test_stalled_printers_do_not_take_the_daemons_threads(
+        edge_app: AppFactory, fake: FakeNetworkPrinter) -> None:
+    fake.stall = True  # eight printers that accept and never answer, 5 s timeouts
+    client = await edge_app(*(network(f"p{n}", fake.port, stations=[f"s{n}"], timeout_s=5)
+                              for n in range(8)))
+    await until(lambda: fake.connections >= 8)  # every worker is blocked in a status check
+    started = time.monotonic()
+    api = await login_as(client, "cashier")  # PIN hashing runs in asyncio.to_thread
+    await place(api, "print-3000")
+    assert time.monotonic() - started < 2
+    started = time.monotonic()
+    await client.close()  # stop breaks off the blocked checks
+    assert time.monotonic() - started < 3
