@@ -74,8 +74,10 @@ def record_ack(tx: Tx, seq: int) -> int:
 
 
 def prune_outbox(tx: Tx, older_than: str, limit: int = 5000) -> int:
-    """Delete acknowledged events older than ``older_than`` (UTC ISO), oldest first."""
-    acked = meta_int(tx.conn, "outbox_acked_seq")
+    """Delete events older than ``older_than`` (UTC ISO), oldest first, that HQ has
+    acknowledged and the print coordinator has turned into print jobs (``print_cursor``): an
+    order whose printer was down for longer than the retention still prints."""
+    acked = min(meta_int(tx.conn, "outbox_acked_seq"), meta_int(tx.conn, "print_cursor"))
     cur = tx.conn.execute(
         "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE seq <= ? AND at < ? "
         "ORDER BY seq LIMIT ?)", (acked, older_than, limit),
