@@ -26,7 +26,7 @@ from ..store import members
 from ..store.database import Database
 from .auth import require
 from .errors import ApiError
-from .orders import IDEMPOTENCY_KEY
+from .orders import idempotency_key
 from .schemas import (MEMBER_CREATE, MEMBER_IDENTITY, MEMBER_PATCH, MEMBER_VIEWED, REDEEM,
                       SKU_PATTERN, TOPUP, ULID_PATTERN, read_body)
 
@@ -93,14 +93,6 @@ def _tenant_key(request: web.Request) -> bytes:
     return key
 
 
-def _idempotency_key(request: web.Request) -> str:
-    key = request.headers.get("Idempotency-Key", "")
-    if not IDEMPOTENCY_KEY.match(key):
-        raise ApiError(422, "idempotency_key_required",
-                       "send an Idempotency-Key header of 8-128 characters [A-Za-z0-9_.:-]")
-    return key
-
-
 def _request_hash(kind: str, body: Any) -> str:
     return hashlib.sha256(f"{kind}:{json.dumps(body, sort_keys=True)}".encode()).hexdigest()
 
@@ -143,7 +135,7 @@ def _lookup(conn: Any, idhash: str, channel: str | None) -> dict[str, Any] | Non
 
 async def create(request: web.Request) -> web.Response:
     require(request, "members.write")
-    key = _idempotency_key(request)
+    key = idempotency_key(request)
     body = await read_body(request, MEMBER_CREATE)
     tenant_key = _tenant_key(request)
     identities = [_identity(tenant_key, p, body[p]) for p in LOOKUP_KINDS if p in body]
@@ -162,7 +154,7 @@ async def add_identity(request: web.Request) -> web.Response:
     (no event) or on a replay; 409 ``identity_taken`` when another member has it."""
     require(request, "members.write")
     member = _member_id(request)
-    key = _idempotency_key(request)
+    key = idempotency_key(request)
     body = await read_body(request, MEMBER_IDENTITY)
     tenant_key = _tenant_key(request)
     rules.check_identity_value(body["kind"], body["value"])
@@ -176,7 +168,7 @@ async def add_identity(request: web.Request) -> web.Response:
 async def patch_profile(request: web.Request) -> web.Response:
     require(request, "members.write")
     member = _member_id(request)
-    key = _idempotency_key(request)
+    key = idempotency_key(request)
     body = await read_body(request, MEMBER_PATCH)
     _tenant_key(request)
     if body.get("birthday") is not None:
@@ -218,7 +210,7 @@ async def _ledger_request(request: web.Request, schema: dict[str, Any], job: Cal
                           args: Callable[[dict[str, Any]], tuple[Any, ...]]) -> web.Response:
     """A spend or a top-up: ``job(tx, member, *args(body), key, request_hash)``."""
     member = _member_id(request)
-    key = _idempotency_key(request)
+    key = idempotency_key(request)
     body = await read_body(request, schema)
     _tenant_key(request)
     answer, replayed = await request.app[keys.DB].write(

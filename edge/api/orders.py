@@ -24,10 +24,7 @@ ORDER_ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
 
 async def create_order(request: web.Request) -> web.Response:
     require(request, "orders.create")
-    key = request.headers.get("Idempotency-Key", "")
-    if not IDEMPOTENCY_KEY.match(key):
-        raise ApiError(422, "idempotency_key_required",
-                       "send an Idempotency-Key header of 8-128 characters [A-Za-z0-9_.:-]")
+    key = idempotency_key(request)
     body = await read_body(request, ORDER_CREATE)
     digest = hashlib.sha256(canonical_json(body)).hexdigest()
     app = request.app
@@ -37,6 +34,14 @@ async def create_order(request: web.Request) -> web.Response:
     if not replayed:
         app[keys.METRICS].order_created(body["channel"])
     return json_response(order, status=200 if replayed else 201)
+
+
+def idempotency_key(request: web.Request) -> str:
+    key = request.headers.get("Idempotency-Key", "")
+    if not IDEMPOTENCY_KEY.match(key):
+        raise ApiError(422, "idempotency_key_required",
+                       "send an Idempotency-Key header of 8-128 characters [A-Za-z0-9_.:-]")
+    return key
 
 
 async def list_orders(request: web.Request) -> web.Response:

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import catalog, events, inventory, members, orders, printing, schemas, system
+from . import catalog, events, inventory, members, orders, payments, printing, schemas, system
 from .auth import PRINCIPAL, bearer
 from .errors import Handler
 from .. import keys
@@ -73,6 +73,10 @@ ROUTES: tuple[Route, ...] = (
           "Print an order's tickets again (cashier, manager): kitchen tickets, receipt, label; "
           "409 when no printer prints them", body=printing.REPRINT, ok=201,
           errors=(400, 403, 404, 409, 422)),
+    Route("POST", "/api/v1/orders/{id}/payment", payments.pay,
+          "Record how the order was paid (cash, card ref, stored value, points), once; "
+          "idempotent by Idempotency-Key", body=payments.PAYMENT, headers=IDEMPOTENCY, ok=201,
+          errors=(400, 404, 409, 422, 503, 507)),
     Route("GET", "/api/v1/inventory", inventory.list_inventory,
           "Stock per SKU with safety stock and today's channel quotas"),
     Route("POST", "/api/v1/inventory/movements", inventory.add_movement,

@@ -247,6 +247,18 @@ MIGRATIONS: Sequence[tuple[str, str]] = (
             SELECT 'print_cursor', value FROM meta WHERE key = 'outbox_last_seq';
         """,
     ),
+    (
+        "0005_order_payments",
+        """
+        CREATE TABLE order_payments (
+            order_id TEXT PRIMARY KEY,
+            idem_key TEXT NOT NULL UNIQUE,
+            request_hash TEXT NOT NULL,
+            answer TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        """,
+    ),
 )
 
 

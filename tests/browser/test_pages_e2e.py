@@ -97,6 +97,10 @@ def test_sell_to_a_member_then_kitchen_pickup_and_hq(stack: Stack, browser: Any,
     pos.wait_for_selector("#pay-result.ok")
     receipt = pos.inner_text("#receipt")
     assert f"#{number}" in receipt and "¥68.00" in receipt and "¥32.00" in receipt  # change
+    status, again = stack.edge_call(  # the payment is recorded at the store
+        "POST", f"/api/v1/orders/{order['id']}/payment",
+        {"tenders": [{"kind": "cash", "amount_cents": 6800}]}, key=True)
+    assert (status, again["error"]) == (409, "already_paid")
     pos.screenshot(path=str(shots / "pos.png"), full_page=True)
 
     ticket = kitchen.locator(f".ticket[data-number='{number}']")
@@ -167,7 +171,7 @@ def test_stored_value_and_points_tenders_spend_once(stack: Stack, browser: Any,
     after = member()
     assert after["value_cents"] == before["value_cents"] - 200
     assert after["points"] == before["points"] - 100 + 3  # 3 points earned by ¥3
-    assert pos.inner_text("#m-value") == f"¥{after['value_cents'] / 100:.2f}"
+    pos.wait_for_selector(f"#m-value:text-is('¥{after['value_cents'] / 100:.2f}')")
     pos.screenshot(path=str(shots / "pos-tenders.png"), full_page=True)
     guard.check()
     context.close()
@@ -228,6 +232,7 @@ def _dashboard(stack: Stack, browser: Any, shots: Path, order: dict[str, Any]) -
     assert page.locator("#chart-channel").bounding_box()["height"] > 50  # type: ignore[index]
     assert page.evaluate("() => typeof Chart === 'function'")
     page.screenshot(path=str(shots / "hq-dashboard.png"), full_page=True)
+    assert stack.hq_call("GET", "/api/v1/conflicts") == (200, [])  # order.paid: stored, no conflict
     guard.check()
     context.close()
 

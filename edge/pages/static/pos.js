@@ -8,7 +8,7 @@ const CHANNELS = ["pos", "dine_in_qr", "waiter", "mini_program", "meituan", "ele
 const OPEN = ["placed", "accepted", "preparing"];
 const state = {
   items: [], stock: new Map(), cart: new Map(), category: null, orderKey: null,
-  member: null, coupons: new Set(), order: null, payKeys: {}, cancelArmed: null,
+  member: null, coupons: new Set(), order: null, payKey: null, cancelArmed: null,
 };
 
 SN.messages({
@@ -37,7 +37,9 @@ SN.messages({
   "pos.short": ["金额不足，还差 {d}", "Not enough: {d} still due"],
   "pos.cardref": ["请输入刷卡凭证号", "Enter the card terminal reference"],
   "pos.settled": ["收款完成 #{n}", "Paid #{n}"],
-  "pos.spendfail": ["订单已保存，但{what}未扣：{why}", "Order saved, but {what} NOT charged: {why}"],
+  "pos.payfail": ["订单已保存，收款未记录：{why}", "Order saved, payment NOT recorded: {why}"],
+  "pos.payunknown": ["未收到服务器确认，收款可能未记录 — 请重试（不会重复扣款）", "No answer: the payment may not be recorded — retry (never charges twice)"],
+  "pos.fewpoints": ["积分不足抵扣 ¥0.01（{n} 积分起）", "Too few points for ¥0.01 (at least {n})"],
   "pos.orders": ["订单", "Orders"], "pos.cancel": ["取消", "Cancel"],
   "pos.cancel.confirm": ["确认取消？", "Confirm cancel?"], "pos.complete": ["取餐完成", "Handed over"],
   "receipt.title": ["小票", "Receipt"], "receipt.total": ["合计", "Total"],
@@ -231,9 +233,9 @@ async function refreshStock() {
 
 // -- payment --------------------------------------------------------------------------
 function openPayment(order) {
-  state.order = { ...order, memberId: order.member, paid: false };
-  state.payKeys = {};
-  for (const id of ["t-cash", "t-card", "t-card-ref", "t-value", "t-points"]) $(id).value = "";
+  state.order = { ...order, memberId: order.member, payment: null };
+  state.payKey = null;
+  for (const id of TENDER_INPUTS) { $(id).value = ""; $(id).disabled = false; }
   $("pay-result").textContent = ""; $("receipt").textContent = "";
   $("cart").hidden = true; $("pay").hidden = false; $("settle").disabled = false;
   renderPay();
@@ -259,31 +261,43 @@ function renderPay() {
   $("change").textContent = yuan(Math.max(0, tn.cash - Math.max(0, o.total_cents - nonCash)));
 }
 
-for (const id of ["t-cash", "t-card", "t-value", "t-points"]) $(id).addEventListener("input", renderPay);
+const TENDER_INPUTS = ["t-cash", "t-card", "t-card-ref", "t-value", "t-points"];
+for (const id of TENDER_INPUTS) $(id).addEventListener("input", renderPay);
 
+function tenderList(tn) {
+  const list = [];
+  if (tn.value) list.push({ kind: "stored_value", amount_cents: tn.value });
+  if (tn.points) list.push({ kind: "points", amount_cents: tn.pointsCents, points: tn.points });
+  if (tn.card) list.push({ kind: "card", amount_cents: tn.card, ref: $("t-card-ref").value.trim() });
+  if (tn.cash) list.push({ kind: "cash", amount_cents: tn.cash });
+  return list;
+}
+
+// One Idempotency-Key per payment: kept while the outcome is unknown (no answer), so the
+// retry records it once and spends stored value and points once.
 $("settle").addEventListener("click", async () => {
   const o = state.order, tn = tenders(), out = $("pay-result");
+  if ($("settle").disabled) return;
   const paid = tn.cash + tn.card + tn.value + tn.pointsCents;
-  if (paid < o.total_cents) { out.className = "error"; out.textContent = t("pos.short", { d: yuan(o.total_cents - paid) }); return; }
-  if (tn.card && !$("t-card-ref").value.trim()) { out.className = "error"; out.textContent = t("pos.cardref"); return; }
+  out.className = "error";
+  if (paid < o.total_cents) { out.textContent = t("pos.short", { d: yuan(o.total_cents - paid) }); return; }
+  if (tn.card && !$("t-card-ref").value.trim()) { out.textContent = t("pos.cardref"); return; }
+  if (tn.points && !tn.pointsCents) { out.textContent = t("pos.fewpoints", { n: POINTS_PER_YUAN / 100 }); return; }
   $("settle").disabled = true;
-  const spends = [["value", { value_cents: tn.value }, t("tender.value")], ["points", { points: tn.points }, t("pos.points")]];
-  for (const [account, amount, label] of spends) {
-    if (!Object.values(amount)[0] || (state.payKeys[account] && state.payKeys[account].done)) continue;
-    const key = (state.payKeys[account] = state.payKeys[account] || { key: SN.newKey() }).key;
-    try {
-      const res = await api("POST", `/members/${o.memberId}/redeem`, { ...amount, order_id: o.id }, { "Idempotency-Key": key });
-      state.payKeys[account].done = true;
-      if (state.member && state.member.id === res.member.id) { Object.assign(state.member, res.member); renderMember(); }
-    } catch (err) {
-      out.className = "error";
-      out.textContent = t("pos.spendfail", { what: label, why: err.offline ? t("net.down") : (err.data && err.data.error) || err.message });
-      $("settle").disabled = false; return;  // the same key again on retry: never a second spend
-    }
+  state.payKey = state.payKey || SN.newKey();
+  try {
+    const payment = await api("POST", `/orders/${o.id}/payment`, { tenders: tenderList(tn) }, { "Idempotency-Key": state.payKey });
+    state.payKey = null; o.payment = payment;
+    out.className = "ok"; out.textContent = t("pos.settled", { n: o.number });
+    $("receipt").textContent = receipt(o);
+    for (const id of TENDER_INPUTS) $(id).disabled = true;
+    if (state.member) lookupMember(state.member.query);
+  } catch (err) {
+    if (!err.offline) state.payKey = null;  // answered: nothing was recorded
+    out.textContent = err.offline ? t("pos.payunknown")
+      : t("pos.payfail", { why: (err.data && err.data.error) || err.message });
+    $("settle").disabled = false;
   }
-  o.paid = true; o.tenders = tn; o.cardRef = $("t-card-ref").value.trim();
-  out.className = "ok"; out.textContent = t("pos.settled", { n: o.number });
-  $("receipt").textContent = receipt(o);
 });
 
 function receipt(o) {
@@ -291,16 +305,17 @@ function receipt(o) {
   for (const l of o.lines) rows.push(`${l.name} x${l.qty}  ${yuan(l.total_cents)}` + (l.note ? `  (${l.note})` : ""));
   if (o.discount_cents) rows.push(t("pos.discount", { d: yuan(o.discount_cents) }) + ` ${(o.coupons || []).join(",")}`);
   rows.push(`${t("receipt.total")} ${yuan(o.total_cents)}`);
-  const tn = o.tenders;
-  if (tn.cash) rows.push(`${t("tender.cash")} ${yuan(tn.cash)}  ${t("pos.change")} ${$("change").textContent}`);
-  if (tn.card) rows.push(`${t("tender.card_amount")} ${yuan(tn.card)}  ${t("tender.card")} ${o.cardRef}`);
-  if (tn.value) rows.push(`${t("tender.value")} ${yuan(tn.value)}`);
-  if (tn.points) rows.push(`${t("pos.points")} ${tn.points} = ${yuan(tn.pointsCents)}`);
+  const label = { cash: "tender.cash", card: "tender.card_amount", stored_value: "tender.value", points: "pos.points" };
+  for (const tender of (o.payment ? o.payment.tenders : [])) {
+    rows.push(`${t(label[tender.kind])} ${yuan(tender.amount_cents)}` + (tender.points ? ` (${tender.points})` : "")
+              + (tender.ref ? `  ${t("tender.card")} ${tender.ref}` : ""));
+  }
+  if (o.payment) rows.push(`${t("pos.change")} ${yuan(o.payment.change_cents)}`);
   if (o.points_earned) rows.push(`+${o.points_earned} ${t("pos.points")}`);
   return rows.join("\n");
 }
 
-$("print").addEventListener("click", () => { if (!$("receipt").textContent && state.order) $("receipt").textContent = receipt({ ...state.order, tenders: tenders(), cardRef: $("t-card-ref").value }); window.print(); });
+$("print").addEventListener("click", () => { if (state.order) $("receipt").textContent = receipt(state.order); window.print(); });
 $("next").addEventListener("click", () => {
   state.order = null; $("pay").hidden = true; $("cart").hidden = false; $("result").textContent = "";
   if (state.member) { state.member = null; state.coupons.clear(); renderMember(); $("member-query").value = ""; }

@@ -1,0 +1,52 @@
+"""Order payments: one per order, idempotent by key; stored value and points are spent from
+the member's lease in the same transaction (``members.redeem``), so a refused spend records
+no payment at all."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..domain import tenders as rules
+from ..domain.errors import Conflict, DomainError, NotFound
+from . import members
+from .clock import iso, utc_now
+from .writer import Tx
+
+
+def pay_order(tx: Tx, order_id: str, tenders: list[dict[str, Any]], key: str,
+              req_hash: str) -> tuple[dict[str, Any], bool]:
+    """Record the payment of ``order_id``. Returns ``(payment, replayed)``."""
+    conn = tx.conn
+    seen = conn.execute("SELECT request_hash, answer FROM order_payments WHERE idem_key = ?",
+                        (key,)).fetchone()
+    if seen is not None:
+        if seen[0] != req_hash:
+            raise DomainError("idempotency_key_reused", {"key": key})
+        return json.loads(seen[1]), True
+    row = conn.execute("SELECT number, status, total_cents, member FROM orders WHERE id = ?",
+                       (order_id,)).fetchone()
+    if row is None:
+        raise NotFound("unknown_order", {"id": order_id})
+    number, status, total, member = row
+    if status == "cancelled":
+        raise Conflict("order_cancelled", {"id": order_id})
+    if conn.execute("SELECT 1 FROM order_payments WHERE order_id = ?", (order_id,)).fetchone():
+        raise Conflict("already_paid", {"id": order_id})
+    change = rules.settle(total, tenders, member is not None)
+    entries = {}
+    for account, amount in rules.member_spends(tenders).items():
+        spent, _ = members.redeem(tx, member, account, amount, order_id, f"{key}:{account}",
+                                  req_hash)
+        entries[account] = spent["entry"]["entry_id"]
+    recorded = [{**t, **({"entry_id": entries[rules.MEMBER_ACCOUNTS[t["kind"]]]}
+                         if t["kind"] in rules.MEMBER_ACCOUNTS else {})} for t in tenders]
+    at = iso(utc_now())
+    payment = {"order_id": order_id, "number": number, "total_cents": total,
+               "paid_cents": sum(int(t["amount_cents"]) for t in tenders),
+               "change_cents": change, "tenders": recorded, "at": at}
+    conn.execute("INSERT INTO order_payments(order_id, idem_key, request_hash, answer, "
+                 "created_at) VALUES (?,?,?,?,?)",
+                 (order_id, key, req_hash, json.dumps(payment), at))
+    tx.emit("order.paid", payment, at=at)
+    return payment, False
