@@ -96,6 +96,22 @@ def test_pos_offline_says_so_and_a_retry_never_makes_two_orders(
     assert _count(stack) == before + 1
     assert page.get_attribute("#net", "data-up") == "1"
 
+    # the payment too: unreachable, it says so; the retry records it once
+    placed = stack.edge_call("GET", "/api/v1/orders?limit=1")[1][0]
+    page.fill("#t-cash", "20")
+    stack.proxy.cut()
+    page.click("#settle")
+    page.wait_for_selector("#pay-result.error")
+    assert "不会重复扣款" in page.inner_text("#pay-result")
+    stack.proxy.restore()
+    page.click("#settle")
+    page.wait_for_selector("#pay-result.ok")
+    status, again = stack.edge_call("POST", f"/api/v1/orders/{placed['id']}/payment",
+                                    {"tenders": [{"kind": "cash", "amount_cents": 1800}]},
+                                    key=True)
+    assert (status, again["error"]) == (409, "already_paid")
+    assert "¥2.00" in page.inner_text("#receipt")  # change from ¥20 for ¥18
+
     # the request reached the server but its answer was lost: the retry is answered 200 with
     # the same order, never a second one
     page.click("#next")
