@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cloud.analytics import automation
+from cloud.analytics import forecast as forecast_rules
 from cloud.analytics import settlement as settlement_rules
 from cloud.platforms import settings as platform_settings
 from edge.config import validate_tables
@@ -45,6 +46,8 @@ SCHEMA: dict[str, dict[str, tuple[type, Any]]] = {
     **platform_settings.config_schema(),
     # partner settlement rules (cloud/analytics/settlement.py, docs/settlement.md)
     **settlement_rules.config_schema(),
+    # demand forecasts and purchase suggestions (cloud/analytics/forecast.py)
+    **forecast_rules.config_schema(),
 }
 # key -> (low, high)
 RANGES: dict[str, tuple[int, int]] = {
@@ -55,6 +58,7 @@ RANGES: dict[str, tuple[int, int]] = {
     "members.per_txn_points": (0, 100_000_000), "members.per_txn_value": (0, 100_000_000),
     "members.lease_ttl_s": (60, 30 * 86400), "members.lease_share_pct": (1, 100),
     f"scheduler.{automation.LEASE_TTL[0]}": automation.LEASE_TTL[2:],
+    **forecast_rules.RANGES,
 }
 
 
@@ -86,6 +90,8 @@ class Settings:
     platforms: platform_settings.PlatformSettings = field(
         default_factory=platform_settings.PlatformSettings)
     settlement: settlement_rules.Rules = field(default_factory=settlement_rules.Rules)
+    # forecast.* keys without the section: weeks, lead_time_days, safety_days
+    forecast: dict[str, int] = field(default_factory=dict)
 
     @property
     def mosquitto_dir(self) -> Path:
@@ -115,7 +121,10 @@ def render_config(database: str = "", broker: str = "", port: int = 8090) -> str
         "per_txn_value = 20000\nlease_ttl_s = 86400\n"
         "# at most this % of a member's balance per lease (several stores share it)\n"
         "lease_share_pct = 50\n"
-        f"\n{_render_platforms()}\n{_render_settlement()}"
+        f"\n{_render_platforms()}\n{_render_settlement()}\n"
+        + _render_section("forecast", forecast_rules.config_schema()["forecast"],
+                          "weeks of history per forecast; purchase suggestions: lead time "
+                          "and safety stock in days")
     )
 
 
@@ -192,6 +201,7 @@ def load_settings(data_dir: Path, env: dict[str, str] | None = None,
         scheduler_lease_ttl_s=values[f"scheduler.{automation.LEASE_TTL[0]}"],
         platforms=platform_settings.from_config(values),
         settlement=settlement_rules.from_config(values),
+        forecast={k.partition(".")[2]: v for k, v in values.items() if k.startswith("forecast.")},
     )
 
 

@@ -27,14 +27,16 @@ def _bp(part: int, whole: int) -> int | None:
     return magnitude if part >= 0 else -magnitude
 
 
-def report(groups: dict[tuple[str, str], dict[str, Any]], costs: dict[tuple[str, str], int],
+def report(groups: dict[tuple[str, str, str], dict[str, Any]],
+           costs: dict[tuple[str, str], int],
            commission_bp: dict[str, int]) -> list[dict[str, Any]]:
-    """One row per (store, channel) with orders in the period, sorted by store and channel.
+    """One row per (bucket, store, channel) with orders, sorted; a row of a monthly bucket
+    starts with its ``month``.
 
     Cost: each SKU's quantity × its ``cost_cents`` at that store. Units of SKUs with no cost
     in the catalog add nothing to the cost and are counted in ``units_without_cost``."""
     rows = []
-    for (store, channel), g in sorted(groups.items()):
+    for (bucket, store, channel), g in sorted(groups.items()):
         orders, revenue = g.get("orders", 0), g.get("revenue", 0)
         if not orders:
             continue
@@ -45,7 +47,7 @@ def report(groups: dict[tuple[str, str], dict[str, Any]], costs: dict[tuple[str,
         commission = half_up(revenue * rate, 10_000) if revenue > 0 else 0
         margin = revenue - cost
         row = {
-            "store": store, "channel": channel, "orders": orders, "revenue_cents": revenue,
+            **({"month": bucket} if bucket else {}), "store": store, "channel": channel, "orders": orders, "revenue_cents": revenue,
             "cost_cents": cost, "gross_margin_cents": margin,
             "margin_bp": _bp(margin, revenue),
             "avg_ticket_cents": half_up(revenue, orders) if revenue >= 0 else revenue // orders,
@@ -61,9 +63,21 @@ def report(groups: dict[tuple[str, str], dict[str, Any]], costs: dict[tuple[str,
     return rows
 
 
+def month_range(first: str, last: str) -> tuple[str, str]:
+    """``YYYY-MM``..``YYYY-MM`` (inclusive) as stored timestamps [start, end)."""
+    from .settlement import month_bounds
+
+    start, _, _ = month_bounds(first)
+    _, after, _ = month_bounds(last)
+    if first > last:
+        raise ValueError("from is after to")
+    return f"{start}T00:00:00.000Z", f"{after}T00:00:00.000Z"
+
+
 def to_csv(rows: list[dict[str, Any]]) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, COLUMNS, lineterminator="\n")
+    columns = ("month", *COLUMNS) if rows and "month" in rows[0] else COLUMNS
+    writer = csv.DictWriter(out, columns, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
-    writer.writerows({k: ("" if row[k] is None else row[k]) for k in COLUMNS} for row in rows)
+    writer.writerows({k: ("" if row[k] is None else row[k]) for k in columns} for row in rows)
     return out.getvalue()

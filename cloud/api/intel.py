@@ -1,10 +1,12 @@
-"""HQ intelligence routes: the partner settlement statement (JSON, CSV or a printable page)
-and the channel value report (JSON or CSV)."""
+"""HQ intelligence routes: the partner settlement statement (JSON, CSV or a printable page),
+the channel value report (JSON or CSV), cross-store flows by hour, demand forecasts and
+purchase suggestions."""
 
 from __future__ import annotations
 
 import re
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -12,7 +14,7 @@ from aiohttp import web
 from edge.api.routes import Route
 
 from .. import keys
-from ..analytics import channels, settlement
+from ..analytics import channels, forecast, settlement
 from ..config import ID
 from .errors import ApiError
 
@@ -64,14 +66,20 @@ def period(start: str | None, end: str | None) -> tuple[str, str]:
     return f"{start}T00:00:00.000Z", f"{end}T00:00:00.000Z"
 
 
-async def channel_report(request: web.Request) -> web.Response:
-    q = request.query
+def _report_query(q: Any) -> tuple[str, str | None]:
+    """``?format=json|csv`` and ``?store=`` of a report."""
     chosen = q.get("format", "json")
     if chosen not in ("json", "csv"):
         raise ApiError(400, "bad_query", {"format": ["json", "csv"]})
     store = q.get("store")
     if store is not None and not ID.match(store):
         raise ApiError(400, "bad_query", {"store": "a store id"})
+    return chosen, store
+
+
+async def channel_report(request: web.Request) -> web.Response:
+    q = request.query
+    chosen, store = _report_query(q)
     try:
         start, end = period(q.get("from"), q.get("to"))
     except ValueError as exc:
@@ -86,6 +94,76 @@ async def channel_report(request: web.Request) -> web.Response:
     return web.json_response({"from": start, "to": end, "rows": rows})
 
 
+def _months(q: Any) -> tuple[str, str, str, str]:
+    first, last = q.get("from", ""), q.get("to", "")
+    try:
+        start, end = channels.month_range(first, last)
+    except ValueError as exc:
+        raise ApiError(400, "bad_query", f"from, to: months YYYY-MM: {exc}") from exc
+    return first, last, start, end
+
+
+async def channel_months(request: web.Request) -> web.Response:
+    q = request.query
+    chosen, store = _report_query(q)
+    first, last, _, _ = _months(q)
+    rows = await request.app[keys.DB].call("channel_months", first, last, store)
+    if chosen == "csv":
+        return web.Response(text=channels.to_csv(rows), content_type="text/csv")
+    return web.json_response({"from": first, "to": last, "rows": rows})
+
+
+async def refresh_channel_months(request: web.Request) -> web.Response:
+    first, last, start, end = _months(request.query)
+    started = time.perf_counter()
+    count = await request.app[keys.DB].call(
+        "refresh_channel_months", start, end, time.time(),
+        request.app[keys.SETTINGS].platforms.commission_bp())
+    return web.json_response({"from": first, "to": last, "rows": count,
+                              "seconds": round(time.perf_counter() - started, 3)})
+
+
+_MONTHS = {"from": {"type": "string", "pattern": r"^\d{4}-\d\d$"},
+           "to": {"type": "string", "pattern": r"^\d{4}-\d\d$"}}
+async def cross_store_flows(request: web.Request) -> web.Response:
+    try:
+        start, end = period(request.query.get("from"), request.query.get("to"))
+    except ValueError as exc:
+        raise ApiError(400, "bad_query", str(exc)) from exc
+    rows = await request.app[keys.DB].call("cross_store_flows", start, end)
+    return web.json_response({"from": start, "to": end, "flows": rows})
+
+
+def _as_of(text: str | None) -> datetime:
+    """``?as_of=`` (ISO, default now), floored to the hour, in UTC."""
+    try:
+        moment = datetime.fromisoformat(text) if text else datetime.now(UTC)
+    except ValueError as exc:
+        raise ApiError(400, "bad_query", {"as_of": "an ISO 8601 date-time"}) from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+async def store_forecast(request: web.Request) -> web.Response:
+    """Forecasts, back-test and purchase suggestions of a store's SKUs (or ?sku=)."""
+    store = request.match_info["store"]
+    sku = request.query.get("sku")
+    if not ID.match(store) or (sku is not None and not re.match(r"^[A-Za-z0-9_.-]{1,64}$", sku)):
+        raise ApiError(400, "bad_query", {"store, sku": "a store id and a SKU"})
+    end = _as_of(request.query.get("as_of"))
+    rules = request.app[keys.SETTINGS].forecast
+    weeks = rules.get("weeks", 4)
+    start, stop = forecast.history_window(end, weeks)
+    history, stock = await request.app[keys.DB].call("demand_history", store, start, stop, sku)
+    if sku is not None:
+        stock, history = {sku: stock.get(sku, 0)}, {sku: history.get(sku, {})}
+    rows = forecast.store_forecasts(history, stock, end, weeks, rules.get("lead_time_days", 2),
+                                    rules.get("safety_days", 1))
+    return web.json_response({"store": store, "as_of": end.isoformat(), "weeks": weeks,
+                              "skus": rows})
+
+
 INTEL_ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/reports/channels", channel_report,
           "Channel value per store and channel over ?from..?to (days, to exclusive): revenue, "
@@ -94,6 +172,25 @@ INTEL_ROUTES: tuple[Route, ...] = (
           query={"from": {"type": "string", "format": "date"},
                  "to": {"type": "string", "format": "date"}, "store": {"type": "string"},
                  "format": {"type": "string", "enum": ["json", "csv"]}}, errors=(400, 404)),
+    Route("GET", "/api/v1/reports/channels/months", channel_months,
+          "The channel report per month as last refreshed (fast over any volume): ?from=YYYY-MM"
+          "&to=YYYY-MM (inclusive), ?store=, ?format=json|csv",
+          query={**_MONTHS, "store": {"type": "string"},
+                 "format": {"type": "string", "enum": ["json", "csv"]}}, errors=(400, 404)),
+    Route("POST", "/api/v1/reports/channels/months/refresh", refresh_channel_months,
+          "Recompute the monthly channel report of ?from..?to (YYYY-MM, inclusive) (hq_admin)",
+          query=_MONTHS, errors=(400,)),
+    Route("GET", "/api/v1/reports/flows", cross_store_flows,
+          "Members whose next order the same day was at another store, by UTC hour: "
+          "[{from_store, to_store, hour, visits}] over ?from..?to (days, to exclusive)",
+          query={"from": {"type": "string", "format": "date"},
+                 "to": {"type": "string", "format": "date"}}, errors=(400,)),
+    Route("GET", "/api/v1/stores/{store}/forecast", store_forecast,
+          "Per SKU: the next 3 days' demand (weekday x hour seasonal mean x level), its "
+          "back-tested MAPE against the naive seasonal baseline, and a purchase suggestion "
+          "(forecast over the lead time + safety stock - stock); ?sku=, ?as_of=",
+          query={"sku": {"type": "string"}, "as_of": {"type": "string", "format": "date-time"}},
+          errors=(400, 404)),
     Route("GET", "/api/v1/settlements/{month}", settlement_statement,
           "Monthly partner settlement of stores ?a and ?b (defaults from cloud.toml): shared "
           "visitors, tiered revenue share, shared costs by usage, reserve; ?format=json|csv|html",

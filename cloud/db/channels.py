@@ -1,53 +1,64 @@
 """SQL of the channel report (``cloud/analytics/channels.py``): per store and channel over a
-period of ``created_at`` (UTC), the orders and revenue, the quantity sold per SKU (costed in
-Python from the catalog), the members and how many of them were new, and the retention of
-the members whose first order ever was there. Cancelled orders count for nothing; a merged
-member counts as its survivor.
+period of ``created_at`` (UTC) — or per calendar month of it (``monthly``) — the orders and
+revenue, the quantity sold per SKU (costed in Python from the catalog), the members and how
+many of them were new, and the retention of the members whose first order ever was there.
+Cancelled orders count for nothing; a merged member counts as its survivor.
+
+``refresh_months`` stores the monthly figures in ``channel_months`` (one transaction per
+refresh), so the monthly report reads a few rows instead of every order line.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Final
 
-from .backend import Backend
+from .backend import Backend, utc_now_iso
 
 _PERIOD = "o.created_at >= ? AND o.created_at < ? AND o.status <> 'cancelled'"
 _MEMBER = "COALESCE(m.merged_into, o.member)"
 _MEMBER_JOIN = "LEFT JOIN members m ON m.id = o.member"
-ORDERS = ("SELECT o.store, o.channel, COUNT(*) AS orders, SUM(o.total_cents) AS revenue "
-          "FROM orders o WHERE {period} GROUP BY o.store, o.channel")
-LINES = ("SELECT o.store, o.channel, l.sku, SUM(l.qty) AS qty FROM orders o JOIN order_lines l "
-         "ON l.store = o.store AND l.order_id = o.id WHERE {period} "
-         "GROUP BY o.store, o.channel, l.sku")
-MEMBERS = (f"WITH active AS (SELECT DISTINCT o.store, o.channel, {_MEMBER} AS member FROM orders o "
-           f"{_MEMBER_JOIN} WHERE {{period}} AND o.member IS NOT NULL), "
+# bucket of an order: the whole period ('') or its month; when a member counts as new
+BUCKETS: Final = {
+    False: ("substr(o.created_at, 1, 0)", "f.first_at >= ?"),  # '' (PostgreSQL refuses a
+    # constant in GROUP BY)
+    True: ("substr(o.created_at, 1, 7)", "substr(f.first_at, 1, 7) = a.bucket"),
+}
+ORDERS = ("SELECT {bucket} AS bucket, o.store, o.channel, COUNT(*) AS orders, "
+          "SUM(o.total_cents) AS revenue FROM orders o WHERE {period} "
+          "GROUP BY {bucket}, o.store, o.channel")
+LINES = ("SELECT {bucket} AS bucket, o.store, o.channel, l.sku, SUM(l.qty) AS qty "
+         "FROM orders o JOIN order_lines l ON l.store = o.store AND l.order_id = o.id "
+         "WHERE {period} GROUP BY {bucket}, o.store, o.channel, l.sku")
+MEMBERS = (f"WITH active AS (SELECT DISTINCT {{bucket}} AS bucket, o.store, o.channel, "
+           f"{_MEMBER} AS member FROM orders o {_MEMBER_JOIN} WHERE {{period}} "
+           f"AND o.member IS NOT NULL), "
            f"firsts AS (SELECT {_MEMBER} AS member, MIN(o.created_at) AS first_at FROM orders o "
            f"{_MEMBER_JOIN} WHERE o.member IS NOT NULL AND o.status <> 'cancelled' "
            f"AND {_MEMBER} IN (SELECT member FROM active) GROUP BY {_MEMBER}) "
-           "SELECT a.store, a.channel, COUNT(*) AS members, "
-           "SUM(CASE WHEN f.first_at >= ? THEN 1 ELSE 0 END) AS new_members "
-           "FROM active a JOIN firsts f ON f.member = a.member GROUP BY a.store, a.channel")
+           "SELECT a.bucket, a.store, a.channel, COUNT(*) AS members, "
+           "SUM(CASE WHEN {new} THEN 1 ELSE 0 END) AS new_members "
+           "FROM active a JOIN firsts f ON f.member = a.member "
+           "GROUP BY a.bucket, a.store, a.channel")
 _AGE = "{EPOCH_OF}f.created_at{END_EPOCH}"
 _GAP = "{EPOCH_OF}s.created_at{END_EPOCH} - {EPOCH_OF}f.created_at{END_EPOCH}"
 RETENTION = (
     f"WITH mo AS (SELECT {_MEMBER} AS member, o.store, o.channel, o.created_at, "
+    "{bucket} AS bucket, "
     f"ROW_NUMBER() OVER (PARTITION BY {_MEMBER} ORDER BY o.created_at, o.store, o.id) AS n "
     f"FROM orders o {_MEMBER_JOIN} WHERE o.member IS NOT NULL AND o.status <> 'cancelled'), "
-    "f AS (SELECT member, store, channel, created_at FROM mo WHERE n = 1 "
+    "f AS (SELECT member, store, channel, created_at, bucket FROM mo WHERE n = 1 "
     "AND created_at >= ? AND created_at < ?{store}), "
     "s AS (SELECT member, created_at FROM mo WHERE n = 2) "
-    "SELECT f.store, f.channel, COUNT(*) AS cohort, "
+    "SELECT f.bucket, f.store, f.channel, COUNT(*) AS cohort, "
     f"SUM(CASE WHEN {_AGE} <= ? THEN 1 ELSE 0 END) AS eligible_30, "
     f"SUM(CASE WHEN {_AGE} <= ? AND {_GAP} <= 2592000 THEN 1 ELSE 0 END) AS retained_30, "
     f"SUM(CASE WHEN {_AGE} <= ? THEN 1 ELSE 0 END) AS eligible_90, "
     f"SUM(CASE WHEN {_AGE} <= ? AND {_GAP} <= 7776000 THEN 1 ELSE 0 END) AS retained_90 "
-    "FROM f LEFT JOIN s ON s.member = f.member GROUP BY f.store, f.channel")
+    "FROM f LEFT JOIN s ON s.member = f.member GROUP BY f.bucket, f.store, f.channel")
+RETENTION_KEYS: Final = ("cohort", "eligible_30", "retained_30", "eligible_90", "retained_90")
 DAY_S = 86400
-
-
-def _key(row: dict[str, Any]) -> tuple[str, str]:
-    return row["store"], row["channel"] or ""
+Groups = dict[tuple[str, str, str], dict[str, Any]]  # (bucket, store, channel) -> figures
 
 
 def item_costs(db: Backend, store: str | None) -> dict[tuple[str, str], int]:
@@ -66,29 +77,53 @@ def item_costs(db: Backend, store: str | None) -> dict[tuple[str, str], int]:
     return costs
 
 
-def figures(db: Backend, start: str, end: str, store: str | None,
-            as_of_epoch: float) -> tuple[dict[tuple[str, str], dict[str, Any]],
-                                         dict[tuple[str, str], int]]:
-    """({(store, channel): {orders, revenue, qty: {sku: n}, members, new_members, cohort,
-    eligible_30, retained_30, eligible_90, retained_90}}, the item costs)."""
+def figures(db: Backend, start: str, end: str, store: str | None, as_of_epoch: float,
+            monthly: bool = False) -> tuple[Groups, dict[tuple[str, str], int]]:
+    """({(bucket, store, channel): {orders, revenue, qty: {sku: n}, members, new_members,
+    cohort, eligible_30, retained_30, eligible_90, retained_90}}, the item costs); the
+    bucket is ``''`` or, ``monthly``, ``YYYY-MM``."""
+    bucket, new = BUCKETS[monthly]
     period = _PERIOD + (" AND o.store = ?" if store else "")
     params = (start, end, *((store,) if store else ()))
-    found: dict[tuple[str, str], dict[str, Any]] = {}
+    found: Groups = {}
 
     def group(row: dict[str, Any]) -> dict[str, Any]:
-        return found.setdefault(_key(row), {"qty": {}})
+        return found.setdefault((row["bucket"], row["store"], row["channel"] or ""),
+                                {"qty": {}})
+
+    def sql(text: str) -> str:
+        return text.replace("{bucket}", bucket).replace("{period}", period) \
+            .replace("{new}", new).replace("{store}", " AND store = ?" if store else "")
 
     with db.read():
-        for row in db.rows(ORDERS.format(period=period), params):
+        for row in db.rows(sql(ORDERS), params):
             group(row).update(orders=int(row["orders"]), revenue=int(row["revenue"]))
-        for row in db.rows(LINES.format(period=period), params):
+        for row in db.rows(sql(LINES), params):
             group(row)["qty"][row["sku"]] = int(row["qty"])
-        for row in db.rows(MEMBERS.format(period=period), (*params, start)):
+        for row in db.rows(sql(MEMBERS), (*params, *(() if monthly else (start,)))):
             group(row).update(members=int(row["members"]), new_members=int(row["new_members"]))
         ages = (as_of_epoch - 30 * DAY_S,) * 2 + (as_of_epoch - 90 * DAY_S,) * 2
-        retention = RETENTION.replace("{store}", " AND store = ?" if store else "")
-        for row in db.rows(retention, (*params, *ages)):
-            group(row).update({k: int(row[k] or 0) for k in (
-                "cohort", "eligible_30", "retained_30", "eligible_90", "retained_90")})
+        for row in db.rows(sql(RETENTION), (*params, *ages)):
+            group(row).update({k: int(row[k] or 0) for k in RETENTION_KEYS})
         costs = item_costs(db, store)
     return found, costs
+
+
+def store_months(db: Backend, first: str, after: str, rows: list[dict[str, Any]]) -> int:
+    """Replace ``channel_months`` of the months in [first, after) with ``rows`` (each with
+    its ``month``)."""
+    now = utc_now_iso()
+    with db.write():
+        db.execute("DELETE FROM channel_months WHERE month >= ? AND month < ?",
+                   (first[:7], after[:7]))
+        db.insert_many("INSERT INTO channel_months(month, store, channel, data, computed_at) "
+                       "VALUES (?, ?, ?, ?, ?)",
+                       [(r["month"], r["store"], r["channel"], json.dumps(r), now) for r in rows])
+    return len(rows)
+
+
+def read_months(db: Backend, first: str, last: str, store: str | None) -> list[dict[str, Any]]:
+    where, params = (" AND store = ?", (store,)) if store else ("", ())
+    return [{**json.loads(r["data"]), "computed_at": r["computed_at"]} for r in db.rows(
+        f"SELECT data, computed_at FROM channel_months WHERE month >= ? AND month <= ?{where} "
+        "ORDER BY month, store, channel", (first, last, *params))]

@@ -400,6 +400,17 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
         at TEXT NOT NULL
     )
     """),
+    ("0007_channel_months", """
+    -- the channel report per calendar month, as last refreshed (cloud/db/channels.py)
+    CREATE TABLE channel_months (
+        month TEXT NOT NULL,                     -- YYYY-MM (UTC)
+        store TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        data TEXT NOT NULL,                      -- the report row (JSON)
+        computed_at TEXT NOT NULL,
+        PRIMARY KEY (month, store, channel)
+    )
+    """),
 )
 
 

@@ -112,3 +112,45 @@ def test_the_cli_prints_json_and_csv(tmp_path: Path, db_url: str) -> None:  # no
     assert code == 0 and out.splitlines()[0].startswith("store,channel,orders,"), out
     assert len(out.splitlines()) == 3
     assert run("--from", "2026-10-01", "--to", "2026-10-01")[0] == 1
+    code, out = cli("report", "refresh-channels", "--from", "2026-09", "--to", "2026-11")
+    assert code == 0 and json.loads(out)["rows"] == 6, out
+    code, out = cli("report", "channel-months", "--from", "2026-10", "--to", "2026-10",
+                    "--format", "csv")
+    assert code == 0 and len(out.splitlines()) == 5 and out.startswith("month,store,"), out
+    assert cli("report", "refresh-channels", "--from", "2026-10", "--to", "2026-1")[0] == 1
+
+
+async def test_monthly_rows_are_stored_and_read_back(hq: TestClient, admin: Api) -> None:  # noqa: F811
+    db = hq.server.app[keys.DB].db
+    seed(db, "s1", "s2")
+    status, body = await admin.post(
+        "/api/v1/reports/channels/months/refresh?from=2026-09&to=2026-11", None)
+    assert status == 200 and body["rows"] == 6, body
+    status, body = await admin.get("/api/v1/reports/channels/months?from=2026-09&to=2026-11")
+    assert status == 200
+    months = [(r["month"], r["store"], r["channel"], r["orders"], r["revenue_cents"])
+              for r in body["rows"]]
+    assert months == [("2026-09", "s1", "pos", 1, 1000), ("2026-10", "s1", "meituan", 3, 5200),
+                      ("2026-10", "s1", "pos", 1, 2000), ("2026-10", "s2", "eleme", 1, 900),
+                      ("2026-10", "s2", "pos", 1, 500), ("2026-11", "s2", "pos", 1, 700)]
+    # October's rows are the period report's for October (timeless columns)
+    groups, costs = db.channel_figures(START, END, None, AS_OF)
+    live = rows_by_key(report(groups, costs, {"meituan": 1800, "eleme": 1500}))
+    for row in body["rows"]:
+        if row["month"] == "2026-10":
+            expected = live[row["store"], row["channel"]]
+            assert {k: row[k] for k in expected if "_30" not in k and "_90" not in k} == \
+                {k: v for k, v in expected.items() if "_30" not in k and "_90" not in k}
+    nov = body["rows"][-1]  # m3's second order: returning, not in a cohort
+    assert (nov["members"], nov["new_members"], nov["cohort"]) == (1, 0, 0)
+    resp = await hq.get("/api/v1/reports/channels/months?from=2026-10&to=2026-10&store=s2"
+                        "&format=csv", headers={"Authorization": f"Bearer {admin.token}"})
+    lines = (await resp.text()).splitlines()
+    assert lines[0].startswith("month,store,channel,") and len(lines) == 3
+    # a refresh replaces the months it covers
+    assert (await admin.post("/api/v1/reports/channels/months/refresh?from=2026-10&to=2026-10",
+                             None))[1]["rows"] == 4
+    assert len((await admin.get("/api/v1/reports/channels/months?from=2026-09&to=2026-11"))[1]
+               ["rows"]) == 6
+    for path in ("?from=2026-10", "?from=2026-11&to=2026-10", "?from=2026-10&to=2026-13"):
+        assert (await admin.get("/api/v1/reports/channels/months" + path))[0] == 400, path

@@ -1,0 +1,79 @@
+"""Forecasts: a clean weekday × hour pattern is forecast exactly; with noise, the seasonal
+mean beats the naive seasonal baseline in the back-test; the level follows a lasting change;
+purchase suggestions from forecast, stock, safety stock and lead time."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+from cloud.analytics import forecast as fc
+
+END = datetime(2026, 10, 26, 0, tzinfo=UTC)  # a Monday, 00:00 UTC
+
+
+def pattern(moment: datetime) -> int:
+    """Busy lunch and dinner, weekends double."""
+    base = {11: 10, 12: 20, 13: 8, 18: 12, 19: 15}.get(moment.hour, 0)
+    return base * (2 if moment.weekday() >= 5 else 1)
+
+
+def history(weeks: int, noise: float = 0.0, seed: int = 7,
+            scale_last_week: float = 1.0) -> fc.Series:
+    rng = random.Random(seed)
+    series: fc.Series = {}
+    moment = END - timedelta(weeks=weeks)
+    while moment < END:
+        value = pattern(moment) * (scale_last_week if END - moment <= timedelta(weeks=1) else 1)
+        if noise:
+            value = max(0, round(value * (1 + rng.uniform(-noise, noise))))
+        if value:
+            series[fc.key(moment)] = int(value)
+        moment += fc.HOUR
+    return series
+
+
+def test_a_clean_pattern_is_forecast_exactly() -> None:
+    series = history(8)
+    result = fc.forecast(series, END, weeks=4)
+    # Monday, Tuesday, Wednesday: 65 units a day
+    assert result["days"] == [{"day": "2026-10-26", "qty": 65.0},
+                              {"day": "2026-10-27", "qty": 65.0},
+                              {"day": "2026-10-28", "qty": 65.0}]
+    assert result["mape_pct"] == 0.0 and result["naive_mape_pct"] == 0.0
+    slots = fc.profile(series, END, weeks=4)
+    assert slots[5, 12] == 40.0 and sum(v for (wd, _), v in slots.items() if wd == 5) == 130.0
+
+
+def test_the_seasonal_mean_beats_the_naive_baseline_on_noisy_demand() -> None:
+    wins = 0
+    for seed in range(20):
+        series = history(8, noise=0.6, seed=seed)
+        result = fc.backtest(series, END, weeks=4)
+        assert result["mape_pct"] is not None and result["naive_mape_pct"] is not None
+        wins += result["mape_pct"] < result["naive_mape_pct"]
+    assert wins >= 15, wins
+
+
+def test_the_level_follows_a_lasting_change() -> None:
+    series = history(5, scale_last_week=1.5)
+    assert abs(fc.level(series, END, weeks=4) - 1.5 / (4.5 / 4)) < 0.01  # whole units
+    assert fc.level({}, END, weeks=4) == 1.0
+    assert fc.level(history(5, scale_last_week=10), END, weeks=4) == 2.0  # clipped
+
+
+def test_no_sales_no_mape() -> None:
+    assert fc.forecast({}, END, weeks=4) == {
+        "days": [{"day": d, "qty": 0.0} for d in ("2026-10-26", "2026-10-27", "2026-10-28")],
+        "mape_pct": None, "naive_mape_pct": None}
+    assert fc.mape([1.0, 5.0], [0.0, 4.0]) == 25.0
+
+
+def test_purchase_suggestions() -> None:
+    days = [{"qty": 10.0}, {"qty": 20.0}, {"qty": 30.0}]
+    assert fc.suggestion(days, on_hand=5, lead_time_days=2, safety_days=1) == {
+        "on_hand": 5, "lead_time_demand": 30.0, "safety_stock": 20.0, "order_qty": 45}
+    # a lead time past the forecast: its daily mean for the days after
+    assert fc.suggestion(days, 0, 5, 0)["lead_time_demand"] == 100.0
+    assert fc.suggestion(days, on_hand=500, lead_time_days=2, safety_days=1)["order_qty"] == 0
+    assert fc.suggestion([{"qty": 0.3}], 0, 1, 0)["order_qty"] == 1  # rounded up
