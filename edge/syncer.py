@@ -26,6 +26,7 @@ from .api import schemas
 from .config import Settings
 from .domain import members as member_rules
 from .domain.channels import CHANNELS
+from .domain.orders import MAX_LINES
 from .domain.stock import MOVEMENT_REASONS
 from .store import syncdb
 from .store.clock import iso, utc_now
@@ -133,7 +134,7 @@ CHANGE_SCHEMAS["platform.order"] = {
         "platform": {"type": "string", "minLength": 1, "maxLength": 32},
         "platform_order_id": {"type": "string", "minLength": 1, "maxLength": 64},
         "channel": {"enum": [c for c, kind in CHANNELS.items() if kind["platform"]]},
-        "lines": {"type": "array", "minItems": 1, "maxItems": schemas.MAX_LINES,
+        "lines": {"type": "array", "minItems": 1, "maxItems": MAX_LINES,
                   "items": schemas.ORDER_LINE},
         "idempotency_key": {"type": "string", "pattern": r"^[A-Za-z0-9_.:-]{8,128}(?!\n)$"}}}
 _VALIDATORS = {kind: Draft202012Validator(schema) for kind, schema in CHANGE_SCHEMAS.items()}

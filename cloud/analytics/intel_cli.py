@@ -141,7 +141,8 @@ def refresh_channels(first: str, last: str, data_dir: Path) -> None:
     """
     _, _, count = _run(data_dir, lambda s: (channels.month_range(first, last),
                                             s.platforms.commission_bp()),
-                       lambda db, p: db.refresh_channel_months(*p[0], time.time(), p[1]))
+                       lambda db, p: db.refresh_channel_months(p[0][0], p[0][1], time.time(),
+                                                               p[1]))
     click.echo(json.dumps({"from": first, "to": last, "rows": count}))
 
 
@@ -189,7 +190,7 @@ def forecast_report(store: str, sku: str | None, data_dir: Path) -> None:
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     settings, _, (history, stock) = _run(
         data_dir, lambda s: forecast.history_window(end, s.forecast["weeks"]),
-        lambda db, p: db.demand_history(store, *p, sku))
+        lambda db, p: db.demand_history(store, p[0], p[1], sku))
     if sku is not None:
         stock, history = {sku: stock.get(sku, 0)}, {sku: history.get(sku, {})}
     rules = settings.forecast

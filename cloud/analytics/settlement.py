@@ -58,7 +58,10 @@ def parse_shared_items(text: str) -> dict[str, int]:
 
 def check(values: dict[str, Any]) -> list[str]:
     problems = []
-    get = lambda key: values[f"settlement.{key}"]  # noqa: E731
+
+    def get(key: str) -> Any:
+        return values[f"settlement.{key}"]
+
     for key in ("tier_low_bp", "tier_mid_bp", "tier_high_bp", "reserve_bp"):
         if not 0 <= get(key) <= 10_000:
             problems.append(f"settlement.{key} must be between 0 and 10000")
@@ -135,7 +138,7 @@ def statement(rules: Rules, month: str, a: str, b: str, figures: dict[str, Any])
     shared_cents = {s: figures["shared_revenue"].get(s, 0) for s in (a, b)}
     share = {f"{a}_owes_{b}": half_up(shared_cents[a] * rate, 10_000),
              f"{b}_owes_{a}": half_up(shared_cents[b] * rate, 10_000)}
-    costs = []
+    costs: list[dict[str, Any]] = []
     for sku, cost in sorted(rules.shared_items.items()):
         usage = figures["usage"].get(sku, {})
         ua, ub = int(usage.get(a, 0)), int(usage.get(b, 0))

@@ -31,7 +31,7 @@ MAX_BACKOFF_S = 3600.0
 
 
 def backoff_s(settings: PlatformSettings, attempt: int) -> float:
-    return min(MAX_BACKOFF_S, settings.callback_backoff_s * 2 ** (attempt - 1))
+    return min(MAX_BACKOFF_S, settings.callback_backoff_s * 2.0 ** (attempt - 1))
 
 
 class CallbackSender:

@@ -29,7 +29,8 @@ async def read_limited(request: web.Request, limit: int) -> bytes:
     """The body, or ``too_large`` as soon as it passes ``limit`` bytes."""
     if request.content_length is not None and request.content_length > limit:
         raise Rejected("too_large", f"{request.content_length} bytes > {limit}")
-    chunks, size = [], 0
+    chunks: list[bytes] = []
+    size = 0
     while True:
         chunk = await request.content.read(limit + 1 - size)
         if not chunk:

@@ -7,14 +7,14 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from cloud import provision
 from cloud.db import CloudDb
-from tests.cloud_api.conftest import db_url  # noqa: F401  (fixture)
+
+# the HQ API fixtures, for every test module here
+from tests.cloud_api.conftest import admin, analyst, db_url, hq, hq_dir  # noqa: F401
 from tests.helpers import ROOT
 
 STORES = ("canteen", "shop")

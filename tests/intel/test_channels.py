@@ -15,7 +15,6 @@ from aiohttp.test_utils import TestClient
 from cloud import keys
 from cloud.analytics.channels import report
 from cloud.db import CloudDb
-from tests.cloud_api.conftest import admin, db_url, hq, hq_dir  # noqa: F401  (fixtures)
 from tests.conftest import Api
 
 from .conftest import Orders, cli_hq

@@ -11,7 +11,6 @@ from aiohttp.test_utils import TestClient
 
 from cloud import keys
 from cloud.db import CloudDb
-from tests.cloud_api.conftest import admin, db_url, hq, hq_dir  # noqa: F401  (fixtures)
 from tests.conftest import Api
 
 from .conftest import Orders, cli_hq

@@ -8,7 +8,6 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from cloud import keys
-from tests.cloud_api.conftest import admin, analyst, hq, hq_dir  # noqa: F401  (fixtures)
 from tests.conftest import Api
 
 from .conftest import Orders
