@@ -15,7 +15,8 @@ COLUMNS: Final = (
     "store", "channel", "orders", "revenue_cents", "cost_cents", "gross_margin_cents",
     "margin_bp", "avg_ticket_cents", "members", "new_members", "new_share_bp",
     "returning_share_bp", "cohort", "eligible_30", "retained_30", "retention_30_bp",
-    "eligible_90", "retained_90", "retention_90_bp", "commission_bp", "commission_cents",
+    "eligible_90", "retained_90", "retention_90_bp", "to_mini_program",
+    "to_mini_program_bp", "commission_bp", "commission_cents",
     "after_commission_cents", "units_without_cost")
 
 
@@ -54,9 +55,10 @@ def report(groups: dict[tuple[str, str, str], dict[str, Any]],
             "members": members, "new_members": new, "new_share_bp": _bp(new, members),
             "returning_share_bp": _bp(members - new, members),
             **{k: g.get(k, 0) for k in ("cohort", "eligible_30", "retained_30", "eligible_90",
-                                        "retained_90")},
+                                        "retained_90", "to_mini_program")},
             "retention_30_bp": _bp(g.get("retained_30", 0), g.get("eligible_30", 0)),
             "retention_90_bp": _bp(g.get("retained_90", 0), g.get("eligible_90", 0)),
+            "to_mini_program_bp": _bp(g.get("to_mini_program", 0), g.get("cohort", 0)),
             "commission_bp": rate, "commission_cents": commission,
             "after_commission_cents": margin - commission, "units_without_cost": unknown}
         rows.append(row)

@@ -197,3 +197,17 @@ def forecast_report(store: str, sku: str | None, data_dir: Path) -> None:
     rows = forecast.store_forecasts(history, stock, end, rules["weeks"],
                                     rules["lead_time_days"], rules["safety_days"])
     click.echo(json.dumps({"store": store, "as_of": end.isoformat(), "skus": rows}, indent=2))
+
+
+@report.command("footfall")
+@options(*DAY_RANGE)
+@click.option("--store", default=None, help="One store (default: all).")
+@DATA_DIR
+def footfall_report(start: str, end: str, store: str | None, data_dir: Path) -> None:
+    """Pickup-to-store conversion per store and day, from the stores' BLE probes.
+
+    Example: storenode-cloud report footfall --from 2026-10-01 --to 2026-11-01 --data-dir /var/lib/storenode-cloud
+    """
+    _, _, rows = _run(data_dir, lambda _: _period(start, end),
+                      lambda db, _: db.probe_conversions(start, end, store))
+    click.echo(json.dumps({"from": start, "to": end, "days": rows}, indent=2))

@@ -134,6 +134,18 @@ async def cross_store_flows(request: web.Request) -> web.Response:
     return web.json_response({"from": start, "to": end, "flows": rows})
 
 
+async def footfall(request: web.Request) -> web.Response:
+    """Pickup-to-store conversion per store and day, from the stores' BLE probes."""
+    _, store = _report_query(request.query)
+    start, end = request.query.get("from"), request.query.get("to")
+    try:
+        period(start, end)
+    except ValueError as exc:
+        raise ApiError(400, "bad_query", str(exc)) from exc
+    rows = await request.app[keys.DB].call("probe_conversions", start, end, store)
+    return web.json_response({"from": start, "to": end, "days": rows})
+
+
 def _as_of(text: str | None) -> datetime:
     """``?as_of=`` (ISO, default now), floored to the hour, in UTC."""
     try:
@@ -185,6 +197,12 @@ INTEL_ROUTES: tuple[Route, ...] = (
           "[{from_store, to_store, hour, visits}] over ?from..?to (days, to exclusive)",
           query={"from": {"type": "string", "format": "date"},
                  "to": {"type": "string", "format": "date"}}, errors=(400,)),
+    Route("GET", "/api/v1/reports/footfall", footfall,
+          "Pickup-to-store conversion per store and store-local day from the BLE probes "
+          "(probe.conversion): pickup_visitors, converted, share_bp; ?from, ?to (days), ?store",
+          query={"from": {"type": "string", "format": "date"},
+                 "to": {"type": "string", "format": "date"}, "store": {"type": "string"}},
+          errors=(400, 404)),
     Route("GET", "/api/v1/stores/{store}/forecast", store_forecast,
           "Per SKU: the next 3 days' demand (weekday x hour seasonal mean x level), its "
           "back-tested MAPE against the naive seasonal baseline, and a purchase suggestion "

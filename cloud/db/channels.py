@@ -49,14 +49,20 @@ RETENTION = (
     f"FROM orders o {_MEMBER_JOIN} WHERE o.member IS NOT NULL AND o.status <> 'cancelled'), "
     "f AS (SELECT member, store, channel, created_at, bucket FROM mo WHERE n = 1 "
     "AND created_at >= ? AND created_at < ?{store}), "
-    "s AS (SELECT member, created_at FROM mo WHERE n = 2) "
+    "s AS (SELECT member, created_at FROM mo WHERE n = 2), "
+    "mp AS (SELECT member, MAX(created_at) AS last_at FROM mo WHERE channel = 'mini_program' "
+    "GROUP BY member) "
     "SELECT f.bucket, f.store, f.channel, COUNT(*) AS cohort, "
+    "SUM(CASE WHEN f.channel <> 'mini_program' AND mp.last_at > f.created_at THEN 1 ELSE 0 "
+    "END) AS to_mini_program, "
     f"SUM(CASE WHEN {_AGE} <= ? THEN 1 ELSE 0 END) AS eligible_30, "
     f"SUM(CASE WHEN {_AGE} <= ? AND {_GAP} <= 2592000 THEN 1 ELSE 0 END) AS retained_30, "
     f"SUM(CASE WHEN {_AGE} <= ? THEN 1 ELSE 0 END) AS eligible_90, "
     f"SUM(CASE WHEN {_AGE} <= ? AND {_GAP} <= 7776000 THEN 1 ELSE 0 END) AS retained_90 "
-    "FROM f LEFT JOIN s ON s.member = f.member GROUP BY f.bucket, f.store, f.channel")
-RETENTION_KEYS: Final = ("cohort", "eligible_30", "retained_30", "eligible_90", "retained_90")
+    "FROM f LEFT JOIN s ON s.member = f.member LEFT JOIN mp ON mp.member = f.member "
+    "GROUP BY f.bucket, f.store, f.channel")
+RETENTION_KEYS: Final = ("cohort", "eligible_30", "retained_30", "eligible_90", "retained_90",
+                         "to_mini_program")
 DAY_S = 86400
 Groups = dict[tuple[str, str, str], dict[str, Any]]  # (bucket, store, channel) -> figures
 

@@ -1,5 +1,6 @@
-"""SQL of the HQ intelligence beyond channels: cross-store flows by hour and the hourly
-demand history the forecasts are made from (``cloud/analytics/forecast.py``).
+"""SQL of the HQ intelligence beyond channels: cross-store flows by hour, the pickup-to-store
+conversion the stores' BLE probes report, and the hourly demand history the forecasts are
+made from (``cloud/analytics/forecast.py``).
 
 Hours are the UTC hour of ``created_at`` (``…THH…``, the same text on both backends).
 Cancelled orders count for nothing; a merged member counts as its survivor.
@@ -7,6 +8,8 @@ Cancelled orders count for nothing; a merged member counts as its survivor.
 
 from __future__ import annotations
 
+import json
+from datetime import date, timedelta
 from typing import Any
 
 from .backend import Backend
@@ -52,3 +55,32 @@ def hourly_demand(db: Backend, store: str, start: str, end: str,
 def on_hand(db: Backend, store: str) -> dict[str, int]:
     return {r[0]: int(r[1]) for r in db.execute(
         "SELECT sku, on_hand FROM stock WHERE store = ?", (store,)).fetchall()}
+
+
+def probe_conversions(db: Backend, first_day: str, after_day: str,
+                      store: str | None) -> list[dict[str, Any]]:
+    """Per store and day, the day's last ``probe.conversion`` (its running totals):
+    ``[{store, day, pickup_visitors, converted, share_bp, window_s}]``."""
+    where, params = (" AND store = ?", (store,)) if store else ("", ())
+    # an event's `at` is UTC and a store's day is local: read a day either side
+    rows = db.rows("SELECT store, seq, data FROM events WHERE type = 'probe.conversion' "
+                   f"AND at >= ? AND at < ?{where} ORDER BY store, seq",
+                   (_shift(first_day, -1), _shift(after_day, 1), *params))
+    last: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        data = json.loads(row["data"])
+        day = data.get("day")
+        if not isinstance(day, str) or not first_day <= day < after_day:
+            continue
+        decided, converted = data.get("pickup_visitors"), data.get("converted")
+        if not isinstance(decided, int) or not isinstance(converted, int) or decided <= 0:
+            continue
+        last[row["store"], day] = {
+            "store": row["store"], "day": day, "pickup_visitors": decided,
+            "converted": converted, "share_bp": (2 * converted * 10_000 + decided) // (2 * decided),
+            "window_s": data.get("window_s")}
+    return [last[k] for k in sorted(last)]
+
+
+def _shift(day: str, days: int) -> str:
+    return (date.fromisoformat(day) + timedelta(days=days)).isoformat()

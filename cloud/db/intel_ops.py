@@ -62,3 +62,10 @@ class IntelOps:
             require_store(self._db, store)
             return flows.hourly_demand(self._db, store, start, end, sku), \
                 flows.on_hand(self._db, store)
+
+    def probe_conversions(self, first_day: str, after_day: str,
+                          store: str | None) -> list[dict[str, Any]]:
+        with self._lock:
+            if store is not None:
+                require_store(self._db, store)
+            return flows.probe_conversions(self._db, first_day, after_day, store)

@@ -42,6 +42,7 @@ def seed(db: CloudDb, a: str, b: str) -> None:
     orders.add(a, "2026-10-20", 800, "m4", channel="meituan", status="cancelled")
     orders.add(a, "2026-10-21", 1200, None, channel="meituan", lines=[("C1", 1, 1200)])
     orders.add(b, "2026-11-20", 700, "m3")
+    orders.add(a, "2026-12-01", 300, "m3", channel="mini_program")  # from meituan to our own
     orders.add(b, "2026-10-15", 900, "m5", channel="eleme", lines=[("C1", 2, 450)])
 
 
@@ -61,6 +62,7 @@ async def test_hand_computed_period(hq: TestClient, admin: Api) -> None:  # noqa
         "avg_ticket_cents": 1733, "members": 2, "new_members": 1, "new_share_bp": 5000,
         "returning_share_bp": 5000, "cohort": 1, "eligible_30": 1, "retained_30": 0,
         "retention_30_bp": 0, "eligible_90": 1, "retained_90": 1, "retention_90_bp": 10000,
+        "to_mini_program": 1, "to_mini_program_bp": 10000,
         "commission_bp": 1800, "commission_cents": 936, "after_commission_cents": 2264,
         "units_without_cost": 1}
     pos = rows["s1", "pos"]

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from cloud import keys
 from cloud.db import CloudDb
+from tests.cloud.sim import EdgeSim
 from tests.conftest import Api
 
 from .conftest import Orders, cli_hq
@@ -89,3 +90,28 @@ def test_the_cli(tmp_path: Path, db_url: str) -> None:  # noqa: F811
     assert code == 0, out
     assert [r["sku"] for r in json.loads(out)["skus"]] == ["C1"]
     assert cli("report", "forecast", "--store", "nope")[0] == 1
+    code, out = cli("report", "footfall", "--from", "2026-10-01", "--to", "2026-10-02")
+    assert code == 0 and json.loads(out)["days"] == [], out
+
+
+async def test_pickup_to_store_conversion_from_probe_events(hq: TestClient, admin: Api) -> None:
+    db = hq.server.app[keys.DB].db
+    sim = EdgeSim("s1", day="2026-10-02")  # events sent on the 2nd
+    for day, decided, converted in (("2026-10-01", 4, 1), ("2026-10-01", 10, 3),
+                                    ("2026-10-02", 3, 2)):
+        sim.emit("probe.conversion", {"day": day, "window_s": 1800, "pickup_visitors": decided,
+                                      "converted": converted,
+                                      "share": round(converted / decided, 4)})
+    sim.emit("probe.conversion", {"day": "2026-10-03", "pickup_visitors": "x"})  # bad data
+    assert db.apply_batch("acme", "s1", sim.payload(1, len(sim.events))).kind == "applied"
+    status, body = await admin.get("/api/v1/reports/footfall?from=2026-10-01&to=2026-10-04")
+    assert status == 200, body
+    assert body["days"] == [
+        {"store": "s1", "day": "2026-10-01", "pickup_visitors": 10, "converted": 3,
+         "share_bp": 3000, "window_s": 1800},
+        {"store": "s1", "day": "2026-10-02", "pickup_visitors": 3, "converted": 2,
+         "share_bp": 6667, "window_s": 1800}]
+    status, body = await admin.get("/api/v1/reports/footfall?from=2026-10-02&to=2026-10-03"
+                                   "&store=s2")
+    assert (status, body["days"]) == (200, [])
+    assert (await admin.get("/api/v1/reports/footfall?from=2026-10-02"))[0] == 400
