@@ -50,3 +50,17 @@ def pay_order(tx: Tx, order_id: str, tenders: list[dict[str, Any]], key: str,
                  (order_id, key, req_hash, json.dumps(payment), at))
     tx.emit("order.paid", payment, at=at)
     return payment, False
+
+
+def refund_tenders(tx: Tx, order: dict[str, Any]) -> None:
+    """A cancelled order gives the member back the stored value and points its payment spent
+    (a ``refund`` and an ``adjust`` entry, never an edit). Cash and card are handed back at the
+    till; their record stays as it was paid."""
+    row = tx.conn.execute("SELECT answer FROM order_payments WHERE order_id = ?",
+                          (order["id"],)).fetchone()
+    if row is None or not order.get("member"):
+        return
+    member = members.resolve(tx.conn, order["member"])
+    back = {"value": "refund", "points": "adjust"}
+    for account, amount in rules.member_spends(json.loads(row[0])["tenders"]).items():
+        members._entry(tx, member, account, back[account], amount, order_id=order["id"])

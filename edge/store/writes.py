@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from ..domain import orders as rules
 from ..domain import stock as stock_rules
 from ..domain.errors import Conflict, DomainError, NotFound
-from . import members
+from . import members, payments
 from .clock import iso, local_day, utc_now
 from .ids import new_ulid
 from .outbox import encode_own_data
@@ -249,6 +249,7 @@ def transition_order(tx: Tx, order_id: str, target: str) -> dict[str, Any]:
     if target in rules.RESTORES_STOCK:
         _restore_stock(tx, order)
         members.reverse_points(tx, order)
+        payments.refund_tenders(tx, order)
     return order
 
 

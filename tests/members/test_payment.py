@@ -93,3 +93,24 @@ async def test_stored_value_and_points_spend_from_the_lease_or_nothing_is_record
         f"/api/v1/orders/{plain['id']}/payment",
         {"tenders": [{"kind": "points", "amount_cents": 2800, "points": 2800}]}, headers=idem())
     assert (status, err["error"]) == (422, "no_member")
+
+
+async def test_cancelling_a_paid_order_gives_back_its_stored_value_and_points(
+        keyed: TestClient, cashier: Api, manager: Api) -> None:
+    await hq_member(keyed, points=300, value=1000,
+                    lease={"points": 200, "per_txn_points": 150, "value": 800,
+                           "per_txn_value": 500})
+    order = await place(cashier, member=MEMBER)
+    body = {"tenders": [{"kind": "stored_value", "amount_cents": 400},
+                        {"kind": "points", "amount_cents": 50, "points": 50},
+                        {"kind": "cash", "amount_cents": 2350}]}
+    status, _ = await cashier.post(f"/api/v1/orders/{order['id']}/payment", body, headers=idem())
+    assert status == 201
+    status, _ = await manager.post(f"/api/v1/orders/{order['id']}/transitions",
+                                   {"to": "cancelled"})
+    assert status == 200
+    back = {(e["account"], e["kind"], e["amount"]) for e in await outbox(keyed, "ledger.entry")
+            if e["order_id"] == order["id"] and e["amount"] > 0 and e["kind"] != "earn"}
+    assert back == {("value", "refund", 400), ("points", "adjust", 50)}
+    _, member = await cashier.get("/api/v1/members/lookup?phone=13812345678")
+    assert member["value_cents"] == 1000 and member["points"] == 300  # earned points reversed too
