@@ -65,8 +65,9 @@ class SerialLink:
                 raise BoardTimeout(f"{self.port}: {len(self._buffer)} of {n} bytes in "
                                    f"{timeout:.1f} s: {bytes(self._buffer).hex(' ')}")
             self._arrived.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._arrived.wait(), left)
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout keeps a cancellation
+                async with asyncio.timeout(left):
+                    await self._arrived.wait()
         data = bytes(self._buffer[:n])
         del self._buffer[:n]
         return data
@@ -91,7 +92,8 @@ class TcpLink:
     @classmethod
     async def connect(cls, host: str, port: int, timeout: float) -> TcpLink:
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+            async with asyncio.timeout(timeout):
+                reader, writer = await asyncio.open_connection(host, port)
         except (OSError, TimeoutError) as exc:
             raise BoardUnavailable(f"cannot connect to {host}:{port}: {exc!r}") from exc
         return cls(reader, writer, f"{host}:{port}")
@@ -105,7 +107,8 @@ class TcpLink:
 
     async def read(self, n: int, timeout: float) -> bytes:
         try:
-            return await asyncio.wait_for(self._reader.readexactly(n), timeout)
+            async with asyncio.timeout(timeout):
+                return await self._reader.readexactly(n)
         except TimeoutError as exc:
             raise BoardTimeout(f"{self.where}: no answer in {timeout:.1f} s") from exc
         except asyncio.IncompleteReadError as exc:

@@ -40,6 +40,7 @@ class LockerService:
         self._reported: dict[str, int] = {c.name: 0 for c in coordinators}
         self._bad_codes: dict[str, list[float]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     # -- lifecycle -------------------------------------------------------
     async def start(self) -> None:
@@ -47,6 +48,8 @@ class LockerService:
         self._task = asyncio.create_task(self._run(), name="storenode-lockers")
 
     async def stop(self) -> None:
+        self._stopping = True  # even if a cancellation is lost, the loop ends
+        self._wake.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -62,7 +65,7 @@ class LockerService:
         interval = min(c.bank.poll_s for c in self.banks.values())
         loop = asyncio.get_running_loop()
         next_poll = loop.time()
-        while True:
+        while not self._stopping:
             poll = loop.time() >= next_poll  # a commit's wake-up only assigns
             if poll:
                 next_poll = loop.time() + interval
@@ -70,8 +73,11 @@ class LockerService:
                 await self.tick(poll)
             except Exception:  # noqa: BLE001 - a storage hiccup must not end the loop
                 log.exception("locker service tick failed")
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that
+            # arrives as the wake-up does, and stop() would wait for ever
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0.0, next_poll - loop.time()))
+                async with asyncio.timeout(max(0.0, next_poll - loop.time())):
+                    await self._wake.wait()
             self._wake.clear()
 
     async def tick(self, poll: bool = True) -> None:
