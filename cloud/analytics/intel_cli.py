@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -131,14 +131,19 @@ def channels_report(start: str, end: str, store: str | None, chosen: str,
 
 
 @report.command("refresh-channels")
-@options(*MONTH_RANGE)
+@click.option("--from", "first", default=None, help="First month, YYYY-MM (default: last month).")
+@click.option("--to", "last", default=None, help="Last month, YYYY-MM (default: this month).")
 @DATA_DIR
-def refresh_channels(first: str, last: str, data_dir: Path) -> None:
-    """Recompute the stored monthly channel report of these months (a timer runs it nightly
-    for the current and the last month); prints the rows stored.
+def refresh_channels(first: str | None, last: str | None, data_dir: Path) -> None:
+    """Recompute the stored monthly channel report of these months (by default the last and
+    the current month: what systemd/storenode-cloud-channels.timer runs nightly); prints the
+    rows stored.
 
     Example: storenode-cloud report refresh-channels --from 2026-10 --to 2026-11 --data-dir /var/lib/storenode-cloud
     """
+    now = datetime.now(UTC)
+    previous = (now.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    first, last = first or previous, last or now.strftime("%Y-%m")
     _, _, count = _run(data_dir, lambda s: (channels.month_range(first, last),
                                             s.platforms.commission_bp()),
                        lambda db, p: db.refresh_channel_months(p[0][0], p[0][1], time.time(),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aiohttp.test_utils import TestClient
@@ -119,6 +119,40 @@ def test_the_cli_prints_json_and_csv(tmp_path: Path, db_url: str) -> None:  # no
                     "--format", "csv")
     assert code == 0 and len(out.splitlines()) == 5 and out.startswith("month,store,"), out
     assert cli("report", "refresh-channels", "--from", "2026-10", "--to", "2026-1")[0] == 1
+    code, out = cli("report", "refresh-channels")  # by default: last month and this month
+    assert code == 0, out
+    done = json.loads(out)
+    now = datetime.now(UTC)
+    assert (done["from"], done["to"]) == (
+        (now.replace(day=1) - timedelta(days=1)).strftime("%Y-%m"), now.strftime("%Y-%m"))
+    code, out = cli("report", "channel-months", "--from", done["from"], "--to", done["to"])
+    assert len(json.loads(out)["rows"]) == done["rows"]
+
+
+def test_the_timer_units_verify(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    import pytest
+
+    from tests.helpers import ROOT
+
+    for name in ("storenode-cloud-channels.service", "storenode-cloud-channels.timer"):
+        text = (ROOT / "systemd" / name).read_text()
+        assert "storenode-cloud report refresh-channels --data-dir ${STATE_DIRECTORY}" in text \
+            or "OnCalendar=" in text
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze not here")
+    exe = shutil.which("true")
+    for name in ("storenode-cloud-channels.service", "storenode-cloud-channels.timer"):
+        (tmp_path / name).write_text((ROOT / "systemd" / name).read_text().replace(
+            "/opt/storenode/.venv/bin/storenode-cloud", str(exe)))
+    result = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "storenode-cloud-channels.timer"),
+                             str(tmp_path / "storenode-cloud-channels.service")],
+                            capture_output=True, text=True, timeout=60)
+    problems = [line for line in result.stderr.splitlines() if "storenode-cloud-channels" in line
+                and "Documentation" not in line and "Failed to resolve unit" not in line]
+    assert not problems, result.stderr
 
 
 async def test_monthly_rows_are_stored_and_read_back(hq: TestClient, admin: Api) -> None:  # noqa: F811
