@@ -2,8 +2,9 @@
 store's change feed, following it at the store, and the queue of status callbacks.
 
 ``accept`` is one write transaction: the request id is claimed (a replay is refused), the
-store's row is locked, and the ``platform.order`` change and the ``platform_orders`` row are
-written together; a refusal rolls all of it back, so a refused request does not use up its
+store's row is locked (so the same platform order sent twice at once is forwarded once: the
+second sees the first's row once it holds the lock), and the ``platform.order`` change and the
+``platform_orders`` row are written together; a refusal rolls all of it back, so a refused request does not use up its
 request id. ``on_events`` runs inside the apply of a store's batch (exactly once per event)
 and queues the callbacks, so a status is reported once however often the batch arrives.
 """
@@ -43,15 +44,16 @@ def accept(db: Backend, platform: str, channel: str, request_id: str, shop: str,
                           "VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                           (platform, request_id, now)).rowcount:
             raise Refused("replayed", f"request id {request_id!r} was seen before")
-        seen = db.execute("SELECT store, cursor FROM platform_orders WHERE platform = ? AND "
-                          "platform_order_id = ?", (platform, poid)).fetchone()
-        if seen is not None:
-            return {"outcome": "duplicate", "store": seen[0], "cursor": int(seen[1])}
         row = db.execute("SELECT paused_channels FROM stores WHERE store = ?{FOR_UPDATE}",
                          (store,)).fetchone()
         if row is None:
             raise Refused("unknown_store", f"shop {shop!r} maps to store {store!r}, "
                                            "which HQ does not know")
+        # after the store's lock: a concurrent request for the same order has committed
+        seen = db.execute("SELECT store, cursor FROM platform_orders WHERE platform = ? AND "
+                          "platform_order_id = ?", (platform, poid)).fetchone()
+        if seen is not None:
+            return {"outcome": "duplicate", "store": seen[0], "cursor": int(seen[1])}
         if channel in json.loads(row[0]):
             raise Refused("paused", f"store {store} is offline: {channel} is paused")
         missing = unknown_skus(db, store, sorted({line["sku"] for line in order["lines"]}))
