@@ -62,7 +62,8 @@ def parse_banks(path: Path, tables: Any, env: dict[str, str],
         where = f"{path}: lockers.{name}"
         keypad = options["keypad"]
         if isinstance(keypad, str):  # from the environment
-            keypad = keypad.lower() in ("1", "true", "yes")
+            keypad = {"1": True, "true": True, "yes": True,
+                      "0": False, "false": False, "no": False}.get(keypad.lower(), keypad)
         if not isinstance(keypad, bool):
             raise error(f"{where}.keypad must be true or false")
         options["keypad"] = keypad
