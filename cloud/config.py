@@ -90,8 +90,7 @@ class Settings:
     platforms: platform_settings.PlatformSettings = field(
         default_factory=platform_settings.PlatformSettings)
     settlement: settlement_rules.Rules = field(default_factory=settlement_rules.Rules)
-    # forecast.* keys without the section: weeks, lead_time_days, safety_days
-    forecast: dict[str, int] = field(default_factory=dict)
+    forecast: forecast_rules.Rules = field(default_factory=forecast_rules.Rules)
 
     @property
     def mosquitto_dir(self) -> Path:
@@ -124,7 +123,9 @@ def render_config(database: str = "", broker: str = "", port: int = 8090) -> str
         f"\n{_render_platforms()}\n{_render_settlement()}\n"
         + _render_section("forecast", forecast_rules.config_schema()["forecast"],
                           "weeks of history per forecast; purchase suggestions: lead time "
-                          "and safety stock in days")
+                          "and safety stock in days;",
+                          'holidays: "YYYY-MM-DD,..." (UTC days); holiday_factor_pct: a '
+                          "holiday's demand when the history has none")
     )
 
 
@@ -201,7 +202,7 @@ def load_settings(data_dir: Path, env: dict[str, str] | None = None,
         scheduler_lease_ttl_s=values[f"scheduler.{automation.LEASE_TTL[0]}"],
         platforms=platform_settings.from_config(values),
         settlement=settlement_rules.from_config(values),
-        forecast={k.partition(".")[2]: v for k, v in values.items() if k.startswith("forecast.")},
+        forecast=forecast_rules.from_config(values),
     )
 
 
@@ -225,7 +226,8 @@ def _check(path: Path, values: dict[str, Any]) -> None:
             key = "scheduler." + job if error["path"] == "schedule" else \
                 f"automation.{job}_{error['path']}"
             raise ConfigError(f"{path}: {key}: {error['message']}")
-    for problem in [*platform_settings.check(values), *settlement_rules.check(values)]:
+    for problem in [*platform_settings.check(values), *settlement_rules.check(values),
+                    *forecast_rules.check(values)]:
         raise ConfigError(f"{path}: {problem}")
 
 

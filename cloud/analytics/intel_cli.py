@@ -194,13 +194,11 @@ def forecast_report(store: str, sku: str | None, data_dir: Path) -> None:
     """
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     settings, _, (history, stock) = _run(
-        data_dir, lambda s: forecast.history_window(end, s.forecast["weeks"]),
+        data_dir, lambda s: forecast.history_window(end, s.forecast.weeks),
         lambda db, p: db.demand_history(store, p[0], p[1], sku))
     if sku is not None:
         stock, history = {sku: stock.get(sku, 0)}, {sku: history.get(sku, {})}
-    rules = settings.forecast
-    rows = forecast.store_forecasts(history, stock, end, rules["weeks"],
-                                    rules["lead_time_days"], rules["safety_days"])
+    rows = forecast.store_forecasts(history, stock, end, settings.forecast)
     click.echo(json.dumps({"store": store, "as_of": end.isoformat(), "skus": rows}, indent=2))
 
 

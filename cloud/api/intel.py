@@ -164,16 +164,18 @@ async def store_forecast(request: web.Request) -> web.Response:
     if not ID.match(store) or (sku is not None and not re.match(r"^[A-Za-z0-9_.-]{1,64}$", sku)):
         raise ApiError(400, "bad_query", {"store, sku": "a store id and a SKU"})
     end = _as_of(request.query.get("as_of"))
-    rules = request.app[keys.SETTINGS].forecast
-    weeks = rules.get("weeks", 4)
-    start, stop = forecast.history_window(end, weeks)
+    try:
+        extra = forecast.parse_days(request.query.get("holidays", ""))
+    except ValueError as exc:
+        raise ApiError(400, "bad_query", {"holidays": str(exc)}) from exc
+    rules = request.app[keys.SETTINGS].forecast.with_holidays(extra)
+    start, stop = forecast.history_window(end, rules.weeks)
     history, stock = await request.app[keys.DB].call("demand_history", store, start, stop, sku)
     if sku is not None:
         stock, history = {sku: stock.get(sku, 0)}, {sku: history.get(sku, {})}
-    rows = forecast.store_forecasts(history, stock, end, weeks, rules.get("lead_time_days", 2),
-                                    rules.get("safety_days", 1))
-    return web.json_response({"store": store, "as_of": end.isoformat(), "weeks": weeks,
-                              "skus": rows})
+    rows = forecast.store_forecasts(history, stock, end, rules)
+    return web.json_response({"store": store, "as_of": end.isoformat(), "weeks": rules.weeks,
+                              "holidays": sorted(rules.holidays), "skus": rows})
 
 
 INTEL_ROUTES: tuple[Route, ...] = (
@@ -207,7 +209,8 @@ INTEL_ROUTES: tuple[Route, ...] = (
           "Per SKU: the next 3 days' demand (weekday x hour seasonal mean x level), its "
           "back-tested MAPE against the naive seasonal baseline, and a purchase suggestion "
           "(forecast over the lead time + safety stock - stock); ?sku=, ?as_of=",
-          query={"sku": {"type": "string"}, "as_of": {"type": "string", "format": "date-time"}},
+          query={"sku": {"type": "string"}, "as_of": {"type": "string", "format": "date-time"},
+                 "holidays": {"type": "string", "description": "YYYY-MM-DD,... (UTC days)"}},
           errors=(400, 404)),
     Route("GET", "/api/v1/settlements/{month}", settlement_statement,
           "Monthly partner settlement of stores ?a and ?b (defaults from cloud.toml): shared "

@@ -33,6 +33,8 @@ def test_parsed(tmp_path: Path) -> None:
     ('[settlement]\ntier_low_visitors = 900\n', "tier_low_visitors must be >= 0 and <="),
     ('[settlement]\nreserve_bp = 10001\n', "settlement.reserve_bp must be between 0 and 10000"),
     ('[settlement]\nshared_items = "PKG=ten"\n', "settlement.shared_items: 'PKG=ten'"),
+    ('[forecast]\nholidays = "2026-02-30"\n', "forecast.holidays: '2026-02-30' is not a day"),
+    ('[forecast]\nweeks = 0\n', "forecast.weeks must be between 1 and 26"),
 ])
 def test_bad_values(tmp_path: Path, text: str, message: str) -> None:
     ensure_data_dir(tmp_path)

@@ -35,7 +35,7 @@ def history(weeks: int, noise: float = 0.0, seed: int = 7,
 
 def test_a_clean_pattern_is_forecast_exactly() -> None:
     series = history(8)
-    result = fc.forecast(series, END, weeks=4)
+    result = fc.forecast(series, END, fc.Rules(weeks=4))
     # Monday, Tuesday, Wednesday: 65 units a day
     assert result["days"] == [{"day": "2026-10-26", "qty": 65.0},
                               {"day": "2026-10-27", "qty": 65.0},
@@ -63,7 +63,7 @@ def test_the_level_follows_a_lasting_change() -> None:
 
 
 def test_no_sales_no_mape() -> None:
-    assert fc.forecast({}, END, weeks=4) == {
+    assert fc.forecast({}, END, fc.Rules()) == {
         "days": [{"day": d, "qty": 0.0} for d in ("2026-10-26", "2026-10-27", "2026-10-28")],
         "mape_pct": None, "naive_mape_pct": None}
     assert fc.mape([1.0, 5.0], [0.0, 4.0]) == 25.0
@@ -77,3 +77,34 @@ def test_purchase_suggestions() -> None:
     assert fc.suggestion(days, 0, 5, 0)["lead_time_demand"] == 100.0
     assert fc.suggestion(days, on_hand=500, lead_time_days=2, safety_days=1)["order_qty"] == 0
     assert fc.suggestion([{"qty": 0.3}], 0, 1, 0)["order_qty"] == 1  # rounded up
+
+
+def test_holidays_are_left_out_and_forecast_with_their_factor() -> None:
+    series = history(8)
+    holiday = (END - timedelta(days=9)).strftime("%Y-%m-%d")  # a Saturday: sold 3x
+    for hour in range(24):
+        if f"{holiday}T{hour:02d}" in series:
+            series[f"{holiday}T{hour:02d}"] *= 3
+    # without the holiday known, the Saturday lunch slot is pulled up
+    assert fc.profile(series, END, 4)[5, 12] == 60.0
+    days = frozenset({holiday, "2026-10-27"})
+    assert fc.profile(series, END, 4, days)[5, 12] == 40.0
+    factor = fc.holiday_factor(series, END, 4, days, 1.0)
+    assert round(factor, 4) == round(3 * 130 / ((65 * 20 + 130 * 7) / 27), 4)
+    result = fc.forecast(series, END, fc.Rules(holidays=days))
+    assert [d["qty"] for d in result["days"]] == [65.0, round(65 * factor, 1), 65.0]
+    # no holiday in the history: the configured factor
+    result = fc.forecast(history(8), END, fc.Rules(holidays=frozenset({"2026-10-27"}),
+                                                    holiday_factor=0.5))
+    assert [d["qty"] for d in result["days"]] == [65.0, 32.5, 65.0]
+
+
+def test_holiday_lists() -> None:
+    assert fc.parse_days(" 2026-10-01, 2026-10-02,") == {"2026-10-01", "2026-10-02"}
+    for bad in ("2026-13-01", "tomorrow", "2026-1-1"):
+        try:
+            fc.parse_days(bad)
+        except ValueError as exc:
+            assert repr(bad) in str(exc)
+        else:
+            raise AssertionError(bad)
