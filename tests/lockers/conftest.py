@@ -24,7 +24,7 @@ def add_config(store_dir: Path, text: str) -> None:
         fh.write("\n" + text)
 
 
-async def wait_for(check: Callable[[], Any], timeout: float = 5.0) -> Any:
+async def wait_for(check: Callable[[], Any], timeout: float = 15.0) -> Any:
     """Poll ``check`` (sync or async) until it returns something truthy."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
