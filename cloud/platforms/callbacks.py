@@ -38,22 +38,25 @@ class CallbackSender:
     def __init__(self, settings: PlatformSettings, db: DbRunner) -> None:
         self.settings, self.db = settings, db
         self.counters = {"sent": 0, "retried": 0, "failed": 0}
-        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
 
-    def wake(self) -> None:
-        self._wake.set()
+    def stop(self) -> None:
+        """End ``run`` after the round in hand. Besides cancelling it: Python 3.11's
+        ``asyncio.wait_for`` (inside ``DbRunner.call``) can swallow a cancellation that
+        arrives as the awaited call completes, and the loop would then go on for ever."""
+        self._stop.set()
 
     async def run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=self.settings.callback_timeout_s)
         async with aiohttp.ClientSession(timeout=timeout) as session:
-            while True:
+            while not self._stop.is_set():
                 try:
                     await self.send_due(session)
                 except Exception:  # database trouble: try again on the next round
                     log.exception("sending platform callbacks failed")
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.settings.callback_poll_s)
-                self._wake.clear()
+                    async with asyncio.timeout(self.settings.callback_poll_s):
+                        await self._stop.wait()
 
     async def send_due(self, session: aiohttp.ClientSession) -> int:
         lease_ms = int((self.settings.callback_timeout_s + 5) * 1000)
@@ -110,6 +113,7 @@ async def callbacks_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        sender.stop()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
