@@ -66,8 +66,10 @@ class DbRunner:
     async def call(self, method: str, *args: Any) -> Any:
         """``db.<method>(*args)``; a database that does not answer raises DbUnavailable."""
         try:
-            return await asyncio.wait_for(self._thread.call(getattr(self.db, method), *args),
-                                          self.timeout_s)
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that
+            # arrives as the call completes, and whoever cancelled us would wait for ever
+            async with asyncio.timeout(self.timeout_s):
+                return await self._thread.call(getattr(self.db, method), *args)
         except UNAVAILABLE as exc:
             raise DbUnavailable(f"{type(exc).__name__}: {exc}") from exc
 

@@ -193,15 +193,16 @@ class EdgeSync:
         if self.client.connected.is_set():  # a clean goodbye: the broker drops the Will
             death = messages.encode(messages.death(self.bd_seq))
             with contextlib.suppress(ConnectionError, TimeoutError):
-                await asyncio.wait_for(
-                    self.client.publish(self.topic["state"], death, retain=True), 2)
+                async with asyncio.timeout(2):
+                    await self.client.publish(self.topic["state"], death, retain=True)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.publisher.flush_acks(), 5)
+            async with asyncio.timeout(5):
+                await self.publisher.flush_acks()
         await self.client.close()
 
     @property

@@ -194,7 +194,8 @@ class MqttClient:
         rc = await asyncio.to_thread(self._client.reconnect)
         if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
             raise ConnectionError(paho.error_string(rc))
-        await asyncio.wait_for(self._connack(), timeout=self.keepalive)
+        async with asyncio.timeout(self.keepalive):  # not wait_for: it can swallow a cancel
+            await self._connack()
 
     async def _connack(self) -> None:
         waiter = asyncio.create_task(self.connected.wait())

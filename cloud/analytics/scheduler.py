@@ -113,7 +113,7 @@ class Analytics:
         return leading
 
     async def _lead(self) -> None:
-        while True:
+        while not self._closed:  # as well as cancel: a cancellation can be lost in a db call
             await asyncio.sleep(self.renew_s)
             try:
                 if await self._check_leadership():

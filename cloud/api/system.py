@@ -18,7 +18,8 @@ async def health(request: web.Request) -> web.Response:
     link = app[keys.LINK]
     db: dict[str, Any] = {"backend": app[keys.DB].db.backend}
     try:
-        await asyncio.wait_for(app[keys.DB].call("get_store", "-"), HEALTH_DB_TIMEOUT_S)
+        async with asyncio.timeout(HEALTH_DB_TIMEOUT_S):
+            await app[keys.DB].call("get_store", "-")
         db["ok"] = True
     except (DbUnavailable, TimeoutError) as exc:
         db.update(ok=False, detail=str(exc)[:300] or type(exc).__name__)

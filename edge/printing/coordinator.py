@@ -99,7 +99,8 @@ class PrintCoordinator:
     async def sleep(self, seconds: float) -> None:
         """Sleep, cut short by stop."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), seconds)
+            async with asyncio.timeout(seconds):  # not wait_for: it can swallow a cancel
+                await self._stop.wait()
 
     def printable(self, name: str) -> bool:
         return self.workers[name].printable
@@ -113,7 +114,8 @@ class PrintCoordinator:
                 log.exception("print jobs: materializing failed")
                 await self.sleep(self.settings.retry_max_s)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._new_events.wait(), self.settings.poll_s)
+                async with asyncio.timeout(self.settings.poll_s):
+                    await self._new_events.wait()
             self._new_events.clear()
 
     async def materialize(self) -> None:

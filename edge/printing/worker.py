@@ -66,7 +66,8 @@ class PrinterWorker:
                 await self._probe()
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.wake.wait(), self.coord.settings.poll_s)
+            async with asyncio.timeout(self.coord.settings.poll_s):  # not wait_for (see sleep)
+                await self.wake.wait()
         self.wake.clear()
 
     def _backoff(self) -> float:
