@@ -259,6 +259,14 @@ MIGRATIONS: Sequence[tuple[str, str]] = (
         );
         """,
     ),
+    (
+        # a day's order number is MAX(number) + 1 over the UNIQUE (day, number) index, taken
+        # in the order's INSERT (edge/store/writes.py): the counter table is no longer read
+        "0006_drop_order_counters",
+        """
+        DROP TABLE order_counters;
+        """,
+    ),
 )
 
 

@@ -4,7 +4,7 @@ Each order ``n`` (0-based) is the benchmark order (C001 + 2 x C002 + S001 on ``p
 placed on one of the days before today (1000 a day), with everything the order center
 writes for it: the ``orders`` row, three ``order_lines``, three ``stock_movements``, the
 ``idempotency`` row, and four outbox events (``order.placed``, three ``stock.moved``)
-with gapless ``seq``; then ``order_counters`` per day, ``stock`` and the
+with gapless ``seq``; then ``stock`` and the
 ``outbox_last_seq`` counter. Rows are generated inside SQLite (recursive CTEs) in key
 order, so a million orders take about a minute, not an hour of Python.
 
@@ -135,11 +135,6 @@ def _fill(conn: sqlite3.Connection, orders: int, first: str) -> dict[str, int]:
         f"CASE k WHEN 0 THEN {order_json} ELSE {moved_json} END "
         "FROM (SELECT m / 4 AS n, m % 4 AS k, m FROM c)", p)
     days = -(-orders // PER_DAY)
-    conn.execute(
-        _counter(":days") + "INSERT INTO order_counters(day, last) "
-        "SELECT date(:first, '+' || n || ' days'), "
-        "CASE WHEN n < :days - 1 THEN 1000 ELSE :n_orders - n * 1000 END FROM c",
-        {"days": days, "first": first, "n_orders": orders})
     for k, sku in enumerate(skus):
         conn.execute("UPDATE stock SET on_hand = on_hand - ? WHERE sku = ?",
                      (qty[sku] * orders, sku))
