@@ -1,0 +1,54 @@
+"""The up payload built from the outbox: valid JSON, contiguous, within its byte budget."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from edge.store import syncdb
+from edge.store.writer import DbWriter, Tx
+
+DISH = "\u9ebb\u8fa3\u9999\u9505\u52a0\u8fa3"  # 6 characters, 18 bytes of UTF-8
+
+
+def _note(tx: Tx, n: int) -> None:
+    tx.emit("test.noted", {"n": n, "name": DISH * 10, "quote": 'a "quoted" \\ name'})
+
+
+async def test_batches_are_json_contiguous_and_within_max_bytes(writer: Any) -> None:
+    first = writer.outbox.last_seq + 1
+    for i in range(30):
+        await writer.submit(_note, i)
+    conn = sqlite3.connect(writer.path)
+    try:
+        after, seen = first - 1, []
+        while (batch := syncdb.outbox_batch(conn, "test-store", after, 200, 2000)) is not None:
+            body = json.loads(batch.payload)
+            events = body["events"]
+            assert body["first_seq"] == after + 1 and body["last_seq"] == batch.last_seq
+            assert [e["seq"] for e in events] == list(range(after + 1, batch.last_seq + 1))
+            # the budget is in bytes of UTF-8, not characters (one event is ~650 bytes here)
+            assert len(events) == 1 or len(batch.payload) <= 2000, len(batch.payload)
+            seen += events
+            after = batch.last_seq
+        assert [e["data"]["n"] for e in seen if e["type"] == "test.noted"] == list(range(30))
+        assert all(e["data"]["name"] == DISH * 10 and e["store"] == "test-store" for e in seen)
+        assert seen[-1]["data"]["quote"] == 'a "quoted" \\ name'
+    finally:
+        conn.close()
+
+
+async def test_a_gap_in_the_outbox_stops_the_batch_before_it(writer: DbWriter) -> None:
+    first = writer.outbox.last_seq + 1
+    for i in range(5):
+        await writer.submit(_note, i)
+    conn = sqlite3.connect(writer.path)
+    try:
+        conn.execute("DELETE FROM outbox WHERE seq = ?", (first + 2,))
+        conn.commit()
+        batch = syncdb.outbox_batch(conn, "test-store", first - 1, 200, 256 * 1024)
+        assert batch is not None and batch.last_seq == first + 1  # stops before the hole
+        assert syncdb.outbox_batch(conn, "test-store", first + 1, 200, 256 * 1024) is None
+    finally:
+        conn.close()
