@@ -253,7 +253,7 @@ class MqttClient:
         with contextlib.suppress(OSError, AttributeError):  # acks are tiny: no Nagle delay
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # may run in the connect thread: hand the registration to the loop
-        self._loop.call_soon_threadsafe(self._watch, self._loop.add_reader, sock, self._read)
+        self._to_loop(self._watch, self._loop.add_reader, sock, self._read)
 
     def _read(self) -> None:
         rc = self._client.loop_read()
@@ -266,7 +266,7 @@ class MqttClient:
 
     def _register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._watch, self._loop.add_writer, sock, self._write)
+        self._to_loop(self._watch, self._loop.add_writer, sock, self._write)
 
     def _write(self) -> None:
         if self._client.loop_write() != MQTTErrorCode.MQTT_ERR_SUCCESS:
@@ -274,7 +274,15 @@ class MqttClient:
 
     def _unregister_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._quiet, self._loop.remove_writer, sock)
+        self._to_loop(self._quiet, self._loop.remove_writer, sock)
+
+    def _to_loop(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn`` on the loop (paho may call from another thread). Once the loop is
+        closed there is nothing left to watch: paho's ``__del__`` closing a leftover socket
+        after the loop ended would otherwise raise from the garbage collector."""
+        assert self._loop is not None
+        with contextlib.suppress(RuntimeError):  # "Event loop is closed"
+            self._loop.call_soon_threadsafe(fn, *args)
 
     def _connected(self, client: paho.Client, userdata: Any, flags: Any, reason: Any,
                    properties: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,3 +106,17 @@ async def test_reconnects_after_broker_sigkill(broker: Broker) -> None:
         assert await store.publish(topics.topic("acme", "s1", "up"), b"y") < 0x80
     finally:
         await store.close()
+
+
+
+def test_paho_socket_callbacks_after_the_loop_closed_do_not_raise() -> None:
+    """paho's ``__del__`` closes a leftover socket and calls our unregister-write callback,
+    possibly after the client's loop was closed; that raised "Event loop is closed" from the
+    garbage collector, failing an unrelated test through pytest's unraisable check."""
+    client = MqttClient("mqtt://127.0.0.1:1", "gc-test")
+    loop = asyncio.new_event_loop()
+    client._loop = loop
+    loop.close()
+    with socket.socket() as sock:
+        client._register_write(client._client, None, sock)
+        client._unregister_write(client._client, None, sock)
