@@ -59,8 +59,12 @@ async def list_orders(request: web.Request) -> web.Response:
         limit = -1
     if not 1 <= limit <= 1000:
         raise ApiError(400, "invalid_query", {"limit": "an integer from 1 to 1000"})
+    money = q.get("money", "0")
+    if money not in ("0", "1"):
+        raise ApiError(400, "invalid_query", {"money": "0 or 1"})
     orders = await request.app[keys.DB].read(
-        reads.list_orders, status=status, channel=channel, since=since, limit=limit
+        reads.list_orders, status=status, channel=channel, since=since, limit=limit,
+        money=money == "1",
     )
     return json_response(orders)
 

@@ -5,13 +5,13 @@ points spent from the member's lease with the order id. No payment gateway."""
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Final
+from typing import Any, Callable, Final
 
 from aiohttp import web
 
 from .. import keys
 from ..domain.tenders import TENDER_KINDS
-from ..store import payments
+from ..store import payments, refunds
 from .auth import require
 from .orders import _order_id, idempotency_key
 from .schemas import CENTS, canonical_json, json_response, read_body
@@ -37,12 +37,35 @@ PAYMENT: Final[dict[str, Any]] = {
 }
 
 
-async def pay(request: web.Request) -> web.Response:
-    require(request, "orders.create")
+async def _once(request: web.Request, permission: str, schema: dict[str, Any],
+                job: Callable[..., tuple[dict[str, Any], bool]],
+                args: Callable[[dict[str, Any]], tuple[Any, ...]]) -> web.Response:
+    """An order's write recorded once by Idempotency-Key: 201 with its answer, 200 with the same
+    answer for the same key and body again."""
+    require(request, permission)
     order_id = _order_id(request)
     key = idempotency_key(request)
-    body = await read_body(request, PAYMENT)
+    body = await read_body(request, schema)
     digest = hashlib.sha256(canonical_json(body)).hexdigest()
-    payment, replayed = await request.app[keys.DB].write(
-        payments.pay_order, order_id, body["tenders"], key, digest)
-    return json_response(payment, status=200 if replayed else 201)
+    answer, replayed = await request.app[keys.DB].write(job, order_id, *args(body), key, digest)
+    return json_response(answer, status=200 if replayed else 201)
+
+
+async def pay(request: web.Request) -> web.Response:
+    return await _once(request, "orders.create", PAYMENT, payments.pay_order,
+                       lambda body: (body["tenders"],))
+
+
+REFUND: Final[dict[str, Any]] = {
+    "type": "object",
+    "required": ["reason"],
+    "additionalProperties": False,
+    "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 200},
+                   "restock": {"type": "boolean"}},
+}
+
+
+async def refund(request: web.Request) -> web.Response:
+    """Refund a paid ready/completed order once (manager only)."""
+    return await _once(request, "orders.refund", REFUND, refunds.refund_order,
+                       lambda body: (body["reason"], bool(body.get("restock", False))))

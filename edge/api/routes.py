@@ -38,6 +38,7 @@ ORDER_QUERY = {
     "channel": schemas.CHANNEL,
     "since": {"type": "string", "format": "date-time"},
     "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
+    "money": {"type": "string", "enum": ["0", "1"]},  # 1: each order says paid / refunded
 }
 
 MEMBER_LOOKUP_QUERY = {
@@ -77,6 +78,11 @@ ROUTES: tuple[Route, ...] = (
           "Record how the order was paid (cash, card ref, stored value, points), once; "
           "idempotent by Idempotency-Key", body=payments.PAYMENT, headers=IDEMPOTENCY, ok=201,
           errors=(400, 404, 409, 422, 503, 507)),
+    Route("POST", "/api/v1/orders/{id}/refund", payments.refund,
+          "Refund a paid ready/completed order once (manager): stored value and points go back "
+          "to the member, restock puts its items back on hand; idempotent by Idempotency-Key",
+          body=payments.REFUND, headers=IDEMPOTENCY, ok=201,
+          errors=(400, 403, 404, 409, 422, 503, 507)),
     Route("GET", "/api/v1/inventory", inventory.list_inventory,
           "Stock per SKU with safety stock and today's channel quotas"),
     Route("POST", "/api/v1/inventory/movements", inventory.add_movement,

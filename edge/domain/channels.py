@@ -32,6 +32,7 @@ PERMISSIONS: Final[dict[str, frozenset[str]]] = {
     "members.write": frozenset({"cashier", "manager"}),
     "members.topup": frozenset({"manager"}),
     "orders.reprint": frozenset({"cashier", "manager"}),
+    "orders.refund": frozenset({"manager"}),
     "devices.read": _ALL,
     "lockers.open": _ALL,
 }

@@ -6,7 +6,7 @@ from typing import Final, NamedTuple
 
 MOVEMENT_REASONS: Final[tuple[str, ...]] = ("receipt", "waste", "stocktake", "transfer")
 # reasons the system writes itself
-SYSTEM_REASONS: Final[tuple[str, ...]] = ("sale", "cancel")
+SYSTEM_REASONS: Final[tuple[str, ...]] = ("sale", "cancel", "refund")
 
 
 class StockLevel(NamedTuple):  # a NamedTuple: built for every line of every order, 2x faster

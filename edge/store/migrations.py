@@ -267,6 +267,18 @@ MIGRATIONS: Sequence[tuple[str, str]] = (
         DROP TABLE order_counters;
         """,
     ),
+    (
+        "0007_order_refunds",
+        """
+        CREATE TABLE order_refunds (
+            order_id TEXT PRIMARY KEY,
+            idem_key TEXT NOT NULL UNIQUE,
+            request_hash TEXT NOT NULL,
+            answer TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        """,
+    ),
 )
 
 

@@ -5,6 +5,7 @@ no payment at all."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
 
 from ..domain import tenders as rules
@@ -14,16 +15,26 @@ from .clock import iso, utc_now
 from .writer import Tx
 
 
+def answered(conn: sqlite3.Connection, table: str, key: str,
+             req_hash: str) -> dict[str, Any] | None:
+    """The answer already recorded in ``table`` (order_payments, order_refunds) under
+    Idempotency-Key ``key``; 422 when the key came with another request."""
+    seen = conn.execute(f"SELECT request_hash, answer FROM {table} WHERE idem_key = ?",
+                        (key,)).fetchone()
+    if seen is None:
+        return None
+    if seen[0] != req_hash:
+        raise DomainError("idempotency_key_reused", {"key": key})
+    return dict(json.loads(seen[1]))
+
+
 def pay_order(tx: Tx, order_id: str, tenders: list[dict[str, Any]], key: str,
               req_hash: str) -> tuple[dict[str, Any], bool]:
     """Record the payment of ``order_id``. Returns ``(payment, replayed)``."""
     conn = tx.conn
-    seen = conn.execute("SELECT request_hash, answer FROM order_payments WHERE idem_key = ?",
-                        (key,)).fetchone()
+    seen = answered(conn, "order_payments", key, req_hash)
     if seen is not None:
-        if seen[0] != req_hash:
-            raise DomainError("idempotency_key_reused", {"key": key})
-        return json.loads(seen[1]), True
+        return seen, True
     row = conn.execute("SELECT number, status, total_cents, member FROM orders WHERE id = ?",
                        (order_id,)).fetchone()
     if row is None:
@@ -52,15 +63,15 @@ def pay_order(tx: Tx, order_id: str, tenders: list[dict[str, Any]], key: str,
     return payment, False
 
 
-def refund_tenders(tx: Tx, order: dict[str, Any]) -> None:
-    """A cancelled order gives the member back the stored value and points its payment spent
+def refund_tenders(tx: Tx, order: dict[str, Any]) -> list[dict[str, Any]]:
+    """A cancelled or refunded order gives the member back the stored value and points its payment spent
     (a ``refund`` and an ``adjust`` entry, never an edit). Cash and card are handed back at the
     till; their record stays as it was paid."""
     row = tx.conn.execute("SELECT answer FROM order_payments WHERE order_id = ?",
                           (order["id"],)).fetchone()
     if row is None or not order.get("member"):
-        return
+        return []
     member = members.resolve(tx.conn, order["member"])
     back = {"value": "refund", "points": "adjust"}
-    for account, amount in rules.member_spends(json.loads(row[0])["tenders"]).items():
-        members._entry(tx, member, account, back[account], amount, order_id=order["id"])
+    return [members._entry(tx, member, account, back[account], amount, order_id=order["id"])
+            for account, amount in rules.member_spends(json.loads(row[0])["tenders"]).items()]

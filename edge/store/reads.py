@@ -30,7 +30,9 @@ def list_orders(
     channel: str | None = None,
     since: str | None = None,
     limit: int = 200,
+    money: bool = False,
 ) -> list[dict[str, Any]]:
+    """``money``: each order also says whether it was ``paid`` and ``refunded`` (the POS list)."""
     clauses, params = [], []
     for column, value in (("status", status), ("channel", channel)):
         if value is not None:
@@ -41,7 +43,17 @@ def list_orders(
         params.append(since)
     where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
     params.append(limit)
-    return fetch_orders(conn, f"{where} ORDER BY created_at DESC, id DESC LIMIT ?", params)
+    orders = fetch_orders(conn, f"{where} ORDER BY created_at DESC, id DESC LIMIT ?", params)
+    if money and orders:
+        ids = [o["id"] for o in orders]
+        marks = ",".join("?" * len(ids))
+        paid = {r[0] for r in conn.execute(
+            f"SELECT order_id FROM order_payments WHERE order_id IN ({marks})", ids)}
+        refunded = {r[0] for r in conn.execute(
+            f"SELECT order_id FROM order_refunds WHERE order_id IN ({marks})", ids)}
+        for order in orders:
+            order.update(paid=order["id"] in paid, refunded=order["id"] in refunded)
+    return orders
 
 
 def inventory(conn: sqlite3.Connection, day: str) -> list[dict[str, Any]]:

@@ -247,28 +247,31 @@ def transition_order(tx: Tx, order_id: str, target: str) -> dict[str, Any]:
     order.update(status=target, updated_at=at)
     tx.emit("order.status_changed", {"order": order, "from": previous, "to": target})
     if target in rules.RESTORES_STOCK:
-        _restore_stock(tx, order)
+        restore_stock(tx, order, "cancel")
         members.reverse_points(tx, order)
         payments.refund_tenders(tx, order)
     return order
 
 
-def _restore_stock(tx: Tx, order: dict[str, Any]) -> None:
+def restore_stock(tx: Tx, order: dict[str, Any], reason: str) -> list[dict[str, Any]]:
+    """Put the order's tracked SKUs back on hand (a movement each) and free its quota use."""
     wanted = rules.quantities_by_sku(order["lines"])
     tracked = {
         r[0] for r in tx.conn.execute(
             f"SELECT sku FROM stock WHERE sku IN ({','.join('?' * len(wanted))})", list(wanted)
         )
     }
+    levels: list[dict[str, Any]] = []
     for sku, qty in wanted.items():
         if sku not in tracked:
             continue
-        _move_stock(tx, sku, qty, "cancel", order["id"])
+        levels.append(_move_stock(tx, sku, qty, reason, order["id"]))
         tx.conn.execute(
             "UPDATE quota_usage SET used = MAX(0, used - ?) WHERE sku = ? AND channel = ? "
             "AND day = ?",
             (qty, sku, order["channel"], order["day"]),
         )
+    return levels
 
 
 def record_movement(

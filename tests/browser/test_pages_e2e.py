@@ -141,6 +141,20 @@ def test_sell_to_a_member_then_kitchen_pickup_and_hq(stack: Stack, browser: Any,
     manager_page.wait_for_selector(f"#orders li[data-id='{spare['id']}'][data-status=cancelled]")
 
     _dashboard(stack, browser, shots, order)
+
+    # a manager, and only a manager, refunds the paid ready order (a confirm step, restock)
+    assert pos.locator(f"#orders li[data-id='{order['id']}']").count() == 1
+    assert pos.locator("#orders .refund").count() == 0  # a cashier never refunds
+    row = manager_page.locator(f"#orders li[data-id='{order['id']}']")
+    row.locator(".refund").click()
+    assert row.locator(".refund").inner_text() in ("确认退款？", "Confirm refund?")
+    row.locator("input.restock").check()
+    row.locator(".refund").click()  # confirm
+    manager_page.wait_for_selector(f"#orders li[data-id='{order['id']}'] .refunded")
+    assert row.locator(".refund").count() == 0
+    status, again = stack.edge_call("POST", f"/api/v1/orders/{order['id']}/refund",
+                                    {"reason": "again"}, role="manager", key=True)
+    assert (status, again["error"]) == (409, "already_refunded")
     for guard in (pos_guard, kitchen_guard, pickup_guard):
         guard.check()
     context.close()

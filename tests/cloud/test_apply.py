@@ -184,6 +184,25 @@ def test_catalog_quotas_alerts_and_unknown_types(db: CloudDb) -> None:
     assert db.conflicts() == []
 
 
+def test_order_paid_and_refunded_are_stored_without_a_conflict(db: CloudDb) -> None:
+    sim = EdgeSim("s1")
+    sim.emit("order.paid", {"order_id": "o1", "number": 1, "total_cents": 2800,
+                            "paid_cents": 3000, "change_cents": 200,
+                            "tenders": [{"kind": "cash", "amount_cents": 3000}], "at": "x"})
+    sim.emit("order.refunded", {"order_id": "o1", "number": 1, "reason": "cold",
+                                "restock": True, "paid_cents": 3000, "change_cents": 200,
+                                "entries": [], "stock": [{"sku": "C001", "on_hand": 5}],
+                                "at": "x"})
+    sim.emit("stock.moved", {"sku": "C001", "delta": 1, "reason": "refund", "ref": "o1",
+                             "on_hand": 5})
+    ack = db.apply_batch("acme", "s1", sim.payload(1, 3))
+    assert ack.events_applied == 3
+    assert [e["type"] for e in db.store_events("s1")][-3:] == [
+        "order.paid", "order.refunded", "stock.moved"]
+    assert stock(db) == {"C001": 1}
+    assert db.conflicts() == []
+
+
 def test_an_event_that_cannot_be_projected_is_kept_and_becomes_a_conflict(db: CloudDb) -> None:
     sim = EdgeSim("s1")
     sim.emit("order.placed", {"order": {"id": 42}})

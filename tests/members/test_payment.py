@@ -21,6 +21,13 @@ async def place(api: Api, **extra: Any) -> dict[str, Any]:
     return dict(order)
 
 
+async def member_with_lease(keyed: TestClient) -> None:
+    """The member with 300 points and ¥10 stored value; this store may use 200 / ¥8 of them."""
+    await hq_member(keyed, points=300, value=1000,
+                    lease={"points": 200, "per_txn_points": 150, "value": 800,
+                           "per_txn_value": 500})
+
+
 async def test_cash_and_card_are_recorded_once(client: TestClient, cashier: Api,
                                                manager: Api, kitchen: Api) -> None:
     order = await place(cashier)  # 2800 fen
@@ -62,9 +69,7 @@ async def test_cash_and_card_are_recorded_once(client: TestClient, cashier: Api,
 
 async def test_stored_value_and_points_spend_from_the_lease_or_nothing_is_recorded(
         keyed: TestClient, cashier: Api, store_dir: Any) -> None:
-    await hq_member(keyed, points=300, value=1000,
-                    lease={"points": 200, "per_txn_points": 150, "value": 800,
-                           "per_txn_value": 500})
+    await member_with_lease(keyed)
     order = await place(cashier, member=MEMBER)
     path = f"/api/v1/orders/{order['id']}/payment"
     before = check_database(store_dir / "storenode.db")["last_seq"]
@@ -97,9 +102,7 @@ async def test_stored_value_and_points_spend_from_the_lease_or_nothing_is_record
 
 async def test_cancelling_a_paid_order_gives_back_its_stored_value_and_points(
         keyed: TestClient, cashier: Api, manager: Api) -> None:
-    await hq_member(keyed, points=300, value=1000,
-                    lease={"points": 200, "per_txn_points": 150, "value": 800,
-                           "per_txn_value": 500})
+    await member_with_lease(keyed)
     order = await place(cashier, member=MEMBER)
     body = {"tenders": [{"kind": "stored_value", "amount_cents": 400},
                         {"kind": "points", "amount_cents": 50, "points": 50},

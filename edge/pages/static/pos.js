@@ -6,9 +6,11 @@ const { $, t, api, el, yuan } = SN;
 const POINTS_PER_YUAN = 100; // points tender: 100 points pay ¥1
 const CHANNELS = ["pos", "dine_in_qr", "waiter", "mini_program", "meituan", "eleme", "phone"];
 const OPEN = ["placed", "accepted", "preparing"];
+const REFUNDABLE = ["ready", "completed"];
 const state = {
   items: [], stock: new Map(), cart: new Map(), category: null, orderKey: null,
   member: null, coupons: new Set(), order: null, payKey: null, cancelArmed: null,
+  refundArmed: null, refundRestock: false, refundKeys: new Map(), // order id -> the Idempotency-Key of its refund
 };
 
 SN.messages({
@@ -42,6 +44,11 @@ SN.messages({
   "pos.fewpoints": ["积分不足抵扣 ¥0.01（{n} 积分起）", "Too few points for ¥0.01 (at least {n})"],
   "pos.orders": ["订单", "Orders"], "pos.cancel": ["取消", "Cancel"],
   "pos.cancel.confirm": ["确认取消？", "Confirm cancel?"], "pos.complete": ["取餐完成", "Handed over"],
+  "pos.refund": ["退款", "Refund"], "pos.refund.confirm": ["确认退款？", "Confirm refund?"],
+  "pos.refund.restock": ["退回库存", "Restock"], "pos.refund.reason": ["顾客退款", "Customer refund"],
+  "pos.refunded": ["已退款", "Refunded"], "pos.refund.done": ["订单 #{n} 已退款", "Order #{n} refunded"],
+  "pos.refund.fail": ["退款未记录：{why}", "Refund NOT recorded: {why}"],
+  "pos.refund.unknown": ["未收到服务器确认，退款可能未记录 — 请重试（不会重复退款）", "No answer: the refund may not be recorded — retry (never refunds twice)"],
   "receipt.title": ["小票", "Receipt"], "receipt.total": ["合计", "Total"],
 });
 
@@ -323,7 +330,7 @@ $("next").addEventListener("click", () => {
 
 // -- order list -----------------------------------------------------------------------
 async function loadOrders() {
-  try { state.orders = await api("GET", "/orders?limit=20"); } catch (err) { return; }
+  try { state.orders = await api("GET", "/orders?limit=20&money=1"); } catch (err) { return; }
   renderOrders(state.orders);
 }
 
@@ -336,7 +343,35 @@ function renderOrders(orders) {
     manager && OPEN.includes(o.status) ? el("button", {
       type: "button", class: "cancel", textContent: state.cancelArmed === o.id ? t("pos.cancel.confirm") : t("pos.cancel"),
       onclick: () => { if (state.cancelArmed === o.id) { state.cancelArmed = null; move(o, "cancelled"); } else { state.cancelArmed = o.id; renderOrders(orders); } },
-    }) : null)));
+    }) : null,
+    o.refunded ? el("span", { class: "tag refunded", textContent: t("pos.refunded") }) : null,
+    manager && o.paid && !o.refunded && REFUNDABLE.includes(o.status) ? el("button", {
+      type: "button", class: "refund", textContent: state.refundArmed === o.id ? t("pos.refund.confirm") : t("pos.refund"),
+      onclick: () => { if (state.refundArmed === o.id) { state.refundArmed = null; refund(o); } else { state.refundArmed = o.id; state.refundRestock = false; renderOrders(orders); } },
+    }) : null,
+    manager && state.refundArmed === o.id ? el("label", { class: "restock" },
+      el("input", { type: "checkbox", class: "restock", checked: state.refundRestock,
+        onchange: (ev) => { state.refundRestock = ev.target.checked; } }), " " + t("pos.refund.restock")) : null)));
+}
+
+// One Idempotency-Key per intended refund, kept until the server answered: a retry after no
+// answer refunds once (the same key answers 200 with the same refund).
+async function refund(order) {
+  const restock = state.refundRestock; state.refundRestock = false;
+  if (!state.refundKeys.has(order.id)) state.refundKeys.set(order.id, SN.newKey());
+  const result = $("result");
+  try {
+    await api("POST", `/orders/${order.id}/refund`, { reason: t("pos.refund.reason"), restock },
+              { "Idempotency-Key": state.refundKeys.get(order.id) });
+    state.refundKeys.delete(order.id);
+    result.className = "ok"; result.textContent = t("pos.refund.done", { n: order.number });
+  } catch (err) {
+    if (!err.offline) state.refundKeys.delete(order.id);  // answered: nothing more to retry
+    result.className = "error";
+    result.textContent = err.offline ? t("pos.refund.unknown")
+      : t("pos.refund.fail", { why: (err.data && err.data.error) || err.message });
+  }
+  await loadOrders(); refreshStock();
 }
 
 // A transition is its own idempotency: repeating one the server already did is a 409 whose
