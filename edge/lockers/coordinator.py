@@ -4,7 +4,6 @@ doors and the keypad, and opens compartments for the service."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 

@@ -27,6 +27,7 @@ from ..domain.errors import Conflict, NotFound
 from ..store import printjobs
 from ..store.database import Database
 from ..store.rows import fetch_order
+from ..store.stockcache import keeps_stock_cache
 from ..store.writer import Tx
 from .health import PrinterCollector
 from .routing import KINDS, jobs_for, route
@@ -190,14 +191,12 @@ def plan_reprint(order: dict[str, Any] | None, order_id: str, settings: PrintSet
     return jobs
 
 
+@keeps_stock_cache
 def reset_cursor(tx: Tx) -> None:
     """No printers: the cursor follows the outbox, so printers added later do not print the
     orders placed before them."""
     tx.cur.execute("UPDATE meta SET value = (SELECT value FROM meta WHERE "
                    "key = 'outbox_last_seq') WHERE key = 'print_cursor'")
-
-
-reset_cursor.keeps_stock_cache = True  # type: ignore[attr-defined]
 
 
 async def printing_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..domain.errors import Conflict, NotFound
 from .clock import utc_now_iso
+from .stockcache import keeps_stock_cache
 from .writer import Tx
 
 JOB_COLUMNS = ("id, order_id, kind, station, printer, routed_to, state, attempts, last_error, "
@@ -46,6 +47,7 @@ def _insert_jobs(tx: Tx, jobs: list[NewJob], by: str | None) -> list[int]:
          at, at)).fetchone()[0] for order_id, kind, station, printer in jobs]
 
 
+@keeps_stock_cache  # print jobs only: no catalog or stock
 def materialize(tx: Tx, expected: int, cursor: int, jobs: list[NewJob]) -> list[int] | None:
     """Insert ``jobs`` and move the cursor from ``expected`` to ``cursor``; ``None`` (nothing
     written) when the stored cursor is not ``expected`` any more."""
@@ -55,6 +57,7 @@ def materialize(tx: Tx, expected: int, cursor: int, jobs: list[NewJob]) -> list[
     return _insert_jobs(tx, jobs, None)
 
 
+@keeps_stock_cache
 def reprint(tx: Tx, order_id: str, jobs: list[NewJob], by: str) -> list[int]:
     """Jobs a person asked for (a reprint), with a ``print.reprint`` event."""
     if tx.cur.execute("SELECT 1 FROM orders WHERE id = ?", (order_id,)).fetchone() is None:
@@ -64,6 +67,7 @@ def reprint(tx: Tx, order_id: str, jobs: list[NewJob], by: str) -> list[int]:
     return ids
 
 
+@keeps_stock_cache
 def claim(tx: Tx, ids: list[int], printer: str) -> None:
     """``queued`` -> ``sending``, right before the jobs' first byte goes to ``printer``; all
     of them or none (``Conflict`` when one left the printer's queue meanwhile)."""
@@ -74,6 +78,7 @@ def claim(tx: Tx, ids: list[int], printer: str) -> None:
         raise Conflict("print_job_moved", {"jobs": ids})
 
 
+@keeps_stock_cache
 def printed(tx: Tx, ids: list[int]) -> None:
     at = utc_now_iso()
     tx.cur.execute("UPDATE print_jobs SET state = 'printed', attempts = attempts + 1, "
@@ -81,6 +86,7 @@ def printed(tx: Tx, ids: list[int]) -> None:
                    (at, at, *ids))
 
 
+@keeps_stock_cache
 def failed(tx: Tx, ids: list[int], error: str, state_event: dict[str, Any] | None) -> None:
     """Tries that did not print: the jobs are queued again (to be retried), with the error;
     ``state_event``: the printer's ``printer.state_changed``, when its state changed."""
@@ -95,10 +101,12 @@ def _marks(ids: list[int]) -> str:
     return ",".join("?" * len(ids))
 
 
+@keeps_stock_cache
 def state_changed(tx: Tx, event: dict[str, Any]) -> None:
     tx.emit("printer.state_changed", event)
 
 
+@keeps_stock_cache
 def move_queued(tx: Tx, source: str, target: str, reason: str) -> int:
     """Fail-over: every queued job of ``source`` goes to ``target``."""
     moved = tx.cur.execute(
@@ -110,6 +118,7 @@ def move_queued(tx: Tx, source: str, target: str, reason: str) -> int:
     return int(moved)
 
 
+@keeps_stock_cache
 def interrupt_sending(tx: Tx) -> list[dict[str, Any]]:
     """At start-up: jobs left ``sending`` by a daemon that died mid-send become
     ``interrupted`` (one ``print.interrupted`` event); only a person re-sends them."""
@@ -120,11 +129,6 @@ def interrupt_sending(tx: Tx) -> list[dict[str, Any]]:
     if jobs:
         tx.emit("print.interrupted", {"jobs": sorted(jobs, key=lambda j: j["id"])})
     return jobs
-
-
-for _fn in (materialize, reprint, claim, printed, failed, state_changed, move_queued,
-            interrupt_sending):
-    setattr(_fn, "keeps_stock_cache", True)  # they write no catalog or stock (writer.py)
 
 
 def next_jobs(conn: sqlite3.Connection, printer: str, limit: int

@@ -8,7 +8,7 @@ busy till does not re-read what it just wrote.
 
 It is only trusted while nothing else could have changed those rows:
 
-- any write job that is not an order create clears it before it runs (catalog edits,
+- any write job not marked ``@keeps_stock_cache`` clears it before it runs (catalog edits,
   stock movements, cancels that restore stock, HQ feed changes, ...);
 - a job or a batch that rolls back clears it (its in-memory updates are not on disk);
 - every batch checks ``PRAGMA data_version``, which moves when another connection (a
@@ -22,12 +22,22 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from ..domain import stock as stock_rules
 from ..domain.errors import Conflict, DomainError
 
 _MAX_SKUS = 20_000  # a catalog is a few hundred SKUs; past this, start over
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def keeps_stock_cache(fn: F) -> F:
+    """Mark a write job that leaves the cache valid: it keeps it current itself (order
+    create) or writes no item, stock or quota row (print jobs, sync bookkeeping). Every
+    other job clears the cache before it runs (DbWriter._run_job)."""
+    setattr(fn, "keeps_stock_cache", True)
+    return fn
 
 
 class StockCache:

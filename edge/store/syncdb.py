@@ -13,6 +13,7 @@ from sync.publisher import Batch
 
 from ..domain.errors import DomainError
 from . import members_feed, platform_feed, writes
+from .stockcache import keeps_stock_cache
 from .writer import Tx
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ def outbox_batch(conn: sqlite3.Connection, store_id: str, after: int, limit: int
     return Batch(after + 1, last, head + b",".join(parts) + b"]}")
 
 
+@keeps_stock_cache  # sync bookkeeping: meta and outbox only
 def record_ack(tx: Tx, seq: int) -> int:
     """Raise ``outbox_acked_seq`` to ``seq`` (never lowers it); returns the stored value."""
     row = tx.conn.execute(
@@ -77,6 +79,7 @@ def record_ack(tx: Tx, seq: int) -> int:
     return int(row[0])
 
 
+@keeps_stock_cache
 def prune_outbox(tx: Tx, older_than: str, limit: int = 5000) -> int:
     """Delete events older than ``older_than`` (UTC ISO), oldest first, that HQ has
     acknowledged and the print coordinator has turned into print jobs (``print_cursor``): an
@@ -89,6 +92,7 @@ def prune_outbox(tx: Tx, older_than: str, limit: int = 5000) -> int:
     return cur.rowcount
 
 
+@keeps_stock_cache
 def next_bd_seq(tx: Tx) -> int:
     """The birth/death sequence of the session about to start (stored before connecting)."""
     tx.conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('sync_bd_seq', '0')")

@@ -15,6 +15,7 @@ from .clock import iso, local_day, utc_now
 from .ids import new_ulid
 from .outbox import encode_own_data
 from .rows import ITEM_COLUMNS, fetch_order, item_from_row
+from .stockcache import keeps_stock_cache
 from .writer import Tx
 
 ITEM_FIELDS = ("name", "name_en", "category", "station", "price_cents", "cost_cents",
@@ -72,6 +73,7 @@ def _emit_item(tx: Tx, sku: str) -> dict[str, Any]:
     return item
 
 
+@keeps_stock_cache
 def create_order(
     tx: Tx, req: dict[str, Any], key: str, req_hash: str, tz: ZoneInfo
 ) -> tuple[dict[str, Any], bool]:
@@ -150,9 +152,6 @@ def create_order(
     for low in lows:
         tx.emit("stock.low", low)
     return order, False
-
-
-create_order.keeps_stock_cache = True  # type: ignore[attr-defined]  # see stockcache
 
 
 def _add_perks(order: dict[str, Any], perks: members.Perks) -> None:

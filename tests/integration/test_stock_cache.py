@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from edge.domain.errors import Conflict, StorageError
-from edge.store import writes
+from edge.store import printjobs, syncdb, writes
 from edge.store.writer import DbWriter, Tx
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -118,3 +118,16 @@ async def test_a_sale_rolled_back_leaves_no_trace_in_the_cache(
     assert _on_hand(writer, "C001") == 1
     await _order(writer, "C001")  # refused if the cache kept the rolled-back sale
     assert _on_hand(writer, "C001") == 0
+
+
+async def test_bookkeeping_jobs_between_orders_keep_the_cache(writer: DbWriter) -> None:
+    """An online shop with printers commits an ack and print-job updates between orders:
+    those write no item, stock or quota row and must not send every order back to the join;
+    an unmarked job still clears it."""
+    await _order(writer, "C001")
+    assert "C001" in writer.cache.items
+    await writer.submit(syncdb.record_ack, 0)
+    await writer.submit(printjobs.printed, [])
+    assert "C001" in writer.cache.items
+    await writer.submit(_set_stock, "C001", 5)
+    assert writer.cache.items == {}
