@@ -200,6 +200,7 @@ class EdgeSync:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.publisher.close()
         with contextlib.suppress(Exception):
             async with asyncio.timeout(5):
                 await self.publisher.flush_acks()

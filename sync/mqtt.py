@@ -15,6 +15,7 @@ import logging
 import random
 import socket
 import ssl
+import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -99,6 +100,13 @@ class MqttClient:
         self._subacks: dict[int, asyncio.Future[list[int]]] = {}
         self._lost = asyncio.Event()
         self._closing = False
+        # writes: a packet queued on the loop thread is written on the loop's next pass; the
+        # socket is watched for writability only while the kernel will not take more (an
+        # add_writer/remove_writer pair, two epoll_ctl and two self-pipe wake-ups per packet
+        # were most of a catch-up drain's loop time)
+        self._loop_thread: int | None = None
+        self._write_scheduled = False
+        self._write_watched = False
         self.connects = 0
         self.last_error: str | None = None
 
@@ -107,6 +115,7 @@ class MqttClient:
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self._task = asyncio.create_task(self._run(), name="mqtt-connection")
 
     async def close(self, *, graceful: bool = True) -> None:
@@ -235,6 +244,7 @@ class MqttClient:
 
     def _unwatch(self, sock: Any) -> None:
         assert self._loop is not None
+        self._write_watched = False
         with contextlib.suppress(ValueError, OSError):
             self._loop.remove_reader(sock)
             self._loop.remove_writer(sock)
@@ -265,16 +275,43 @@ class MqttClient:
             self._loop.call_soon_threadsafe(self._unwatch, sock)
 
     def _register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        if threading.get_ident() == self._loop_thread:
+            self._schedule_write(sock)
+        else:  # the connect thread (CONNECT)
+            self._to_loop(self._schedule_write, sock)
+
+    def _schedule_write(self, sock: Any) -> None:
         assert self._loop is not None
-        self._to_loop(self._watch, self._loop.add_writer, sock, self._write)
+        if not self._write_scheduled and not self._write_watched:
+            self._write_scheduled = True
+            self._loop.call_soon(self._write_now, sock)
+
+    def _write_now(self, sock: Any) -> None:
+        """Write what paho has queued; watch the socket only if the kernel took less."""
+        assert self._loop is not None
+        self._write_scheduled = False
+        if sock is not self._client.socket():  # that connection is gone
+            return
+        self._write()
+        if self._client.want_write() and not self._write_watched:
+            self._write_watched = True
+            self._watch(self._loop.add_writer, sock, self._write)
 
     def _write(self) -> None:
         if self._client.loop_write() != MQTTErrorCode.MQTT_ERR_SUCCESS:
             self._lost.set()
 
     def _unregister_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        if threading.get_ident() == self._loop_thread:
+            self._unwatch_write(sock)
+        else:
+            self._to_loop(self._unwatch_write, sock)
+
+    def _unwatch_write(self, sock: Any) -> None:
         assert self._loop is not None
-        self._to_loop(self._quiet, self._loop.remove_writer, sock)
+        if self._write_watched:
+            self._write_watched = False
+            self._quiet(self._loop.remove_writer, sock)
 
     def _to_loop(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run ``fn`` on the loop (paho may call from another thread). Once the loop is

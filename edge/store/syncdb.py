@@ -34,14 +34,20 @@ def sync_state(conn: sqlite3.Connection) -> dict[str, Any]:
             "oldest_pending_at": oldest[0] if oldest else None}
 
 
-# each event's JSON built by SQLite from the row, as bytes: the payload is spliced from C-made
-# bytes, not from seven decoded Python strings per event (the catch-up drain reads 100k+ events;
-# this halves its read time and holds the GIL far less, so publishing overlaps reading)
-_EVENT_JSON = (
-    "SELECT seq, CAST('{\"event_id\":\"' || event_id || '\",\"store\":' || ? || ',\"seq\":' || seq "
+# each event's JSON built by SQLite from the row: the payload is spliced from C-made bytes, not
+# from seven decoded Python strings per event
+_EVENT = (
+    "'{\"event_id\":\"' || event_id || '\",\"store\":' || ? || ',\"seq\":' || seq "
     "|| ',\"type\":' || json_quote(type) || ',\"v\":' || v || ',\"at\":\"' || at || '\",\"hlc\":\"' "
-    "|| hlc || '\",\"data\":' || data || '}' AS BLOB) FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?"
+    "|| hlc || '\",\"data\":' || data || '}'"
 )
+_EVENT_JSON = f"SELECT seq, CAST({_EVENT} AS BLOB) FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?"
+# the whole batch's event list as one value, built inside sqlite3_step: the reader thread holds
+# the GIL only to make one bytes object, so a catch-up drain reads while the loop publishes
+# (group_concat keeps the subquery's seq order: SQLite aggregates rows in the order it reads them)
+_BATCH_JSON = (f"SELECT count(*), max(seq), CAST(group_concat(j, ',') AS BLOB) FROM "
+               f"(SELECT seq, {_EVENT} AS j FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?)")
+_HEAD = 200  # bytes counted for the batch's envelope
 
 
 def outbox_batch(conn: sqlite3.Connection, store_id: str, after: int, limit: int,
@@ -49,24 +55,35 @@ def outbox_batch(conn: sqlite3.Connection, store_id: str, after: int, limit: int
     """The ``up`` payload for events after ``after``: contiguous, at most limit / max_bytes.
 
     The event data is already JSON in the outbox: it is spliced in, not decoded and re-encoded.
+    One query builds the whole batch; only a batch with a gap in ``seq`` or over the byte
+    budget is built again event by event, to cut it at the gap or the budget.
     """
     store = _dump(store_id)
+    count, last, events = conn.execute(_BATCH_JSON, (store, after, limit)).fetchone()
+    if not count:
+        return None
+    if last - after == count and _HEAD + len(events) <= max_bytes:
+        return _batch(store, after, last, events)
     rows = conn.execute(_EVENT_JSON, (store, after, limit)).fetchall()
     if not rows or rows[0][0] != after + 1:
         if rows:
             log.error("outbox has no seq %d (first is %d): cannot publish", after + 1, rows[0][0])
         return None
     parts: list[bytes] = []
-    size, last = 200, after
+    size, last = _HEAD, after
     for seq, part in rows:
         if seq != last + 1 or (parts and size + len(part) > max_bytes):
             break
         parts.append(part)
         size += len(part) + 1
         last = seq
+    return _batch(store, after, last, b",".join(parts))
+
+
+def _batch(store: str, after: int, last: int, events: bytes) -> Batch:
     head = b'{"v":1,"store":%s,"first_seq":%d,"last_seq":%d,"events":[' % (
         store.encode(), after + 1, last)
-    return Batch(after + 1, last, head + b",".join(parts) + b"]}")
+    return Batch(after + 1, last, head + events + b"]}")
 
 
 @keeps_stock_cache  # sync bookkeeping: meta and outbox only

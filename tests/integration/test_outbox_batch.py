@@ -52,3 +52,23 @@ async def test_a_gap_in_the_outbox_stops_the_batch_before_it(writer: DbWriter) -
         assert syncdb.outbox_batch(conn, "test-store", first + 1, 200, 256 * 1024) is None
     finally:
         conn.close()
+
+
+async def test_the_one_query_batch_equals_the_event_by_event_batch(writer: DbWriter) -> None:
+    """The fast path (one group_concat) and the per-event path give the same bytes, in seq
+    order: the per-event path is what a batch over budget or with a gap is built from."""
+    first = writer.outbox.last_seq + 1
+    for i in range(250):
+        await writer.submit(_note, i)
+    conn = sqlite3.connect(writer.path)
+    try:
+        batch = syncdb.outbox_batch(conn, "test-store", first - 1, 200, 10**9)
+        assert batch is not None and batch.last_seq == first + 199
+        rows = conn.execute(syncdb._EVENT_JSON, ('"test-store"', first - 1, 200)).fetchall()
+        assert [r[0] for r in rows] == list(range(first, first + 200))
+        head = b'{"v":1,"store":"test-store","first_seq":%d,"last_seq":%d,"events":[' % (
+            first, first + 199)
+        assert batch.payload == head + b",".join(r[1] for r in rows) + b"]}"
+        assert [e["seq"] for e in json.loads(batch.payload)["events"]] == [r[0] for r in rows]
+    finally:
+        conn.close()
