@@ -20,9 +20,9 @@ _MEMBER = "COALESCE(m.merged_into, o.member)"
 _MEMBER_JOIN = "LEFT JOIN members m ON m.id = o.member"
 # bucket of an order: the whole period ('') or its month; when a member counts as new
 BUCKETS: Final = {
-    False: ("substr(o.created_at, 1, 0)", "f.first_at >= ?"),  # '' (PostgreSQL refuses a
+    False: ("substr(o.created_at, 1, 0)", "f.created_at >= ?"),  # '' (PostgreSQL refuses a
     # constant in GROUP BY)
-    True: ("substr(o.created_at, 1, 7)", "substr(f.first_at, 1, 7) = a.bucket"),
+    True: ("substr(o.created_at, 1, 7)", "substr(f.created_at, 1, 7) = a.bucket"),
 }
 ORDERS = ("SELECT {bucket} AS bucket, o.store, o.channel, COUNT(*) AS orders, "
           "SUM(o.total_cents) AS revenue FROM orders o WHERE {period} "
@@ -30,36 +30,39 @@ ORDERS = ("SELECT {bucket} AS bucket, o.store, o.channel, COUNT(*) AS orders, "
 LINES = ("SELECT {bucket} AS bucket, o.store, o.channel, l.sku, SUM(l.qty) AS qty "
          "FROM orders o JOIN order_lines l ON l.store = o.store AND l.order_id = o.id "
          "WHERE {period} GROUP BY {bucket}, o.store, o.channel, l.sku")
-MEMBERS = (f"WITH active AS (SELECT DISTINCT {{bucket}} AS bucket, o.store, o.channel, "
-           f"{_MEMBER} AS member FROM orders o {_MEMBER_JOIN} WHERE {{period}} "
-           f"AND o.member IS NOT NULL), "
-           f"firsts AS (SELECT {_MEMBER} AS member, MIN(o.created_at) AS first_at FROM orders o "
-           f"{_MEMBER_JOIN} WHERE o.member IS NOT NULL AND o.status <> 'cancelled' "
-           f"AND {_MEMBER} IN (SELECT member FROM active) GROUP BY {_MEMBER}) "
-           "SELECT a.bucket, a.store, a.channel, COUNT(*) AS members, "
-           "SUM(CASE WHEN {new} THEN 1 ELSE 0 END) AS new_members "
-           "FROM active a JOIN firsts f ON f.member = a.member "
-           "GROUP BY a.bucket, a.store, a.channel")
 _AGE = "{EPOCH_OF}f.created_at{END_EPOCH}"
 _GAP = "{EPOCH_OF}s.created_at{END_EPOCH} - {EPOCH_OF}f.created_at{END_EPOCH}"
-RETENTION = (
+# Members and retention in one statement: every member order numbered once (the costly part:
+# a sort of all member orders), then the period's active members (distinct per store and
+# channel; new when their first order ever is in the period or bucket) and the cohort of
+# members whose first order was in the period (their second order, their last mini_program
+# order). ``part`` tells the two kinds of row apart.
+MEMBERS = (
     f"WITH mo AS (SELECT {_MEMBER} AS member, o.store, o.channel, o.created_at, "
     "{bucket} AS bucket, "
     f"ROW_NUMBER() OVER (PARTITION BY {_MEMBER} ORDER BY o.created_at, o.store, o.id) AS n "
     f"FROM orders o {_MEMBER_JOIN} WHERE o.member IS NOT NULL AND o.status <> 'cancelled'), "
-    "f AS (SELECT member, store, channel, created_at, bucket FROM mo WHERE n = 1 "
-    "AND created_at >= ? AND created_at < ?{store}), "
+    "f AS (SELECT member, store, channel, created_at, bucket FROM mo WHERE n = 1), "
+    "active AS (SELECT DISTINCT bucket, store, channel, member FROM mo "
+    "WHERE created_at >= ? AND created_at < ?{store}), "
+    "cohort AS (SELECT * FROM f WHERE created_at >= ? AND created_at < ?{store}), "
     "s AS (SELECT member, created_at FROM mo WHERE n = 2), "
     "mp AS (SELECT member, MAX(created_at) AS last_at FROM mo WHERE channel = 'mini_program' "
     "GROUP BY member) "
-    "SELECT f.bucket, f.store, f.channel, COUNT(*) AS cohort, "
+    "SELECT 'members' AS part, a.bucket, a.store, a.channel, COUNT(*) AS members, "
+    "SUM(CASE WHEN {new} THEN 1 ELSE 0 END) AS new_members, 0 AS cohort, "
+    "0 AS to_mini_program, 0 AS eligible_30, 0 AS retained_30, 0 AS eligible_90, "
+    "0 AS retained_90 FROM active a JOIN f ON f.member = a.member "
+    "GROUP BY a.bucket, a.store, a.channel "
+    "UNION ALL "
+    "SELECT 'cohort', f.bucket, f.store, f.channel, 0, 0, COUNT(*), "
     "SUM(CASE WHEN f.channel <> 'mini_program' AND mp.last_at > f.created_at THEN 1 ELSE 0 "
-    "END) AS to_mini_program, "
-    f"SUM(CASE WHEN {_AGE} <= ? THEN 1 ELSE 0 END) AS eligible_30, "
-    f"SUM(CASE WHEN {_AGE} <= ? AND {_GAP} <= 2592000 THEN 1 ELSE 0 END) AS retained_30, "
-    f"SUM(CASE WHEN {_AGE} <= ? THEN 1 ELSE 0 END) AS eligible_90, "
-    f"SUM(CASE WHEN {_AGE} <= ? AND {_GAP} <= 7776000 THEN 1 ELSE 0 END) AS retained_90 "
-    "FROM f LEFT JOIN s ON s.member = f.member LEFT JOIN mp ON mp.member = f.member "
+    "END), "
+    f"SUM(CASE WHEN {_AGE} <= ? THEN 1 ELSE 0 END), "
+    f"SUM(CASE WHEN {_AGE} <= ? AND {_GAP} <= 2592000 THEN 1 ELSE 0 END), "
+    f"SUM(CASE WHEN {_AGE} <= ? THEN 1 ELSE 0 END), "
+    f"SUM(CASE WHEN {_AGE} <= ? AND {_GAP} <= 7776000 THEN 1 ELSE 0 END) "
+    "FROM cohort f LEFT JOIN s ON s.member = f.member LEFT JOIN mp ON mp.member = f.member "
     "GROUP BY f.bucket, f.store, f.channel")
 RETENTION_KEYS: Final = ("cohort", "eligible_30", "retained_30", "eligible_90", "retained_90",
                          "to_mini_program")
@@ -91,6 +94,7 @@ def figures(db: Backend, start: str, end: str, store: str | None, as_of_epoch: f
     bucket, new = BUCKETS[monthly]
     period = _PERIOD + (" AND o.store = ?" if store else "")
     params = (start, end, *((store,) if store else ()))
+    new_params = () if monthly else (start,)
     found: Groups = {}
 
     def group(row: dict[str, Any]) -> dict[str, Any]:
@@ -101,16 +105,18 @@ def figures(db: Backend, start: str, end: str, store: str | None, as_of_epoch: f
         return text.replace("{bucket}", bucket).replace("{period}", period) \
             .replace("{new}", new).replace("{store}", " AND store = ?" if store else "")
 
-    with db.read():
+    ages = (as_of_epoch - 30 * DAY_S,) * 2 + (as_of_epoch - 90 * DAY_S,) * 2
+    with db.analytics():
         for row in db.rows(sql(ORDERS), params):
             group(row).update(orders=int(row["orders"]), revenue=int(row["revenue"]))
         for row in db.rows(sql(LINES), params):
             group(row)["qty"][row["sku"]] = int(row["qty"])
-        for row in db.rows(sql(MEMBERS), (*params, *(() if monthly else (start,)))):
-            group(row).update(members=int(row["members"]), new_members=int(row["new_members"]))
-        ages = (as_of_epoch - 30 * DAY_S,) * 2 + (as_of_epoch - 90 * DAY_S,) * 2
-        for row in db.rows(sql(RETENTION), (*params, *ages)):
-            group(row).update({k: int(row[k] or 0) for k in RETENTION_KEYS})
+        for row in db.rows(sql(MEMBERS), (*params, *params, *new_params, *ages)):
+            if row["part"] == "members":
+                group(row).update(members=int(row["members"]),
+                                  new_members=int(row["new_members"]))
+            else:
+                group(row).update({k: int(row[k] or 0) for k in RETENTION_KEYS})
         costs = item_costs(db, store)
     return found, costs
 
