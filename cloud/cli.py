@@ -207,6 +207,10 @@ from .analytics.intel_cli import report, settlement  # noqa: E402
 cli.add_command(settlement)
 cli.add_command(report)
 
+from .analytics.weather_cli import weather  # noqa: E402
+
+cli.add_command(weather)
+
 
 def main() -> None:
     cli()

@@ -12,39 +12,71 @@ meaning; no such day at all: ``None``).
 Holidays (optional, UTC days): their hours are left out of the seasonal mean and the level,
 and a holiday ahead is forecast as a normal day times the **holiday factor**: the mean daily
 total of the holidays in the history over that of the other days, or ``holiday_factor`` when
-the history has no holiday. Weather is not an input.
+the history has no holiday.
+
+Weather (optional, a condition per UTC day: observed in the history, forecast ahead): per
+SKU, one **weather factor** per class of condition (``dry``: clear, cloudy; ``wet``: rain,
+snow, storm) — what the class's days in the ``weeks`` sold over what the seasonal mean
+expected of them (holidays left out), 1 unless the window holds at least 3 days of the class
+and 3 of the other, clipped to 0.5–1.5. An hour whose day has a known condition is forecast
+× its class's factor, and the level compares the last 7 days with the seasonal mean × their
+factors; days without weather are forecast as before. The back-test uses the weather stored
+for its held-out days (observed, standing in for the forecast the shop would have had) and
+reports the MAPE with and without it.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from functools import lru_cache
+from types import MappingProxyType
 from typing import Any, Final
 
 from edge.store.clock import iso
 
+from .weather import CLASS_OF, CLASSES
+
 HOUR: Final = timedelta(hours=1)
 HORIZON_H: Final = 72
 LEVEL_CLIP: Final = (0.5, 2.0)
+WEATHER_CLIP: Final = (0.5, 1.5)
+WEATHER_MIN_DAYS: Final = 3      # of a class, and of the other, before its factor is learnt
 
 Series = dict[str, int]
+Slots = dict[tuple[int, int], float]
+Weather = Mapping[str, str]      # UTC day -> condition (cloud/analytics/weather.py)
 NO_HOLIDAYS: Final[frozenset[str]] = frozenset()
+NO_WEATHER: Final[Weather] = MappingProxyType({})
+NO_FACTORS: Final[Mapping[str, float]] = MappingProxyType({})
+_HOUR_SUFFIX: Final = tuple(f"T{h:02d}" for h in range(24))
+
+
+@lru_cache(maxsize=4096)
+def _day_text(ordinal: int) -> str:
+    return date.fromordinal(ordinal).isoformat()
 
 
 def key(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H")
+    """``YYYY-MM-DDTHH`` (the day cached: strftime was most of a forecast's time)."""
+    return _day_text(moment.toordinal()) + _HOUR_SUFFIX[moment.hour]
+
+
+def _day(moment: datetime) -> str:
+    return _day_text(moment.toordinal())
 
 
 def _hours(end: datetime, count: int, holidays: frozenset[str]) -> list[datetime]:
     """The ``count`` hours before ``end`` that are not on a holiday."""
     found = [end - HOUR * (i + 1) for i in range(count)]
-    return [m for m in found if m.strftime("%Y-%m-%d") not in holidays]
+    return [m for m in found if _day(m) not in holidays]
 
 
 def profile(series: Series, end: datetime, weeks: int,
-            holidays: frozenset[str] = NO_HOLIDAYS) -> dict[tuple[int, int], float]:
+            holidays: frozenset[str] = NO_HOLIDAYS) -> Slots:
     """Mean quantity per (weekday, hour) over the ``weeks`` weeks before ``end`` (holidays
     left out)."""
     sums: dict[tuple[int, int], float] = {}
@@ -57,12 +89,14 @@ def profile(series: Series, end: datetime, weeks: int,
 
 
 def level(series: Series, end: datetime, weeks: int,
-          holidays: frozenset[str] = NO_HOLIDAYS) -> float:
-    """What the last 7 days sold over what the seasonal mean expected of them (holidays left
-    out of both)."""
-    slots = profile(series, end, weeks, holidays)
+          holidays: frozenset[str] = NO_HOLIDAYS, by_day: Mapping[str, float] = NO_FACTORS,
+          slots: Slots | None = None) -> float:
+    """What the last 7 days sold over what the seasonal mean (× their day's weather factor in
+    ``by_day``) expected of them (holidays left out of both)."""
+    slots = profile(series, end, weeks, holidays) if slots is None else slots
     hours = _hours(end, 7 * 24, holidays)
-    expected = sum(slots.get((m.weekday(), m.hour), 0.0) for m in hours)
+    expected = sum(slots.get((m.weekday(), m.hour), 0.0) * by_day.get(_day(m), 1.0)
+                   for m in hours)
     if expected <= 0:
         return 1.0
     sold = sum(series.get(key(m), 0) for m in hours)
@@ -82,16 +116,48 @@ def holiday_factor(series: Series, end: datetime, weeks: int, holidays: frozense
     return (sum(off) / len(off)) / (sum(normal) / len(normal))
 
 
+def weather_factors(series: Series, end: datetime, weeks: int,
+                    holidays: frozenset[str] = NO_HOLIDAYS, weather: Weather = NO_WEATHER,
+                    slots: Slots | None = None) -> dict[str, float]:
+    """Per class of weather: what its days in the ``weeks`` before ``end`` sold over what the
+    seasonal mean expected of them (holidays left out); 1 unless the window holds
+    ``WEATHER_MIN_DAYS`` days of the class and as many of the other; clipped."""
+    factors = dict.fromkeys(CLASSES, 1.0)
+    if not weather:
+        return factors
+    slots = profile(series, end, weeks, holidays) if slots is None else slots
+    sold, expected = dict.fromkeys(CLASSES, 0.0), dict.fromkeys(CLASSES, 0.0)
+    days: dict[str, set[str]] = {c: set() for c in CLASSES}
+    for moment in _hours(end, 7 * 24 * weeks, holidays):
+        kind = CLASS_OF.get(weather.get(_day(moment), ""))
+        if kind is not None:
+            sold[kind] += series.get(key(moment), 0)
+            expected[kind] += slots.get((moment.weekday(), moment.hour), 0.0)
+            days[kind].add(_day(moment))
+    known = sum(len(d) for d in days.values())
+    for kind in CLASSES:
+        if min(len(days[kind]), known - len(days[kind])) >= WEATHER_MIN_DAYS \
+                and expected[kind] > 0:
+            factors[kind] = min(max(sold[kind] / expected[kind], WEATHER_CLIP[0]),
+                                WEATHER_CLIP[1])
+    return factors
+
+
 def seasonal(series: Series, end: datetime, weeks: int, hours: int = HORIZON_H,
-             holidays: frozenset[str] = NO_HOLIDAYS, default_factor: float = 1.0) -> list[float]:
+             holidays: frozenset[str] = NO_HOLIDAYS, default_factor: float = 1.0,
+             weather: Weather = NO_WEATHER) -> list[float]:
     """Hourly forecast for the ``hours`` after ``end``."""
-    slots, scale = profile(series, end, weeks, holidays), level(series, end, weeks, holidays)
+    slots = profile(series, end, weeks, holidays)
+    factors = weather_factors(series, end, weeks, holidays, weather, slots)
+    by_day = {d: factors[CLASS_OF[c]] for d, c in weather.items() if c in CLASS_OF}
+    scale = level(series, end, weeks, holidays, by_day, slots)
     factor = holiday_factor(series, end, weeks, holidays, default_factor) if holidays else 1.0
     out = []
     for h in range(hours):
         moment = end + HOUR * h
         value = slots.get((moment.weekday(), moment.hour), 0.0) * scale
-        out.append(value * factor if moment.strftime("%Y-%m-%d") in holidays else value)
+        value *= by_day.get(_day(moment), 1.0)
+        out.append(value * factor if _day(moment) in holidays else value)
     return out
 
 
@@ -110,11 +176,21 @@ def mape(predicted: list[float], actual: list[float]) -> float | None:
 
 
 def backtest(series: Series, end: datetime, weeks: int, holidays: frozenset[str] = NO_HOLIDAYS,
-             default_factor: float = 1.0) -> dict[str, float | None]:
+             default_factor: float = 1.0,
+             weather: Weather = NO_WEATHER) -> dict[str, float | None]:
+    """The model (with ``weather``: the stored days stand in for the forecast the shop would
+    have had), the model without weather, and the naive baseline, fitted before the last 72
+    hours and scored on them."""
     start = end - HOUR * HORIZON_H
     actual = daily([float(series.get(key(start + HOUR * h), 0)) for h in range(HORIZON_H)])
-    model = seasonal(series, start, weeks, HORIZON_H, holidays, default_factor)
-    return {"mape_pct": mape(daily(model), actual),
+
+    def model(given: Weather) -> float | None:
+        return mape(daily(seasonal(series, start, weeks, HORIZON_H, holidays, default_factor,
+                                   given)), actual)
+
+    used = model(weather)
+    return {"mape_pct": used,
+            "mape_without_weather_pct": model(NO_WEATHER) if weather else used,
             "naive_mape_pct": mape(daily(naive(series, start)), actual)}
 
 
@@ -132,13 +208,17 @@ class Rules:
         return replace(self, holidays=self.holidays | extra)
 
 
-def forecast(series: Series, end: datetime, rules: Rules) -> dict[str, Any]:
-    """The next 3 days (daily totals, 0.1 units) and the back-test of the model."""
+def forecast(series: Series, end: datetime, rules: Rules,
+             weather: Weather = NO_WEATHER) -> dict[str, Any]:
+    """The next 3 days (daily totals, 0.1 units), the weather factors learnt and the
+    back-test of the model."""
     days = daily(seasonal(series, end, rules.weeks, HORIZON_H, rules.holidays,
-                          rules.holiday_factor))
+                          rules.holiday_factor, weather))
+    factors = weather_factors(series, end, rules.weeks, rules.holidays, weather)
     return {"days": [{"day": (end + timedelta(days=d)).strftime("%Y-%m-%d"),
                       "qty": round(q, 1)} for d, q in enumerate(days)],
-            **backtest(series, end, rules.weeks, rules.holidays, rules.holiday_factor)}
+            "weather_factors": {k: round(v, 3) for k, v in factors.items()},
+            **backtest(series, end, rules.weeks, rules.holidays, rules.holiday_factor, weather)}
 
 
 def suggestion(days: list[dict[str, Any]], on_hand: int, lead_time_days: int,
@@ -200,14 +280,41 @@ def history_window(end: datetime, weeks: int) -> tuple[str, str]:
     return iso(start), iso(end)
 
 
+def weather_window(end: datetime, weeks: int) -> tuple[str, str]:
+    """The UTC days [first, after) of weather a forecast at ``end`` reads: those of its
+    history window and of the 72 hours ahead."""
+    last = end + HOUR * (HORIZON_H - 1)
+    return history_window(end, weeks)[0][:10], _day(last + timedelta(days=1))
+
+
+def weather_ahead(weather: Weather, end: datetime) -> dict[str, str]:
+    """The known conditions of the UTC days the 72 hours after ``end`` touch."""
+    days = sorted({_day(end + HOUR * h) for h in range(HORIZON_H)})
+    return {d: weather[d] for d in days if d in weather}
+
+
 def store_forecasts(history: dict[str, Series], stock: dict[str, int], end: datetime,
-                    rules: Rules) -> list[dict[str, Any]]:
+                    rules: Rules, weather: Weather = NO_WEATHER) -> list[dict[str, Any]]:
     """Per SKU sold in the window (and every SKU with stock): forecast, back-test and the
     purchase suggestion."""
     rows = []
     for sku in sorted(set(history) | {s for s, n in stock.items() if n}):
-        found = forecast(history.get(sku, {}), end, rules)
+        found = forecast(history.get(sku, {}), end, rules, weather)
         rows.append({"sku": sku, **found,
                      "purchase": suggestion(found["days"], stock.get(sku, 0),
                                             rules.lead_time_days, rules.safety_days)})
     return rows
+
+
+def report(store: str, end: datetime, rules: Rules,
+           inputs: tuple[dict[str, Series], dict[str, int], Weather],
+           sku: str | None) -> dict[str, Any]:
+    """A store's forecast document (API and CLI) from ``CloudDb.forecast_inputs``: per SKU
+    (or only ``sku``), and the weather it used."""
+    history, stock, weather = inputs
+    if sku is not None:
+        stock, history = {sku: stock.get(sku, 0)}, {sku: history.get(sku, {})}
+    return {"store": store, "as_of": end.isoformat(), "weeks": rules.weeks,
+            "holidays": sorted(rules.holidays),
+            "weather": {"days_known": len(weather), "ahead": weather_ahead(weather, end)},
+            "skus": store_forecasts(history, stock, end, rules, weather)}

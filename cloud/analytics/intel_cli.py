@@ -188,18 +188,18 @@ def flows_report(start: str, end: str, data_dir: Path) -> None:
 @DATA_DIR
 def forecast_report(store: str, sku: str | None, data_dir: Path) -> None:
     """The next 3 days' demand per SKU with its back-tested MAPE against the naive seasonal
-    baseline, and what to order now ([forecast] in cloud.toml).
+    baseline (and without the store's weather, when it has some), and what to order now
+    ([forecast] in cloud.toml).
 
     Example: storenode-cloud report forecast --store canteen-01 --data-dir /var/lib/storenode-cloud
     """
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    settings, _, (history, stock) = _run(
-        data_dir, lambda s: forecast.history_window(end, s.forecast.weeks),
-        lambda db, p: db.demand_history(store, p[0], p[1], sku))
-    if sku is not None:
-        stock, history = {sku: stock.get(sku, 0)}, {sku: history.get(sku, {})}
-    rows = forecast.store_forecasts(history, stock, end, settings.forecast)
-    click.echo(json.dumps({"store": store, "as_of": end.isoformat(), "skus": rows}, indent=2))
+    settings, _, inputs = _run(
+        data_dir, lambda s: (forecast.history_window(end, s.forecast.weeks),
+                             forecast.weather_window(end, s.forecast.weeks)),
+        lambda db, p: db.forecast_inputs(store, p[0], p[1], sku))
+    click.echo(json.dumps(forecast.report(store, end, settings.forecast, inputs, sku),
+                          indent=2))
 
 
 @report.command("footfall")

@@ -1,6 +1,6 @@
 """HQ intelligence routes: the partner settlement statement (JSON, CSV or a printable page),
 the channel value report (JSON or CSV), cross-store flows by hour, demand forecasts and
-purchase suggestions."""
+purchase suggestions, and the stores' weather (an input of the forecasts)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from aiohttp import web
 from edge.api.routes import Route
 
 from .. import keys
-from ..analytics import channels, forecast, settlement
+from ..analytics import channels, forecast, settlement, weather
 from ..config import ID
 from .errors import ApiError
+from .schemas import path_id, read_body
 
 FORMATS = ("json", "csv", "html")
 
@@ -169,13 +170,34 @@ async def store_forecast(request: web.Request) -> web.Response:
     except ValueError as exc:
         raise ApiError(400, "bad_query", {"holidays": str(exc)}) from exc
     rules = request.app[keys.SETTINGS].forecast.with_holidays(extra)
-    start, stop = forecast.history_window(end, rules.weeks)
-    history, stock = await request.app[keys.DB].call("demand_history", store, start, stop, sku)
-    if sku is not None:
-        stock, history = {sku: stock.get(sku, 0)}, {sku: history.get(sku, {})}
-    rows = forecast.store_forecasts(history, stock, end, rules)
-    return web.json_response({"store": store, "as_of": end.isoformat(), "weeks": rules.weeks,
-                              "holidays": sorted(rules.holidays), "skus": rows})
+    inputs = await request.app[keys.DB].call(
+        "forecast_inputs", store, forecast.history_window(end, rules.weeks),
+        forecast.weather_window(end, rules.weeks), sku)
+    return web.json_response(forecast.report(store, end, rules, inputs, sku))
+
+
+async def put_weather(request: web.Request) -> web.Response:
+    """Insert or replace a store's weather days: every day checked first, then all stored in
+    one transaction (or none)."""
+    store = path_id(request)
+    days = (await read_body(request, weather.BODY))["days"]
+    problems = weather.problems(days)
+    if problems:
+        raise ApiError(422, "invalid_body", problems)
+    written = await request.app[keys.DB].call("put_weather", store,
+                                              [weather.normalised(d) for d in days])
+    return web.json_response({"store": store, "written": written})
+
+
+async def get_weather(request: web.Request) -> web.Response:
+    store = path_id(request)
+    bounds = [request.query.get(name) for name in ("from", "to")]
+    try:
+        weather.check_bounds(*bounds)
+    except ValueError as exc:
+        raise ApiError(400, "bad_query", {"from, to": str(exc)}) from exc
+    days = await request.app[keys.DB].call("weather", store, *bounds)
+    return web.json_response({"store": store, "days": days})
 
 
 INTEL_ROUTES: tuple[Route, ...] = (
@@ -206,12 +228,21 @@ INTEL_ROUTES: tuple[Route, ...] = (
                  "to": {"type": "string", "format": "date"}, "store": {"type": "string"}},
           errors=(400, 404)),
     Route("GET", "/api/v1/stores/{store}/forecast", store_forecast,
-          "Per SKU: the next 3 days' demand (weekday x hour seasonal mean x level), its "
-          "back-tested MAPE against the naive seasonal baseline, and a purchase suggestion "
-          "(forecast over the lead time + safety stock - stock); ?sku=, ?as_of=",
+          "Per SKU: the next 3 days' demand (weekday x hour seasonal mean x level x the "
+          "holiday and weather factors), its back-tested MAPE with and without the store's "
+          "weather against the naive seasonal baseline, and a purchase suggestion "
+          "(forecast over the lead time + safety stock - stock); ?sku=, ?as_of=, ?holidays=",
           query={"sku": {"type": "string"}, "as_of": {"type": "string", "format": "date-time"},
                  "holidays": {"type": "string", "description": "YYYY-MM-DD,... (UTC days)"}},
           errors=(400, 404)),
+    Route("PUT", "/api/v1/stores/{store}/weather", put_weather,
+          "Insert or replace a store's weather per UTC day (observed, and forecast ahead): "
+          "condition clear|cloudy|rain|snow|storm, precip_tenths_mm, temp_tenths_c; all days "
+          "or none (hq_admin)", body=weather.BODY, errors=(400, 404, 413, 422)),
+    Route("GET", "/api/v1/stores/{store}/weather", get_weather,
+          "A store's weather days (the shape PUT takes), ?from= ?to= (days, to exclusive)",
+          query={"from": {"type": "string", "format": "date"},
+                 "to": {"type": "string", "format": "date"}}, errors=(400, 404)),
     Route("GET", "/api/v1/settlements/{month}", settlement_statement,
           "Monthly partner settlement of stores ?a and ?b (defaults from cloud.toml): shared "
           "visitors, tiered revenue share, shared costs by usage, reserve; ?format=json|csv|html",

@@ -1,12 +1,13 @@
-"""``CloudDb``'s HQ intelligence reads: partner settlement figures and the channel report
-(SQL in ``settlement.py`` and ``channels.py``); each holds the instance's lock."""
+"""``CloudDb``'s HQ intelligence: partner settlement figures, the channel report, flows,
+forecast inputs (demand history, stock, weather) (SQL in ``settlement.py``, ``channels.py``,
+``flows.py``, ``weather.py``); each holds the instance's lock."""
 
 from __future__ import annotations
 
 import threading
 from typing import Any
 
-from . import channels, flows, settlement
+from . import channels, flows, settlement, weather
 from .backend import Backend
 from .reads import require_store
 
@@ -55,13 +56,16 @@ class IntelOps:
         with self._lock:
             return flows.flows(self._db, start, end)
 
-    def demand_history(self, store: str, start: str, end: str,
-                       sku: str | None) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
-        """({sku: {"YYYY-MM-DDTHH": qty}}, {sku: on_hand}) of ``store``."""
+    def forecast_inputs(self, store: str, hours: tuple[str, str], days: tuple[str, str],
+                        sku: str | None) -> tuple[dict[str, dict[str, int]], dict[str, int],
+                                                  dict[str, str]]:
+        """What a forecast of ``store`` reads: ({sku: {"YYYY-MM-DDTHH": qty}} of the
+        timestamps [hours), {sku: on_hand}, {day: weather condition} of the days [days))."""
         with self._lock:
             require_store(self._db, store)
-            return flows.hourly_demand(self._db, store, start, end, sku), \
-                flows.on_hand(self._db, store)
+            return (flows.hourly_demand(self._db, store, *hours, sku),
+                    flows.on_hand(self._db, store),
+                    {d["day"]: d["condition"] for d in weather.read(self._db, store, *days)})
 
     def probe_conversions(self, first_day: str, after_day: str,
                           store: str | None) -> list[dict[str, Any]]:
@@ -69,3 +73,14 @@ class IntelOps:
             if store is not None:
                 require_store(self._db, store)
             return flows.probe_conversions(self._db, first_day, after_day, store)
+
+    def put_weather(self, store: str, days: list[dict[str, Any]]) -> int:
+        """Insert or replace checked days (``cloud.analytics.weather.problems``), all or none."""
+        with self._lock:
+            return weather.put(self._db, store, days)
+
+    def weather(self, store: str, first_day: str | None = None,
+                after_day: str | None = None) -> list[dict[str, Any]]:
+        """The store's weather days in [first_day, after_day), in order."""
+        with self._lock:
+            return weather.read(self._db, store, first_day, after_day)

@@ -411,6 +411,19 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
         PRIMARY KEY (month, store, channel)
     )
     """),
+    ("0008_store_weather", """
+    -- a store's weather per UTC day, observed or forecast: an input of the demand forecast
+    -- (cloud/db/weather.py, docs/forecast.md)
+    CREATE TABLE store_weather (
+        store TEXT NOT NULL,
+        day TEXT NOT NULL,                       -- YYYY-MM-DD (UTC)
+        condition TEXT NOT NULL,                 -- clear, cloudy, rain, snow, storm
+        precip_tenths_mm INTEGER,                -- 0.1 mm; NULL: not known
+        temp_tenths_c INTEGER,                   -- 0.1 degC; NULL: not known
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (store, day)
+    )
+    """),
 )
 
 

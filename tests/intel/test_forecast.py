@@ -65,7 +65,8 @@ def test_the_level_follows_a_lasting_change() -> None:
 def test_no_sales_no_mape() -> None:
     assert fc.forecast({}, END, fc.Rules()) == {
         "days": [{"day": d, "qty": 0.0} for d in ("2026-10-26", "2026-10-27", "2026-10-28")],
-        "mape_pct": None, "naive_mape_pct": None}
+        "weather_factors": {"dry": 1.0, "wet": 1.0},
+        "mape_pct": None, "mape_without_weather_pct": None, "naive_mape_pct": None}
     assert fc.mape([1.0, 5.0], [0.0, 4.0]) == 25.0
 
 
