@@ -17,7 +17,7 @@ import os
 import signal
 import socket
 import sqlite3
-from typing import Any
+from typing import Any, Final
 
 from sync import messages, topics
 from sync.mqtt import MqttClient
@@ -47,24 +47,40 @@ def _unavailable_errors() -> tuple[type[Exception], ...]:
 UNAVAILABLE = _unavailable_errors()
 
 
-class DbRunner:
-    """The API's handle on ``CloudDb``: blocking calls run on a thread of their own."""
+# Reports that read every order line of a period: seconds to tens of seconds over ten million
+# lines. They run on a connection and thread of their own, so one never holds up the API's
+# other calls (a store list, a webhook forwarded to a store) nor times out at their 30 s.
+REPORTS: Final = frozenset({"channel_figures", "refresh_channel_months", "settlement_figures",
+                            "cross_store_flows"})
+REPORT_TIMEOUT_S: Final = 600.0
 
-    def __init__(self, db: CloudDb, thread: DbThread, timeout_s: float = 30) -> None:
+
+class DbRunner:
+    """The API's handle on ``CloudDb``: blocking calls run on a thread of their own; the
+    ``REPORTS`` on a second thread and connection, opened on first use."""
+
+    def __init__(self, db: CloudDb, thread: DbThread, timeout_s: float = 30,
+                 url: str | None = None) -> None:
         self.db, self._thread, self.timeout_s = db, thread, timeout_s
+        self._url = url  # None: no separate report runner (it is one)
+        self._reports: DbRunner | None = None
+        self._opening = asyncio.Lock()
 
     @classmethod
-    async def open(cls, url: str) -> DbRunner:
-        thread = DbThread("cloud-api-db")
+    async def open(cls, url: str, name: str = "cloud-api-db", timeout_s: float = 30,
+                   reports: bool = True) -> DbRunner:
+        thread = DbThread(name)
         try:
             db = await thread.call(CloudDb.open, url)
         except BaseException:
             await thread.close()
             raise
-        return cls(db, thread)
+        return cls(db, thread, timeout_s, url if reports else None)
 
     async def call(self, method: str, *args: Any) -> Any:
         """``db.<method>(*args)``; a database that does not answer raises DbUnavailable."""
+        if method in REPORTS and self._url is not None:
+            return await (await self.reports()).call(method, *args)
         try:
             # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that
             # arrives as the call completes, and whoever cancelled us would wait for ever
@@ -73,7 +89,21 @@ class DbRunner:
         except UNAVAILABLE as exc:
             raise DbUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
+    async def reports(self) -> DbRunner:
+        """The runner of the long reports (opened once, on first use)."""
+        assert self._url is not None
+        async with self._opening:
+            if self._reports is None:
+                try:
+                    self._reports = await DbRunner.open(self._url, "cloud-reports-db",
+                                                        REPORT_TIMEOUT_S, reports=False)
+                except UNAVAILABLE as exc:
+                    raise DbUnavailable(f"{type(exc).__name__}: {exc}") from exc
+            return self._reports
+
     async def close(self) -> None:
+        if self._reports is not None:
+            await self._reports.close()
         await self._thread.close()
         await asyncio.get_running_loop().run_in_executor(None, self.db.close)
 

@@ -4,9 +4,11 @@ store's item over HQ's, a merged member, cancelled and out-of-period orders, new
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -189,3 +191,22 @@ async def test_monthly_rows_are_stored_and_read_back(hq: TestClient, admin: Api)
                ["rows"]) == 6
     for path in ("?from=2026-10", "?from=2026-11&to=2026-10", "?from=2026-10&to=2026-13"):
         assert (await admin.get("/api/v1/reports/channels/months" + path))[0] == 400, path
+
+
+async def test_a_long_report_does_not_hold_up_the_api(hq: TestClient, admin: Api) -> None:  # noqa: F811
+    """Reports run on a connection and thread of their own: while one is in progress (here the
+    report thread is kept busy for 1.5 s), the API's other calls answer at once and the next
+    report waits for its turn on the report thread."""
+    reports = await hq.server.app[keys.DB].reports()
+    busy = asyncio.ensure_future(reports._thread.call(time.sleep, 1.5))
+    await asyncio.sleep(0.05)
+    started = time.perf_counter()
+    report_call = asyncio.ensure_future(
+        admin.get("/api/v1/reports/channels?from=2026-10-01&to=2026-10-31"))
+    status, _ = await admin.get("/api/v1/stores")
+    assert status == 200 and time.perf_counter() - started < 1.0
+    assert not report_call.done()
+    status, body = await report_call
+    assert status == 200 and body["rows"] == []
+    assert time.perf_counter() - started > 1.2
+    await busy
