@@ -60,6 +60,7 @@ SCHEDULES: Final[dict[str, str]] = {
     "birthday": "5 1 1 * *",
     "winback": "5 2 * * *",
     "viewed_not_bought": "15 * * * *",
+    "channel_months": "every 15m",  # the stored monthly channel report: last and this month
 }
 JOBS: Final = tuple(SCHEDULES)
 

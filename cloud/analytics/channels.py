@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from .settlement import half_up
@@ -63,6 +64,13 @@ def report(groups: dict[tuple[str, str, str], dict[str, Any]],
             "after_commission_cents": margin - commission, "units_without_cost": unknown}
         rows.append(row)
     return rows
+
+
+def recent_months(now: datetime) -> tuple[str, str]:
+    """The previous and the current month (``YYYY-MM``) of ``now`` (UTC): what a refresh
+    recomputes by default, since stores that were offline send last month's orders late."""
+    previous = (now.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    return previous, now.strftime("%Y-%m")
 
 
 def month_range(first: str, last: str) -> tuple[str, str]:

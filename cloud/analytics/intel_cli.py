@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -141,9 +141,8 @@ def refresh_channels(first: str | None, last: str | None, data_dir: Path) -> Non
 
     Example: storenode-cloud report refresh-channels --from 2026-10 --to 2026-11 --data-dir /var/lib/storenode-cloud
     """
-    now = datetime.now(UTC)
-    previous = (now.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
-    first, last = first or previous, last or now.strftime("%Y-%m")
+    previous, current = channels.recent_months(datetime.now(UTC))
+    first, last = first or previous, last or current
     _, _, count = _run(data_dir, lambda s: (channels.month_range(first, last),
                                             s.platforms.commission_bp()),
                        lambda db, p: db.refresh_channel_months(p[0][0], p[0][1], time.time(),

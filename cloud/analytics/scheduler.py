@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -31,7 +32,7 @@ from cloud.db.thread import DbThread
 from cloud.service import CloudLink, DbRunner
 from edge.store.clock import iso
 
-from . import automation
+from . import automation, channels
 from .leader import Leadership, open_leadership
 from .reco import RecoParams
 
@@ -47,9 +48,11 @@ class Analytics:
     def __init__(self, runner: DbRunner, link: CloudLink | None,
                  leadership: Leadership | None = None,
                  config: dict[str, dict[str, Any]] | None = None,
-                 renew_s: float = automation.LEASE_TTL[1] / 4) -> None:
+                 renew_s: float = automation.LEASE_TTL[1] / 4,
+                 commission_bp: dict[str, int] | None = None) -> None:
         self.runner, self.link, self.leadership = runner, link, leadership
         self.config = config or {}  # {job: settings} of cloud.toml
+        self.commission_bp = commission_bp or {}  # of the channel report
         self.renew_s = renew_s
         self.leading = leadership is None  # without one: a single process, always leads
         self.ran: list[tuple[str, str]] = []  # (job, scheduled time) this process ran
@@ -77,6 +80,14 @@ class Analytics:
     async def push_pairs(self, params: RecoParams | None = None) -> dict[str, Any]:
         cursors = await self.runner.call("push_reco_pairs", params or RecoParams())
         return {"stores": cursors, "messages_sent": await self._push(cursors)}
+
+    async def refresh_channel_months(self) -> dict[str, Any]:
+        """Recompute the stored monthly channel report of the last and the current month."""
+        first, last = channels.recent_months(datetime.now(UTC))
+        start, end = channels.month_range(first, last)
+        rows = await self.runner.call("refresh_channel_months", start, end, time.time(),
+                                      self.commission_bp)
+        return {"from": first, "to": last, "rows": rows}
 
     async def _push(self, cursors: dict[str, int]) -> int:
         return await self.link.push(cursors) if self.link is not None and cursors else 0
@@ -134,6 +145,8 @@ class Analytics:
                 result = await self.rfm()
             elif name == "reco_pairs":
                 result = await self.push_pairs()
+            elif name == "channel_months":
+                result = await self.refresh_channel_months()
             else:
                 result = {"runs": len((await self.run_trigger(name))["runs"])}
             log.info("analytics job %s: %s", name, {k: v for k, v in result.items()
@@ -174,8 +187,8 @@ async def analytics_ctx(app: web.Application) -> AsyncIterator[None]:
     """The scheduler, its leadership and its own database connection, after the database
     and the broker."""
     settings = app[keys.SETTINGS]
-    runner = await DbRunner.open(settings.database)
-    runner.timeout_s = JOB_TIMEOUT_S
+    runner = await DbRunner.open(settings.database, "cloud-analytics-db", JOB_TIMEOUT_S,
+                                 reports=False)  # its own connection already
     try:
         leadership = await asyncio.to_thread(open_leadership, settings.database,
                                              settings.scheduler_lease_ttl_s)
@@ -183,7 +196,8 @@ async def analytics_ctx(app: web.Application) -> AsyncIterator[None]:
         await runner.close()
         raise
     analytics = Analytics(runner, app[keys.LINK], leadership, settings.jobs,
-                          renew_s=settings.scheduler_lease_ttl_s / 4)
+                          renew_s=settings.scheduler_lease_ttl_s / 4,
+                          commission_bp=settings.platforms.commission_bp())
     app[keys.ANALYTICS] = analytics
     try:
         await analytics.start()

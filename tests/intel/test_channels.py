@@ -15,7 +15,9 @@ from pathlib import Path
 from aiohttp.test_utils import TestClient
 
 from cloud import keys
+from cloud.analytics import channels
 from cloud.analytics.channels import report
+from cloud.analytics.settlement import half_up
 from cloud.db import CloudDb
 from tests.conftest import Api
 
@@ -210,3 +212,30 @@ async def test_a_long_report_does_not_hold_up_the_api(hq: TestClient, admin: Api
     assert status == 200 and body["rows"] == []
     assert time.perf_counter() - started > 1.2
     await busy
+
+
+async def test_the_scheduler_keeps_the_last_and_current_month_stored(
+        hq: TestClient, admin: Api) -> None:  # noqa: F811
+    """The channel_months job (every 15 minutes by default) recomputes the previous and the
+    current month: an order that arrives late for last month is in the stored report after it."""
+    analytics, db = hq.server.app[keys.ANALYTICS], hq.server.app[keys.DB].db
+    assert analytics.scheduler.get_job("channel_months") is not None
+    previous, current = channels.recent_months(datetime.now(UTC))
+    orders = Orders(db)
+    orders.add("s1", f"{current}-01", 1500, "m1", channel="meituan", lines=[("C1", 1, 1500)])
+    analytics._scheduled_time = lambda name: "2026-01-01T00:15:00.000Z"  # type: ignore
+    await analytics._job("channel_months")
+    months = f"/api/v1/reports/channels/months?from={previous}&to={current}"
+    status, body = await admin.get(months)
+    assert status == 200
+    assert [(r["month"], r["store"], r["channel"], r["orders"]) for r in body["rows"]] == [
+        (current, "s1", "meituan", 1)]
+    assert body["rows"][0]["commission_cents"] == half_up(
+        1500 * hq.server.app[keys.SETTINGS].platforms.commission_bp()["meituan"], 10000)
+    orders.add("s2", f"{previous}-28", 700, None)  # a store back from offline, late
+    analytics._scheduled_time = lambda name: "2026-01-01T00:30:00.000Z"  # type: ignore
+    await analytics._job("channel_months")
+    status, body = await admin.get(months)
+    assert [(r["month"], r["store"], r["orders"]) for r in body["rows"]] == [
+        (previous, "s2", 1), (current, "s1", 1)]
+    assert [name for name, _ in analytics.ran] == ["channel_months", "channel_months"]
