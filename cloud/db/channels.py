@@ -18,52 +18,56 @@ from .backend import Backend, utc_now_iso
 _PERIOD = "o.created_at >= ? AND o.created_at < ? AND o.status <> 'cancelled'"
 _MEMBER = "COALESCE(m.merged_into, o.member)"
 _MEMBER_JOIN = "LEFT JOIN members m ON m.id = o.member"
-# bucket of an order: the whole period ('') or its month; when a member counts as new
+# bucket of an order: the whole period ('') or its month; its GROUP BY key (none for the whole
+# period: PostgreSQL cannot estimate how many values an expression such as substr(x, 1, 0) has,
+# assumes one per row and then sorts millions of rows on disk instead of hashing 16 groups);
+# when a member counts as new
 BUCKETS: Final = {
-    False: ("substr(o.created_at, 1, 0)", "f.created_at >= ?"),  # '' (PostgreSQL refuses a
-    # constant in GROUP BY)
-    True: ("substr(o.created_at, 1, 7)", "substr(f.created_at, 1, 7) = a.bucket"),
+    False: ("''", "", "a.first_at >= ?"),
+    True: ("substr(o.created_at, 1, 7)", "substr(o.created_at, 1, 7), ",
+           "substr(a.first_at, 1, 7) = a.bucket"),
 }
 ORDERS = ("SELECT {bucket} AS bucket, o.store, o.channel, COUNT(*) AS orders, "
           "SUM(o.total_cents) AS revenue FROM orders o WHERE {period} "
-          "GROUP BY {bucket}, o.store, o.channel")
+          "GROUP BY {group}o.store, o.channel")
 LINES = ("SELECT {bucket} AS bucket, o.store, o.channel, l.sku, SUM(l.qty) AS qty "
          "FROM orders o JOIN order_lines l ON l.store = o.store AND l.order_id = o.id "
-         "WHERE {period} GROUP BY {bucket}, o.store, o.channel, l.sku")
-_AGE = "{EPOCH_OF}f.created_at{END_EPOCH}"
-_GAP = "{EPOCH_OF}s.created_at{END_EPOCH} - {EPOCH_OF}f.created_at{END_EPOCH}"
-# Members and retention in one statement: every member order numbered once (the costly part:
-# a sort of all member orders), then the period's active members (distinct per store and
-# channel; new when their first order ever is in the period or bucket) and the cohort of
-# members whose first order was in the period (their second order, their last mini_program
-# order). ``part`` tells the two kinds of row apart.
+         "WHERE {period} GROUP BY {group}o.store, o.channel, l.sku")
+# Members and retention in one statement. Every member order (a merged member as its survivor)
+# is numbered once, in one sort (bytewise: {C}); the same pass gives each order its member's
+# first order, the next order after it and the member's last mini_program order. From that:
+# the period's active members per store and channel (new when their first order ever is in the
+# period or bucket), and the cohort of members whose first order was in the period (second
+# order within 30/90 days of it; a later mini_program order). No joins; ``part`` tells the two
+# kinds of row apart.
+_BY_MEMBER = f"PARTITION BY {_MEMBER}{{C}}"
 MEMBERS = (
     f"WITH mo AS (SELECT {_MEMBER} AS member, o.store, o.channel, o.created_at, "
     "{bucket} AS bucket, "
-    f"ROW_NUMBER() OVER (PARTITION BY {_MEMBER} ORDER BY o.created_at, o.store, o.id) AS n "
-    f"FROM orders o {_MEMBER_JOIN} WHERE o.member IS NOT NULL AND o.status <> 'cancelled'), "
-    "f AS (SELECT member, store, channel, created_at, bucket FROM mo WHERE n = 1), "
-    "active AS (SELECT DISTINCT bucket, store, channel, member FROM mo "
+    f"ROW_NUMBER() OVER w AS n, LEAD(o.created_at) OVER w AS next_at, "
+    f"MIN(o.created_at) OVER ({_BY_MEMBER}) AS first_at, "
+    "MAX(CASE WHEN o.channel = 'mini_program' THEN o.created_at END) "
+    f"OVER ({_BY_MEMBER}) AS last_mp_at "
+    f"FROM orders o {_MEMBER_JOIN} WHERE o.member IS NOT NULL AND o.status <> 'cancelled' "
+    f"WINDOW w AS ({_BY_MEMBER} ORDER BY o.created_at{{C}}, o.store{{C}}, o.id{{C}})), "
+    "active AS (SELECT DISTINCT bucket, store, channel, member, first_at FROM mo "
     "WHERE created_at >= ? AND created_at < ?{store}), "
-    "cohort AS (SELECT * FROM f WHERE created_at >= ? AND created_at < ?{store}), "
-    "s AS (SELECT member, created_at FROM mo WHERE n = 2), "
-    "mp AS (SELECT member, MAX(created_at) AS last_at FROM mo WHERE channel = 'mini_program' "
-    "GROUP BY member) "
+    "cohort AS (SELECT bucket, store, channel, created_at, last_mp_at, "
+    "{EPOCH_OF}created_at{END_EPOCH} AS first_s, {EPOCH_OF}next_at{END_EPOCH} AS second_s "
+    "FROM mo WHERE n = 1 AND created_at >= ? AND created_at < ?{store}) "
     "SELECT 'members' AS part, a.bucket, a.store, a.channel, COUNT(*) AS members, "
     "SUM(CASE WHEN {new} THEN 1 ELSE 0 END) AS new_members, 0 AS cohort, "
     "0 AS to_mini_program, 0 AS eligible_30, 0 AS retained_30, 0 AS eligible_90, "
-    "0 AS retained_90 FROM active a JOIN f ON f.member = a.member "
-    "GROUP BY a.bucket, a.store, a.channel "
+    "0 AS retained_90 FROM active a GROUP BY a.bucket, a.store, a.channel "
     "UNION ALL "
     "SELECT 'cohort', f.bucket, f.store, f.channel, 0, 0, COUNT(*), "
-    "SUM(CASE WHEN f.channel <> 'mini_program' AND mp.last_at > f.created_at THEN 1 ELSE 0 "
+    "SUM(CASE WHEN f.channel <> 'mini_program' AND f.last_mp_at > f.created_at THEN 1 ELSE 0 "
     "END), "
-    f"SUM(CASE WHEN {_AGE} <= ? THEN 1 ELSE 0 END), "
-    f"SUM(CASE WHEN {_AGE} <= ? AND {_GAP} <= 2592000 THEN 1 ELSE 0 END), "
-    f"SUM(CASE WHEN {_AGE} <= ? THEN 1 ELSE 0 END), "
-    f"SUM(CASE WHEN {_AGE} <= ? AND {_GAP} <= 7776000 THEN 1 ELSE 0 END) "
-    "FROM cohort f LEFT JOIN s ON s.member = f.member LEFT JOIN mp ON mp.member = f.member "
-    "GROUP BY f.bucket, f.store, f.channel")
+    "SUM(CASE WHEN f.first_s <= ? THEN 1 ELSE 0 END), "
+    "SUM(CASE WHEN f.first_s <= ? AND f.second_s - f.first_s <= 2592000 THEN 1 ELSE 0 END), "
+    "SUM(CASE WHEN f.first_s <= ? THEN 1 ELSE 0 END), "
+    "SUM(CASE WHEN f.first_s <= ? AND f.second_s - f.first_s <= 7776000 THEN 1 ELSE 0 END) "
+    "FROM cohort f GROUP BY f.bucket, f.store, f.channel")
 RETENTION_KEYS: Final = ("cohort", "eligible_30", "retained_30", "eligible_90", "retained_90",
                          "to_mini_program")
 DAY_S = 86400
@@ -91,7 +95,7 @@ def figures(db: Backend, start: str, end: str, store: str | None, as_of_epoch: f
     """({(bucket, store, channel): {orders, revenue, qty: {sku: n}, members, new_members,
     cohort, eligible_30, retained_30, eligible_90, retained_90}}, the item costs); the
     bucket is ``''`` or, ``monthly``, ``YYYY-MM``."""
-    bucket, new = BUCKETS[monthly]
+    bucket, group_key, new = BUCKETS[monthly]
     period = _PERIOD + (" AND o.store = ?" if store else "")
     params = (start, end, *((store,) if store else ()))
     new_params = () if monthly else (start,)
@@ -102,7 +106,8 @@ def figures(db: Backend, start: str, end: str, store: str | None, as_of_epoch: f
                                 {"qty": {}})
 
     def sql(text: str) -> str:
-        return text.replace("{bucket}", bucket).replace("{period}", period) \
+        return text.replace("{bucket}", bucket).replace("{group}", group_key) \
+            .replace("{period}", period) \
             .replace("{new}", new).replace("{store}", " AND store = ?" if store else "")
 
     ages = (as_of_epoch - 30 * DAY_S,) * 2 + (as_of_epoch - 90 * DAY_S,) * 2

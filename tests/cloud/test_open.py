@@ -72,3 +72,20 @@ def test_an_unreachable_postgres_fails_when_required(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv(pg.ENV, "postgresql://postgres@127.0.0.1:1/postgres")
     with pytest.raises(pytest.fail.Exception), pg.throwaway_database():
         pass
+
+
+def test_postgresql_only_statements_run_on_postgresql_alone(db_url: str) -> None:
+    """Migration 0009's statistics on the month of an order exist on PostgreSQL (the channel
+    report's plans depend on them); SQLite skips the statement instead of failing on it."""
+    db = CloudDb.open(db_url)
+    try:
+        backend = db._db
+        with backend.read():
+            if db.backend == "postgresql":
+                found = backend.rows("SELECT stxname FROM pg_statistic_ext")
+                assert {"stxname": "orders_by_month_stats"} in found
+            else:
+                assert backend.rows("SELECT name FROM _migrations WHERE name = ?",
+                                    ("0009_order_month_statistics",))
+    finally:
+        db.close()
