@@ -43,6 +43,13 @@ def test_pos_first_load_is_fast_and_small(stack: Stack, browser: Any, shots: Pat
     till_ms = page.evaluate("() => performance.now()") - started
     print(f"POS till ready {till_ms:.0f} ms after the login click")
     assert till_ms < POS_INTERACTIVE_MS
+    # categories by name, not by catalog code, in the page's language
+    tabs = page.locator("#categories button").all_inner_texts()
+    assert "热菜" in tabs and "饮料" in tabs and "hot" not in tabs, tabs
+    page.click("#lang")
+    page.wait_for_selector("#categories button:has-text('Hot dishes')")
+    assert "Drinks" in page.locator("#items h3").all_inner_texts()
+    page.click("#lang")
     guard.check()
     context.close()
 

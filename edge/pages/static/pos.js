@@ -15,6 +15,13 @@ const state = {
 
 SN.messages({
   "pos.channel": ["渠道", "Channel"], "pos.all": ["全部", "All"],
+  // catalog category codes (config/demo/catalog.csv); an unknown code shows as itself
+  "cat.hot": ["热菜", "Hot dishes"], "cat.hot_food": ["热食", "Hot food"], "cat.rice": ["饭类", "Rice"],
+  "cat.noodle": ["面食", "Noodles"], "cat.congee": ["粥品", "Congee"], "cat.dim_sum": ["点心", "Dim sum"],
+  "cat.dish": ["菜品", "Dishes"], "cat.staple": ["主食", "Staples"], "cat.drink": ["饮料", "Drinks"],
+  "cat.coffee": ["咖啡", "Coffee"], "cat.dairy": ["乳品", "Dairy"], "cat.bakery": ["烘焙", "Bakery"],
+  "cat.snack": ["零食", "Snacks"], "cat.fresh": ["生鲜", "Fresh"], "cat.daily": ["日用品", "Household"],
+  "cat.baby": ["母婴", "Baby"],
   "pos.soldout": ["售罄", "Sold out"], "pos.member": ["会员", "Member"],
   "pos.phone": ["手机号", "Phone"], "pos.code": ["会员码", "Member code"],
   "pos.member.ph": ["手机号或会员码", "phone or member code"], "pos.lookup": ["查询", "Look up"],
@@ -87,17 +94,23 @@ function renderChannels() {
 $("pickup").addEventListener("change", changed);
 $("channel").addEventListener("change", () => { state.orderKey = null; renderMenu(); if (state.member) lookupMember(state.member.query); });
 
+function categoryName(code) {
+  const key = "cat." + code;
+  const name = t(key);
+  return name === key ? code : name;
+}
+
 function renderMenu() {
   const categories = [...new Set(state.items.map((i) => i.category))];
   $("categories").replaceChildren(...[null, ...categories].map((c) => el("button", {
-    type: "button", class: c === state.category ? "on" : "", textContent: c === null ? t("pos.all") : c,
+    type: "button", class: c === state.category ? "on" : "", textContent: c === null ? t("pos.all") : categoryName(c),
     onclick: () => { state.category = c; renderMenu(); },
   })));
   const box = $("items"); box.replaceChildren();
   let category;
   for (const item of state.items) {
     if (state.category !== null && item.category !== state.category) continue;
-    if (item.category !== category) { category = item.category; box.append(el("h3", { textContent: category })); }
+    if (item.category !== category) { category = item.category; box.append(el("h3", { textContent: categoryName(category) })); }
     const out = soldOut(item);
     box.append(el("button", {
       class: "item" + (out ? " soldout" : ""), disabled: out, dataset: { sku: item.sku },
