@@ -12,6 +12,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from cloud import keys
@@ -239,3 +240,24 @@ async def test_the_scheduler_keeps_the_last_and_current_month_stored(
     assert [(r["month"], r["store"], r["orders"]) for r in body["rows"]] == [
         (previous, "s2", 1), (current, "s1", 1)]
     assert [name for name, _ in analytics.ran] == ["channel_months", "channel_months"]
+
+
+def test_narrow_and_wide_member_queries_agree(cdb: CloudDb,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A narrow report (a store, or up to NARROW_DAYS) numbers only the orders of members who
+    ordered in the period; a wide one numbers every member order. Same figures either way,
+    with a merged member, for the period and by month, for every store and for one."""
+    from cloud.db import channels as sql
+
+    seed(cdb, "canteen", "shop")
+    start, end = "2026-08-01T00:00:00.000Z", "2027-01-01T00:00:00.000Z"
+    answers = []
+    for narrow_days in (10**6, -1):
+        monkeypatch.setattr(sql, "NARROW_DAYS", narrow_days)
+        answers.append([sql.figures(cdb._db, start, end, None, AS_OF, monthly)
+                        for monthly in (False, True)])
+    assert answers[0] == answers[1]
+    assert answers[0][0][0]["", "canteen", "meituan"]["members"] == 2
+    monkeypatch.setattr(sql, "NARROW_DAYS", 10**6)
+    one_store = sql.figures(cdb._db, start, end, "shop", AS_OF)
+    assert one_store[0] == {k: v for k, v in answers[0][0][0].items() if k[1] == "shop"}
