@@ -275,10 +275,7 @@ class MqttClient:
             self._loop.call_soon_threadsafe(self._unwatch, sock)
 
     def _register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
-        if threading.get_ident() == self._loop_thread:
-            self._schedule_write(sock)
-        else:  # the connect thread (CONNECT)
-            self._to_loop(self._schedule_write, sock)
+        self._on_loop(self._schedule_write, sock)
 
     def _schedule_write(self, sock: Any) -> None:
         assert self._loop is not None
@@ -302,16 +299,22 @@ class MqttClient:
             self._lost.set()
 
     def _unregister_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
-        if threading.get_ident() == self._loop_thread:
-            self._unwatch_write(sock)
-        else:
-            self._to_loop(self._unwatch_write, sock)
+        self._on_loop(self._unwatch_write, sock)
 
     def _unwatch_write(self, sock: Any) -> None:
         assert self._loop is not None
         if self._write_watched:
             self._write_watched = False
             self._quiet(self._loop.remove_writer, sock)
+
+    def _on_loop(self, fn: Callable[..., Any], *args: Any) -> None:
+        """``fn(*args)`` now when paho calls from the running loop's own thread (a publish),
+        else handed to the loop (the connect thread; paho's ``__del__`` after the loop closed)."""
+        assert self._loop is not None
+        if threading.get_ident() == self._loop_thread and self._loop.is_running():
+            fn(*args)
+        else:
+            self._to_loop(fn, *args)
 
     def _to_loop(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run ``fn`` on the loop (paho may call from another thread). Once the loop is

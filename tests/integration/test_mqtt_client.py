@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -117,6 +118,9 @@ def test_paho_socket_callbacks_after_the_loop_closed_do_not_raise() -> None:
     loop = asyncio.new_event_loop()
     client._loop = loop
     loop.close()
-    with socket.socket() as sock:
-        client._register_write(client._client, None, sock)
-        client._unregister_write(client._client, None, sock)
+    # from another thread than the loop's, and from the loop's own thread (start() ran there)
+    for loop_thread in (None, threading.get_ident()):
+        client._loop_thread = loop_thread
+        with socket.socket() as sock:
+            client._register_write(client._client, None, sock)
+            client._unregister_write(client._client, None, sock)
