@@ -19,7 +19,7 @@ from jsonschema import Draft202012Validator
 
 from sync import messages, topics
 from sync.mqtt import MqttClient, Will
-from sync.publisher import Batch, OutboxPublisher
+from sync.publisher import Batch, OutboxPublisher, retrieve
 
 from . import __version__, keys
 from .api import schemas
@@ -239,7 +239,7 @@ class EdgeSync:
         future = self.client.publish_nowait(topic, payload)
         if future.done() and future.exception() is not None:
             raise ConnectionError(str(future.exception()))
-        future.add_done_callback(_retrieve)
+        future.add_done_callback(retrieve)
         return 0
 
     async def _publish_birth(self) -> None:
@@ -312,11 +312,6 @@ def check_change(change: dict[str, Any]) -> str | None:
         path = "/".join(str(p) for p in error.absolute_path)
         return f"invalid {path or 'data'}: {error.message[:160]}"
     return None
-
-
-def _retrieve(future: asyncio.Future[int]) -> None:
-    if not future.cancelled():
-        future.exception()
 
 
 async def sync_ctx(app: web.Application) -> AsyncIterator[None]:

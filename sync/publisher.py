@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from . import messages
 
@@ -175,7 +175,7 @@ class OutboxPublisher:
         while len(self._ahead) < self.read_ahead and start <= last:
             read = asyncio.get_running_loop().create_task(
                 self.source.batch_after(start - 1, self.batch_max, self.max_bytes))
-            read.add_done_callback(_retrieve)  # a dropped read's error is nobody's
+            read.add_done_callback(retrieve)  # a dropped read's error is nobody's
             self._ahead.append((start, read))
             start += self.batch_max
 
@@ -228,6 +228,8 @@ class OutboxPublisher:
             await asyncio.shield(self._ack_task)
 
 
-def _retrieve(task: asyncio.Task[Batch | None]) -> None:
-    if not task.cancelled():
-        task.exception()
+def retrieve(future: asyncio.Future[Any]) -> None:
+    """Done callback of a future nobody may await: its exception counts as retrieved (asyncio
+    would log it as never retrieved)."""
+    if not future.cancelled():
+        future.exception()
