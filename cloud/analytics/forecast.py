@@ -147,6 +147,12 @@ def seasonal(series: Series, end: datetime, weeks: int, hours: int = HORIZON_H,
              holidays: frozenset[str] = NO_HOLIDAYS, default_factor: float = 1.0,
              weather: Weather = NO_WEATHER) -> list[float]:
     """Hourly forecast for the ``hours`` after ``end``."""
+    return _seasonal(series, end, weeks, hours, holidays, default_factor, weather)[0]
+
+
+def _seasonal(series: Series, end: datetime, weeks: int, hours: int, holidays: frozenset[str],
+              default_factor: float, weather: Weather) -> tuple[list[float], dict[str, float]]:
+    """The hourly forecast and the weather factors it used."""
     slots = profile(series, end, weeks, holidays)
     factors = weather_factors(series, end, weeks, holidays, weather, slots)
     by_day = {d: factors[CLASS_OF[c]] for d, c in weather.items() if c in CLASS_OF}
@@ -158,7 +164,7 @@ def seasonal(series: Series, end: datetime, weeks: int, hours: int = HORIZON_H,
         value = slots.get((moment.weekday(), moment.hour), 0.0) * scale
         value *= by_day.get(_day(moment), 1.0)
         out.append(value * factor if _day(moment) in holidays else value)
-    return out
+    return out, factors
 
 
 def naive(series: Series, end: datetime, hours: int = HORIZON_H) -> list[float]:
@@ -212,9 +218,9 @@ def forecast(series: Series, end: datetime, rules: Rules,
              weather: Weather = NO_WEATHER) -> dict[str, Any]:
     """The next 3 days (daily totals, 0.1 units), the weather factors learnt and the
     back-test of the model."""
-    days = daily(seasonal(series, end, rules.weeks, HORIZON_H, rules.holidays,
-                          rules.holiday_factor, weather))
-    factors = weather_factors(series, end, rules.weeks, rules.holidays, weather)
+    hourly, factors = _seasonal(series, end, rules.weeks, HORIZON_H, rules.holidays,
+                                rules.holiday_factor, weather)
+    days = daily(hourly)
     return {"days": [{"day": (end + timedelta(days=d)).strftime("%Y-%m-%d"),
                       "qty": round(q, 1)} for d, q in enumerate(days)],
             "weather_factors": {k: round(v, 3) for k, v in factors.items()},
