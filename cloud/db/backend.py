@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -107,6 +108,29 @@ class Backend(ABC):
         """(per backend)"""
 
 
+_BUSY_TIMEOUT_S: Final = 30.0
+
+
+def _enter_wal(conn: sqlite3.Connection) -> None:
+    """``journal_mode=WAL``, waiting out other connections that are switching it too.
+
+    Switching a new database to WAL needs its exclusive lock, and SQLite answers "database
+    is locked" at once rather than calling the busy handler; several workers (or a CLI
+    command) opening a fresh database together then fail. So: retry until the timeout.
+    """
+    deadline = time.monotonic() + _BUSY_TIMEOUT_S
+    pause = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
+
+
 class SqliteBackend(Backend):
     name = "sqlite"
     input_errors = (sqlite3.IntegrityError, OverflowError)
@@ -115,9 +139,9 @@ class SqliteBackend(Backend):
         super().__init__()
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
-                                    timeout=30)
-        for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000",
-                       "foreign_keys=ON"):
+                                    timeout=_BUSY_TIMEOUT_S)
+        _enter_wal(self.conn)
+        for pragma in ("synchronous=FULL", "foreign_keys=ON"):
             self.conn.execute(f"PRAGMA {pragma}")
 
     def execute(self, sql: str, params: Params = ()) -> sqlite3.Cursor:
