@@ -279,6 +279,16 @@ MIGRATIONS: Sequence[tuple[str, str]] = (
         );
         """,
     ),
+    (
+        # each event's JSON up to its data, written with the event (edge/store/outbox.py): the
+        # sync layer's batch read splices head || data instead of formatting seven columns
+        # per event (a 100k-event catch-up read: 0.44 s -> 0.13 s). NULL for older events,
+        # which the reader still formats from the columns.
+        "0008_outbox_head",
+        """
+        ALTER TABLE outbox ADD COLUMN head TEXT;
+        """,
+    ),
 )
 
 

@@ -30,6 +30,8 @@ class Outbox:
 
     def __init__(self, store_id: str, hlc: HybridLogicalClock, conn: sqlite3.Connection) -> None:
         self.store_id = store_id
+        self._store_json = encode_data(store_id)
+        self._type_json: dict[str, str] = {}
         self.hlc = hlc
         self.last_seq = 0
         self.reload(conn)
@@ -54,10 +56,19 @@ class Outbox:
             "hlc": self.hlc.now(),
             "data": data,
         }
+        type_json = self._type_json.get(type_)
+        if type_json is None:
+            type_json = self._type_json.setdefault(type_, encode_data(type_))
+        # the event's JSON up to its data, as edge/store/syncdb.py would format it from the
+        # columns: the up batch is then head || data || '}' per event
+        head = (f'{{"event_id":"{event["event_id"]}","store":{self._store_json},"seq":{seq},'
+                f'"type":{type_json},"v":{EVENT_VERSION},"at":"{event["at"]}",'
+                f'"hlc":"{event["hlc"]}","data":')
         conn.execute(
-            "INSERT INTO outbox(seq, event_id, type, v, at, hlc, data) VALUES (?,?,?,?,?,?,?)",
+            "INSERT INTO outbox(seq, event_id, type, v, at, hlc, data, head) "
+            "VALUES (?,?,?,?,?,?,?,?)",
             (seq, event["event_id"], type_, EVENT_VERSION, event["at"], event["hlc"],
-             encode_data(data) if encoded is None else encoded),
+             encode_data(data) if encoded is None else encoded, head),
         )
         self.last_seq = seq
         return event

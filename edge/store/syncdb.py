@@ -35,12 +35,15 @@ def sync_state(conn: sqlite3.Connection) -> dict[str, Any]:
 
 
 # each event's JSON built by SQLite from the row: the payload is spliced from C-made bytes, not
-# from seven decoded Python strings per event
-_EVENT = (
+# from seven decoded Python strings per event. The outbox stores the JSON up to the data with
+# the event (``head``, edge/store/outbox.py), so the read is head || data || '}'; an event
+# written before that column existed has its head formatted from the columns, the same bytes.
+_HEAD_OF_COLUMNS = (
     "'{\"event_id\":\"' || event_id || '\",\"store\":' || ? || ',\"seq\":' || seq "
     "|| ',\"type\":' || json_quote(type) || ',\"v\":' || v || ',\"at\":\"' || at || '\",\"hlc\":\"' "
-    "|| hlc || '\",\"data\":' || data || '}'"
+    "|| hlc || '\",\"data\":'"
 )
+_EVENT = f"coalesce(head, {_HEAD_OF_COLUMNS}) || data || '}}'"
 _EVENT_JSON = f"SELECT seq, CAST({_EVENT} AS BLOB) FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?"
 # the whole batch's event list as one value, built inside sqlite3_step: the reader thread holds
 # the GIL only to make one bytes object, so a catch-up drain reads while the loop publishes

@@ -21,6 +21,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from edge.config import load_settings
+from edge.store import syncdb
 from edge.store.clock import iso, utc_now
 
 from .plumbing import ORDER
@@ -59,6 +60,9 @@ def build(data_dir: Path, orders: int) -> dict[str, int]:
         conn.execute("PRAGMA cache_size=-262144")
         conn.execute("BEGIN")
         counts = _fill(conn, orders, first)
+        # each event's head (its JSON up to the data), as the daemon's outbox writes it
+        conn.execute(f"UPDATE outbox SET head = {syncdb._HEAD_OF_COLUMNS} WHERE head IS NULL",
+                     (json.dumps(settings.store_id, ensure_ascii=False),))
         conn.execute("COMMIT")
         conn.execute("PRAGMA journal_mode=WAL")  # as the daemon left it
     finally:

@@ -72,3 +72,32 @@ async def test_the_one_query_batch_equals_the_event_by_event_batch(writer: DbWri
         assert [e["seq"] for e in json.loads(batch.payload)["events"]] == [r[0] for r in rows]
     finally:
         conn.close()
+
+
+async def test_events_without_a_stored_head_give_the_same_bytes(writer: DbWriter) -> None:
+    """Events written before migration 0008 have no ``head``: the reader formats it from the
+    columns, byte for byte what the outbox stores for a new event (and mixed batches too)."""
+    first = writer.outbox.last_seq + 1
+    for i in range(40):
+        await writer.submit(_note, i)
+    conn = sqlite3.connect(writer.path, isolation_level=None)
+    try:
+        heads = conn.execute("SELECT count(*) FROM outbox WHERE seq >= ? AND head IS NOT NULL",
+                             (first,)).fetchone()[0]
+        assert heads == 40
+        stored = syncdb.outbox_batch(conn, "test-store", first - 1, 200, 10**9)
+        conn.execute("UPDATE outbox SET head = NULL WHERE seq >= ? AND seq % 3 = 0", (first,))
+        mixed = syncdb.outbox_batch(conn, "test-store", first - 1, 200, 10**9)
+        small = syncdb.outbox_batch(conn, "test-store", first - 1, 200, 3000)  # per event
+        conn.execute("UPDATE outbox SET head = NULL WHERE seq >= ?", (first,))
+        formatted = syncdb.outbox_batch(conn, "test-store", first - 1, 200, 10**9)
+        assert stored is not None and mixed is not None and formatted is not None
+        assert stored.payload == mixed.payload == formatted.payload
+        assert small is not None and small.last_seq < stored.last_seq
+
+        def events(payload: bytes) -> bytes:
+            return payload.split(b'"events":[', 1)[1][:-2]
+        assert events(stored.payload).startswith(events(small.payload) + b",")
+        assert json.loads(stored.payload)["events"][0]["seq"] == first
+    finally:
+        conn.close()
