@@ -50,7 +50,7 @@ _EVENT_JSON = f"SELECT seq, CAST({_EVENT} AS BLOB) FROM outbox WHERE seq > ? ORD
 # (group_concat keeps the subquery's seq order: SQLite aggregates rows in the order it reads them)
 _BATCH_JSON = (f"SELECT count(*), max(seq), CAST(group_concat(j, ',') AS BLOB) FROM "
                f"(SELECT seq, {_EVENT} AS j FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?)")
-_HEAD = 200  # bytes counted for the batch's envelope
+_ENVELOPE_BYTES = 200  # counted for the batch envelope around the events
 
 
 def outbox_batch(conn: sqlite3.Connection, store_id: str, after: int, limit: int,
@@ -65,7 +65,7 @@ def outbox_batch(conn: sqlite3.Connection, store_id: str, after: int, limit: int
     count, last, events = conn.execute(_BATCH_JSON, (store, after, limit)).fetchone()
     if not count:
         return None
-    if last - after == count and _HEAD + len(events) <= max_bytes:
+    if last - after == count and _ENVELOPE_BYTES + len(events) <= max_bytes:
         return _batch(store, after, last, events)
     rows = conn.execute(_EVENT_JSON, (store, after, limit)).fetchall()
     if not rows or rows[0][0] != after + 1:
@@ -73,7 +73,7 @@ def outbox_batch(conn: sqlite3.Connection, store_id: str, after: int, limit: int
             log.error("outbox has no seq %d (first is %d): cannot publish", after + 1, rows[0][0])
         return None
     parts: list[bytes] = []
-    size, last = _HEAD, after
+    size, last = _ENVELOPE_BYTES, after
     for seq, part in rows:
         if seq != last + 1 or (parts and size + len(part) > max_bytes):
             break
@@ -84,9 +84,9 @@ def outbox_batch(conn: sqlite3.Connection, store_id: str, after: int, limit: int
 
 
 def _batch(store: str, after: int, last: int, events: bytes) -> Batch:
-    head = b'{"v":1,"store":%s,"first_seq":%d,"last_seq":%d,"events":[' % (
+    envelope = b'{"v":1,"store":%s,"first_seq":%d,"last_seq":%d,"events":[' % (
         store.encode(), after + 1, last)
-    return Batch(after + 1, last, head + events + b"]}")
+    return Batch(after + 1, last, envelope + events + b"]}")
 
 
 @keeps_stock_cache  # sync bookkeeping: meta and outbox only
