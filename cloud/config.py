@@ -25,6 +25,9 @@ from sync.mqtt import BrokerUrl
 CONFIG_FILE = "cloud.toml"
 SECRET_FILE = "secret.key"            # signs HQ bearer tokens
 BROKER_PASSWORD_FILE = "broker.password"  # the cloud's own broker password (user `cloud`)
+# the broker's `cloud-admin` user: provisioning only, may use nothing but the dynamic-security
+# plugin's control topic (cloud/dynsec.py)
+BROKER_ADMIN_PASSWORD_FILE = "broker-admin.password"
 CLOUD_USER = "cloud"
 ENV_PREFIX = "STORENODE_CLOUD_"
 ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}(?!\n)$")  # store, tenant and user ids
@@ -91,6 +94,7 @@ class Settings:
         default_factory=platform_settings.PlatformSettings)
     settlement: settlement_rules.Rules = field(default_factory=settlement_rules.Rules)
     forecast: forecast_rules.Rules = field(default_factory=forecast_rules.Rules)
+    broker_admin_password: str = ""
 
     @property
     def mosquitto_dir(self) -> Path:
@@ -197,6 +201,7 @@ def load_settings(data_dir: Path, env: dict[str, str] | None = None,
         max_failures=values["auth.max_failures"],
         lockout_s=values["auth.lockout_s"],
         secret=_secret(data_dir),
+        broker_admin_password=_read(data_dir / BROKER_ADMIN_PASSWORD_FILE),
         members={k.partition(".")[2]: v for k, v in values.items() if k.startswith("members.")},
         jobs=automation.from_config(values),
         scheduler_lease_ttl_s=values[f"scheduler.{automation.LEASE_TTL[0]}"],
@@ -247,9 +252,10 @@ def _secret(data_dir: Path) -> bytes:
 
 
 def ensure_data_dir(data_dir: Path) -> None:
-    """Create the data dir, the token secret and the cloud's broker password (0600) once."""
+    """Create the data dir, the token secret and the cloud's and the broker admin's
+    passwords (0600) once."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    for name in (SECRET_FILE, BROKER_PASSWORD_FILE):
+    for name in (SECRET_FILE, BROKER_PASSWORD_FILE, BROKER_ADMIN_PASSWORD_FILE):
         path = data_dir / name
         if path.exists():
             continue

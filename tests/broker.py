@@ -1,14 +1,17 @@
-"""A real Mosquitto per test, started from the shipped config on a free port."""
+"""A real Mosquitto per test, started from the shipped config on a free port, with the
+dynamic-security state file the cloud would write for these users (``cloud`` is the cloud's
+user, every other one a store bound to client id ``edge-<store>``)."""
 
 from __future__ import annotations
 
-import shutil
+import secrets
 import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
 
+from cloud import dynsec
 from tests.helpers import ROOT, free_port
 
 CONFIG = ROOT / "config" / "mosquitto"
@@ -19,15 +22,10 @@ class Broker:
         self.dir, self.port = work, free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         work.mkdir(parents=True, exist_ok=True)
-        conf = (CONFIG / "mosquitto.conf").read_text().format(port=self.port, data_dir=work)
+        conf = render(self.port, work)
         # tests run as root in private temp dirs: keep the broker's user so it can read them
         (work / "mosquitto.conf").write_text(conf + "user root\n")
-        shutil.copy(CONFIG / "acl", work / "acl")
-        passwd = work / "passwd"
-        passwd.touch()
-        for user, password in users.items():
-            subprocess.run(["mosquitto_passwd", "-b", str(passwd), user, password], check=True,
-                           capture_output=True)
+        (work / dynsec.FILE).write_text(dynsec.dumps(document(users)))
 
     @property
     def url(self) -> str:
@@ -51,3 +49,17 @@ class Broker:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)
             self.proc.wait(timeout=10)
+
+
+def render(port: int, work: Path) -> str:
+    return (CONFIG / "mosquitto.conf").read_text().format(
+        port=port, data_dir=work, dynsec_plugin=dynsec.plugin_path())
+
+
+def document(users: dict[str, str]) -> dict[str, object]:
+    doc = dynsec.new_document("cloud", users.get("cloud", secrets.token_hex(8)),
+                              secrets.token_hex(8))
+    for user, password in users.items():
+        if user != "cloud":
+            dynsec.add_store(doc, user, dynsec.credentials(password))
+    return doc

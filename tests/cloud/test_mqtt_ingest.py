@@ -7,6 +7,7 @@ service will be (``client.on_message = ingest.dispatch``), applies, acks and rep
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -78,7 +79,7 @@ async def cloud(broker: Broker, db: CloudDb) -> AsyncIterator[Cloud]:  # noqa: F
 
 
 async def edge_client(broker: Broker, will_bd_seq: int | None = None) -> Edge:  # noqa: F811
-    client = MqttClient(broker.url, "s1-edge", username=S, password="pw-s1", keepalive=1,
+    client = MqttClient(broker.url, "edge-s1", username=S, password="pw-s1", keepalive=1,
                         backoff=(0.1, 0.5))
     if will_bd_seq is not None:
         client.set_will(Will(topics.topic(T, S, "state"), messages.encode(
@@ -195,3 +196,47 @@ async def test_a_failing_database_is_counted_and_nothing_is_acked(
         assert edge.acks.empty() and edge.downs.empty()
     finally:
         await edge.client.close()
+
+
+async def test_another_store_can_neither_join_the_clouds_group_nor_take_a_session(
+        broker: Broker, cloud: Cloud, db: CloudDb) -> None:  # noqa: F811
+    """ARCHITECTURE §3 inv. 6: store s2, with its own real credentials, keeps asking for the
+    cloud's shared group (which would route every other batch of s1 to it, to be dropped),
+    '#' and '$SYS/#', and tries to connect as s1's edge. Every SUBSCRIBE is refused when it is
+    asked, the takeover is refused at CONNECT, and all 100 batches of s1 are applied in order
+    with no resend, while s1 stays connected and online."""
+    victim = await edge_client(broker, will_bd_seq=1)
+    await victim.state(messages.birth(1, 0, "1.0.0"))
+    thief = await connected(broker, "s2")
+    wanted = ["$share/cloud/storenode/v1/+/+/up", "#", "$SYS/#"]
+
+    async def attack() -> None:
+        while True:
+            assert await thief.subscribe(wanted) == [0x87] * len(wanted)
+            await asyncio.sleep(0.005)
+
+    attacker = asyncio.create_task(attack())
+    sim = EdgeSim(S)
+    sim.fill(100)
+    try:
+        for first in range(1, 101):
+            await victim.up(sim.payload(first, first))
+        acks = [await victim.ack() for _ in range(100)]
+        assert [a["applied_seq"] for a in acks] == list(range(1, 101))
+        assert not any("resend_from" in a for a in acks)
+        assert not attacker.done()  # still refused on every try, not crashed
+        takeover = MqttClient(broker.url, "edge-s1", username="s2", password="pw-s2",
+                              backoff=(0.1, 0.2))
+        takeover.start()
+        await asyncio.sleep(1.5)  # a fired Will would have reached HQ well within this
+        assert not takeover.connected.is_set() and takeover.last_error
+        await takeover.close()
+        assert victim.client.connected.is_set() and victim.client.connects == 1
+        assert db.get_store(S)["online"]  # type: ignore[index]
+        assert cloud.ingest.counters["events_applied"] == 100
+    finally:
+        attacker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await attacker
+        await thief.close()
+        await victim.client.close()

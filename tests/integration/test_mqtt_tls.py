@@ -13,7 +13,7 @@ import pytest
 
 from sync import topics
 from sync.mqtt import MqttClient
-from tests.broker import CONFIG, Broker
+from tests.broker import Broker, render
 
 USERS = {"s1": "pw-s1", "cloud": "pw-cloud"}
 
@@ -41,7 +41,7 @@ def tls_broker(tmp_path: Path) -> Iterator[Broker]:
     work = tmp_path / "broker"
     broker = Broker(work, USERS)
     make_ca_and_server_cert(work)
-    conf = (CONFIG / "mosquitto.conf").read_text().format(port=broker.port, data_dir=work)
+    conf = render(broker.port, work)
     conf = conf.replace(f"listener {broker.port} 127.0.0.1",
                         f"listener {broker.port} 127.0.0.1\n"
                         f"cafile {work / 'ca.pem'}\ncertfile {work / 'server.pem'}\n"
@@ -55,9 +55,9 @@ def tls_broker(tmp_path: Path) -> Iterator[Broker]:
 async def test_store_connects_over_tls_and_an_unknown_ca_is_refused(
         tls_broker: Broker, tmp_path: Path) -> None:
     url = f"mqtts://127.0.0.1:{tls_broker.port}"
-    good = MqttClient(url, "s1-tls", username="s1", password=USERS["s1"],
+    good = MqttClient(url, "edge-s1", username="s1", password=USERS["s1"],
                       ca_file=str(tmp_path / "broker" / "ca.pem"), backoff=(0.1, 0.3))
-    bad = MqttClient(url, "s1-untrusted", username="s1", password=USERS["s1"],
+    bad = MqttClient(url, "edge-s1", username="s1", password=USERS["s1"],
                      backoff=(0.1, 0.3))  # the system's CAs do not know our test CA
     good.start()
     bad.start()
