@@ -9,9 +9,10 @@ after the commit. Bad topics and payloads are counted and dropped, never raised.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from sync import messages, topics
 
@@ -40,17 +41,25 @@ class Ingest:
         self._thread = DbThread("cloud-ingest")
         self._tasks: set[asyncio.Task[object]] = set()
 
-    def dispatch(self, topic: str, payload: bytes) -> None:
-        """An ``MqttClient.on_message`` callback: handle the message in a task of its own."""
+    def dispatch(self, topic: str, payload: bytes, retained: bool = False) -> None:
+        """An ``MqttClient.on_message`` callback: handle the message in a task of its own.
+        ``retained`` (``on_retained``): the broker sent it from its retained store."""
         parsed = topics.parse(topic)
         if parsed is None or parsed.kind not in ("up", "state"):
             self.counters["invalid_topic"] += 1
             return
-        handler = self.handle if parsed.kind == "up" else self.handle_state
+        work = (self.handle(topic, payload) if parsed.kind == "up"
+                else self.handle_state(topic, payload, retained))
         task: asyncio.Task[object] = asyncio.get_running_loop().create_task(
-            handler(topic, payload), name=f"ingest-{parsed.kind}")
+            work, name=f"ingest-{parsed.kind}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def on_db_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on the ingest's database thread, after the messages taken so far
+        (their tasks have queued their calls there already); raises what it raises."""
+        await asyncio.sleep(0)  # let the tasks of messages taken so far queue their calls
+        return await self._thread.call(fn, *args)
 
     async def close(self) -> None:
         """Wait for the messages being handled, then end the database thread."""
@@ -118,12 +127,14 @@ class Ingest:
             code = 0x80
         self.counters["acks_sent" if code < 0x80 else "acks_failed"] += 1
 
-    async def handle_state(self, topic: str, payload: bytes) -> StateResult | None:
+    async def handle_state(self, topic: str, payload: bytes,
+                           retained: bool = False) -> StateResult | None:
         """Record a birth or death; an accepted birth replays the feed when ``feed`` is set."""
         parsed = self._parse(topic, "state")
         if parsed is None:
             return None
-        result = await self._call(self.db.record_state, parsed, payload)
+        result = await self._call(functools.partial(self.db.record_state, retained=retained),
+                                  parsed, payload)
         if result is None:
             return None
         if not result.accepted:

@@ -6,11 +6,17 @@
 workers) and to the retained ``state`` topics (every HQ process sees every birth); an accepted
 birth replays the store's down feed from the cursor it states. An ingest-only worker
 (``storenode-cloud ingest``) subscribes to the shared ``up`` alone.
+
+On every (re)connect the HQ process asks every store to resend what HQ has not applied and to
+publish its birth again (``messages.reconnect_ack``), and marks offline every store that has
+not confirmed its presence within 1.5 x its keepalive: a retained birth may be all that is
+left of a store that died while the broker was down (docs/sync-protocol.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
@@ -24,6 +30,7 @@ from sync.mqtt import MqttClient
 
 from .config import Settings
 from .db import CloudDb
+from .db.backend import utc_now_iso
 from .db.thread import DbThread
 from .feed import FeedPublisher
 from .ingest import Ingest
@@ -131,6 +138,8 @@ class CloudLink:
         self.refused: list[str] = []
         self.client.on_connect = self._subscribe
         self.client.on_message = self.ingest.dispatch
+        self.client.on_retained = functools.partial(self.ingest.dispatch, retained=True)
+        self._presence: asyncio.Task[None] | None = None  # this session's presence check
 
     @property
     def connected(self) -> bool:
@@ -140,6 +149,7 @@ class CloudLink:
         self.client.start()
 
     async def _subscribe(self) -> None:  # on every (re)connect: the session starts clean
+        since, session = utc_now_iso(), self.client.connects  # before any birth can arrive
         try:
             codes = await self.client.subscribe(self.subscriptions)
         except ConnectionError as exc:
@@ -151,25 +161,49 @@ class CloudLink:
             log.error("broker refused the subscriptions %s (check the cloud user's ACL)",
                       self.refused)
         elif not self.ingest_only:
-            await self._ask_resend()
+            await self._recheck_presence(since, session)
 
-    async def _ask_resend(self) -> None:
-        """Batches published while no HQ was subscribed were dropped by the broker: tell every
-        online store to resend after what HQ has applied, instead of waiting for its ack timeout.
-        """
+    async def _recheck_presence(self, since: str, session: int) -> None:
+        """Ask every store to resend after what HQ has applied (batches published while no
+        HQ was subscribed were dropped by the broker) and to publish its birth again; then,
+        in the background, mark offline the stores that do not confirm in time."""
         try:
-            stores = await asyncio.to_thread(self._db.list_stores)
+            stores = await asyncio.to_thread(self._db.presence)
         except Exception:
-            log.exception("could not list stores to ask for resends")
+            log.exception("could not list stores to ask for resends and rebirths")
             return
         for row in stores:
-            if not row["online"]:
-                continue
-            applied = int(row["applied_seq"])
-            ack = messages.encode({"resend_from": applied + 1, "applied_seq": applied})
+            ack = messages.encode(messages.reconnect_ack(int(row["applied_seq"])))
             sent = self.client.publish_nowait(topics.topic(row["tenant"], row["store"], "ack"),
                                               ack, qos=0)
             sent.add_done_callback(lambda f: f.cancelled() or f.exception())
+        if self._presence is not None:
+            self._presence.cancel()  # a previous session's: this one re-checks everything
+        # only stores whose edge answers rebirth requests (their birth states a keepalive)
+        due = [row for row in stores if row["online"] and row["keepalive_s"]]
+        self._presence = asyncio.get_running_loop().create_task(
+            self._expire_unconfirmed(due, since, session), name="cloud-presence")
+
+    async def _expire_unconfirmed(self, stores: list[dict[str, Any]], since: str,
+                                  session: int) -> None:
+        """At 1.5 x each store's keepalive after the rebirth request, mark it offline (as its
+        death would: platform channels paused) unless a birth was recorded since ``since``."""
+        start = asyncio.get_running_loop().time()
+        for row in sorted(stores, key=lambda r: int(r["keepalive_s"])):
+            deadline = start + 1.5 * int(row["keepalive_s"])
+            await asyncio.sleep(max(0.0, deadline - asyncio.get_running_loop().time()))
+            if self.client.connects != session or not self.connected:
+                return  # HQ could not hear the answers: the next session checks again
+            try:
+                lapsed = await self.ingest.on_db_thread(
+                    self._db.lapse, row["tenant"], row["store"], int(row["bd_seq"]), since)
+            except Exception:
+                log.exception("could not mark %s offline", row["store"])
+                continue
+            if lapsed:
+                log.warning("store %s did not confirm its presence within %.1f s of HQ's "
+                            "connection to the broker: marked offline, platform channels "
+                            "paused", row["store"], 1.5 * int(row["keepalive_s"]))
 
     async def push(self, cursors: dict[str, int]) -> int:
         """Publish new HQ changes to the online stores; messages sent (0: none or offline).
@@ -187,7 +221,11 @@ class CloudLink:
 
     async def close(self) -> None:
         """Stop taking messages, let the ones in hand finish (and ack), then disconnect."""
-        self.client.on_message = None
+        self.client.on_message = self.client.on_retained = None
+        if self._presence is not None:
+            self._presence.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._presence
         await self.ingest.close()
         await self.client.close()
         if self.feed is not None:

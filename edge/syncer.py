@@ -166,6 +166,7 @@ class EdgeSync:
                          "changes_applied": 0, "changes_rejected": 0}
         self._down: asyncio.Queue[bytes] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
+        self._rebirths: set[asyncio.Task[None]] = set()  # answers to HQ's rebirth requests
         self._last_birth = 0.0
 
     # -- OutboxSource -------------------------------------------------------------
@@ -195,9 +196,10 @@ class EdgeSync:
             with contextlib.suppress(ConnectionError, TimeoutError):
                 async with asyncio.timeout(2):
                     await self.client.publish(self.topic["state"], death, retain=True)
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._rebirths]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.publisher.close()
@@ -231,9 +233,23 @@ class EdgeSync:
 
     def _on_message(self, topic: str, payload: bytes) -> None:
         if topic == self.topic["ack"]:
-            self.publisher.on_ack(payload)
+            ack = self.publisher.on_ack(payload)
+            if ack is not None and ack.get("rebirth"):
+                self._answer_rebirth()
         elif topic == self.topic["down"]:
             self._down.put_nowait(payload)
+
+    def _answer_rebirth(self) -> None:
+        """HQ (re)connected and asks every store to confirm its presence: publish the birth
+        again (same bd_seq, current cursor) at once; HQ marks a store that does not answer
+        within 1.5 x its keepalive offline. Never rate-limited: a skipped answer would do so."""
+        task = asyncio.get_running_loop().create_task(self._rebirth(), name="sync-rebirth")
+        self._rebirths.add(task)
+        task.add_done_callback(self._rebirths.discard)
+
+    async def _rebirth(self) -> None:
+        with contextlib.suppress(ConnectionError):  # the next session's birth says it all
+            await self._publish_birth()
 
     async def _publish(self, topic: str, payload: bytes) -> int:
         future = self.client.publish_nowait(topic, payload)
@@ -244,7 +260,8 @@ class EdgeSync:
 
     async def _publish_birth(self) -> None:
         self._last_birth = time.monotonic()
-        birth = messages.birth(self.bd_seq, self.down_cursor, __version__, self.last_seq())
+        birth = messages.birth(self.bd_seq, self.down_cursor, __version__, self.last_seq(),
+                               keepalive=self.settings.keepalive_s)
         await self.client.publish(self.topic["state"], messages.encode(birth), retain=True)
 
     def commit_listener(self) -> None:

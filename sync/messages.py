@@ -83,14 +83,25 @@ def parse_up(payload: bytes, topic_store: str) -> dict[str, Any]:
 
 
 def parse_ack(payload: bytes) -> dict[str, Any]:
+    """``{applied_seq}``, ``{resend_from, applied_seq}``, and either with or alone
+    ``rebirth: true``: HQ asks the store to publish its birth again (HQ's own reconnect)."""
     message = decode(payload)
     if "resend_from" in message:
         _int(message, "resend_from", 1)
     if "applied_seq" in message:
         _int(message, "applied_seq", 0)
-    if "resend_from" not in message and "applied_seq" not in message:
-        raise MessageError("ack needs applied_seq or resend_from")
+    if "rebirth" in message and message["rebirth"] is not True:
+        raise MessageError("rebirth must be true")
+    if not message.keys() & {"resend_from", "applied_seq", "rebirth"}:
+        raise MessageError("ack needs applied_seq, resend_from or rebirth")
     return message
+
+
+def reconnect_ack(applied_seq: int) -> dict[str, Any]:
+    """What HQ sends every store on each of its (re)connects: resend what HQ has not applied
+    (batches published while no HQ was subscribed are gone), and publish the birth again, so
+    that HQ sees the store's presence confirmed instead of trusting a retained birth."""
+    return {"resend_from": applied_seq + 1, "applied_seq": applied_seq, "rebirth": True}
 
 
 def parse_down(payload: bytes) -> dict[str, Any]:
@@ -111,11 +122,17 @@ def parse_down(payload: bytes) -> dict[str, Any]:
 
 
 def birth(bd_seq: int, applied_down_cursor: int, version: str,
-          outbox_seq: int = 0) -> dict[str, Any]:
+          outbox_seq: int = 0, keepalive: int | None = None) -> dict[str, Any]:
     """``outbox_seq``: the edge's last event when it connected (HQ settles its leases once
-    it has applied everything up to it)."""
-    return {"online": True, "bd_seq": bd_seq, "applied_down_cursor": applied_down_cursor,
-            "version": version, "outbox_seq": outbox_seq}
+    it has applied everything up to it). ``keepalive``: the edge's MQTT keepalive (s); a
+    birth that states it comes from an edge that answers HQ's rebirth requests, and HQ
+    marks it offline when it does not confirm within 1.5 x that keepalive."""
+    found: dict[str, Any] = {
+        "online": True, "bd_seq": bd_seq, "applied_down_cursor": applied_down_cursor,
+        "version": version, "outbox_seq": outbox_seq}
+    if keepalive is not None:
+        found["keepalive"] = keepalive
+    return found
 
 
 def death(bd_seq: int) -> dict[str, Any]:
@@ -131,4 +148,6 @@ def parse_state(payload: bytes) -> dict[str, Any]:
         _int(message, "applied_down_cursor", 0)
         message.setdefault("outbox_seq", 0)  # an edge from before settlements
         _int(message, "outbox_seq", 0)
+        if "keepalive" in message:  # absent: an edge from before rebirth requests
+            _int(message, "keepalive", 1)
     return message

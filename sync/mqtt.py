@@ -74,6 +74,9 @@ class MqttClient:
         # (Sparkplug-style birth/death: each session has its own bd_seq)
         self.before_connect: BeforeConnect | None = None
         self.on_message: OnMessage | None = None
+        # messages the broker sent from its retained store (those of a new subscription): not
+        # proof that their publisher is alive now. None: they go to on_message like the rest
+        self.on_retained: OnMessage | None = None
         self.on_disconnect: Callable[[], None] | None = None
         self.connected = asyncio.Event()
         self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
@@ -346,9 +349,12 @@ class MqttClient:
             self.on_disconnect()
 
     def _message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
-        if self.on_message is not None:
+        # MQTT sets the retain flag only on what a new subscription gets from the broker's
+        # retained store; a retained message published live arrives without it
+        handler = self.on_retained if msg.retain and self.on_retained else self.on_message
+        if handler is not None:
             try:
-                self.on_message(msg.topic, bytes(msg.payload))
+                handler(msg.topic, bytes(msg.payload))
             except Exception:  # a consumer bug must not kill the connection
                 log.exception("message handler failed on %s", msg.topic)
 

@@ -88,20 +88,22 @@ class OutboxPublisher:
         self.inflight.clear()
         self._drop_ahead()
 
-    def on_ack(self, payload: bytes) -> None:
+    def on_ack(self, payload: bytes) -> dict[str, Any] | None:
+        """Act on an ``ack`` payload; the parsed ack (None when invalid), for what else it
+        asks of the caller (``rebirth``)."""
         try:
             ack = messages.parse_ack(payload)
         except messages.MessageError as exc:
             self.counters["invalid_acks"] += 1
             log.warning("invalid ack dropped: %s", exc)
-            return
+            return None
         applied = ack.get("applied_seq")
         if applied is not None and applied > self.acked_seq:
             if applied > self.source.last_seq():  # more than we ever committed: not ours
                 self.counters["invalid_acks"] += 1
                 log.warning("ack %d beyond our last seq %d ignored", applied,
                             self.source.last_seq())
-                return
+                return ack
             # applied >= next_seq happens after a restart: HQ applied a previous session's
             # batches whose ack we had not stored yet. Skip what HQ already has.
             self.acked_seq = applied
@@ -118,6 +120,7 @@ class OutboxPublisher:
                 self.acked_seq = resend - 1  # in memory only: the stored ack never goes down
             self._rewind(resend)
         self._wake.set()
+        return ack
 
     # -- the loop ----------------------------------------------------------------
     async def run(self) -> None:

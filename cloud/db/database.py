@@ -99,12 +99,25 @@ class CloudDb(MemberOps, AnalyticsOps, LoyaltyOps, PlatformOps, IntelOps):
                 return ack
             return dataclasses.replace(ack, feed=fanout.drain(self._db))
 
-    def record_state(self, tenant: str, store: str, payload: bytes) -> StateResult:
+    def record_state(self, tenant: str, store: str, payload: bytes,
+                     retained: bool = False) -> StateResult:
+        """A birth or death; ``retained``: from the broker's retained store, not live."""
         with self._lock:
-            result = state.record_state(self._db, tenant, store, payload)
+            result = state.record_state(self._db, tenant, store, payload, retained)
             if not result.accepted or not result.online:
                 return result
             return dataclasses.replace(result, feed=fanout.drain(self._db))
+
+    def presence(self) -> list[dict[str, Any]]:
+        """``[{store, tenant, online, bd_seq, applied_seq, keepalive_s}]``, every store."""
+        with self._lock:
+            return state.presence(self._db)
+
+    def lapse(self, tenant: str, store: str, bd_seq: int, since: str) -> bool:
+        """Mark a store offline (as a death) that has not confirmed its presence since
+        ``since``; True if it was (cloud/db/state.py)."""
+        with self._lock:
+            return state.lapse(self._db, tenant, store, bd_seq, since)
 
     # -- downstream: the HQ change feed ------------------------------------------
     def put_catalog_item(self, item: dict[str, Any],

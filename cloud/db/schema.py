@@ -433,6 +433,12 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
         ON (substr(created_at, 1, 7)) FROM orders;
     POSTGRESQL ONLY ANALYZE orders
     """),
+    ("0010_store_keepalive", """
+    -- the MQTT keepalive (s) the store's last birth stated: HQ marks a store offline when it
+    -- does not confirm its presence within 1.5 x it after HQ's (re)connect (cloud/db/state.py).
+    -- NULL: an edge from before rebirth requests, whose births HQ trusts as they come
+    ALTER TABLE stores ADD COLUMN keepalive_s INTEGER
+    """),
 )
 PG_ONLY: Final = "POSTGRESQL ONLY "
 
