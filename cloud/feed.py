@@ -6,10 +6,14 @@ pages of at most ``page_size`` changes.
 
 A snapshot lists the current state (``catalog.item`` then ``inventory.quotas``, applied as
 upserts) and then the deltas (``stock.adjust``, ``ledger.entry``, ...) after the edge's
-cursor (applied, like any change, only when their cursor is above the edge's). When it needs several pages, every
-page but the last carries as ``cursor`` the edge's own cursor, or the last adjustment sent
-so far: all the edge has applied is at or below it, so an edge that stops half-way asks
-again from there and never applies a delta twice. The last page carries the feed's cursor.
+cursor, which its pages state as ``from_cursor`` (an edge behind it missed deltas: it asks
+again). The edge applies a delta only when its cursor is above the edge's applied cursor,
+and that cursor never moves back (but for a ``reset``), so a snapshot that comes twice, or
+answers a birth whose cursor was stale, applies nothing twice. When a snapshot needs several
+pages, every page but the last carries as ``cursor`` the edge's cursor, or the last delta
+sent so far, if higher: an edge that stops half-way asks again from there. The last page
+carries the feed's cursor, and ``reset: true`` when the edge's cursor was ahead of the feed
+(HQ restored from a backup): the one case where the edge takes a lower cursor.
 """
 
 from __future__ import annotations
@@ -37,12 +41,14 @@ def down_messages(feed: Feed, edge_cursor: int, page_size: int = PAGE_SIZE) -> l
     pages = [changes[i:i + page_size] for i in range(0, len(changes), page_size)] or [[]]
     out: list[dict[str, Any]] = []
     if feed.snapshot:
-        done = edge_cursor
+        done, base = edge_cursor, 0 if feed.reset else edge_cursor
         for n, page in enumerate(pages, 1):
             deltas = [c["cursor"] for c in page if c["type"] not in STATE_KINDS]
             done = max([done, *deltas])
-            cursor = feed.cursor if n == len(pages) else done
-            out.append({"from_cursor": 0, "cursor": cursor, "snapshot": True, "changes": page})
+            last = n == len(pages)
+            out.append({"from_cursor": base, "cursor": feed.cursor if last else done,
+                        "snapshot": True, **({"reset": True} if last and feed.reset else {}),
+                        "changes": page})
         return out
     if not changes:
         return []

@@ -278,7 +278,9 @@ class EdgeSync:
                 self.counters["down_invalid"] += 1
                 log.warning("invalid down message dropped: %s", exc)
                 continue
-            if not message.get("snapshot") and message["from_cursor"] > self.down_cursor:
+            # a snapshot's from_cursor is the cursor its deltas follow (0: a reset, or an
+            # older HQ): behind it, deltas were missed, as they are in a gap of the feed
+            if message["from_cursor"] > self.down_cursor:
                 self.counters["down_gaps"] += 1
                 await self._ask_replay()
                 continue

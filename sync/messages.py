@@ -17,6 +17,14 @@ ENVELOPE_FIELDS: Final[dict[str, type | tuple[type, ...]]] = {
 }
 
 
+# change types that are state, kept per key at HQ and restated by a snapshot (the tenant key
+# first, items before quotas: quotas of an unknown item would be refused). A snapshot's state
+# is applied whatever its cursor (an upsert to HQ's current value); every other type is a
+# delta, applied once, by its cursor, however it comes (docs/sync-protocol.md)
+STATE_KINDS: Final = ("tenant.key", "catalog.item", "inventory.quotas", "loyalty.rules",
+                      "coupon.template")
+
+
 class MessageError(ValueError):
     """A payload that is not a valid protocol message."""
 
@@ -116,8 +124,9 @@ def parse_down(payload: bytes) -> dict[str, Any]:
                 or not isinstance(change.get("data"), dict):
             raise MessageError("change needs type and data")
         _int(change, "cursor", 1)
-    if not isinstance(message.get("snapshot", False), bool):
-        raise MessageError("snapshot must be a boolean")
+    for flag in ("snapshot", "reset"):
+        if not isinstance(message.get(flag, False), bool):
+            raise MessageError(f"{flag} must be a boolean")
     return message
 
 

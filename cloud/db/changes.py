@@ -10,19 +10,19 @@ keeps what was sent to every store, so a store added later is seeded with it.
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterator
 from typing import Any, Final
 
 from cloud.errors import UnknownStore
+from sync import messages
 
 from .backend import Backend, utc_now_iso
 from .results import Feed
 
-# change types kept per key (the SKU, template id, ...), in the order a snapshot lists them
-# (the tenant key first, items before quotas: quotas of an unknown item would be refused).
+# change types kept per key (the SKU, template id, ...), in the order a snapshot lists them.
 # Every other type is a delta: a snapshot lists those after the edge's cursor, as they were.
-STATE_KINDS: Final = ("tenant.key", "catalog.item", "inventory.quotas", "loyalty.rules",
-                      "coupon.template")
+STATE_KINDS: Final = messages.STATE_KINDS
 STOCK_ADJUST: Final = "stock.adjust"
 _CHUNK: Final = 500  # stores per IN (...) list
 
@@ -110,13 +110,18 @@ def seed_new_store(db: Backend, store: str) -> int:
 
 
 def stocktake(db: Backend, store: str, sku: str, counted: int) -> int:
-    """A ``stock.adjust`` of counted − the cloud's on_hand; the change's cursor."""
+    """A ``stock.adjust`` of counted − the cloud's on_hand; the change's cursor.
+
+    Its ``ref`` is unique for good (the cursor and a random part: a store's cursors start
+    over when its feed is reset), so the edge applies it once by ref too, whatever path
+    brings it (edge/store/syncdb.py)."""
     lock_stores(db, [store])
     row = db.execute("SELECT on_hand FROM stock WHERE store = ? AND sku = ?",
                      (store, sku)).fetchone()
     delta = counted - (int(row[0]) if row else 0)
     cursor = advance(db, [store])[store]
-    data = {"sku": sku, "delta": delta, "reason": "stocktake", "ref": f"hq-stocktake-{cursor}"}
+    data = {"sku": sku, "delta": delta, "reason": "stocktake",
+            "ref": f"hq-stocktake-{cursor}-{secrets.token_hex(6)}"}
     record(db, [(store, cursor, STOCK_ADJUST, None, data)])
     return cursor
 
@@ -134,7 +139,10 @@ def changes_since(db: Backend, store: str, cursor: int, limit: int) -> Feed:
             raise UnknownStore(store)
         latest, floor = int(row[0]), int(row[1])
         if cursor > latest or cursor < floor or latest - cursor > limit:
-            return Feed(True, 0, latest, snapshot(db, store, cursor, latest))
+            # an edge ahead of the feed (HQ restored from a backup, the store provisioned
+            # again): its cursor must come back to ours, the one case where it moves back
+            return Feed(True, 0, latest, snapshot(db, store, cursor, latest),
+                        reset=cursor > latest)
         rows = db.rows("SELECT cursor, type, data FROM changes WHERE store = ? AND cursor > ? "
                        "AND cursor <= ? ORDER BY cursor", (store, cursor, latest))
     return Feed(False, cursor, latest, _decode(rows))

@@ -52,9 +52,11 @@ class StateResult:
 
 @dataclass(frozen=True)
 class Feed:
-    """Changes for one store: incremental from ``from_cursor``, or a full snapshot."""
+    """Changes for one store: incremental from ``from_cursor``, or a full snapshot;
+    ``reset``: a snapshot for an edge whose cursor is ahead of the feed (it takes ours)."""
 
     snapshot: bool
     from_cursor: int
     cursor: int
     changes: list[dict[str, Any]] = field(default_factory=list)
+    reset: bool = False

@@ -159,5 +159,3 @@ HANDLERS: dict[str, Callable[[Tx, dict[str, Any]], None]] = {
     "coupon.state": apply_coupon_state,
     "reco.pairs": apply_reco_pairs,
 }
-# safe to apply again from a snapshot that restates them (see syncdb.apply_down)
-RESTATABLE = frozenset(HANDLERS) - {"coupon.state", "lease.revoked"}

@@ -289,6 +289,14 @@ MIGRATIONS: Sequence[tuple[str, str]] = (
         ALTER TABLE outbox ADD COLUMN head TEXT;
         """,
     ),
+    (
+        # the ref of every stock.adjust from HQ applied here: a stock delta is applied once by
+        # its ref as well as by its cursor, whatever path brings it (edge/store/syncdb.py)
+        "0009_hq_stock_refs",
+        """
+        CREATE TABLE hq_stock_refs (ref TEXT PRIMARY KEY) WITHOUT ROWID;
+        """,
+    ),
 )
 
 

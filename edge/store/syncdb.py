@@ -9,6 +9,7 @@ from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sync import messages
 from sync.publisher import Batch
 
 from ..domain.errors import DomainError
@@ -143,13 +144,20 @@ def _apply_quotas(tx: Tx, data: dict[str, Any]) -> None:
 
 
 def _apply_stock(tx: Tx, data: dict[str, Any]) -> None:
+    """A stock delta from HQ, applied once by its cursor (apply_down) and by its ``ref`` (HQ's
+    refs are unique): stock is the one delta a second application would not leave alone."""
+    ref = data.get("ref")
+    if ref is not None and not tx.conn.execute(
+            "INSERT INTO hq_stock_refs(ref) VALUES (?) ON CONFLICT DO NOTHING", (ref,)).rowcount:
+        return  # applied before, under another cursor
     if not data["delta"]:
         return  # the count matched: nothing moves
     writes.record_movement(tx, data["sku"], int(data["delta"]), data.get("reason", "stocktake"),
-                           None, data.get("ref"))
+                           None, ref)
 
 
-IDEMPOTENT_CHANGES = frozenset({"catalog.item", "inventory.quotas"}) | members_feed.RESTATABLE
+# HQ's state, restated by every snapshot: applied whatever the change's cursor (upserts)
+STATE_CHANGES = frozenset(messages.STATE_KINDS)
 CHANGE_HANDLERS = {"catalog.item": _apply_item, "inventory.quotas": _apply_quotas,
                    "stock.adjust": _apply_stock, **members_feed.HANDLERS}
 # handlers that also need the store's time zone (the order's local day)
@@ -160,18 +168,22 @@ def apply_down(tx: Tx, message: dict[str, Any],
                tz: ZoneInfo = ZoneInfo("UTC")) -> dict[str, int]:
     """Apply a validated ``down`` message; the cursor moves in the same transaction.
 
-    Changes at or below the stored cursor are skipped, so a message applied twice is harmless.
-    A change the store cannot apply (unknown SKU for a quota, stock going negative, a type
-    this version does not know) is recorded as a ``sync.change_rejected`` event, which goes up
-    to HQ like every other event, and the cursor moves past it.
+    Changes at or below the stored cursor are skipped, so a message applied twice is harmless;
+    only a snapshot's state (``STATE_CHANGES``) is applied whatever its cursor. The cursor
+    never moves back, whatever a message states (a snapshot page answering a stale birth
+    states a lower one), except on a snapshot HQ marks as a ``reset`` (the edge was ahead of
+    HQ's feed). A change the store cannot apply (unknown SKU for a quota, stock going
+    negative, a type this version does not know) is recorded as a ``sync.change_rejected``
+    event, which goes up to HQ like every other event, and the cursor moves past it.
     """
     cursor = meta_int(tx.conn, "down_cursor")
+    snapshot = bool(message.get("snapshot"))
     applied = rejected = 0
     for change in message["changes"]:
-        # a snapshot restates catalog and quotas (upserts: applied again, harmlessly); a delta
-        # (stock.adjust) is applied once, by cursor, in a snapshot as anywhere else
-        if change["cursor"] <= cursor and (not message.get("snapshot")
-                                           or change["type"] not in IDEMPOTENT_CHANGES):
+        # a snapshot restates HQ's state (upserts: applied again, harmlessly); a delta
+        # (stock.adjust, ledger.entry, coupon.state, lease.*, ...) is applied once, by cursor,
+        # in a snapshot as anywhere else
+        if change["cursor"] <= cursor and not (snapshot and change["type"] in STATE_CHANGES):
             continue
         handler = CHANGE_HANDLERS.get(change["type"])
         if change["type"] in ZONED_HANDLERS:
@@ -185,8 +197,8 @@ def apply_down(tx: Tx, message: dict[str, Any],
             rejected += 1
             tx.emit("sync.change_rejected", {"cursor": change["cursor"], "type": change["type"],
                                              "reason": reason})
-    new_cursor = max(cursor, message["cursor"]) if not message.get("snapshot") \
-        else message["cursor"]
+    reset = snapshot and message.get("reset") is True
+    new_cursor = message["cursor"] if reset else max(cursor, message["cursor"])
     tx.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('down_cursor', ?)",
                     (str(new_cursor),))
     return {"cursor": new_cursor, "applied": applied, "rejected": rejected}
