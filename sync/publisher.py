@@ -115,8 +115,15 @@ class OutboxPublisher:
         resend = ack.get("resend_from")
         if resend is not None and resend < self.next_seq:
             self.counters["resends"] += 1
-            if resend <= self.acked_seq:  # HQ lost what it had acked (restored from a backup)
-                log.warning("HQ asks again for events from %d (acked %d)", resend, self.acked_seq)
+            if resend <= self.acked_seq:
+                # Nearly always a request older than an ack we already have: HQ asks on its
+                # reconnect from what it had applied when it listed the stores, and a worker
+                # that saw a gap asks while another applies the batches before it. Resending
+                # is harmless (HQ drops duplicates and acks again) and also covers the rare
+                # case where HQ really lacks them.
+                log.info("HQ asked for events from %d, though it has acknowledged up to %d "
+                         "(its request was older than that ack): resending from %d; HQ drops "
+                         "those it already has", resend, self.acked_seq, resend)
                 self.acked_seq = resend - 1  # in memory only: the stored ack never goes down
             self._rewind(resend)
         self._wake.set()
