@@ -10,7 +10,7 @@ PORT ?= 8080
 STORENODE_TEST_PG ?= postgresql://postgres@127.0.0.1:5432/postgres
 export STORENODE_TEST_PG
 
-.PHONY: run test bench demo deps-test lint clean
+.PHONY: run test bench demo deps-test lint docs clean
 
 $(BIN)/storenode: setup.cfg pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -48,5 +48,9 @@ demo: $(VENV)/.test-extras deps-test
 lint: $(VENV)/.test-extras
 	$(BIN)/mypy sync drivers edge/domain
 
+# the manual (docs/), built strictly: a broken link or a page missing from the nav fails
+docs: $(VENV)/.test-extras
+	$(BIN)/mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) *.egg-info
+	rm -rf $(VENV) *.egg-info site

@@ -154,7 +154,7 @@ def _render_section(name: str, keys: dict[str, tuple[type, Any]], *comments: str
 
 
 def _render_platforms() -> str:
-    """The [platforms] section with its defaults (docs: README, "Delivery platforms")."""
+    """The [platforms] section with its defaults (docs/platforms.md)."""
     return _render_section(
         "platforms", platform_settings.config_schema()["platforms"],
         'webhooks per platform (empty secret = off); shops: "SHOP=STORE,..."',

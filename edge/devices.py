@@ -50,7 +50,7 @@ async def devices_ctx(app: web.Application) -> AsyncIterator[None]:
 
 DEMO_DEVICES = """
 # Demo devices with no hardware: a simulated locker bank and BLE probes that hear only what
-# tests inject. See README "Devices" for the real types (serial, network, bleak, replay).
+# tests inject. See docs/devices.md for the real types (serial, network, bleak, replay).
 [lockers.main]
 type = "fake"
 compartments = 8

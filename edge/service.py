@@ -151,7 +151,7 @@ def configure_sync(data_dir: Path, broker: str, username: str, password: str,
 def render_toml(tables: dict[str, dict[str, Any]]) -> str:
     """Our config files are tables (and sub-tables such as ``[lockers.main]``) of strings,
     integers, booleans and lists of those: write them back as TOML."""
-    out = ["# storenode edge settings (see README, Configuration).", ""]
+    out = ["# storenode edge settings (see docs/reference/edge-config.md).", ""]
     for section, values in tables.items():
         _render_table(out, section, values)
     return "\n".join(out)

@@ -17,6 +17,14 @@ from typing import Any
 from edge import service
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def manual(page: str | None = None) -> str:
+    """The manual's text (``docs/``, built by mkdocs): one page, or every page together."""
+    docs = ROOT / "docs"
+    if page is not None:
+        return (docs / page).read_text(encoding="utf-8")
+    return "\n".join(p.read_text(encoding="utf-8") for p in sorted(docs.rglob("*.md")))
 STAFF = {"manager": "1234", "cashier": "0000", "kitchen": "1111", "technician": "2222"}
 
 

@@ -10,7 +10,7 @@ from drivers.printer import TRANSPORTS, PrinterConfig, PrinterConfigError, parse
 
 DEMO_PRINTERS = """
 # Simulated printers of the demo store: tickets are appended to files under prints/
-# (see README "Printing" for network, usb and serial printers).
+# (see docs/printing.md for network, usb and serial printers).
 [printers.kitchen]
 type = "file"
 path = "prints/kitchen.prn"

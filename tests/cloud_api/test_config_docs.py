@@ -1,5 +1,5 @@
 """HQ settings: defaults, environment overrides, validation messages naming file and key; every
-setting documented in the README and present in config/cloud.toml; the systemd unit."""
+setting documented in the manual and present in config/cloud.toml; the systemd unit."""
 
 from __future__ import annotations
 
@@ -12,17 +12,17 @@ from pathlib import Path
 import pytest
 
 from cloud.config import SCHEMA, ConfigError, ensure_data_dir, load_settings
-from tests.helpers import ROOT
+from tests.helpers import ROOT, manual
 
 UNIT = ROOT / "systemd" / "storenode-cloud.service"
 
 
 def test_every_setting_is_documented_and_in_the_example() -> None:
-    readme = (ROOT / "README.md").read_text()
+    readme = manual()  # the HQ configuration reference, or its capability's page
     example = tomllib.loads((ROOT / "config" / "cloud.toml").read_text())
     for section, keys in SCHEMA.items():
         for key in keys:
-            assert f"`{section}.{key}`" in readme, f"{section}.{key} missing from README"
+            assert f"`{section}.{key}`" in readme, f"{section}.{key} missing from the manual"
             assert key in example.get(section, {}), f"{section}.{key} missing from cloud.toml"
             env = f"STORENODE_CLOUD_{section}_{key}".upper()
             assert env in readme or "STORENODE_CLOUD_<SECTION>_<KEY>" in readme

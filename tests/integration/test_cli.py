@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from edge.cli import cli
-from tests.helpers import ROOT, Daemon, login, request
+from tests.helpers import ROOT, Daemon, login, manual, request
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
@@ -37,10 +37,10 @@ def test_every_command_has_an_example_in_its_help() -> None:
         assert "Example: storenode " + name in (cmd.help or ""), name
 
 
-def test_every_command_is_documented_in_the_readme() -> None:
-    readme = (ROOT / "README.md").read_text()
+def test_every_command_is_in_the_cli_reference() -> None:
+    reference = manual("reference/cli.md")
     for name, _ in _commands(cli):
-        assert f"storenode {name}" in readme, name
+        assert f"storenode {name}" in reference, name
 
 
 def test_init_then_refuses_to_overwrite(tmp_path: Path) -> None:
