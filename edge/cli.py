@@ -15,6 +15,7 @@ import click
 from . import service
 from .config import ConfigError, load_settings
 from .domain.channels import ROLES
+from .store import export
 from .store.database import backup, check_integrity, db_path, migrate
 
 DATA_DIR = click.option(
@@ -161,7 +162,7 @@ def catalog_import(csv_file: Path, outlet: str | None, stock: int, data_dir: Pat
 
 @cli.group()
 def db() -> None:
-    """Database maintenance: backup, check, migrate."""
+    """Database maintenance: backup, check, export, migrate."""
 
 
 @db.command("backup")
@@ -193,6 +194,36 @@ def db_check(data_dir: Path) -> None:
     _out({"integrity": result})
     if result != ["ok"]:
         sys.exit(1)
+
+
+@db.command("export")
+@click.argument("table")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv",
+              show_default=True, help="CSV with a header, or one JSON object per line")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="file to write (refuses to overwrite); default: standard output")
+@DATA_DIR
+def db_export(table: str, fmt: str, out: Path | None, data_dir: Path) -> None:
+    """Export one table of the live database (read-only; PIN hashes are left out).
+
+    Example: storenode db export orders --format csv --out /mnt/usb/orders.csv --data-dir /var/lib/storenode
+    """
+    path = db_path(data_dir)
+    if not path.exists():
+        _fail(f"no database in {data_dir}: run `storenode init` first")
+    try:
+        if out is None:
+            export.export(path, table, fmt, sys.stdout)
+            return
+        with out.open("x", encoding="utf-8", newline="") as fh:
+            rows = export.export(path, table, fmt, fh)
+    except FileExistsError:
+        _fail(f"{out} exists; refusing to overwrite")
+    except export.UnknownTable as exc:
+        if out is not None:
+            out.unlink(missing_ok=True)
+        _fail(str(exc))
+    _out({"table": table, "rows": rows, "file": str(out)})
 
 
 @db.command("migrate")

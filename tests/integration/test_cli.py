@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import signal
 import sqlite3
@@ -172,3 +173,24 @@ def test_sync_configure_writes_the_broker_and_status_reports_the_backlog(tmp_pat
     assert code == 0 and status["broker"] == "mqtts://hq.example.com:8883"
     assert status["pending"] == status["last_seq"] > 0 and status["applied_seq"] == 0
     assert status["oldest_pending_at"] is not None and status["connected"] is None
+
+
+def test_db_export_writes_a_table_as_csv_or_json_lines(tmp_path: Path) -> None:
+    d = tmp_path / "s"
+    assert run("init", "--data-dir", str(d), "--store", "s1", "--demo")[0] == 0
+    assert run("staff", "add", "ann", "--pin", "4321", "--role", "cashier",
+               "--data-dir", str(d))[0] == 0
+    code, out = run("db", "export", "items", "--out", str(tmp_path / "items.csv"),
+                    "--data-dir", str(d))
+    assert code == 0 and json.loads(out)["rows"] == 30
+    rows = list(csv.DictReader((tmp_path / "items.csv").open(encoding="utf-8")))
+    assert len(rows) == 30 and {"sku", "name", "price_cents"} <= set(rows[0])
+    code, out = run("db", "export", "staff", "--format", "json", "--data-dir", str(d))
+    staff = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [s["id"] for s in staff] == ["ann"]
+    assert "pin_hash" not in staff[0] and "4321" not in out
+    code, out = run("db", "export", "items", "--out", str(tmp_path / "items.csv"),
+                    "--data-dir", str(d))
+    assert code == 1 and "refusing to overwrite" in out
+    code, out = run("db", "export", "nope", "--data-dir", str(d))
+    assert code == 1 and "no table 'nope'" in out and "orders" in out
