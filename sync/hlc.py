@@ -40,7 +40,7 @@ def format_hlc(physical_ms: int, counter: int) -> str:
 
 def parse_hlc(value: str) -> tuple[int, int]:
     physical, _, counter = value.partition(".")
-    if not physical.isdigit() or not counter.isdigit():
+    if not (value.isascii() and physical.isdigit() and counter.isdigit()):  # "²".isdigit()
         raise ValueError(f"not an HLC timestamp: {value!r}")
     return int(physical), int(counter)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
+from . import wire
+
 VERSION: Final = 1
 MAX_PAYLOAD: Final = 4 * 1024 * 1024
 ENVELOPE_FIELDS: Final[dict[str, type | tuple[type, ...]]] = {
@@ -38,9 +40,9 @@ def decode(payload: bytes) -> dict[str, Any]:
     if len(payload) > MAX_PAYLOAD:
         raise MessageError("payload too large")
     try:
-        message = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MessageError(f"not JSON: {exc}") from exc
+        message = wire.loads(payload)
+    except ValueError as exc:  # too deep and lone surrogates too: wire.loads
+        raise MessageError(str(exc)) from exc
     if not isinstance(message, dict):
         raise MessageError("payload is not an object")
     if message.get("v") != VERSION:

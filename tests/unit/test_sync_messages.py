@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -66,3 +67,26 @@ def test_ack_down_and_state_validation() -> None:
         messages.parse_state(messages.encode({"online": "yes", "bd_seq": 1}))
     with pytest.raises(MessageError):
         messages.decode(b"x" * (messages.MAX_PAYLOAD + 1))
+
+
+VALID: dict[str, tuple[Any, dict[str, Any]]] = {  # parser, a message it accepts
+    "up": (lambda p: messages.parse_up(p, "s1"), messages.up_batch("s1", [event(1)])),
+    "ack": (messages.parse_ack, {"applied_seq": 1}),
+    "down": (messages.parse_down, {"cursor": 0, "from_cursor": 0, "changes": []}),
+    "state": (messages.parse_state, messages.birth(1, 0, "0.1")),
+}
+EXTRA = {"deep": b"[" * 100_000 + b"]" * 100_000,  # the stdlib's RecursionError
+         "nested": b"[" * 100 + b"]" * 100,        # orjson reads it; json.dumps would not at 1000
+         "surrogate": b'{"note": "\\udc00"}'}      # no database stores it
+
+
+@pytest.mark.parametrize("extra", list(EXTRA))
+@pytest.mark.parametrize("kind", list(VALID))
+def test_deep_nesting_and_lone_surrogates_are_invalid_messages(kind: str, extra: str) -> None:
+    """Not a RecursionError (HQ logged it as a database error) nor a string no database
+    stores: a MessageError, counted and dropped like any other invalid message."""
+    parse, message = VALID[kind]
+    payload = messages.encode(message)
+    assert parse(payload) is not None
+    with pytest.raises(MessageError):
+        parse(payload[:-1] + b', "x": ' + EXTRA[extra] + b"}")
