@@ -28,7 +28,6 @@ reports the MAPE with and without it.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -38,7 +37,7 @@ from typing import Any, Final
 
 from edge.store.clock import iso
 
-from .weather import CLASS_OF, CLASSES
+from .weather import CLASS_OF, CLASSES, check_bounds
 
 HOUR: Final = timedelta(hours=1)
 HORIZON_H: Final = 72
@@ -247,21 +246,11 @@ def config_schema() -> dict[str, dict[str, tuple[type, Any]]]:
 
 RANGES: Final = {"forecast.weeks": (1, 26), "forecast.lead_time_days": (0, 60),
                  "forecast.safety_days": (0, 60), "forecast.holiday_factor_pct": (0, 1000)}
-_DAY: Final = re.compile(r"^\d{4}-\d\d-\d\d$")
-
-
 def parse_days(text: str) -> frozenset[str]:
     """``"2026-10-01,2026-10-02"`` -> the days; ValueError naming a bad one."""
-    days = set()
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        try:
-            if not _DAY.match(part):
-                raise ValueError
-            date.fromisoformat(part)
-        except ValueError:
-            raise ValueError(f"{part!r} is not a day YYYY-MM-DD") from None
-        days.add(part)
-    return frozenset(days)
+    days = frozenset(filter(None, (p.strip() for p in text.split(","))))
+    check_bounds(*sorted(days))
+    return days
 
 
 def check(values: dict[str, Any]) -> list[str]:

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-MONTH: Final = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+MONTH: Final = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])(?!\n)$")  # \d: "٢" too
 MODES: Final = ("linear", "stepped")
 _SKU: Final = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 ROUNDING: Final = "integer cents; each division rounds half up; B gets the remainder of a split"
@@ -50,7 +50,8 @@ def parse_shared_items(text: str) -> dict[str, int]:
     items: dict[str, int] = {}
     for entry in filter(None, (e.strip() for e in text.split(","))):
         sku, sep, cents = (p.strip() for p in entry.partition("="))
-        if not sep or not _SKU.match(sku) or not cents.isdigit() or len(cents) > 12:
+        if not sep or not _SKU.match(sku) or not (cents.isascii() and cents.isdigit()) \
+                or len(cents) > 12:
             raise ValueError(f"{entry!r} is not SKU=CENTS")
         items[sku] = int(cents)
     return items
@@ -93,8 +94,10 @@ def month_bounds(month: str) -> tuple[str, str, int]:
     if not found:
         raise ValueError(f"month {month!r} is not YYYY-MM")
     year, mon = int(found[1]), int(found[2])
+    if not 1 <= year < 9999:  # the month and the one after are dates (no year 0 or 10000)
+        raise ValueError(f"month {month!r} is not from 0001-01 to 9998-12")
     days = calendar.monthrange(year, mon)[1]
-    after = f"{year + 1}-01-01" if mon == 12 else f"{year}-{mon + 1:02d}-01"
+    after = f"{year + 1:04d}-01-01" if mon == 12 else f"{year:04d}-{mon + 1:02d}-01"
     return f"{month}-01", after, days
 
 

@@ -23,7 +23,7 @@ CONDITIONS: Final = tuple(CLASS_OF)
 CLASSES: Final = ("dry", "wet")
 MAX_DAYS: Final = 1000
 FIELDS: Final = ("day", "condition", "precip_tenths_mm", "temp_tenths_c")
-_DAY: Final = re.compile(r"^\d{4}-\d\d-\d\d$")
+_DAY: Final = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(?!\n)$")  # \d: "٢" too
 
 DAY_SCHEMA: Final[dict[str, Any]] = {
     "type": "object",

@@ -48,7 +48,7 @@ def _number(request: web.Request, name: str, default: float) -> float:
     if text is None:
         return default
     try:
-        value = float(text)
+        value = float(text) if text.isascii() else -1.0  # float() reads "٠.٥" too
     except ValueError:
         value = -1.0
     if not 0 <= value <= 1:

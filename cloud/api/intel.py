@@ -57,12 +57,13 @@ async def settlement_statement(request: web.Request) -> web.Response:
     return render(doc, chosen, f"settlement-{month}-{a}-{b}")
 
 
-DAY = re.compile(r"^\d{4}-\d\d-\d\d$")
-
-
 def period(start: str | None, end: str | None) -> tuple[str, str]:
     """``from``/``to`` days (``YYYY-MM-DD``, to exclusive) as stored UTC timestamps."""
-    if not (start and end and DAY.match(start) and DAY.match(end) and start < end):
+    try:
+        weather.check_bounds(start, end)  # real days: not 0000-01-01, 2026-02-30 nor "٢٠٢٦-…"
+    except ValueError:
+        start = None
+    if not (start and end and start < end):
         raise ValueError("from and to: days YYYY-MM-DD, from before to (to is exclusive)")
     return f"{start}T00:00:00.000Z", f"{end}T00:00:00.000Z"
 
@@ -124,8 +125,8 @@ async def refresh_channel_months(request: web.Request) -> web.Response:
                               "seconds": round(time.perf_counter() - started, 3)})
 
 
-_MONTHS = {"from": {"type": "string", "pattern": r"^\d{4}-\d\d$"},
-           "to": {"type": "string", "pattern": r"^\d{4}-\d\d$"}}
+_MONTHS = {"from": {"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}(?!\n)$"},
+           "to": {"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}(?!\n)$"}}
 async def cross_store_flows(request: web.Request) -> web.Response:
     try:
         start, end = period(request.query.get("from"), request.query.get("to"))

@@ -16,8 +16,8 @@ from typing import Any
 
 Check = Callable[[Any], bool]
 
-# JSON type -> the Python type json.loads gives it ("integer": not bool, and 1.0 is left to
-# jsonschema)
+# JSON type -> the Python type json.loads gives it ("integer": not bool; 1.0 is left to
+# jsonschema, which refuses it: schemas.Validator)
 _TYPES: dict[str, type] = {"object": dict, "array": list, "string": str, "integer": int,
                            "boolean": bool, "null": type(None)}
 # keyword -> (the Python type it constrains, comparison that must hold)

@@ -8,6 +8,8 @@ from datetime import datetime
 
 from aiohttp import web
 
+from sync import wire
+
 from .. import keys
 from ..domain.channels import CHANNELS, TRANSITION_ROLES
 from ..domain.errors import NotFound
@@ -54,7 +56,7 @@ async def list_orders(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_query", {"channel": channel, "allowed": list(CHANNELS)})
     since = _parse_since(q.get("since"))
     try:
-        limit = int(q.get("limit", "200"))
+        limit = wire.digits(q.get("limit", "200"), 4)  # int() reads "٣", " 3" and "1_0"
     except ValueError:
         limit = -1
     if not 1 <= limit <= 1000:

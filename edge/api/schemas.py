@@ -9,7 +9,9 @@ from typing import Any, Final
 
 import orjson
 from aiohttp import web
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
+
+from sync import wire
 
 from ..domain.channels import CHANNELS, ROLES
 from ..domain.members import ID_KINDS, TENDERS
@@ -181,7 +183,17 @@ MEMBER_VIEWED = {
 }
 STAFF_ROLE = {"type": "string", "enum": list(ROLES)}
 
-_VALIDATORS: dict[int, Draft202012Validator] = {}
+
+def _integer(_: Any, value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# JSON Schema's "integer" holds 1.0 and jsonschema follows it; a float must not reach the
+# database, date arithmetic or range(): here an integer is an int (and never a bool)
+Validator: Final = validators.extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _integer))
+_VALIDATORS: dict[int, Any] = {}
 _FAST: dict[int, Callable[[Any], bool] | None] = {}  # id(schema) -> fast_check(schema)
 
 
@@ -189,14 +201,9 @@ async def read_body(request: web.Request, schema: dict[str, Any]) -> dict[str, A
     """Parse and validate a JSON body; 400 on malformed JSON, 422 on a schema violation."""
     raw = await request.read()
     try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        # orjson refuses what the stdlib reads (NaN, 1e999, ints past 64 bits, lone
-        # surrogates): the stdlib decides, so the rules below see the same values as before
-        try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # Recursion: too deep
-            raise ApiError(400, "malformed_json", str(exc)[:200]) from exc
+        body = wire.loads(raw)  # lone surrogates and deep nesting too: no database takes them
+    except ValueError as exc:
+        raise ApiError(400, "malformed_json", str(exc)[:200]) from exc
     validate(body, schema)
     return body  # type: ignore[no-any-return]
 
@@ -226,7 +233,7 @@ def validate(body: Any, schema: dict[str, Any]) -> None:
         return
     validator = _VALIDATORS.get(key)
     if validator is None:
-        validator = _VALIDATORS[key] = Draft202012Validator(schema)
+        validator = _VALIDATORS[key] = Validator(schema)
     if validator.is_valid(body):
         return
     errors = sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path))

@@ -28,6 +28,8 @@ BAD_ITEMS = [
     {**ITEM, "price_cents": 10**12},
     {**ITEM, "price_cents": 1.5},
     {**ITEM, "price_cents": True},
+    {**ITEM, "price_cents": 2800.0},  # JSON Schema's "integer" holds 2800.0: ours does not
+    {**ITEM, "channel_prices": {"meituan": 3000.0}},
     {**ITEM, "channel_prices": {"nowhere": 100}},
     {**ITEM, "channel_prices": {"meituan": None}},
     {**ITEM, "name": ""},
@@ -38,6 +40,9 @@ BAD_ITEMS = [
     "item",
     None,
 ]
+
+
+ARABIC_2026 = "%D9%A2%D9%A0%D9%A2%D9%A6"  # "٢٠٢٦": a regex's \d and int() read it as 2026
 
 
 async def assert_nothing_written(hq: TestClient) -> None:
@@ -81,10 +86,22 @@ async def test_malformed_json_bad_queries_and_paths_are_4xx(hq: TestClient, admi
         ("PUT", "/api/v1/catalog/items/N-01/quotas", json.dumps({"tv": 1}), 422),
         ("POST", "/api/v1/stores/s1/inventory/N-01/stocktake", json.dumps({"counted": -1}), 422),
         ("POST", "/api/v1/stores/s1/inventory/N-01/stocktake", json.dumps({"counted": "3"}), 422),
+        ("POST", "/api/v1/stores/s1/inventory/N-01/stocktake", json.dumps({"counted": 3.0}), 422),
         ("POST", "/api/v1/stores/s1/inventory/N-01/stocktake", json.dumps({"delta": 3}), 422),
         ("GET", "/api/v1/stores/s1/orders?limit=0", "", 400),
         ("GET", "/api/v1/stores/s1/orders?limit=abc", "", 400),
         ("GET", "/api/v1/stores/s1/orders?limit=%D9%A3", "", 400),  # Arabic-Indic three
+        ("GET", "/api/v1/stores/s1/orders?limit=%C2%B2", "", 400),  # "²".isdigit() is True
+        ("GET", "/api/v1/recommendations/bundles?min_support=%D9%A0.%D9%A5", "", 400),  # ٠.٥
+        ("GET", f"/api/v1/reports/flows?from=2026-01-01&to={ARABIC_2026}-02-01", "", 400),
+        ("GET", f"/api/v1/reports/channels/months?from=2026-01&to={ARABIC_2026}-02", "", 400),
+        ("GET", f"/api/v1/settlements/{ARABIC_2026}-01?a=s1&b=s2", "", 400),
+        # no such day: date arithmetic raised (500) on year 0 and 30 February
+        ("POST", "/api/v1/reports/channels/months/refresh?from=0000-08&to=0000-08", "", 400),
+        ("GET", "/api/v1/reports/channels?from=0000-01-01&to=2026-01-01", "", 400),
+        ("GET", "/api/v1/reports/channels?from=2026-02-30&to=2026-03-01", "", 400),
+        ("GET", "/api/v1/reports/footfall?from=2026-02-30&to=2026-03-01", "", 400),
+        ("GET", "/api/v1/settlements/0000-01?a=s1&b=s2", "", 400),
         ("GET", "/api/v1/stores/s1/orders?since=yesterday", "", 400),
         ("GET", "/api/v1/stores/s1/orders?since=0001-01-01T00:00:00%2B05:00", "", 400),
         ("GET", "/api/v1/nothing-here", "", 404),
@@ -140,3 +157,28 @@ async def test_login_input_errors(hq: TestClient) -> None:
     ):
         status, _ = await raw(hq, "POST", url, data, None)
         assert status == expected, data
+
+
+async def test_lone_surrogates_are_malformed_json(hq: TestClient, admin: Api) -> None:
+    """Not a 500 from the database, which cannot encode them; at every body reader."""
+    item = json.dumps(ITEM)[:-1]
+    for method, path, data in (
+        ("PUT", "/api/v1/catalog/items/N-01", item + ', "name": "\\ud800"}'),
+        ("PUT", "/api/v1/catalog/items/N-01", item + ', "\\udc00": 1}'),
+        ("PUT", "/api/v1/catalog/items/N-01/quotas", '{"meituan": 1, "\\udfff": 2}'),
+        ("POST", "/api/v1/members/expire", '{"months": 1, "\\ud83d": 1}'),
+        ("POST", "/api/v1/auth/login", '{"user": "admin", "password": "\\udc00"}'),
+    ):
+        status, body = await raw(hq, method, path, data, admin.token)
+        assert (status, body["error"]) == (400, "malformed_json"), (path, data, body)
+    await assert_nothing_written(hq)
+
+
+@pytest.mark.parametrize("months", [1.0, 12.0, True, "1"])
+async def test_expiry_months_are_an_integer_not_a_float_or_a_bool(hq: TestClient, admin: Api,
+                                                                  months: object) -> None:
+    """1.0 passed JSON Schema's "integer" and reached the date arithmetic (a 500)."""
+    status, body = await raw(hq, "POST", "/api/v1/members/expire",
+                             json.dumps({"months": months}), admin.token)
+    assert (status, body["error"]) == (422, "invalid_body"), body
+    await assert_nothing_written(hq)
