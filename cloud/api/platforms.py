@@ -8,7 +8,7 @@ from aiohttp import web
 from edge.api.routes import Route
 
 from .. import keys
-from ..platforms.adapters import REASONS
+from ..platforms.adapters import ADAPTERS, REASONS
 from ..platforms.settings import PLATFORMS
 from ..platforms.webhook import webhook
 from .errors import ApiError
@@ -43,7 +43,8 @@ _LIMIT = {"limit": {"type": "integer", "minimum": 1, "maximum": 1000}}
 PLATFORM_ROUTES: tuple[Route, ...] = (
     *(Route("POST", f"/api/v1/platforms/{name}/orders", webhook(name),
             f"{name} order webhook, signed the {name} way (docs/platforms.md); answers in "
-            f"{name}'s shape", public=True,
+            f"{name}'s shape", public=True, body=ADAPTERS[name].request,
+            consumes=ADAPTERS[name].media_type, headers=ADAPTERS[name].headers,
             errors=tuple(sorted({status for status, _, _ in REASONS.values()})))
       for name in PLATFORMS),
     Route("GET", "/api/v1/platforms/orders", platform_orders,

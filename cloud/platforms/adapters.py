@@ -17,14 +17,13 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode
 
-from jsonschema import Draft202012Validator
-
-from edge.api.schemas import SKU
+from edge.api.schemas import SKU, Validator
 from edge.domain.orders import MAX_LINES, MAX_QTY
+from sync import wire
 
 from . import signing
 from .settings import Platform
@@ -55,7 +54,7 @@ UNIFIED_ORDER: Final = {
                 "note": _NOTE}}},
         "total_cents": {"type": "integer", "minimum": 0, "maximum": 10**10},
         "note": _NOTE}}
-_ORDER = Draft202012Validator(UNIFIED_ORDER)
+_ORDER = Validator(UNIFIED_ORDER)  # an integer is an int: 2.0 is refused
 
 
 class Rejected(Exception):
@@ -87,6 +86,10 @@ class Adapter:
     error: Callable[[str, str], dict[str, Any]]         # (reason, detail)
     callback: Callable[[Platform, str, str, str, float], Outbound]  # order, status, reason
     callback_ok: Callable[[int, bytes], bool]           # (HTTP status, body)
+    # the webhook request, for the OpenAPI document: body schema, its media type, headers
+    request: dict[str, Any]
+    media_type: str = "application/json"
+    headers: dict[str, Any] = field(default_factory=dict)
 
 
 def _fresh(stamp: float, now: float, skew: int) -> None:
@@ -104,9 +107,9 @@ def _order(order: dict[str, Any]) -> dict[str, Any]:
 
 def _json(raw: bytes | str, what: str) -> Any:
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Rejected("malformed", f"{what} is not JSON") from exc
+        return wire.loads(raw)  # lone surrogates and deep nesting too
+    except ValueError as exc:
+        raise Rejected("malformed", f"{what} is not JSON: {exc}") from exc
 
 
 def _str_field(fields: Mapping[str, Any], name: str) -> str:
@@ -141,20 +144,27 @@ def meituan_read(raw: bytes, headers: Mapping[str, str], platform: Platform, now
     if not signing.equal(signing.meituan_sign(fields, platform.secret), fields["sig"]) \
             or (platform.app_id and fields["app_id"] != platform.app_id):
         raise Rejected("bad_signature", "sig does not match")
-    if not fields["timestamp"].isdigit() or len(fields["timestamp"]) > 12:
-        raise Rejected("malformed", "timestamp is not Unix seconds")
-    _fresh(int(fields["timestamp"]), now, skew)
+    stamp = _digits(fields, "timestamp", 12, "Unix seconds")
+    _fresh(stamp, now, skew)
     detail = _json(fields["detail"], "detail")
-    if not isinstance(detail, list) or not fields["total"].isdigit():
-        raise Rejected("malformed", "detail is not a list or total not fen")
+    if not isinstance(detail, list):
+        raise Rejected("malformed", "detail is not a list")
     lines = [{"sku": d.get("app_food_code"), "qty": d.get("quantity"),
               "unit_cents": d.get("price"), **({"note": d["remark"]} if "remark" in d else {})}
              if isinstance(d, dict) else d for d in detail]
     order = {"platform_order_id": fields["order_id"], "lines": lines,
-             "total_cents": int(fields["total"]),
+             "total_cents": _digits(fields, "total", 12, "fen"),
              **({"note": fields["caution"]} if fields.get("caution") else {})}
-    return Inbound(_request_id(fields["request_id"]), int(fields["timestamp"]),
-                   fields["app_poi_code"], _order(order))
+    return Inbound(_request_id(fields["request_id"]), stamp, fields["app_poi_code"],
+                   _order(order))
+
+
+def _digits(fields: Mapping[str, str], name: str, max_len: int, what: str) -> int:
+    """A form field of ASCII digits ("²".isdigit() is True and int("²") fails)."""
+    try:
+        return wire.digits(fields[name], max_len)
+    except ValueError as exc:
+        raise Rejected("malformed", f"{name} is not {what}") from exc
 
 
 def meituan_callback(platform: Platform, order_id: str, status: str, reason: str,
@@ -169,14 +179,26 @@ def meituan_callback(platform: Platform, order_id: str, status: str, reason: str
 def _json_ok(key: str, value: str) -> Callable[[int, bytes], bool]:
     def ok(status: int, body: bytes) -> bool:
         try:
-            return 200 <= status < 300 and json.loads(body).get(key) == value
+            return 200 <= status < 300 and wire.loads(body).get(key) == value
         except (ValueError, AttributeError):
             return False
     return ok
 
 
+def _strings(names: tuple[str, ...], **described: str) -> dict[str, Any]:
+    return {n: {"type": "string", **({"description": described[n]} if n in described else {})}
+            for n in names}
+
+
+MEITUAN_REQUEST: Final = {
+    "type": "object", "required": list(MEITUAN_FIELDS),
+    "properties": _strings(
+        (*MEITUAN_FIELDS, "caution"), timestamp="Unix seconds", total="fen",
+        detail="JSON list of {app_food_code, quantity, price (fen), remark?}",
+        sig="MD5 of the other fields sorted as k=v&k=v, then the secret (docs/platforms.md)")}
 MEITUAN = Adapter(
-    read=meituan_read,
+    read=meituan_read, request=MEITUAN_REQUEST,
+    media_type="application/x-www-form-urlencoded",
     ok=lambda order_id, outcome: {"data": "ok"},
     error=lambda reason, detail: {"data": "ng", "error": {"code": REASONS[reason][1],
                                                           "msg": f"{reason}: {detail}"}},
@@ -224,8 +246,19 @@ def eleme_callback(platform: Platform, order_id: str, status: str, reason: str,
     return Outbound({"Content-Type": "application/json"}, json.dumps(envelope).encode())
 
 
+ELEME_REQUEST: Final = {
+    "type": "object",
+    "required": ["requestId", "type", "appId", "shopId", "timestamp", "message", "signature"],
+    "properties": {
+        **_strings(("requestId", "appId", "shopId"),),
+        "type": {"type": "string", "enum": ["order.created"]},
+        "timestamp": {"type": "integer", "description": "Unix milliseconds"},
+        **_strings(("message", "signature"),
+                   message="JSON text: {orderId, items: [{extendCode, quantity, price, "
+                           "remark?}], totalPrice, description?}",
+                   signature="SHA-256 (docs/platforms.md)")}}
 ELEME = Adapter(
-    read=eleme_read,
+    read=eleme_read, request=ELEME_REQUEST,
     ok=lambda order_id, outcome: {"message": "ok"},
     error=lambda reason, detail: {"message": f"{reason}: {detail}", "code": REASONS[reason][2]},
     callback=eleme_callback, callback_ok=_json_ok("message", "ok"))
@@ -261,8 +294,17 @@ def generic_callback(platform: Platform, order_id: str, status: str, reason: str
                     body)
 
 
+GENERIC_REQUEST: Final = {
+    "type": "object", "required": ["id", "type", "shop", "order"],
+    "properties": {
+        **_strings(("id", "shop")), "type": {"type": "string", "enum": ["order.created"]},
+        "order": {**UNIFIED_ORDER, "required": ["id", "lines", "total_cents"], "properties": {
+            ("id" if k == "platform_order_id" else k): v
+            for k, v in UNIFIED_ORDER["properties"].items()}}}}
 GENERIC = Adapter(
-    read=generic_read,
+    read=generic_read, request=GENERIC_REQUEST,
+    headers={signing.GENERIC_HEADER: {"type": "string", "description": "t=<unix s>,v1=<hex "
+                                      "HMAC-SHA256 of '<t>.' + the raw body>"}},
     ok=lambda order_id, outcome: {"received": True, "order": order_id, "outcome": outcome},
     error=lambda reason, detail: {"error": reason, "detail": detail},
     callback=generic_callback, callback_ok=lambda status, body: 200 <= status < 300)

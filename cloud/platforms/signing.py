@@ -21,6 +21,8 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
+from sync import wire
+
 GENERIC_HEADER: Final = "X-Signature"
 
 
@@ -55,9 +57,7 @@ def parse_hmac_header(header: str) -> tuple[int, list[str]]:
         if not sep:
             raise ValueError("not t=…,v1=…")
         if key == "t":
-            if not value.isdigit() or len(value) > 12:
-                raise ValueError("t is not Unix seconds")
-            stamp = int(value)
+            stamp = wire.digits(value, 12)  # ValueError unless 1-12 ASCII digits
         elif key == "v1":
             signatures.append(value)
     if stamp is None or not signatures:
@@ -67,8 +67,11 @@ def parse_hmac_header(header: str) -> tuple[int, list[str]]:
 
 def hmac_valid(body: bytes, secret: str, timestamp: int, signatures: list[str]) -> bool:
     expected = hmac_sign(body, secret, timestamp).rpartition("v1=")[2]
-    return any(hmac.compare_digest(expected, s) for s in signatures)
+    return any(equal(expected, s) for s in signatures)
 
 
 def equal(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
+    """Constant-time ``a == b`` for any text a client sends: ``compare_digest`` refuses a
+    non-ASCII str, and a header's undecodable bytes arrive as lone surrogates."""
+    return hmac.compare_digest(a.encode("utf-8", "surrogatepass"),
+                               b.encode("utf-8", "surrogatepass"))

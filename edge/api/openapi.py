@@ -69,7 +69,7 @@ def _operation(route: Route) -> dict[str, Any]:
         op["security"] = []
     if route.body is not None:
         op["requestBody"] = {"required": True,
-                             "content": {"application/json": {"schema": route.body}}}
+                             "content": {route.consumes: {"schema": route.body}}}
     return op
 
 

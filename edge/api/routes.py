@@ -30,6 +30,7 @@ class Route:
     ok: int = 200
     errors: tuple[int, ...] = ()
     produces: str = "application/json"
+    consumes: str = "application/json"  # the body's media type
 
 
 IDEMPOTENCY = {"Idempotency-Key": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{8,128}$"}}

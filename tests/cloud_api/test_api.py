@@ -138,7 +138,7 @@ async def test_openapi_documents_every_route(hq: TestClient) -> None:
         assert op["summary"] and str(route.ok) in op["responses"], route.path
         assert (op.get("security") == []) == route.public
         if route.body is not None:
-            assert op["requestBody"]["content"]["application/json"]["schema"] == route.body
+            assert op["requestBody"]["content"][route.consumes]["schema"] == route.body
     registered = {(r.method, r.resource.canonical) for r in hq.app.router.routes()
                   if r.resource is not None and r.method != "HEAD"
                   and r.resource.canonical.startswith(("/api/", "/metrics"))}  # not the pages

@@ -1,4 +1,5 @@
-"""The API against hostile input: schemathesis on the live OpenAPI document, then by hand.
+"""The API against hostile input: schemathesis on the live OpenAPI documents of the edge and
+of HQ (its platform webhooks included), then by hand.
 
 Every answer to bad input is a 4xx JSON ``{"error": ...}`` and writes nothing; no input
 makes the daemon answer 5xx.
@@ -18,13 +19,36 @@ from typing import Any
 import pytest
 
 from edge.store.database import db_path
+from tests.cloud_api.conftest import USERS, make_hq
 from tests.conftest import Api
-from tests.helpers import Daemon, login, make_store, request
+from tests.helpers import ROOT, Daemon, free_port, login, make_store, request
 from tests.integration.invariants import check_database
+from tests.platforms.signed import platform_env
+from tests.system import wait_http
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 HOOKS = Path(__file__).with_name("schemathesis_hooks.py")
 BUDGET_S = 40
+
+
+def run_schemathesis(url: str, token: str, work: Path, env: dict[str, str]) -> None:
+    """Schemathesis on ``url``'s OpenAPI document for ``BUDGET_S``: no 5xx, JSON errors."""
+    seed = os.environ.get("SCHEMATHESIS_SEED", str(uuid.uuid4().int % 2**32))
+    done = subprocess.run(
+        [str(SCHEMATHESIS), "--no-color", "run", f"{url}/api/openapi.json",
+         "--checks", "not_a_server_error,error_body_is_json",
+         "-H", f"Authorization: Bearer {token}",
+         "--max-examples", "50", "--max-time", str(BUDGET_S), "--seed", seed,
+         "--request-timeout", "10", "--generation-database", "none"],
+        cwd=work, env={**os.environ, **env, "SCHEMATHESIS_HOOKS": str(HOOKS)},
+        capture_output=True, text=True, timeout=BUDGET_S + 60,
+    )
+    failures = done.stdout.find("FAILURES")  # the failing requests, as curl commands
+    output = done.stdout[max(0, failures - 40):][:12000] + done.stderr[-2000:]
+    assert done.returncode == 0, f"schemathesis (seed {seed}) found failures:\n{output}"
+    assert "generated" in done.stdout and "Operations:" in done.stdout, output
+    status, health = request("GET", f"{url}/api/v1/health")
+    assert (status, health["status"]) == (200, "ok"), health
 
 
 @pytest.mark.slow
@@ -35,25 +59,34 @@ def test_schemathesis_finds_no_server_error_and_only_json_errors(tmp_path: Path)
     daemon = Daemon(store)
     daemon.start()
     try:
-        token = login(daemon.url, "manager")
-        seed = os.environ.get("SCHEMATHESIS_SEED", str(uuid.uuid4().int % 2**32))
-        done = subprocess.run(
-            [str(SCHEMATHESIS), "--no-color", "run", f"{daemon.url}/api/openapi.json",
-             "--checks", "not_a_server_error,error_body_is_json",
-             "-H", f"Authorization: Bearer {token}",
-             "--max-examples", "50", "--max-time", str(BUDGET_S), "--seed", seed,
-             "--request-timeout", "10", "--generation-database", "none"],
-            cwd=tmp_path, env={**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS)},
-            capture_output=True, text=True, timeout=BUDGET_S + 60,
-        )
-        output = done.stdout[-8000:] + done.stderr[-2000:]
-        assert done.returncode == 0, f"schemathesis (seed {seed}) found failures:\n{output}"
-        assert "generated" in done.stdout and "Operations:" in done.stdout, output
-        status, health = request("GET", f"{daemon.url}/api/v1/health")
-        assert (status, health["status"]) == (200, "ok"), health
+        run_schemathesis(daemon.url, login(daemon.url, "manager"), tmp_path, {})
     finally:
         daemon.stop()
     check_database(db_path(store))  # thousands of random writes left a sound database
+
+
+@pytest.mark.slow
+def test_schemathesis_finds_no_server_error_at_hq_and_its_webhooks(tmp_path: Path) -> None:
+    """HQ's whole document, the platform webhooks signed by the hook (schemathesis_hooks)."""
+    make_hq(tmp_path / "hq", f"sqlite:///{tmp_path / 'hq.db'}")
+    env = platform_env()
+    port = free_port()
+    log = tmp_path / "hq.log"
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from cloud.cli import main; main()", "run", "--data-dir",
+             str(tmp_path / "hq"), "--host", "127.0.0.1", "--port", str(port)],
+            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env}, cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/api/v1/health", proc, log)
+        status, body = request("POST", f"{url}/api/v1/auth/login",
+                               {"user": "admin", "password": USERS["admin"][0]})
+        assert status == 200, body
+        run_schemathesis(url, body["token"], tmp_path, env)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 # -- bad input by hand ---------------------------------------------------------------
@@ -61,6 +94,7 @@ def test_schemathesis_finds_no_server_error_and_only_json_errors(tmp_path: Path)
 OK_LINE = {"sku": "C001", "qty": 1}
 OK_ORDER = {"channel": "pos", "lines": [OK_LINE]}
 
+LINE_PREFIX = b'{"channel":"pos","lines":[{"sku":"C001","qty":1'
 # (what, raw body, expected status, expected error code)
 RAW_BODIES: list[tuple[str, bytes, int, str]] = [
     ("truncated JSON", b'{"channel": "pos", "lines": [', 400, "malformed_json"),
@@ -74,6 +108,13 @@ RAW_BODIES: list[tuple[str, bytes, int, str]] = [
      "invalid_body"),
     ("oversized body", json.dumps({**OK_ORDER, "table": "x" * 70_000}).encode(), 413,
      "body_too_large"),
+    # a lone UTF-16 surrogate is no Unicode text: no database stores it (was a 500)
+    ("lone surrogate note", LINE_PREFIX + b',"note":"\\udc00"}]}', 400, "malformed_json"),
+    ("lone surrogate table", LINE_PREFIX + b'}],"table":"\\ud83d"}', 400, "malformed_json"),
+    ("lone surrogate key", LINE_PREFIX + b'}],"\\udfff":1}', 400, "malformed_json"),
+    ("qty is 1e0", b'{"channel":"pos","lines":[{"sku":"C001","qty":1e0}]}', 422, "invalid_body"),
+    ("nested 100 deep", LINE_PREFIX + b'}],"pickup":' + b"[" * 100 + b"]" * 100 + b"}",
+     400, "malformed_json"),
 ]
 
 
@@ -100,6 +141,7 @@ JSON_BODIES: list[tuple[str, Any, int, str]] = [
     ("qty 2**63", line_case(qty=2**63), 422, "invalid_body"),
     ("qty is a string", line_case(qty="2"), 422, "invalid_body"),
     ("qty is a float", line_case(qty=1.5), 422, "invalid_body"),
+    ("qty is 1.0", line_case(qty=1.0), 422, "invalid_body"),  # JSON Schema's integer holds 1.0
     ("qty is a bool", line_case(qty=True), 422, "invalid_body"),
     ("qty is null", line_case(qty=None), 422, "invalid_body"),
     ("note too long", line_case(note="x" * 201), 422, "invalid_body"),
@@ -248,10 +290,12 @@ async def test_bad_queries_are_400_json(kitchen: Api) -> None:
                  "/api/v1/orders?since=yesterday", "/api/v1/orders?limit=0",
                  "/api/v1/orders?limit=1e3", "/api/v1/orders?status=lost",
                  "/api/v1/orders?channel=%00", "/api/v1/events?after=%C2%B2",  # "²".isdigit()
-                 "/api/v1/events?after=-1"):
+                 "/api/v1/events?after=-1",
+                 "/api/v1/orders?limit=%D9%A3", "/api/v1/orders?limit=%203",  # int(): "٣", " 3"
+                 "/api/v1/orders?limit=1_0", "/api/v1/orders?limit=%C2%B2"):
         resp = await kitchen.client.get(path, headers={"Authorization": f"Bearer {kitchen.token}"})
         body = await resp.json(content_type=None)
-        if (resp.status, body.get("error")) != (400, "invalid_query"):
+        if (resp.status, isinstance(body, dict) and body.get("error")) != (400, "invalid_query"):
             problems.append(f"{path}: {resp.status} {body}")
     assert not problems, "\n".join(problems)
 
@@ -261,4 +305,26 @@ async def test_sku_with_trailing_newline_is_refused(manager: Api, store_dir: Pat
     bad = [(repr(sku), json.dumps({**item, "sku": sku}).encode(), 422, "invalid_body")
            for sku in ("X1\n", "X1\r\n", " X1", "")]
     problems = await expect_refused(manager, store_dir, bad, "/api/v1/catalog/items")
+    assert not problems, "\n".join(problems)
+
+
+async def test_lone_surrogates_and_floats_for_integers_are_refused(manager: Api,
+                                                                   store_dir: Path) -> None:
+    """Every body reader: a lone surrogate is 400 (SQLite cannot encode it: was a 500), and
+    1.0 is no integer (JSON Schema's "integer" takes it; a float must not reach the store)."""
+    item = b'{"sku":"X1","category":"c","station":"wok","price_cents":100,'
+    items = [("surrogate name", item + b'"name":"\\ud800"}', 400, "malformed_json"),
+             ("surrogate category key", item + b'"name":"n","\\udc00":1}', 400,
+              "malformed_json"),
+             ("price 100.0", item + b'"name":"n","price_cents":100.0}', 422, "invalid_body"),
+             ("safety stock 1.0", item + b'"name":"n","safety_stock":1.0}', 422,
+              "invalid_body")]
+    movements = [("surrogate ref", b'{"sku":"C001","delta":1,"reason":"receipt","ref":"\\udc00"}',
+                  400, "malformed_json"),
+                 ("delta 1.0", b'{"sku":"C001","delta":1.0,"reason":"receipt"}', 422,
+                  "invalid_body"),
+                 ("counted true", b'{"sku":"C001","counted":true,"reason":"stocktake"}', 422,
+                  "invalid_body")]
+    problems = await expect_refused(manager, store_dir, items, "/api/v1/catalog/items")
+    problems += await expect_refused(manager, store_dir, movements, "/api/v1/inventory/movements")
     assert not problems, "\n".join(problems)
