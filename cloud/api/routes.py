@@ -68,7 +68,7 @@ def setup_routes(app: web.Application) -> None:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    who = bearer(request, request.app[keys.TOKENS], PUBLIC_PATHS, query_token=False)
+    who = bearer(request, request.app[keys.TOKENS], PUBLIC_PATHS)
     if who is not None:
         check_role(request, who)
         request[PRINCIPAL] = who

@@ -103,24 +103,34 @@ class LoginLimiter:
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")
 
 
-def bearer(request: web.Request, signer: TokenSigner, public_paths: frozenset[str], *,
-           query_token: bool) -> Principal | None:
+def bearer(request: web.Request, signer: TokenSigner, public_paths: frozenset[str],
+           query_token_routes: frozenset[str] = frozenset()) -> Principal | None:
     """The verified caller of an API route, or None for a public path or a page; 401 when the
-    token is missing, forged or expired. ``query_token``: also accept ``?token=`` (WebSockets:
-    browsers cannot set headers on them). Shared by the edge's and the cloud's middleware."""
+    token is missing, forged or expired. ``query_token_routes``: the routes (paths as in the
+    route table) that also accept ``?token=``: WebSockets, as browsers cannot set headers on
+    them. Nowhere else: a token in a URL ends up in logs and browser history. Shared by the
+    edge's and the cloud's middleware."""
     path = request.path
     if path in public_paths or not (path.startswith("/api/") or path == "/metrics"):
         return None
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         token = header[7:]
+    elif _route_path(request) in query_token_routes:
+        token = request.query.get("token", "")
     else:
-        token = request.query.get("token", "") if query_token else ""
+        token = ""
     who = signer.verify(token) if token else None
     if who is None:
         raise ApiError(401, "unauthorized", "send Authorization: Bearer <token> from /auth/login",
                        headers={"WWW-Authenticate": "Bearer"})
     return who
+
+
+def _route_path(request: web.Request) -> str | None:
+    """The path of the matched route as written in the route table (``/x/{id}``)."""
+    resource = request.match_info.route.resource
+    return None if resource is None else resource.canonical
 
 
 def principal(request: web.Request) -> Principal:

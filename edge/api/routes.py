@@ -31,6 +31,7 @@ class Route:
     errors: tuple[int, ...] = ()
     produces: str = "application/json"
     consumes: str = "application/json"  # the body's media type
+    websocket: bool = False  # the token may come as ?token= (browsers send no header there)
 
 
 IDEMPOTENCY = {"Idempotency-Key": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{8,128}$"}}
@@ -94,7 +95,10 @@ ROUTES: tuple[Route, ...] = (
           errors=(400, 404, 422)),
     Route("GET", "/api/v1/events", events.events,
           "WebSocket of committed order/stock/catalog events; resume with ?after=seq",
-          query={"after": {"type": "integer", "minimum": 0}}, ok=101, errors=(400,)),
+          query={"after": {"type": "integer", "minimum": 0}, "token": {
+              "type": "string", "description": "the bearer token, for browsers (a WebSocket "
+                                               "cannot send Authorization); no other route"}},
+          ok=101, errors=(400,), websocket=True),
     Route("GET", "/api/v1/members/lookup", members.lookup,
           "Find a member by phone, card/QR code or WeChat unionid (exactly one); balances, "
           "allowance, usable coupons", query=MEMBER_LOOKUP_QUERY, errors=(400, 404, 422, 503)),
@@ -135,6 +139,7 @@ ROUTES: tuple[Route, ...] = (
 )
 
 PUBLIC_PATHS = frozenset(r.path for r in ROUTES if r.public) | {"/api/openapi.json"}
+WEBSOCKET_PATHS = frozenset(r.path for r in ROUTES if r.websocket)
 
 
 def setup_routes(app: web.Application) -> None:
@@ -148,7 +153,7 @@ def setup_routes(app: web.Application) -> None:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    who = bearer(request, request.app[keys.TOKENS], PUBLIC_PATHS, query_token=True)
+    who = bearer(request, request.app[keys.TOKENS], PUBLIC_PATHS, WEBSOCKET_PATHS)
     if who is not None:
         request[PRINCIPAL] = who
     return await handler(request)
