@@ -15,7 +15,6 @@ from datetime import timedelta
 from typing import Any, Final
 
 from aiohttp import web
-from jsonschema import Draft202012Validator
 
 from sync import messages, topics
 from sync.mqtt import MqttClient, Will
@@ -137,7 +136,7 @@ CHANGE_SCHEMAS["platform.order"] = {
         "lines": {"type": "array", "minItems": 1, "maxItems": MAX_LINES,
                   "items": schemas.ORDER_LINE},
         "idempotency_key": {"type": "string", "pattern": r"^[A-Za-z0-9_.:-]{8,128}(?!\n)$"}}}
-_VALIDATORS = {kind: Draft202012Validator(schema) for kind, schema in CHANGE_SCHEMAS.items()}
+_VALIDATORS = {kind: schemas.Validator(schema) for kind, schema in CHANGE_SCHEMAS.items()}
 PRUNE_EVERY_S: Final = 60.0
 BIRTH_MIN_GAP_S: Final = 1.0
 

@@ -90,3 +90,15 @@ def test_deep_nesting_and_lone_surrogates_are_invalid_messages(kind: str, extra:
     assert parse(payload) is not None
     with pytest.raises(MessageError):
         parse(payload[:-1] + b', "x": ' + EXTRA[extra] + b"}")
+
+
+def test_down_changes_take_integers_only_as_ints() -> None:
+    """A change from HQ with 5.0 or true where an integer belongs is refused like any invalid
+    change (JSON Schema's own 'integer' accepts 5.0; the float would reach stock arithmetic)."""
+    from edge.syncer import check_change
+
+    good = {"type": "stock.adjust", "data": {"sku": "A1", "delta": 5, "ref": "r1"}}
+    assert check_change(good) is None
+    for bad in (5.0, True, "5"):
+        change = {"type": "stock.adjust", "data": {"sku": "A1", "delta": bad, "ref": "r1"}}
+        assert (check_change(change) or "").startswith("invalid delta"), bad
