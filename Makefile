@@ -46,7 +46,8 @@ demo: $(VENV)/.test-extras deps-test
 	$(BIN)/python scripts/demo.py
 
 lint: $(VENV)/.test-extras
-	$(BIN)/mypy sync drivers edge/domain
+	$(BIN)/lint-imports
+	$(BIN)/mypy common sync drivers edge/domain
 
 # the manual (docs/), built strictly: a broken link or a page missing from the nav fails
 docs: $(VENV)/.test-extras

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from edge import sdnotify
-from edge.app import PAGES as EDGE_PAGES
+from common import sdnotify
+from common.pages import setup_shared_pages
 
 from . import keys
 from .analytics.scheduler import analytics_ctx
@@ -25,8 +25,8 @@ from .api.errors import MIDDLEWARES
 from .api.metrics import Metrics
 from .api.routes import auth_middleware, setup_routes
 from .config import Settings
-from .platforms.callbacks import callbacks_ctx
 from .db.leases import LeasePolicy
+from .platforms.callbacks import callbacks_ctx
 from .service import CloudLink, DbRunner, counters
 
 
@@ -53,15 +53,12 @@ PAGES = Path(__file__).parent / "pages"
 
 def setup_pages(app: web.Application) -> None:
     """The HQ dashboard at ``/``; its assets (Chart.js vendored) under ``/static/``, and the
-    pages' shared API/message helper from the edge's pages."""
+    scripts both services' pages share (``common.pages``)."""
     async def dashboard(request: web.Request) -> web.FileResponse:
         return web.FileResponse(PAGES / "dashboard.html", headers={"Cache-Control": "no-cache"})
 
-    async def common_js(request: web.Request) -> web.FileResponse:
-        return web.FileResponse(EDGE_PAGES / "static" / "common.js")
-
     app.router.add_get("/", dashboard)
-    app.router.add_get("/static/common.js", common_js)
+    setup_shared_pages(app)
     app.router.add_static("/static/", PAGES / "static")
 
 

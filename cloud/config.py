@@ -19,7 +19,7 @@ from cloud.analytics import automation
 from cloud.analytics import forecast as forecast_rules
 from cloud.analytics import settlement as settlement_rules
 from cloud.platforms import settings as platform_settings
-from edge.config import validate_tables
+from common.config import validate_tables
 from sync.mqtt import BrokerUrl
 
 CONFIG_FILE = "cloud.toml"

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from edge.api.auth import LoginLimiter, TokenSigner
+    from common.http.auth import LoginLimiter, TokenSigner
 
     from .analytics.scheduler import Analytics
     from .api.metrics import Metrics

@@ -9,7 +9,7 @@ import signal
 
 from aiohttp import web
 
-from edge import sdnotify
+from common import sdnotify
 
 from .app import create_app
 from .config import Settings

@@ -244,7 +244,7 @@ def counters(link: CloudLink | None) -> dict[str, dict[str, int]]:
 async def run_ingest_worker(settings: Settings) -> None:
     """An extra ingest worker: its own database connection and broker client, no HTTP;
     runs until SIGTERM/SIGINT."""
-    from edge import sdnotify
+    from common import sdnotify
 
     from .app import watchdog
 

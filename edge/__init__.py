@@ -1,3 +1,5 @@
 """storenode edge daemon: the per-store order center, stock pool and LAN API."""
 
-__version__ = "0.1.0"
+from common import __version__
+
+__all__ = ["__version__"]

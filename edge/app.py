@@ -11,9 +11,12 @@ from pathlib import Path
 
 from aiohttp import web
 
-from . import keys, sdnotify
-from .api.auth import LoginLimiter, TokenSigner
-from .api.errors import error_middleware
+from common import sdnotify
+from common.http.auth import LoginLimiter, TokenSigner
+from common.http.errors import REQUEST_METRICS, error_middleware
+from common.pages import setup_shared_pages
+
+from . import keys
 from .api.events import SOCKETS, close_sockets
 from .api.routes import auth_middleware, setup_routes
 from .config import Settings
@@ -21,8 +24,8 @@ from .devices import devices_ctx
 from .devicestate import DeviceRegistry
 from .hub import EventHub
 from .metrics import Metrics
-from .store.database import Database, migrate
 from .printing.coordinator import printing_ctx
+from .store.database import Database, migrate
 from .syncer import sync_ctx
 
 log = logging.getLogger(__name__)
@@ -50,6 +53,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_routes(app)
     for path, page in PAGE_ROUTES.items():
         app.router.add_get(path, page_handler(page))
+    setup_shared_pages(app)
     app.router.add_static("/static/", PAGES / "static", append_version=True)
     return app
 
@@ -71,6 +75,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.DB] = db
     app[keys.METRICS] = Metrics(lambda: db.sync_counters()["pending"],
                                 lambda: db.writer.outbox.hlc.drift_rejected)
+    app[REQUEST_METRICS] = app[keys.METRICS]
     try:
         yield
     finally:

@@ -12,6 +12,8 @@ from typing import Any
 
 import click
 
+from common.errors import DomainError
+
 from . import service
 from .config import ConfigError, load_settings
 from .domain.channels import ROLES
@@ -130,7 +132,7 @@ def staff_add(staff_id: str, pin: str, role: str, data_dir: Path) -> None:
         service.add_staff(data_dir, settings.store_id, staff_id, pin, role)
     except (ConfigError, ValueError) as exc:
         _fail(str(exc))
-    except service.DomainError as exc:
+    except DomainError as exc:
         _fail(f"{exc.code}: {exc.detail}")
     _out({"staff": staff_id, "role": role})
 
@@ -155,7 +157,7 @@ def catalog_import(csv_file: Path, outlet: str | None, stock: int, data_dir: Pat
         count = service.import_catalog(data_dir, settings.store_id, csv_file, outlet, stock)
     except (ConfigError, KeyError, ValueError) as exc:
         _fail(f"cannot import {csv_file}: {exc}")
-    except service.DomainError as exc:
+    except DomainError as exc:
         _fail(f"{exc.code}: {exc.detail}")
     _out({"imported": count})
 
@@ -333,7 +335,7 @@ def printer_reprint(order_id: str, kinds: tuple[str, ...], station: str | None,
                              station)
     except ConfigError as exc:
         _fail(str(exc))
-    except service.DomainError as exc:
+    except DomainError as exc:
         _fail(f"{exc.code}: {exc.detail}")
     _out({"order_id": order_id, "jobs": jobs})
 

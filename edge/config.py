@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from common.config import ConfigError, validate_tables
+
 if TYPE_CHECKING:
     from .lockers.settings import LockerBank
     from .printing.settings import PrintSettings
@@ -35,9 +37,6 @@ SCHEMA: dict[str, dict[str, tuple[type, Any]]] = {
               "retry_max_s": (int, 30), "failover_after": (int, 3)},
 }
 
-
-class ConfigError(Exception):
-    pass
 
 
 @dataclass(frozen=True)
@@ -179,47 +178,6 @@ def _broker_url(path: Path, url: str) -> str:
         except ValueError as exc:
             raise ConfigError(f"{path}: sync.broker: {exc}") from exc
     return url
-
-
-def validate_tables(path: Path, raw: dict[str, Any], env: dict[str, str],
-                    schema: dict[str, dict[str, tuple[type, Any]]], env_prefix: str,
-                    error: type[Exception] = ConfigError) -> dict[str, Any]:
-    """``{"section.key": value}`` from a parsed TOML file and ``{env_prefix}SECTION_KEY``
-    overrides, checked against ``schema`` (section -> key -> (type, default)).
-
-    Unknown sections or keys, wrong types and missing required keys raise ``error`` naming the
-    file (or the environment variable) and the key. Shared by the edge and the cloud settings.
-    """
-    unknown = set(raw) - set(schema)
-    if unknown:
-        raise error(f"{path}: unknown section(s) {sorted(unknown)}")
-    values: dict[str, Any] = {}
-    for section, keys in schema.items():
-        given = raw.get(section, {})
-        if not isinstance(given, dict):
-            raise error(f"{path}: [{section}] must be a table")
-        extra = set(given) - set(keys)
-        if extra:
-            raise error(f"{path}: [{section}] has unknown key(s) {sorted(extra)}")
-        for key, (kind, default) in keys.items():
-            name, where = f"{section}.{key}", str(path)
-            value = given.get(key, default)
-            env_name = f"{env_prefix}{section}_{key}".upper()
-            if env_name in env:
-                value, where = env[env_name], f"environment {env_name}"
-                if kind is int:
-                    try:
-                        value = int(value)
-                    except ValueError as exc:
-                        raise error(f"{where}: {name} must be an integer, got {value!r}") from exc
-            if value is None:
-                raise error(f"{where}: {name} is required")
-            if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-                raise error(f"{where}: {name} must be an integer, got {value!r}")
-            if kind is str and not isinstance(value, str):
-                raise error(f"{where}: {name} must be a string, got {value!r}")
-            values[name] = value
-    return values
 
 
 def _read_secret(data_dir: Path) -> bytes:

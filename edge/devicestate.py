@@ -13,7 +13,8 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from .store.clock import utc_now_iso
+from common.clock import utc_now_iso
+
 from .store.writer import Tx
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from .api.auth import LoginLimiter, TokenSigner
+    from common.http.auth import LoginLimiter, TokenSigner
+
     from .api.members import LookupNotices
     from .config import Settings
     from .devicestate import DeviceRegistry

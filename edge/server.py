@@ -9,7 +9,8 @@ import signal
 
 from aiohttp import web
 
-from . import sdnotify
+from common import sdnotify
+
 from .app import create_app
 from .config import Settings
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import hashlib
-import hmac
 import os
 import secrets
 import sqlite3
@@ -13,35 +11,16 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from .domain.errors import DomainError
+from common.passwords import hash_pin
+
 from .config import CONFIG_FILE, SECRET_FILE, STORE_ID, ConfigError, render_config
 from .domain.channels import ROLES
-from .store import reads, writes
-from .store import syncdb
+from .store import reads, syncdb, writes
 from .store.connection import open_writer
 from .store.database import db_path, migrate
 from .store.writer import run_once
 
 PIN_RULE = "4 to 12 digits"
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
-
-
-def hash_pin(pin: str) -> str:
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(pin.encode(), salt=salt, **_SCRYPT)
-    return f"scrypt${_SCRYPT['n']}${salt.hex()}${digest.hex()}"
-
-
-def verify_pin(pin: str, stored: str) -> bool:
-    try:
-        scheme, n, salt, digest = stored.split("$")
-        params = {**_SCRYPT, "n": int(n)}
-        got = hashlib.scrypt(pin.encode(), salt=bytes.fromhex(salt), **params)
-    except (ValueError, TypeError):
-        return False
-    return scheme == "scrypt" and hmac.compare_digest(got.hex(), digest)
-
-
 def init_store(data_dir: Path, store_id: str, tenant: str = "default",
                timezone: str = "Asia/Shanghai", port: int = 8080) -> Path:
     """Create config, secret and database. Refuses to touch an existing store."""

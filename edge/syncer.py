@@ -16,6 +16,10 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from common.clock import iso, utc_now
+from common.http.body import Validator
+from common.schemas import CHANNEL, ITEM_PROPS, QUOTAS, SKU
+from common.vocabulary import CHANNELS, ID_KINDS, MAX_LINES
 from sync import messages, topics
 from sync.mqtt import MqttClient, Will
 from sync.publisher import Batch, OutboxPublisher, retrieve
@@ -24,29 +28,26 @@ from . import __version__, keys
 from .api import schemas
 from .config import Settings
 from .domain import members as member_rules
-from .domain.channels import CHANNELS
-from .domain.orders import MAX_LINES
 from .domain.stock import MOVEMENT_REASONS
 from .store import syncdb
-from .store.clock import iso, utc_now
 from .store.database import Database
 
 log = logging.getLogger(__name__)
 
 _RATE = {"type": "number", "minimum": 0, "maximum": 1000}
-_CHANNEL_RATES = {"type": "object", "propertyNames": schemas.CHANNEL, "additionalProperties": _RATE}
+_CHANNEL_RATES = {"type": "object", "propertyNames": CHANNEL, "additionalProperties": _RATE}
 _SHARE = {"type": "number", "minimum": 0, "maximum": 1}
-_HQ_ITEM = {k: v for k, v in schemas._ITEM_PROPS.items() if k not in ("available", "track_stock")}
+_HQ_ITEM = {k: v for k, v in ITEM_PROPS.items() if k not in ("available", "track_stock")}
 # what the edge accepts from HQ, per change type (extra fields are ignored: forward compatible)
 CHANGE_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
     "catalog.item": {"type": "object", "required": ["sku", "name", "category", "station",
                                                     "price_cents"],
-                     "properties": {"sku": schemas.SKU, **_HQ_ITEM}},
+                     "properties": {"sku": SKU, **_HQ_ITEM}},
     "inventory.quotas": {"type": "object", "required": ["sku", "quotas"],
-                         "properties": {"sku": schemas.SKU,
-                                        "quotas": {**schemas.QUOTAS, "minProperties": 0}}},
+                         "properties": {"sku": SKU,
+                                        "quotas": {**QUOTAS, "minProperties": 0}}},
     "stock.adjust": {"type": "object", "required": ["sku", "delta"],
-                     "properties": {"sku": schemas.SKU,
+                     "properties": {"sku": SKU,
                                     # 0: an HQ stocktake that found what HQ expected
                                     "delta": {"type": "integer", "minimum": -1_000_000,
                                               "maximum": 1_000_000},
@@ -60,7 +61,7 @@ _TIME = {"type": "string", "maxLength": 40,
 _COUNT = {"type": "integer", "minimum": 0, "maximum": 10**12}
 _HLC = {"type": "string", "minLength": 1, "maxLength": 64}
 _IDENTITY = {"type": "object", "required": ["kind", "idhash"], "properties": {
-    "kind": {"enum": list(member_rules.ID_KINDS)}, "idhash": schemas.IDHASH,
+    "kind": {"enum": list(ID_KINDS)}, "idhash": schemas.IDHASH,
     "last4": {"type": ["string", "null"], "pattern": r"^[0-9]{4}(?!\n)$"}}}
 # a shrink or revoke asks for ``lease.acked {lease_id, rev}`` (docs/members.md)
 _LEASE_ACK = {"rev": {"type": "integer", "minimum": 1}, "ack": {"type": "boolean"}}
@@ -103,13 +104,13 @@ CHANGE_SCHEMAS.update({
         "template_id", "kind", "value", "valid_from", "valid_to"], "properties": {
         "template_id": schemas.REF, "kind": {"enum": list(member_rules.COUPON_KINDS)},
         "value": _COUNT, "min_spend": {"type": ["integer", "null"], "minimum": 0},
-        "sku": {"anyOf": [schemas.SKU, {"type": "null"}]},
-        "channels": {"type": ["array", "null"], "items": schemas.CHANNEL},
+        "sku": {"anyOf": [SKU, {"type": "null"}]},
+        "channels": {"type": ["array", "null"], "items": CHANNEL},
         "stores": {"type": ["array", "null"], "items": {"type": "string", "maxLength": 64}},
         "valid_from": _TIME, "valid_to": _TIME,
         "exclusive_group": {"type": ["string", "null"], "maxLength": 64}},
         "if": {"properties": {"kind": {"const": "free_item"}}},
-        "then": {"required": ["sku"], "properties": {"sku": schemas.SKU}},
+        "then": {"required": ["sku"], "properties": {"sku": SKU}},
         "else": {"if": {"properties": {"kind": {"const": "percent_off"}}},
                  "then": {"properties": {"value": {"maximum": 100}}}}},
     "coupon.issued": {"type": "object", "required": ["code", "template_id", "issued_at"],
@@ -123,7 +124,7 @@ CHANGE_SCHEMAS.update({
     "reco.pairs": {"type": "object", "required": ["pairs"], "properties": {
         "pairs": {"type": "array", "maxItems": 100_000, "items": {
             "type": "object", "required": ["a", "b", "support", "confidence", "lift"],
-            "properties": {"a": schemas.SKU, "b": schemas.SKU, "support": _SHARE,
+            "properties": {"a": SKU, "b": SKU, "support": _SHARE,
                            "confidence": _SHARE, "lift": {"type": "number", "minimum": 0}}}}}},
 })
 # a delivery-platform order HQ accepted, placed through the order center (cloud/platforms)
@@ -136,7 +137,7 @@ CHANGE_SCHEMAS["platform.order"] = {
         "lines": {"type": "array", "minItems": 1, "maxItems": MAX_LINES,
                   "items": schemas.ORDER_LINE},
         "idempotency_key": {"type": "string", "pattern": r"^[A-Za-z0-9_.:-]{8,128}(?!\n)$"}}}
-_VALIDATORS = {kind: schemas.Validator(schema) for kind, schema in CHANGE_SCHEMAS.items()}
+_VALIDATORS = {kind: Validator(schema) for kind, schema in CHANGE_SCHEMAS.items()}
 PRUNE_EVERY_S: Final = 60.0
 BIRTH_MIN_GAP_S: Final = 1.0
 

@@ -15,10 +15,17 @@ import urllib.request
 from pathlib import Path
 from typing import Any, TextIO
 
-from drivers.ble import Advert, BleakProbe, ProbeError, Scanner, capture_line, make_scanner
+from common.http.auth import TokenSigner
+from drivers.ble import (
+    Advert,
+    BleakProbe,
+    ProbeError,
+    Scanner,
+    capture_line,
+    make_scanner,
+)
 from drivers.locker import LockerError, make_board
 
-from .api.auth import TokenSigner
 from .config import Settings, load_settings
 from .lockers import store as locker_store
 from .store.connection import open_writer

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from . import wire
+from common import wire
 
 VERSION: Final = 1
 MAX_PAYLOAD: Final = 4 * 1024 * 1024

@@ -35,7 +35,7 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Final
 
-from edge.store.clock import iso
+from common.clock import iso
 
 from .weather import CLASS_OF, CLASSES, check_bounds
 

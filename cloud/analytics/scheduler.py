@@ -30,7 +30,7 @@ from apscheduler.triggers.base import BaseTrigger
 from cloud import keys
 from cloud.db.thread import DbThread
 from cloud.service import CloudLink, DbRunner
-from edge.store.clock import iso
+from common.clock import iso
 
 from . import automation, channels
 from .leader import Leadership, open_leadership

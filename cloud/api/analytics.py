@@ -8,14 +8,14 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from edge.api.routes import Route
+from common.http.routes import Route
 
 from .. import keys
 from ..analytics import automation
 from ..analytics.automation import TRIGGERS
-from ..db.coupons import UnknownTemplate
 from ..analytics.reco import RecoParams
 from ..config import ID
+from ..db.coupons import UnknownTemplate
 from .errors import ApiError
 from .member_schemas import MEMBER_ID, path_member
 from .schemas import read_body

@@ -7,8 +7,8 @@ import asyncio
 
 from aiohttp import web
 
-from edge.api.auth import PRINCIPAL, LoginLimiter, Principal, TokenSigner
-from edge.service import hash_pin, verify_pin
+from common.http.auth import PRINCIPAL, LoginLimiter, Principal, TokenSigner
+from common.passwords import hash_pin, verify_pin
 
 from .. import keys
 from .errors import ApiError

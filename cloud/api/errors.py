@@ -7,7 +7,7 @@ import time
 
 from aiohttp import web
 
-from edge.api.errors import ApiError, Handler, error_middleware
+from common.http.errors import ApiError, Handler, error_middleware
 
 from .. import keys
 from ..errors import StoreExists, UnknownStore, UserExists

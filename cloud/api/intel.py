@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from edge.api.routes import Route
+from common.http.routes import Route
 
 from .. import keys
 from ..analytics import channels, forecast, settlement, weather

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from edge.api.routes import Route
+from common.http.routes import Route
 
 from . import members as m
-from .member_schemas import (CAMPAIGN, EXPIRE, IDEMPOTENCY, ISSUE, LEDGER_POST, LOYALTY_RULES,
-                             MEMBERS_QUERY, STORE_RULE, TEMPLATE)
+from .member_schemas import (
+                             CAMPAIGN,
+                             EXPIRE,
+                             IDEMPOTENCY,
+                             ISSUE,
+                             LEDGER_POST,
+                             LOYALTY_RULES,
+                             MEMBERS_QUERY,
+                             STORE_RULE,
+                             TEMPLATE,
+)
 
 MEMBER_ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/members", m.find_members,

@@ -8,8 +8,8 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from edge.api.schemas import CHANNEL, SKU
-from edge.store.clock import iso
+from common.clock import iso
+from common.schemas import CHANNEL, SKU
 
 from .errors import ApiError
 from .schemas import ID_SCHEMA

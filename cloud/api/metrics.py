@@ -8,11 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from edge.metrics import LATENCY_BUCKETS
+from common.metrics import LATENCY_BUCKETS
 
 # counters of Ingest that count invalid input, exported as the protocol's
 # storenode_sync_invalid_total{kind} too (docs/sync-protocol.md)

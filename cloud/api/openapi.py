@@ -6,8 +6,8 @@ from typing import Any
 
 from aiohttp import web
 
-from edge import __version__
-from edge.api.openapi import build_document as edge_document
+from common import __version__
+from common.http.openapi import build_document as route_document
 
 from .routes import ROUTES
 
@@ -16,7 +16,7 @@ HQ_INFO: dict[str, Any] = {"title": "storenode HQ API", "version": __version__,
 
 
 def build_document() -> dict[str, Any]:
-    return edge_document(ROUTES, HQ_INFO)
+    return route_document(ROUTES, HQ_INFO)
 
 
 async def openapi(request: web.Request) -> web.Response:

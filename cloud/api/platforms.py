@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from edge.api.routes import Route
+from common.http.routes import Route
 
 from .. import keys
+from ..config import ID
 from ..platforms.adapters import ADAPTERS, REASONS
 from ..platforms.settings import PLATFORMS
 from ..platforms.webhook import webhook
 from .errors import ApiError
-from ..config import ID
 from .schemas import query_limit
 
 CALLBACK_STATES = ("pending", "sent", "failed")

@@ -6,18 +6,18 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from edge.api.errors import Handler
-from edge.api.auth import bearer
-from edge.api.routes import Route
+from common.http.auth import bearer
+from common.http.errors import Handler
+from common.http.routes import Route
 
+from .. import keys
 from . import catalog, stores, system
 from .analytics import ANALYTICS_ROUTES
 from .auth import PRINCIPAL, check_role, login
+from .intel import INTEL_ROUTES
 from .member_routes import MEMBER_ROUTES
 from .platforms import PLATFORM_ROUTES
-from .intel import INTEL_ROUTES
 from .schemas import CATALOG_ITEM, LOGIN, ORDERS_QUERY, QUOTAS, STOCKTAKE, STORES_QUERY
-from .. import keys
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/health", system.health, "Liveness: broker connection and database",

@@ -10,8 +10,9 @@ from typing import Any, Final, cast
 
 from aiohttp import web
 
-from edge.api.schemas import ITEM_CREATE, QUOTAS, SKU, read_body, validate
-from edge.store.clock import iso
+from common.clock import iso
+from common.http.body import read_body, validate
+from common.schemas import ITEM_CREATE, QUOTAS, SKU
 
 from ..config import ID
 from .errors import ApiError

@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from cloud.analytics import automation as auto
-from edge.store.clock import iso
 from cloud.analytics import rfm
 from cloud.analytics.reco import RecoParams
+from common.clock import iso
 
 from . import coupons
 from .backend import Backend

@@ -14,7 +14,7 @@ from typing import Any
 from cloud.analytics import automation
 from cloud.analytics.automation import TRIGGERS
 from cloud.analytics.reco import RecoParams
-from edge.store.clock import iso
+from common.clock import iso
 
 from . import analytics, coupons, members
 from .backend import Backend

@@ -8,16 +8,16 @@ its lock). Everything else — upserts, ``RETURNING``, ``ON CONFLICT`` — is th
 from __future__ import annotations
 
 import re
-from abc import ABC, abstractmethod
 import sqlite3
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from edge.store.clock import utc_now_iso
+from common.clock import utc_now_iso
 
 Params = Sequence[Any]
 __all__ = ["Backend", "Params", "utc_now_iso"]  # utc_now_iso: the edge's, re-exported

@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any, Final
 
-from edge.store.ids import new_ulid
-from edge.store.clock import iso
+from common.clock import iso
+from common.ids import new_ulid
 
 from . import ledger
 from .backend import Backend

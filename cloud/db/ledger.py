@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from edge.store.clock import iso
-from edge.store.ids import new_ulid
+from common.clock import iso
+from common.ids import new_ulid
 from sync.hlc import format_hlc
 
 from . import leases

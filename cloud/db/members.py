@@ -16,6 +16,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, Final
 
+from common.vocabulary import ID_KINDS, PROFILE_FIELDS
 from sync.hlc import parse_hlc
 
 from .backend import Backend, utc_now_iso
@@ -24,8 +25,7 @@ from .fanout import _json, queue
 
 MEMBERS_LOCK: Final = 7_305_003  # first key of pg_advisory_xact_lock(int, int)
 TENANT_KEY: Final = "tenant.key"
-KINDS: Final = ("phone", "wechat_unionid", "alipay_uid", "meituan_uid", "eleme_uid", "code")
-PROFILE_FIELDS: Final = ("name", "birthday")
+KINDS: Final = ID_KINDS
 IDHASH: Final = re.compile(r"^[0-9a-f]{64}$")
 LAST4: Final = re.compile(r"^[0-9]{4}$")
 BIRTHDAY: Final = re.compile(r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")

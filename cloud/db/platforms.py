@@ -14,12 +14,13 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
+from common.vocabulary import PLATFORM_CHANNELS
+
 from .backend import Backend, utc_now_iso
 from .changes import advance, record
 
 CHANGE_TYPE: Final = "platform.order"
 CALLBACK_STATUSES: Final = ("accepted", "ready", "cancelled")
-PLATFORM_CHANNELS: Final = ("meituan", "eleme")
 HOOKED: Final = frozenset({"platform.order_linked", "order.status_changed",
                            "sync.change_rejected"})
 

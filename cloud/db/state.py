@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
+from common.vocabulary import PLATFORM_CHANNELS
 from sync import messages
 
 from . import leases
@@ -24,7 +25,6 @@ from .backend import Backend, utc_now_iso
 from .results import StateResult
 
 # delivery-platform channels: paused while the store is offline (ARCHITECTURE §3, inv. 5)
-PLATFORM_CHANNELS: Final = ("meituan", "eleme")
 
 # a new connection (a higher bd_seq) may follow offline work: its leases are settled once
 # HQ applied the edge's events up to the birth's outbox_seq (cloud/db/leases.py)

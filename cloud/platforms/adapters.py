@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode
 
-from edge.api.schemas import SKU, Validator
-from edge.domain.orders import MAX_LINES, MAX_QTY
-from sync import wire
+from common import wire
+from common.http.body import Validator
+from common.schemas import SKU
+from common.vocabulary import MAX_LINES, MAX_QTY
 
 from . import signing
 from .settings import Platform

@@ -15,8 +15,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from common.vocabulary import PLATFORM_CHANNELS
+
 PLATFORMS: Final = ("meituan", "eleme", "generic")
-PLATFORM_CHANNELS: Final = ("meituan", "eleme")  # edge channels a platform order may use
 _SHOP: Final = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _STORE: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 

@@ -21,7 +21,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
-from sync import wire
+from common import wire
 
 GENERIC_HEADER: Final = "X-Signature"
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from common.errors import NotFound
+from common.http.body import read_body
+from common.schemas import ITEM_CREATE, ITEM_PATCH, SKU_PATTERN
+
 from .. import keys
-from ..domain.errors import NotFound
 from ..store import reads, writes
 from .auth import require
-from .schemas import ITEM_CREATE, ITEM_PATCH, SKU_PATTERN, read_body
 
 
 async def list_items(request: web.Request) -> web.Response:

@@ -9,11 +9,12 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from common.http.errors import ApiError
+
 from .. import keys
 from ..hub import LAN_EVENT_PREFIXES, Subscription
 from ..store import reads
 from .auth import require
-from .errors import ApiError
 
 SOCKETS: web.AppKey["weakref.WeakSet[web.WebSocketResponse]"] = web.AppKey("sockets")
 RESUME_CODE = 4000  # client fell behind: reconnect with ?after=<last seq seen>

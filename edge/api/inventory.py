@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from common.clock import local_day, utc_now
+from common.http.body import read_body
+from common.schemas import QUOTAS
+
 from .. import keys
 from ..store import reads, writes
-from ..store.clock import local_day, utc_now
 from .auth import require
 from .catalog import _sku
-from .schemas import MOVEMENT, QUOTAS, read_body
+from .schemas import MOVEMENT
 
 
 async def list_inventory(request: web.Request) -> web.Response:

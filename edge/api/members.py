@@ -18,17 +18,27 @@ from typing import Any
 
 from aiohttp import web
 
+from common.errors import NotFound
+from common.http.body import read_body
+from common.http.errors import ApiError
+from common.schemas import SKU_PATTERN
+from common.vocabulary import CHANNELS
+
 from .. import keys
 from ..domain import members as rules
-from ..domain.channels import CHANNELS
-from ..domain.errors import NotFound
 from ..store import members
 from ..store.database import Database
 from .auth import require
-from .errors import ApiError
 from .orders import idempotency_key
-from .schemas import (MEMBER_CREATE, MEMBER_IDENTITY, MEMBER_PATCH, MEMBER_VIEWED, REDEEM,
-                      SKU_PATTERN, TOPUP, ULID_PATTERN, read_body)
+from .schemas import (
+    MEMBER_CREATE,
+    MEMBER_IDENTITY,
+    MEMBER_PATCH,
+    MEMBER_VIEWED,
+    REDEEM,
+    TOPUP,
+    ULID_PATTERN,
+)
 
 log = logging.getLogger(__name__)
 MEMBER_ID = re.compile(ULID_PATTERN)

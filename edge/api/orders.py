@@ -8,17 +8,20 @@ from datetime import datetime
 
 from aiohttp import web
 
-from sync import wire
+from common import wire
+from common.clock import iso
+from common.errors import NotFound
+from common.http.auth import principal
+from common.http.body import canonical_json, json_response, read_body
+from common.http.errors import ApiError
+from common.vocabulary import CHANNELS
 
 from .. import keys
-from ..domain.channels import CHANNELS, TRANSITION_ROLES
-from ..domain.errors import NotFound
+from ..domain.channels import TRANSITION_ROLES
 from ..domain.orders import STATUSES
 from ..store import reads, writes
-from ..store.clock import iso
-from .auth import principal, require
-from .errors import ApiError
-from .schemas import ORDER_CREATE, TRANSITION, canonical_json, json_response, read_body
+from .auth import require
+from .schemas import ORDER_CREATE, TRANSITION
 
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
 ORDER_ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")

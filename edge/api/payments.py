@@ -9,12 +9,14 @@ from typing import Any, Callable, Final
 
 from aiohttp import web
 
+from common.http.body import canonical_json, json_response, read_body
+from common.schemas import CENTS
+
 from .. import keys
 from ..domain.tenders import TENDER_KINDS
 from ..store import payments, refunds
 from .auth import require
 from .orders import _order_id, idempotency_key
-from .schemas import CENTS, canonical_json, json_response, read_body
 
 MAX_TENDERS: Final = 8
 TENDER: Final[dict[str, Any]] = {

@@ -6,12 +6,13 @@ from typing import Any
 
 from aiohttp import web
 
+from common.errors import Conflict
+from common.http.body import json_response, read_body
+
 from .. import keys
-from ..domain.errors import Conflict
 from ..printing.routing import KINDS
 from .auth import require
 from .orders import _order_id
-from .schemas import json_response, read_body
 
 REPRINT: dict[str, Any] = {
     "type": "object",

@@ -2,42 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any
-
 from aiohttp import web
 
-from . import catalog, events, inventory, members, orders, payments, printing, schemas, system
-from .auth import PRINCIPAL, bearer
-from .errors import Handler
+from common.http.auth import PRINCIPAL, bearer
+from common.http.errors import Handler
+from common.http.routes import Route
+from common.schemas import CHANNEL, ITEM_CREATE, ITEM_PATCH, QUOTAS
+
 from .. import keys
 from ..lockers import api as lockers
-
-Q = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    path: str
-    handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    summary: str
-    public: bool = False
-    body: Q | None = None
-    query: dict[str, Q] = field(default_factory=dict)
-    headers: dict[str, Q] = field(default_factory=dict)
-    ok: int = 200
-    errors: tuple[int, ...] = ()
-    produces: str = "application/json"
-    consumes: str = "application/json"  # the body's media type
-    websocket: bool = False  # the token may come as ?token= (browsers send no header there)
-
+from . import (
+    catalog,
+    events,
+    inventory,
+    members,
+    orders,
+    payments,
+    printing,
+    schemas,
+    system,
+)
 
 IDEMPOTENCY = {"Idempotency-Key": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{8,128}$"}}
 ORDER_QUERY = {
     "status": {"type": "string", "enum": list(schemas.STATUSES)},
-    "channel": schemas.CHANNEL,
+    "channel": CHANNEL,
     "since": {"type": "string", "format": "date-time"},
     "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
     "money": {"type": "string", "enum": ["0", "1"]},  # 1: each order says paid / refunded
@@ -47,7 +36,7 @@ MEMBER_LOOKUP_QUERY = {
     "phone": {"type": "string", "maxLength": 64},
     "code": {"type": "string", "maxLength": 64},
     "unionid": {"type": "string", "maxLength": 64},
-    "channel": schemas.CHANNEL,
+    "channel": CHANNEL,
 }
 
 ROUTES: tuple[Route, ...] = (
@@ -57,12 +46,12 @@ ROUTES: tuple[Route, ...] = (
           public=True, body=schemas.LOGIN, errors=(400, 401, 422, 429)),
     Route("GET", "/api/v1/catalog/items", catalog.list_items, "List catalog items"),
     Route("POST", "/api/v1/catalog/items", catalog.create_item, "Create an item (manager)",
-          body=schemas.ITEM_CREATE, ok=201, errors=(400, 409, 422)),
+          body=ITEM_CREATE, ok=201, errors=(400, 409, 422)),
     Route("GET", "/api/v1/catalog/items/{sku}", catalog.get_item, "Read one item",
           errors=(404,)),
     Route("PATCH", "/api/v1/catalog/items/{sku}", catalog.patch_item,
           "Change price, channel prices, availability (manager)",
-          body=schemas.ITEM_PATCH, errors=(400, 404, 422)),
+          body=ITEM_PATCH, errors=(400, 404, 422)),
     Route("POST", "/api/v1/orders", orders.create_order,
           "Place an order (idempotent by Idempotency-Key; 200 on replay)",
           body=schemas.ORDER_CREATE, headers=IDEMPOTENCY, ok=201, errors=(400, 409, 422, 503, 507)),
@@ -91,7 +80,7 @@ ROUTES: tuple[Route, ...] = (
           "Record a receipt, waste, stocktake or transfer (manager)", body=schemas.MOVEMENT,
           ok=201, errors=(400, 404, 409, 422)),
     Route("PUT", "/api/v1/inventory/{sku}/quotas", inventory.put_quotas,
-          "Set per-channel daily quotas; null removes one (manager)", body=schemas.QUOTAS,
+          "Set per-channel daily quotas; null removes one (manager)", body=QUOTAS,
           errors=(400, 404, 422)),
     Route("GET", "/api/v1/events", events.events,
           "WebSocket of committed order/stock/catalog events; resume with ?after=seq",

@@ -6,13 +6,15 @@ import asyncio
 
 from aiohttp import web
 
+from common.http.body import read_body
+from common.http.errors import ApiError
+from common.passwords import verify_pin
+
 from .. import keys
 from ..printing.health import printers_health
-from ..service import verify_pin
 from ..store import reads
 from .auth import require
-from .errors import ApiError
-from .schemas import LOGIN, read_body
+from .schemas import LOGIN
 
 
 async def health(request: web.Request) -> web.Response:

@@ -1,19 +1,8 @@
-"""Sales channels, kitchen stations and roles, declared as data."""
+"""Staff roles and what each may do, declared as data (the channels are common vocabulary)."""
 
 from __future__ import annotations
 
 from typing import Final
-
-# channel -> is it a delivery platform (orders arrive through HQ, may be quota-capped)
-CHANNELS: Final[dict[str, dict[str, bool]]] = {
-    "pos": {"platform": False},
-    "dine_in_qr": {"platform": False},
-    "waiter": {"platform": False},
-    "mini_program": {"platform": False},
-    "meituan": {"platform": True},
-    "eleme": {"platform": True},
-    "phone": {"platform": False},
-}
 
 ROLES: Final[tuple[str, ...]] = ("cashier", "kitchen", "manager", "technician")
 

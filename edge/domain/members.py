@@ -12,10 +12,9 @@ from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import Any, Final, NamedTuple
 
-from .errors import Conflict, DomainError
+from common.errors import Conflict, DomainError
+from common.vocabulary import ID_KINDS
 
-ID_KINDS: Final[tuple[str, ...]] = ("phone", "wechat_unionid", "alipay_uid", "meituan_uid",
-                                    "eleme_uid", "code")
 ACCOUNTS: Final[tuple[str, ...]] = ("points", "value")
 # account -> kinds of ledger entry
 ENTRY_KINDS: Final[dict[str, tuple[str, ...]]] = {
@@ -27,7 +26,6 @@ COUPON_KINDS: Final[tuple[str, ...]] = ("amount_off", "percent_off", "free_item"
 COUPON_STATES: Final[tuple[str, ...]] = ("issued", "redeemed", "void")
 TENDERS: Final[tuple[str, ...]] = ("cash", "card", "wechat", "alipay", "other")
 KEY_BYTES: Final = 32
-PROFILE_FIELDS: Final[tuple[str, ...]] = ("name", "birthday")  # last-writer-wins by HLC, each
 
 _SEPARATORS = re.compile(r"[\s\-()]")
 _DIGITS = re.compile(r"[0-9]+")  # ASCII only: "１３８…" (full width) is refused, not guessed

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Final, NamedTuple
 
-from .errors import Conflict, DomainError
+from common.errors import Conflict, DomainError
 
 # status -> statuses it may move to
 TRANSITIONS: Final[dict[str, frozenset[str]]] = {
@@ -19,8 +19,6 @@ TRANSITIONS: Final[dict[str, frozenset[str]]] = {
 STATUSES: Final[tuple[str, ...]] = tuple(TRANSITIONS)
 RESTORES_STOCK: Final[frozenset[str]] = frozenset({"cancelled"})
 
-MAX_LINES: Final = 100
-MAX_QTY: Final = 999
 
 
 def check_transition(current: str, target: str) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
-from .errors import DomainError
+from common.errors import DomainError
 
 TENDER_KINDS: Final[tuple[str, ...]] = ("cash", "card", "stored_value", "points")
 # tender kind -> the member ledger account it spends from

@@ -6,10 +6,11 @@ from typing import Any
 
 from aiohttp import web
 
+from common.errors import NotFound
+from common.http.body import json_response, read_body
+
 from .. import keys
 from ..api.auth import require
-from ..api.schemas import json_response, read_body
-from ..domain.errors import NotFound
 
 OPEN_BY_CODE: dict[str, Any] = {
     "type": "object",

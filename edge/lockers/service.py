@@ -13,11 +13,11 @@ import logging
 import time
 from typing import Any
 
+from common.errors import DomainError, NotFound
 from drivers.locker import LockerError
 
 from ..devicestate import record_state
 from ..domain import lockers as rules
-from ..domain.errors import DomainError, NotFound
 from ..store.database import Database
 from . import store
 from .coordinator import LockerCoordinator

@@ -8,9 +8,10 @@ import sqlite3
 from datetime import timedelta
 from typing import Any
 
+from common.clock import iso, utc_now
+from common.errors import Conflict
+
 from ..domain import lockers as rules
-from ..domain.errors import Conflict
-from ..store.clock import iso, utc_now
 from ..store.writer import Tx
 from ..store.writes import transition_order
 

@@ -20,10 +20,10 @@ from zoneinfo import ZoneInfo
 import orjson
 from aiohttp import web
 
+from common.errors import Conflict, NotFound
 from drivers.printer import open_printer
 
 from .. import keys
-from ..domain.errors import Conflict, NotFound
 from ..store import printjobs
 from ..store.database import Database
 from ..store.rows import fetch_order

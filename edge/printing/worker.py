@@ -9,11 +9,11 @@ import logging
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Final
 
+from common.clock import utc_now_iso
+from common.errors import Conflict
 from drivers.printer import Printer, PrinterConfig, PrinterError
 
-from ..domain.errors import Conflict
 from ..store import printjobs
-from ..store.clock import utc_now_iso
 from ..store.rows import fetch_order
 from . import tickets
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from common.clock import iso
+
 from ..domain.visits import Visit
-from ..store.clock import iso
 from ..store.writer import Tx
 
 UPSERT = ("INSERT INTO probe_days(day, zone, visits, converted, decided) VALUES (?, ?, ?, ?, ?) "

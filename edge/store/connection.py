@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from ..domain.errors import StorageError, StorageFull
+from common.errors import StorageError, StorageFull
 
 DB_FILE = "storenode.db"
 

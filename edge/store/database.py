@@ -10,9 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from common.errors import StorageError
 from sync.hlc import DEFAULT_MAX_DRIFT_MS
 
-from ..domain.errors import StorageError
 from . import migrations, reads
 from .connection import DB_FILE, open_reader, open_writer, translate
 from .writer import DbWriter

@@ -14,12 +14,13 @@ import sqlite3
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from common.clock import iso, utc_now
+from common.errors import Conflict, DomainError, NotFound
+from common.ids import new_ulid
+from common.vocabulary import PROFILE_FIELDS
 from sync.hlc import ClockDrift
 
 from ..domain import members as rules
-from ..domain.errors import Conflict, DomainError, NotFound
-from .clock import iso, utc_now
-from .ids import new_ulid
 from .writer import Tx
 
 KEY_FILE = "member.key"
@@ -236,9 +237,9 @@ def change_profile(tx: Tx, member: str, fields: dict[str, Any], key: str, req_ha
     first = replayed(tx, key, req_hash)
     if first is not None:
         return first, True
-    if not fields or not set(fields) <= set(rules.PROFILE_FIELDS):
+    if not fields or not set(fields) <= set(PROFILE_FIELDS):
         raise DomainError("invalid_profile", {"fields": sorted(fields)[:5],
-                                              "allowed": list(rules.PROFILE_FIELDS)})
+                                              "allowed": list(PROFILE_FIELDS)})
     member = _known_member(tx.conn, member)
     columns = ", ".join(f"{field}_hlc" for field in fields)
     row = tx.conn.execute(f"SELECT {columns} FROM members WHERE id = ?", (member,)).fetchone()
@@ -261,7 +262,7 @@ def change_profile(tx: Tx, member: str, fields: dict[str, Any], key: str, req_ha
 
 def set_fields(conn: sqlite3.Connection, member: str, fields: dict[str, Any], hlc: str) -> None:
     """Profile fields, each kept only when ``hlc`` is newer than the field's (per field LWW)."""
-    for field in rules.PROFILE_FIELDS:
+    for field in PROFILE_FIELDS:
         if field in fields:
             conn.execute(f"UPDATE members SET {field} = ?, {field}_hlc = ? "
                          f"WHERE id = ? AND {field}_hlc < ?", (fields[field], hlc, member, hlc))

@@ -14,9 +14,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from common.clock import iso, utc_now
+from common.errors import DomainError
+
 from ..domain import members as rules
-from ..domain.errors import DomainError
-from .clock import iso, utc_now
 from .members import _add_identities, insert_entry, resolve, set_fields, store_key
 from .writer import Tx
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from .clock import utc_now_iso
+from common.clock import utc_now_iso
 
 MIGRATIONS: Sequence[tuple[str, str]] = (
     (

@@ -8,10 +8,9 @@ from typing import Any
 
 import orjson
 
+from common.clock import utc_now_iso
+from common.ids import new_ulid
 from sync.hlc import HybridLogicalClock
-
-from .clock import utc_now_iso
-from .ids import new_ulid
 
 EVENT_VERSION = 1
 # compact, UTF-8 kept as is: how event data is stored in the outbox

@@ -8,10 +8,11 @@ import json
 import sqlite3
 from typing import Any
 
+from common.clock import iso, utc_now
+from common.errors import Conflict, DomainError, NotFound
+
 from ..domain import tenders as rules
-from ..domain.errors import Conflict, DomainError, NotFound
 from . import members
-from .clock import iso, utc_now
 from .writer import Tx
 
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from ..domain.errors import Conflict, NotFound
-from .clock import utc_now_iso
+from common.clock import utc_now_iso
+from common.errors import Conflict, NotFound
+
 from .stockcache import keeps_stock_cache
 from .writer import Tx
 

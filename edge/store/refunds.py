@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from ..domain.errors import Conflict, NotFound
+from common.clock import iso, utc_now
+from common.errors import Conflict, NotFound
+
 from . import members, payments, writes
-from .clock import iso, utc_now
 from .rows import fetch_order
 from .writer import Tx
 

@@ -25,8 +25,9 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from common.errors import Conflict, DomainError
+
 from ..domain import stock as stock_rules
-from ..domain.errors import Conflict, DomainError
 
 _MAX_SKUS = 20_000  # a catalog is a few hundred SKUs; past this, start over
 F = TypeVar("F", bound=Callable[..., Any])

@@ -9,10 +9,10 @@ from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from common.errors import DomainError
 from sync import messages
 from sync.publisher import Batch
 
-from ..domain.errors import DomainError
 from . import members_feed, platform_feed, writes
 from .stockcache import keeps_stock_cache
 from .writer import Tx

@@ -96,7 +96,7 @@ class DbWriter:
 
     async def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
         if not self._thread.is_alive():
-            from ..domain.errors import StorageError
+            from common.errors import StorageError
 
             raise StorageError("database writer is not running")
         loop = asyncio.get_running_loop()

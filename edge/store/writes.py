@@ -7,12 +7,13 @@ import sqlite3
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from common.clock import iso, local_day, utc_now
+from common.errors import Conflict, DomainError, NotFound
+from common.ids import new_ulid
+
 from ..domain import orders as rules
 from ..domain import stock as stock_rules
-from ..domain.errors import Conflict, DomainError, NotFound
 from . import members, payments
-from .clock import iso, local_day, utc_now
-from .ids import new_ulid
 from .outbox import encode_own_data
 from .rows import ITEM_COLUMNS, fetch_order, item_from_row
 from .stockcache import keeps_stock_cache

@@ -20,9 +20,9 @@ import sqlite3
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from common.clock import iso, utc_now
 from edge.config import load_settings
 from edge.store import syncdb
-from edge.store.clock import iso, utc_now
 
 from .plumbing import ORDER
 

@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from cloud import keys
-from edge.api.auth import TokenSigner
+from common.http.auth import TokenSigner
 from tests.conftest import Api
 
 from .conftest import USERS

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from edge.domain.errors import Conflict, StorageError
+from common.errors import Conflict, StorageError
 from edge.store import printjobs, syncdb, writes
 from edge.store.writer import DbWriter, Tx
 

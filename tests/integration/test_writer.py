@@ -6,10 +6,8 @@ import asyncio
 import sqlite3
 from typing import Any
 
-
-from edge.domain.errors import Conflict
+from common.errors import Conflict
 from edge.store.writer import Job, Tx
-
 
 
 def _note(tx: Tx, text: str) -> str:

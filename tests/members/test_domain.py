@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from common.errors import Conflict, DomainError
 from edge.domain import members as rules
-from edge.domain.errors import Conflict, DomainError
 
 PHONES = [
     ("13812345678", "+8613812345678"),

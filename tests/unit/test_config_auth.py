@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from edge.api import auth
-from edge.api.auth import LoginLimiter, TokenSigner
+from common.http import auth
+from common.http.auth import LoginLimiter, TokenSigner
+from common.passwords import hash_pin, verify_pin
 from edge.config import ConfigError, load_settings
-from edge.service import hash_pin, init_store, verify_pin
+from edge.service import init_store
 
 
 @pytest.fixture

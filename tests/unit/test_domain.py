@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from common.errors import Conflict, DomainError
+from common.vocabulary import CHANNELS
 from edge.domain import orders, stock
-from edge.domain.channels import CHANNELS, PERMISSIONS, ROLES, TRANSITION_ROLES, role_may
-from edge.domain.errors import Conflict, DomainError
+from edge.domain.channels import PERMISSIONS, ROLES, TRANSITION_ROLES, role_may
 from sync.hlc import HybridLogicalClock, format_hlc, parse_hlc
 
 ITEMS = {

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from edge import sdnotify
+from common import sdnotify
 from tests.helpers import ROOT, Daemon
 
 UNIT = ROOT / "systemd" / "storenode-edge.service"

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from edge.domain.errors import DomainError
+from common.errors import DomainError
 from edge.domain.tenders import member_spends, settle
 
 

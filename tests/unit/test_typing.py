@@ -1,4 +1,4 @@
-"""mypy --strict holds on sync/, drivers/ and edge/domain (setup.cfg [mypy-…] sections)."""
+"""mypy --strict holds on common/, sync/, drivers/ and edge/domain (setup.cfg [mypy-…] sections)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from tests.helpers import ROOT
 
 def test_strict_typing_of_core_packages() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--no-incremental", "sync", "drivers", "edge/domain"],
+        [sys.executable, "-m", "mypy", "--no-incremental", "common", "sync", "drivers", "edge/domain"],
         cwd=ROOT, capture_output=True, text=True, timeout=240,
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -4,7 +4,7 @@
 // two spends. An order is shown as saved only after a 201/200.
 const { $, t, api, el, yuan } = SN;
 const POINTS_PER_YUAN = 100; // points tender: 100 points pay ¥1
-const CHANNELS = ["pos", "dine_in_qr", "waiter", "mini_program", "meituan", "eleme", "phone"];
+const CHANNELS = Object.keys(VOCABULARY.channels);  // /static/vocabulary.js, from common/vocabulary.py
 const OPEN = ["placed", "accepted", "preparing"];
 const REFUNDABLE = ["ready", "completed"];
 const state = {

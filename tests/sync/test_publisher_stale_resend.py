@@ -11,7 +11,7 @@ import pytest
 
 from sync import messages
 from sync.publisher import OutboxPublisher
-from tests.unit.test_publisher import TOPIC, Outbox, Sent, ack, run_until
+from tests.sync.test_publisher import TOPIC, Outbox, Sent, ack, run_until
 
 
 async def test_a_stale_resend_from_is_logged_as_what_it_is(

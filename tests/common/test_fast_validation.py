@@ -8,10 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
+from common import schemas as shared
+from common.http.fastcheck import fast_check
 from edge.api import schemas
 
 SCHEMAS = {name: getattr(schemas, name) for name in (
-    "LOGIN", "ORDER_CREATE", "TRANSITION", "ITEM_CREATE", "ITEM_PATCH", "MOVEMENT", "QUOTAS")}
+    "LOGIN", "ORDER_CREATE", "TRANSITION", "MOVEMENT")}
+SCHEMAS |= {name: getattr(shared, name) for name in ("ITEM_CREATE", "ITEM_PATCH", "QUOTAS")}
 
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(-2, 1_200), st.sampled_from([0, 1, 999, 1000, 2.0, 1.5]),
@@ -47,14 +50,14 @@ orders = st.fixed_dictionaries(
 
 def _agree(body: Any) -> None:
     for name, schema in SCHEMAS.items():
-        check = schemas.fast_check(schema)
+        check = fast_check(schema)
         if check is not None and check(body):
             assert Draft202012Validator(schema).is_valid(body), (name, body)
 
 
 def test_simple_schemas_have_a_fast_path() -> None:
     for name in ("LOGIN", "ORDER_CREATE", "TRANSITION"):
-        assert schemas.fast_check(SCHEMAS[name]) is not None, name
+        assert fast_check(SCHEMAS[name]) is not None, name
 
 
 @settings(max_examples=400, deadline=None)
@@ -72,17 +75,17 @@ def test_fast_check_never_accepts_an_invalid_order(body: Any) -> None:
 def test_fast_check_accepts_plain_valid_bodies() -> None:
     order = {"channel": "pos", "lines": [{"sku": "C001", "qty": 2, "note": None}],
              "member": "m1", "table": "T3", "pickup": False}
-    assert schemas.fast_check(schemas.ORDER_CREATE)(order)  # type: ignore[misc]
-    assert schemas.fast_check(schemas.LOGIN)({"staff": "a", "pin": "1234"})  # type: ignore[misc]
-    assert schemas.fast_check(schemas.TRANSITION)({"to": "ready"})  # type: ignore[misc]
+    assert fast_check(schemas.ORDER_CREATE)(order)  # type: ignore[misc]
+    assert fast_check(schemas.LOGIN)({"staff": "a", "pin": "1234"})  # type: ignore[misc]
+    assert fast_check(schemas.TRANSITION)({"to": "ready"})  # type: ignore[misc]
 
 
 def test_compiled_edge_cases() -> None:
-    anything = schemas.fast_check({"type": "array", "items": {}})
+    anything = fast_check({"type": "array", "items": {}})
     assert anything is not None and anything([1, "a", None]) and not anything({})
-    odd_limit = schemas.fast_check({"maxLength": 1.5})  # not an int: left to jsonschema
+    odd_limit = fast_check({"maxLength": 1.5})  # not an int: left to jsonschema
     assert odd_limit is not None and not odd_limit("a")
-    assert schemas.fast_check({"type": "string", "format": "date"}) is None  # unsupported
-    enum = schemas.fast_check({"enum": [1, "a", None]})
+    assert fast_check({"type": "string", "format": "date"}) is None  # unsupported
+    enum = fast_check({"enum": [1, "a", None]})
     assert enum is not None and enum(1) and enum("a") and enum(None)
     assert not enum(True) and not enum(1.0) and not enum([1]) and not enum({"a": 1})

@@ -8,7 +8,7 @@ import time
 import pytest
 from ulid import ULID
 
-from edge.store import ids
+from common import ids
 
 
 def test_ids_are_ulids_of_now_and_strictly_increasing() -> None:

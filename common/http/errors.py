@@ -6,15 +6,22 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
-from ..domain.errors import DomainError, StorageError
-from .. import keys
+from ..errors import DomainError, StorageError
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class RequestObserver(Protocol):
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None: ...
+
+
+# the app's request metrics, when it keeps them there (the edge does)
+REQUEST_METRICS: web.AppKey[RequestObserver] = web.AppKey("request_metrics")
 
 
 class ApiError(Exception):
@@ -56,7 +63,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         response = error_response(500, "internal_error", "see the daemon log")
-    metrics = request.app.get(keys.METRICS)
+    metrics = request.app.get(REQUEST_METRICS)
     if metrics is not None:
         metrics.observe_request(request.method, route_name, response.status,
                                 time.perf_counter() - started)

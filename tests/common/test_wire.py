@@ -1,4 +1,4 @@
-"""``sync.wire``: how both sides read JSON and numbers sent as text."""
+"""``common.wire``: how both sides read JSON and numbers sent as text."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from sync import wire
+from common import wire
 
 
 @pytest.mark.parametrize("text", ["²", "٣", "１", " 3", "3 ", "+3", "-3", "3_0", "3.0", "",

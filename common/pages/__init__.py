@@ -1,0 +1,33 @@
+"""What both services' pages share: ``/static/common.js`` (the API and message helper) and
+``/static/vocabulary.js`` (``common.vocabulary`` as a script, so no page keeps a copy of the
+channels or the other shared tables)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from aiohttp import web
+
+from .. import vocabulary
+
+HERE = Path(__file__).parent
+
+
+def vocabulary_js() -> str:
+    return f"const VOCABULARY = Object.freeze({json.dumps(vocabulary.as_json())});\n"
+
+
+def setup_shared_pages(app: web.Application) -> None:
+    """Add the shared scripts; call before the service's own ``/static/`` route."""
+    script = vocabulary_js().encode()
+
+    async def common_js(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(HERE / "common.js", headers={"Cache-Control": "no-cache"})
+
+    async def vocabulary_script(request: web.Request) -> web.Response:
+        return web.Response(body=script, content_type="text/javascript",
+                            headers={"Cache-Control": "no-cache"})
+
+    app.router.add_get("/static/common.js", common_js)
+    app.router.add_get("/static/vocabulary.js", vocabulary_script)
