@@ -25,6 +25,7 @@ from .api.errors import MIDDLEWARES
 from .api.metrics import Metrics
 from .api.routes import auth_middleware, setup_routes
 from .config import Settings
+from .db import CloudDb
 from .db.leases import LeasePolicy
 from .platforms.callbacks import callbacks_ctx
 from .service import CloudLink, DbRunner, counters
@@ -67,7 +68,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         policy = app[keys.SETTINGS].members
         if policy:  # stored for every worker: they read it when granting a lease
-            await app[keys.DB].call("set_lease_policy", LeasePolicy(**policy))
+            await app[keys.DB].call(CloudDb.set_lease_policy, LeasePolicy(**policy))
         yield
     finally:
         await app[keys.DB].close()

@@ -34,8 +34,15 @@ from sync.mqtt import BrokerUrl
 from . import dynsec
 from .api.auth import hash_password
 from .api.schemas import ROLES, USER_ID
-from .config import (CONFIG_FILE, ID, Settings, ensure_data_dir, fsync_dir, load_settings,
-                     render_config)
+from .config import (
+    CONFIG_FILE,
+    ID,
+    Settings,
+    ensure_data_dir,
+    fsync_dir,
+    load_settings,
+    render_config,
+)
 from .db import CloudDb
 from .errors import StoreExists
 

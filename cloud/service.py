@@ -23,7 +23,8 @@ import os
 import signal
 import socket
 import sqlite3
-from typing import Any, Final
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
 
 from sync import messages, topics
 from sync.mqtt import MqttClient
@@ -36,6 +37,7 @@ from .feed import FeedPublisher
 from .ingest import Ingest
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class DbUnavailable(Exception):
@@ -57,8 +59,10 @@ UNAVAILABLE = _unavailable_errors()
 # Reports that read every order line of a period: seconds to tens of seconds over ten million
 # lines. They run on a connection and thread of their own, so one never holds up the API's
 # other calls (a store list, a webhook forwarded to a store) nor times out at their 30 s.
-REPORTS: Final = frozenset({"channel_figures", "refresh_channel_months", "settlement_figures",
-                            "cross_store_flows"})
+# the long reports: run on a connection and thread of their own
+REPORTS: Final[frozenset[Callable[..., Any]]] = frozenset({
+    CloudDb.channel_figures, CloudDb.refresh_channel_months, CloudDb.settlement_figures,
+    CloudDb.cross_store_flows})
 REPORT_TIMEOUT_S: Final = 600.0
 
 
@@ -84,15 +88,17 @@ class DbRunner:
             raise
         return cls(db, thread, timeout_s, url if reports else None)
 
-    async def call(self, method: str, *args: Any) -> Any:
-        """``db.<method>(*args)``; a database that does not answer raises DbUnavailable."""
-        if method in REPORTS and self._url is not None:
-            return await (await self.reports()).call(method, *args)
+    async def call(self, operation: Callable[..., T], *args: Any) -> T:
+        """``operation(db, *args)``, e.g. ``call(CloudDb.get_store, "s1")`` (a function
+        reference that mypy and "go to definition" follow); a database that does not answer
+        raises DbUnavailable."""
+        if operation in REPORTS and self._url is not None:
+            return await (await self.reports()).call(operation, *args)
         try:
             # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that
             # arrives as the call completes, and whoever cancelled us would wait for ever
             async with asyncio.timeout(self.timeout_s):
-                return await self._thread.call(getattr(self.db, method), *args)
+                return await self._thread.call(operation, self.db, *args)
         except UNAVAILABLE as exc:
             raise DbUnavailable(f"{type(exc).__name__}: {exc}") from exc
 

@@ -32,6 +32,7 @@ from cloud.db.thread import DbThread
 from cloud.service import CloudLink, DbRunner
 from common.clock import iso
 
+from ..db import CloudDb
 from . import automation, channels
 from .leader import Leadership, open_leadership
 from .reco import RecoParams
@@ -65,27 +66,27 @@ class Analytics:
 
     async def settings(self) -> dict[str, dict[str, Any]]:
         """Every job's effective settings."""
-        stored = await self.runner.call("automation_overrides")
+        stored = await self.runner.call(CloudDb.automation_overrides)
         return {job: automation.effective(job, self.config.get(job), stored.get(job))
                 for job in automation.JOBS}
 
     async def rfm(self) -> dict[str, Any]:
-        return dict(await self.runner.call("compute_rfm"))
+        return dict(await self.runner.call(CloudDb.compute_rfm))
 
     async def run_trigger(self, trigger: str) -> dict[str, Any]:
-        result = dict(await self.runner.call("run_automation", trigger, None, self.config))
+        result = dict(await self.runner.call(CloudDb.run_automation, trigger, None, self.config))
         result["messages_sent"] = await self._push(result["stores"])
         return result
 
     async def push_pairs(self, params: RecoParams | None = None) -> dict[str, Any]:
-        cursors = await self.runner.call("push_reco_pairs", params or RecoParams())
+        cursors = await self.runner.call(CloudDb.push_reco_pairs, params or RecoParams())
         return {"stores": cursors, "messages_sent": await self._push(cursors)}
 
     async def refresh_channel_months(self) -> dict[str, Any]:
         """Recompute the stored monthly channel report of the last and the current month."""
         first, last = channels.recent_months(datetime.now(UTC))
         start, end = channels.month_range(first, last)
-        rows = await self.runner.call("refresh_channel_months", start, end, time.time(),
+        rows = await self.runner.call(CloudDb.refresh_channel_months, start, end, time.time(),
                                       self.commission_bp)
         return {"from": first, "to": last, "rows": rows}
 
@@ -137,7 +138,7 @@ class Analytics:
             if self.leadership is not None and not await self._check_leadership():
                 return  # another process leads: it runs the jobs
             fire = self._scheduled_time(name)
-            if not await self.runner.call("claim_fire", name, fire):
+            if not await self.runner.call(CloudDb.claim_fire, name, fire):
                 log.info("analytics job %s at %s: already run", name, fire)
                 return
             self.ran.append((name, fire))

@@ -15,6 +15,7 @@ from ..analytics import automation
 from ..analytics.automation import TRIGGERS
 from ..analytics.reco import RecoParams
 from ..config import ID
+from ..db import CloudDb
 from ..db.coupons import UnknownTemplate
 from .errors import ApiError
 from .member_schemas import MEMBER_ID, path_member
@@ -58,12 +59,12 @@ def _number(request: web.Request, name: str, default: float) -> float:
 
 async def segments(request: web.Request) -> web.Response:
     store, tenant = _id_query(request, "store"), _id_query(request, "tenant")
-    return web.json_response(await request.app[keys.DB].call("segment_counts", store, tenant))
+    return web.json_response(await request.app[keys.DB].call(CloudDb.segment_counts, store, tenant))
 
 
 async def member_rfm(request: web.Request) -> web.Response:
     member = path_member(request)
-    row = await request.app[keys.DB].call("member_rfm", member)
+    row = await request.app[keys.DB].call(CloudDb.member_rfm, member)
     if row is None:
         raise ApiError(404, "no_rfm", f"{member}: unknown, or no order before the last "
                                       "RFM computation")
@@ -88,7 +89,7 @@ async def automation_runs(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_query", {"trigger": f"one of {sorted(TRIGGERS)}"})
     if member is not None and not MEMBER_ID.match(member):
         raise ApiError(400, "bad_query", {"member": "a member id (ULID)"})
-    runs = await request.app[keys.DB].call("automation_runs", trigger, member,
+    runs = await request.app[keys.DB].call(CloudDb.automation_runs, trigger, member,
                                            _integer(request, "limit", 200, 1000))
     return web.json_response(runs)
 
@@ -127,7 +128,7 @@ SETTINGS_BODY: Final[dict[str, Any]] = {
 
 async def automation_settings(request: web.Request) -> web.Response:
     analytics = request.app[keys.ANALYTICS]
-    stored = await analytics.runner.call("automation_overrides")
+    stored = await analytics.runner.call(CloudDb.automation_overrides)
     found = await analytics.settings()
     return web.json_response({job: {**settings, "overridden": sorted(stored.get(job, {}))}
                               for job, settings in found.items()})
@@ -141,13 +142,13 @@ async def put_automation_settings(request: web.Request) -> web.Response:
     errors = automation.check(job, body)
     analytics = request.app[keys.ANALYTICS]
     if not errors:  # the settings it would make (viewed_not_bought's two bounds)
-        stored = (await analytics.runner.call("automation_overrides")).get(job, {})
+        stored = (await analytics.runner.call(CloudDb.automation_overrides)).get(job, {})
         errors = automation.check(job, automation.effective(
             job, analytics.config.get(job), {**stored, **body}))
     if errors:
         raise ApiError(422, "invalid_body", errors)
     try:
-        stored = await analytics.runner.call("put_automation_settings", job, body)
+        stored = await analytics.runner.call(CloudDb.put_automation_settings, job, body)
     except UnknownTemplate as exc:
         raise ApiError(422, "invalid_body", [{"path": "template", "message":
                                               f"no coupon template {exc}"}]) from exc
@@ -159,7 +160,7 @@ async def put_automation_settings(request: web.Request) -> web.Response:
 async def bundles(request: web.Request) -> web.Response:
     tenant, params = _id_query(request, "tenant"), _reco_params(request)
     return web.json_response(await request.app[keys.ANALYTICS].runner.call(
-        "bundles", tenant, params))
+        CloudDb.bundles, tenant, params))
 
 
 async def push_pairs(request: web.Request) -> web.Response:

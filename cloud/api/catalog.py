@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from .. import keys
+from ..db import CloudDb
 from .schemas import CATALOG_ITEM, QUOTAS, path_sku, query_stores, read_body
 
 # a PUT replaces the item: optional fields left out are reset, not kept from before
@@ -24,12 +25,12 @@ async def _publish(request: web.Request, cursors: dict[str, int],
 async def put_item(request: web.Request) -> web.Response:
     sku, stores = path_sku(request), query_stores(request)
     item = {"sku": sku, **ITEM_DEFAULTS, **await read_body(request, CATALOG_ITEM)}
-    cursors = await request.app[keys.DB].call("put_catalog_item", item, stores)
+    cursors = await request.app[keys.DB].call(CloudDb.put_catalog_item, item, stores)
     return await _publish(request, cursors, {"item": item})
 
 
 async def put_quotas(request: web.Request) -> web.Response:
     sku, stores = path_sku(request), query_stores(request)
     quotas = await read_body(request, QUOTAS)
-    cursors = await request.app[keys.DB].call("put_quotas", sku, quotas, stores)
+    cursors = await request.app[keys.DB].call(CloudDb.put_quotas, sku, quotas, stores)
     return await _publish(request, cursors, {"sku": sku, "quotas": quotas})

@@ -16,6 +16,7 @@ from common.http.routes import Route
 from .. import keys
 from ..analytics import channels, forecast, settlement, weather
 from ..config import ID
+from ..db import CloudDb
 from .errors import ApiError
 from .schemas import path_id, read_body
 
@@ -51,7 +52,7 @@ async def settlement_statement(request: web.Request) -> web.Response:
     if not (ID.match(a) and ID.match(b)) or a == b:
         raise ApiError(400, "bad_query", {"a, b": "two different store ids (or settlement."
                                                   "partner_a/_b in cloud.toml)"})
-    figures = await request.app[keys.DB].call("settlement_figures", a, b, first, after,
+    figures = await request.app[keys.DB].call(CloudDb.settlement_figures, a, b, first, after,
                                               sorted(rules.shared_items))
     doc = settlement.statement(rules, month, a, b, figures)
     return render(doc, chosen, f"settlement-{month}-{a}-{b}")
@@ -86,7 +87,7 @@ async def channel_report(request: web.Request) -> web.Response:
         start, end = period(q.get("from"), q.get("to"))
     except ValueError as exc:
         raise ApiError(400, "bad_query", str(exc)) from exc
-    groups, costs = await request.app[keys.DB].call("channel_figures", start, end, store,
+    groups, costs = await request.app[keys.DB].call(CloudDb.channel_figures, start, end, store,
                                                     time.time())
     rows = channels.report(groups, costs,
                            request.app[keys.SETTINGS].platforms.commission_bp())
@@ -109,7 +110,7 @@ async def channel_months(request: web.Request) -> web.Response:
     q = request.query
     chosen, store = _report_query(q)
     first, last, _, _ = _months(q)
-    rows = await request.app[keys.DB].call("channel_months", first, last, store)
+    rows = await request.app[keys.DB].call(CloudDb.channel_months, first, last, store)
     if chosen == "csv":
         return web.Response(text=channels.to_csv(rows), content_type="text/csv")
     return web.json_response({"from": first, "to": last, "rows": rows})
@@ -119,7 +120,7 @@ async def refresh_channel_months(request: web.Request) -> web.Response:
     first, last, start, end = _months(request.query)
     started = time.perf_counter()
     count = await request.app[keys.DB].call(
-        "refresh_channel_months", start, end, time.time(),
+        CloudDb.refresh_channel_months, start, end, time.time(),
         request.app[keys.SETTINGS].platforms.commission_bp())
     return web.json_response({"from": first, "to": last, "rows": count,
                               "seconds": round(time.perf_counter() - started, 3)})
@@ -132,7 +133,7 @@ async def cross_store_flows(request: web.Request) -> web.Response:
         start, end = period(request.query.get("from"), request.query.get("to"))
     except ValueError as exc:
         raise ApiError(400, "bad_query", str(exc)) from exc
-    rows = await request.app[keys.DB].call("cross_store_flows", start, end)
+    rows = await request.app[keys.DB].call(CloudDb.cross_store_flows, start, end)
     return web.json_response({"from": start, "to": end, "flows": rows})
 
 
@@ -144,7 +145,7 @@ async def footfall(request: web.Request) -> web.Response:
         period(start, end)
     except ValueError as exc:
         raise ApiError(400, "bad_query", str(exc)) from exc
-    rows = await request.app[keys.DB].call("probe_conversions", start, end, store)
+    rows = await request.app[keys.DB].call(CloudDb.probe_conversions, start, end, store)
     return web.json_response({"from": start, "to": end, "days": rows})
 
 
@@ -172,7 +173,7 @@ async def store_forecast(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_query", {"holidays": str(exc)}) from exc
     rules = request.app[keys.SETTINGS].forecast.with_holidays(extra)
     inputs = await request.app[keys.DB].call(
-        "forecast_inputs", store, forecast.history_window(end, rules.weeks),
+        CloudDb.forecast_inputs, store, forecast.history_window(end, rules.weeks),
         forecast.weather_window(end, rules.weeks), sku)
     return web.json_response(forecast.report(store, end, rules, inputs, sku))
 
@@ -185,7 +186,7 @@ async def put_weather(request: web.Request) -> web.Response:
     problems = weather.problems(days)
     if problems:
         raise ApiError(422, "invalid_body", problems)
-    written = await request.app[keys.DB].call("put_weather", store,
+    written = await request.app[keys.DB].call(CloudDb.put_weather, store,
                                               [weather.normalised(d) for d in days])
     return web.json_response({"store": store, "written": written})
 
@@ -197,7 +198,7 @@ async def get_weather(request: web.Request) -> web.Response:
         weather.check_bounds(*bounds)
     except ValueError as exc:
         raise ApiError(400, "bad_query", {"from, to": str(exc)}) from exc
-    days = await request.app[keys.DB].call("weather", store, *bounds)
+    days = await request.app[keys.DB].call(CloudDb.weather, store, *bounds)
     return web.json_response({"store": store, "days": days})
 
 

@@ -9,6 +9,7 @@ from common.http.routes import Route
 
 from .. import keys
 from ..config import ID
+from ..db import CloudDb
 from ..platforms.adapters import ADAPTERS, REASONS
 from ..platforms.settings import PLATFORMS
 from ..platforms.webhook import webhook
@@ -22,7 +23,7 @@ async def platform_orders(request: web.Request) -> web.Response:
     store = request.query.get("store")
     if store is not None and not ID.match(store):
         raise ApiError(400, "bad_query", {"store": "a store id"})
-    rows = await request.app[keys.DB].call("platform_orders", store, query_limit(request))
+    rows = await request.app[keys.DB].call(CloudDb.platform_orders, store, query_limit(request))
     return web.json_response(rows)
 
 
@@ -30,12 +31,12 @@ async def platform_callbacks(request: web.Request) -> web.Response:
     state = request.query.get("state")
     if state is not None and state not in CALLBACK_STATES:
         raise ApiError(400, "bad_query", {"state": list(CALLBACK_STATES)})
-    rows = await request.app[keys.DB].call("platform_callbacks", state, query_limit(request))
+    rows = await request.app[keys.DB].call(CloudDb.platform_callbacks, state, query_limit(request))
     return web.json_response(rows)
 
 
 async def platform_rejects(request: web.Request) -> web.Response:
-    rows = await request.app[keys.DB].call("platform_rejects", query_limit(request))
+    rows = await request.app[keys.DB].call(CloudDb.platform_rejects, query_limit(request))
     return web.json_response(rows)
 
 

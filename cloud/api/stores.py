@@ -5,40 +5,41 @@ from __future__ import annotations
 from aiohttp import web
 
 from .. import keys
+from ..db import CloudDb
 from .errors import ApiError
 from .schemas import STOCKTAKE, path_id, path_sku, query_limit, query_since, read_body
 
 
 async def list_stores(request: web.Request) -> web.Response:
-    return web.json_response(await request.app[keys.DB].call("list_stores"))
+    return web.json_response(await request.app[keys.DB].call(CloudDb.list_stores))
 
 
 async def store_orders(request: web.Request) -> web.Response:
     store = path_id(request)
     since, limit = query_since(request), query_limit(request)
-    return web.json_response(await request.app[keys.DB].call("store_orders", store, since, limit))
+    return web.json_response(await request.app[keys.DB].call(CloudDb.store_orders, store, since, limit))
 
 
 async def store_inventory(request: web.Request) -> web.Response:
     store = path_id(request)
-    return web.json_response(await request.app[keys.DB].call("store_inventory", store))
+    return web.json_response(await request.app[keys.DB].call(CloudDb.store_inventory, store))
 
 
 async def stock_alerts(request: web.Request) -> web.Response:
     store = path_id(request)
     db = request.app[keys.DB]
-    if await db.call("get_store", store) is None:
+    if await db.call(CloudDb.get_store, store) is None:
         raise ApiError(404, "unknown_store", store)
-    return web.json_response(await db.call("stock_alerts", store))
+    return web.json_response(await db.call(CloudDb.stock_alerts, store))
 
 
 async def stocktake(request: web.Request) -> web.Response:
     store, sku = path_id(request), path_sku(request)
     body = await read_body(request, STOCKTAKE)
     db = request.app[keys.DB]
-    if await db.call("get_store", store) is None:
+    if await db.call(CloudDb.get_store, store) is None:
         raise ApiError(404, "unknown_store", store)
-    cursor = await db.call("stocktake", store, sku, body["counted"])
+    cursor = await db.call(CloudDb.stocktake, store, sku, body["counted"])
     link = request.app[keys.LINK]
     sent = await link.push({store: cursor}) if link is not None else 0
     return web.json_response({"store": store, "sku": sku, "counted": body["counted"],
@@ -50,13 +51,13 @@ async def conflicts(request: web.Request) -> web.Response:
     if text not in (None, "true", "false"):
         raise ApiError(400, "bad_query", {"resolved": "true or false"})
     resolved = None if text is None else text == "true"
-    return web.json_response(await request.app[keys.DB].call("conflicts", resolved))
+    return web.json_response(await request.app[keys.DB].call(CloudDb.conflicts, resolved))
 
 
 async def resolve_conflict(request: web.Request) -> web.Response:
     text = request.match_info["id"]
     if not (text.isascii() and text.isdigit()) or len(text) > 18:
         raise ApiError(404, "unknown_conflict", text[:40])
-    if not await request.app[keys.DB].call("resolve_conflict", int(text)):
+    if not await request.app[keys.DB].call(CloudDb.resolve_conflict, int(text)):
         raise ApiError(404, "unknown_conflict", text)
     return web.json_response({"id": int(text), "resolved": True})

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from .. import keys
+from ..db import CloudDb
 from ..service import DbUnavailable
 
 HEALTH_DB_TIMEOUT_S = 5.0
@@ -19,7 +20,7 @@ async def health(request: web.Request) -> web.Response:
     db: dict[str, Any] = {"backend": app[keys.DB].db.backend}
     try:
         async with asyncio.timeout(HEALTH_DB_TIMEOUT_S):
-            await app[keys.DB].call("get_store", "-")
+            await app[keys.DB].call(CloudDb.get_store, "-")
         db["ok"] = True
     except (DbUnavailable, TimeoutError) as exc:
         db.update(ok=False, detail=str(exc)[:300] or type(exc).__name__)
@@ -34,7 +35,7 @@ async def health(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     app = request.app
     found = app[keys.METRICS]
-    stores = await app[keys.DB].call("list_stores")
+    stores = await app[keys.DB].call(CloudDb.list_stores)
     found.stores.set(len(stores))
     found.stores_online.set(sum(1 for s in stores if s["online"]))
     link = app[keys.LINK]

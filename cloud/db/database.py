@@ -11,18 +11,17 @@ import dataclasses
 import threading
 from typing import Any
 
+from cloud.errors import StoreExists, UserExists
 from sync import topics
 
-from cloud.errors import StoreExists, UserExists
-
 from . import apply, changes, fanout, member_seed, members, reads, state
-from .backend import Backend, open_backend, utc_now_iso
-from .results import Ack, Feed, StateResult
-from .member_ops import MemberOps
 from .analytics_ops import AnalyticsOps
-from .loyalty import LoyaltyOps
-from .platform_ops import PlatformOps
+from .backend import Backend, open_backend, utc_now_iso
 from .intel_ops import IntelOps
+from .loyalty import LoyaltyOps
+from .member_ops import MemberOps
+from .platform_ops import PlatformOps
+from .results import Ack, Feed, StateResult
 from .schema import migrate
 
 SNAPSHOT_AFTER = 1000  # a store further behind than this gets a snapshot

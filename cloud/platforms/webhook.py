@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from .. import keys
+from ..db import CloudDb
 from ..db.platforms import Refused
 from ..service import DbUnavailable
 from .adapters import ADAPTERS, REASONS, Adapter, Rejected
@@ -63,12 +64,12 @@ def webhook(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
             store = platform.shops.get(inbound.shop)
             if store is None:
                 raise Rejected("unknown_store", f"shop {inbound.shop[:64]!r} is not mapped")
-            result = await db.call("accept_platform_order", name, platform.channel, request_id,
+            result = await db.call(CloudDb.accept_platform_order, name, platform.channel, request_id,
                                    inbound.shop, store, inbound.order)
         except (Rejected, Refused) as exc:
             log.warning("%s webhook refused (%s): %s", name, exc.reason, exc.detail)
             try:
-                await db.call("reject_platform_request", name, exc.reason, exc.detail,
+                await db.call(CloudDb.reject_platform_request, name, exc.reason, exc.detail,
                               request_id)
             except DbUnavailable:
                 log.exception("could not record the refused %s webhook", name)

@@ -13,7 +13,7 @@ from cloud.db import CloudDb
 from tests.cloud_api.conftest import admin, analyst, db_url, hq, hq_dir  # noqa: F401
 from tests.conftest import Api
 
-from .conftest import Orders, add_member, recent, feed
+from .conftest import Orders, add_member, feed, recent
 
 A = "01JAAAAAAAAAAAAAAAAAAAAAAA"
 B = "01JBBBBBBBBBBBBBBBBBBBBBBB"
@@ -109,11 +109,11 @@ async def test_the_scheduler_holds_every_job(hq: TestClient) -> None:  # noqa: F
     assert analytics.leading  # the only process: it leads
     analytics._scheduled_time = lambda name: "2026-01-01T00:30:00.000Z"  # type: ignore
     await analytics._job("rfm")  # what the timer runs
-    assert (await hq.app[keys.DB].call("segment_counts"))["computed_at"] is not None
+    assert (await hq.app[keys.DB].call(CloudDb.segment_counts))["computed_at"] is not None
     # the same scheduled time is not run twice (a second leader after a handover)
-    before = await hq.app[keys.DB].call("segment_counts")
+    before = await hq.app[keys.DB].call(CloudDb.segment_counts)
     await analytics._job("rfm")
-    assert await hq.app[keys.DB].call("segment_counts") == before
+    assert await hq.app[keys.DB].call(CloudDb.segment_counts) == before
     assert analytics.ran == [("rfm", "2026-01-01T00:30:00.000Z")]
 
 

@@ -131,9 +131,9 @@ async def test_the_leader_picks_up_settings_stored_through_another_process(
     leader, follower = (a, b) if a.leading else (b, a)
     assert leader.scheduler.get_job("winback") is None  # "off" in CONFIG
     # what PUT /api/v1/automation/winback/settings on the follower's process stores
-    await follower.runner.call("put_automation_settings", "winback", {"schedule": "5 2 * * *"})
+    await follower.runner.call(CloudDb.put_automation_settings, "winback", {"schedule": "5 2 * * *"})
     await eventually(lambda: leader.scheduler.get_job("winback") is not None, timeout=5)
-    await follower.runner.call("put_automation_settings", "reco_pairs", {"schedule": "off"})
+    await follower.runner.call(CloudDb.put_automation_settings, "reco_pairs", {"schedule": "off"})
     await eventually(lambda: leader.scheduler.get_job("reco_pairs") is None, timeout=5)
     ran = len(leader.ran)
     await asyncio.sleep(1.5)

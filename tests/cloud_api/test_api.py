@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from aiohttp.test_utils import TestClient
 
 from cloud import keys
 from cloud.api.routes import ROUTES
+from cloud.db import CloudDb
 from tests.cloud.sim import EdgeSim
 from tests.conftest import Api
 
@@ -19,7 +19,7 @@ ITEM = {"name": "牛肉面", "name_en": "Beef noodles", "category": "noodles", "
 
 
 async def db(client: TestClient, method: str, *args: Any) -> Any:
-    return await client.app[keys.DB].call(method, *args)
+    return await client.app[keys.DB].call(getattr(CloudDb, method), *args)
 
 
 async def test_stores_list_every_store_with_presence_and_lag(admin: Api) -> None:

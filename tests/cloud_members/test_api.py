@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from cloud.db import CloudDb
 from sync import messages
 from tests.cloud_api.conftest import admin, analyst, db_url, hq, hq_dir  # noqa: F401
 from tests.cloud_api.test_api import db
@@ -230,7 +231,7 @@ async def test_lease_caps_come_from_the_config(hq_dir: Any, aiohttp_client: Any,
     monkeypatch.setenv("STORENODE_CLOUD_MEMBERS_LEASE_POINTS", "77")
     client = await aiohttp_client(create_app(load_settings(hq_dir)))
     try:
-        policy = await client.app[keys.DB].call("lease_policy")
+        policy = await client.app[keys.DB].call(CloudDb.lease_policy)
         assert (policy.lease_points, policy.per_txn_points) == (77, 500)
     finally:
         await client.close()

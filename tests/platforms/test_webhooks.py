@@ -11,6 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from cloud import keys
+from cloud.db import CloudDb
 from cloud.db.platforms import idempotency_key
 from sync import messages
 from tests.conftest import Api
@@ -26,7 +27,7 @@ async def post(hq: TestClient, platform: str, headers: dict[str, str],
 
 
 async def db(hq: TestClient, method: str, *args: Any) -> Any:
-    return await hq.server.app[keys.DB].call(method, *args)
+    return await hq.server.app[keys.DB].call(getattr(CloudDb, method), *args)
 
 
 async def feed(hq: TestClient, store: str = "s1") -> list[dict[str, Any]]:
