@@ -4,10 +4,14 @@ the OpenAPI document all read it. Every route but the public ones needs a bearer
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
+from common import __version__
 from common.http.auth import bearer
 from common.http.errors import Handler
+from common.http.openapi import build_document
 from common.http.routes import Route
 
 from .. import keys
@@ -58,9 +62,16 @@ ROUTES: tuple[Route, ...] = (
 PUBLIC_PATHS = frozenset(r.path for r in ROUTES if r.public) | {"/api/openapi.json"}
 
 
-def setup_routes(app: web.Application) -> None:
-    from .openapi import openapi
+HQ_INFO: dict[str, Any] = {"title": "storenode HQ API", "version": __version__,
+                           "description": "Roles: hq_admin (everything), analyst (GET only)."}
 
+
+async def openapi(request: web.Request) -> web.Response:
+    """The OpenAPI 3.1 document of this route table."""
+    return web.json_response(build_document(ROUTES, HQ_INFO))
+
+
+def setup_routes(app: web.Application) -> None:
     for route in ROUTES:
         app.router.add_route(route.method, route.path, route.handler)
     app.router.add_get("/api/openapi.json", openapi)

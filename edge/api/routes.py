@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from common.http.auth import PRINCIPAL, bearer
 from common.http.errors import Handler
+from common.http.openapi import build_document
 from common.http.routes import Route
 from common.schemas import CHANNEL, ITEM_CREATE, ITEM_PATCH, QUOTAS
 
-from .. import keys
+from .. import __version__, keys
 from ..lockers import api as lockers
 from . import (
     catalog,
@@ -131,9 +134,15 @@ PUBLIC_PATHS = frozenset(r.path for r in ROUTES if r.public) | {"/api/openapi.js
 WEBSOCKET_PATHS = frozenset(r.path for r in ROUTES if r.websocket)
 
 
-def setup_routes(app: web.Application) -> None:
-    from .openapi import openapi
+EDGE_INFO: dict[str, Any] = {"title": "storenode edge LAN API", "version": __version__}
 
+
+async def openapi(request: web.Request) -> web.Response:
+    """The OpenAPI 3.1 document of this route table."""
+    return web.json_response(build_document(ROUTES, EDGE_INFO))
+
+
+def setup_routes(app: web.Application) -> None:
     for route in ROUTES:
         app.router.add_route(route.method, route.path, route.handler)
     members.setup(app)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common.config import validate_tables
 from drivers.locker import BACKENDS
 
 BANK_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -47,8 +48,6 @@ class LockerBank:
 
 def parse_banks(path: Path, tables: Any, env: dict[str, str],
                 error: type[Exception]) -> tuple[LockerBank, ...]:
-    from ..config import validate_tables
-
     if not isinstance(tables, dict):
         raise error(f"{path}: [lockers] must hold one table per bank, e.g. [lockers.main]")
     for name in tables:

@@ -6,7 +6,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from drivers.printer import TRANSPORTS, PrinterConfig, PrinterConfigError, parse_printers
+from common.config import ConfigError
+from drivers.printer import (
+    TRANSPORTS,
+    PrinterConfig,
+    PrinterConfigError,
+    parse_printers,
+)
 
 DEMO_PRINTERS = """
 # Simulated printers of the demo store: tickets are appended to files under prints/
@@ -38,8 +44,6 @@ class PrintSettings:
 
 def load_print_settings(path: Path, data_dir: Path, tables: Any,
                         values: dict[str, Any]) -> PrintSettings:
-    from ..config import ConfigError
-
     try:
         printers = parse_printers(tables, data_dir, frozenset(TRANSPORTS))
     except PrinterConfigError as exc:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common.config import validate_tables
 from drivers.ble import BACKENDS
 
 ZONES = ("pickup", "store")
@@ -51,8 +52,6 @@ class ProbeSettings:
 
 def parse_probes(path: Path, table: Any, env: dict[str, str],
                  error: type[Exception]) -> ProbeSettings | None:
-    from ..config import validate_tables
-
     if not isinstance(table, dict):
         raise error(f"{path}: [probes] must be a table")
     zones = {k: v for k, v in table.items() if isinstance(v, dict)}

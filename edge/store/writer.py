@@ -19,6 +19,7 @@ from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common.errors import StorageError
 from sync.hlc import DEFAULT_MAX_DRIFT_MS, HybridLogicalClock
 
 from .connection import open_writer, translate
@@ -96,7 +97,6 @@ class DbWriter:
 
     async def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
         if not self._thread.is_alive():
-            from common.errors import StorageError
 
             raise StorageError("database writer is not running")
         loop = asyncio.get_running_loop()
