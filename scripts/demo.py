@@ -15,9 +15,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.chaos import ChaosProxy  # noqa: E402
-from tests.helpers import login, request  # noqa: E402
-from tests.system import Hq, edge_daemon, wait_until  # noqa: E402
+from devtools.chaos import ChaosProxy  # noqa: E402
+from devtools.helpers import login, request  # noqa: E402
+from devtools.stack import Hq, edge_daemon, wait_until  # noqa: E402
 
 WORK = ROOT / "var" / "demo"
 

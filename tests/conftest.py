@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from devtools.api import Api
 from edge.app import create_app
 from edge.config import load_settings
 
@@ -73,29 +74,6 @@ async def assert_no_tasks_left() -> None:
     await asyncio.sleep(0)
     pending = [t for t in pending if not t.done()]
     assert not pending, f"test left tasks pending: {pending}"
-
-
-class Api:
-    """A client logged in as one role: ``await api.post(path, body)`` -> (status, json)."""
-
-    def __init__(self, client: TestClient, token: str) -> None:
-        self.client, self.token = client, token
-
-    async def call(self, method: str, path: str, body: Any = None,
-                   headers: dict[str, str] | None = None) -> tuple[int, Any]:
-        hdrs = {"Authorization": f"Bearer {self.token}", **(headers or {})}
-        kwargs: dict[str, Any] = {"headers": hdrs}
-        if body is not None:
-            kwargs["json"] = body
-        resp = await self.client.request(method, path, **kwargs)
-        data = await resp.json(content_type=None) if resp.status != 204 else None
-        return resp.status, data
-
-    async def get(self, path: str) -> tuple[int, Any]:
-        return await self.call("GET", path)
-
-    async def post(self, path: str, body: Any, **kw: Any) -> tuple[int, Any]:
-        return await self.call("POST", path, body, **kw)
 
 
 async def login_as(client: TestClient, role: str) -> Api:

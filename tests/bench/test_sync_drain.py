@@ -29,7 +29,7 @@ from edge.store import syncdb
 from edge.store.connection import open_reader
 from sync import topics
 from tests.helpers import request
-from tests.system import TENANT, Hq, edge_daemon
+from devtools.stack import TENANT, Hq, edge_daemon
 
 from .bulkdb import build
 from .plumbing import report

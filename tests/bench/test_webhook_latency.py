@@ -27,7 +27,7 @@ from edge import keys as edge_keys
 from tests.conftest import login_as
 from tests.pg import throwaway_database
 from tests.platforms import signed
-from tests.system import Hq, edge_app, eventually, hq_login
+from devtools.stack import Hq, edge_app, eventually, hq_login
 
 N = 300
 TARGET_P99_S = 0.5

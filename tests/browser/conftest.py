@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.helpers import ROOT, Daemon, login, request
-from tests.system import ADMIN, Hq, edge_daemon, wait_until  # noqa: F401 (ADMIN: tests)
+from devtools.stack import ADMIN, Hq, edge_daemon, wait_until  # noqa: F401 (ADMIN: tests)
 
 from .proxy import Blip
 

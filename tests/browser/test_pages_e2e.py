@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.helpers import STAFF
-from tests.system import wait_until
+from devtools.stack import wait_until
 
 from .conftest import ADMIN, PHONE, STORE, OwnHostOnly, Stack, open_page, staff_login
 

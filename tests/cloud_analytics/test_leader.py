@@ -23,7 +23,7 @@ from cloud.analytics.scheduler import Analytics
 from cloud.db import CloudDb
 from cloud.service import DbRunner
 from tests.helpers import ROOT
-from tests.system import eventually
+from devtools.stack import eventually
 
 from .conftest import feed
 

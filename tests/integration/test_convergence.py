@@ -24,9 +24,9 @@ from cloud.config import load_settings as hq_settings
 from cloud.db import CloudDb
 from edge.app import create_app as create_edge
 from edge.config import load_settings as edge_settings
-from tests.chaos import ChaosProxy
+from devtools.chaos import ChaosProxy
 from tests.conftest import Api, login_as
-from tests.system import Hq, edge_env, eventually, hq_login, make_edge
+from devtools.stack import Hq, edge_env, eventually, hq_login, make_edge
 
 STORES = ("s1", "s2", "s3")
 SKUS = ("C003", "C004", "S001")

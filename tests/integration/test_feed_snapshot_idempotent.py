@@ -37,7 +37,7 @@ from sync import messages
 from tests.integration.test_edge_sync import (  # noqa: F401
     T, Peer, broker, edge_client, health, peer)
 from tests.members.conftest import KEY_CHANGE, hlc, iso_in, phone_identity
-from tests.system import Hq, edge_env, edge_sync, hq_db, hq_get, make_edge, wait_until
+from devtools.stack import Hq, edge_env, edge_sync, hq_db, hq_get, make_edge, wait_until
 
 MEMBER = "01HZZZZZZZZZZZZZZZZZZZZZZ1"
 NEW_SKUS = 210  # a snapshot of the catalog alone takes two pages (200 changes a page)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.helpers import Daemon
-from tests.system import Hq, edge_env, edge_sync, hq_db, hq_store, make_edge, wait_until
+from devtools.stack import Hq, edge_env, edge_sync, hq_db, hq_store, make_edge, wait_until
 
 KEEPALIVE_S = 2
 WINDOW_S = 1.5 * KEEPALIVE_S

@@ -24,7 +24,7 @@ from tests.conftest import Api
 from tests.helpers import ROOT, Daemon, free_port, login, make_store, request
 from tests.integration.invariants import check_database
 from tests.platforms.signed import platform_env
-from tests.system import wait_http
+from devtools.stack import wait_http
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 HOOKS = Path(__file__).with_name("schemathesis_hooks.py")

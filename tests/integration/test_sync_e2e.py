@@ -15,10 +15,10 @@ from aiohttp.test_utils import TestClient
 
 from cloud.app import create_app as create_hq
 from cloud.config import load_settings as hq_settings
-from tests.chaos import ChaosProxy
+from devtools.chaos import ChaosProxy
 from tests.conftest import Api, login_as
 from tests.pg import throwaway_database
-from tests.system import Hq, edge_app, eventually, hq_login
+from devtools.stack import Hq, edge_app, eventually, hq_login
 
 SKUS = ("C003", "C004", "S001", "S002")
 

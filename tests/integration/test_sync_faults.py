@@ -29,10 +29,10 @@ from typing import Any
 
 import pytest
 
-from tests.chaos import ChaosProxy
+from devtools.chaos import ChaosProxy
 from tests.helpers import Daemon, login, request
 from tests.pg import throwaway_database
-from tests.system import (Hq, edge_daemon, edge_sync, hq_db, hq_get, hq_store, wait_until)
+from devtools.stack import (Hq, edge_daemon, edge_sync, hq_db, hq_get, hq_store, wait_until)
 
 STORE = "s1"
 SKUS = ("C001", "C002", "C003", "C004", "C005", "C006", "S001", "S002")

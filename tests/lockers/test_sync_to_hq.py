@@ -16,7 +16,7 @@ from cloud.config import load_settings as hq_settings
 from drivers.ble import Advert
 from edge import keys
 from tests.helpers import make_store
-from tests.system import Hq, edge_app, eventually
+from devtools.stack import Hq, edge_app, eventually
 
 from .conftest import add_config, events, ready_order, staff
 

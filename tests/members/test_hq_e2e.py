@@ -21,7 +21,7 @@ from cloud.config import load_settings as hq_settings
 from edge import keys
 from edge.store import members as member_store
 from tests.conftest import Api, login_as
-from tests.system import Hq, edge_app, eventually, hq_login
+from devtools.stack import Hq, edge_app, eventually, hq_login
 
 PHONE = "13812345678"
 

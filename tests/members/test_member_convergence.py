@@ -140,7 +140,7 @@ async def scenario(ops: list[tuple[Any, ...]]) -> MemberSystem:
 
 
 async def _until(check: Any, timeout: float = 30) -> Any:
-    from tests.system import eventually
+    from devtools.stack import eventually
 
     return await eventually(check, timeout=timeout, every=0.2)
 

@@ -14,7 +14,7 @@ from cloud.platforms.callbacks import backoff_s
 from cloud.platforms.settings import PlatformSettings
 from tests.cloud.sim import EdgeSim
 from tests.conftest import Api
-from tests.system import eventually
+from devtools.stack import eventually
 
 from . import signed
 from .conftest import PlatformStub

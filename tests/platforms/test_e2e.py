@@ -19,7 +19,7 @@ from cloud.app import create_app as create_hq
 from cloud.config import load_settings as hq_settings
 from tests.conftest import Api, login_as
 from tests.pg import throwaway_database
-from tests.system import Hq, edge_app, eventually, hq_login
+from devtools.stack import Hq, edge_app, eventually, hq_login
 
 from . import signed
 from .conftest import PlatformStub

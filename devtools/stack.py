@@ -23,8 +23,9 @@ from aiohttp.test_utils import TestClient
 from cloud import provision
 from edge.app import create_app as create_edge
 from edge.config import load_settings as edge_settings
-from tests.conftest import Api
-from tests.helpers import ROOT, Daemon, free_port, make_store, request
+
+from .api import Api
+from .helpers import ROOT, Daemon, free_port, make_store, request
 
 TENANT = "acme"
 ADMIN = ("admin", "admin-pass-1")

@@ -12,7 +12,7 @@ import random
 import threading
 from types import TracebackType
 
-from tests.helpers import free_port
+from .helpers import free_port
 
 
 class ChaosProxy:
