@@ -47,7 +47,7 @@ demo: $(VENV)/.test-extras deps-test
 
 lint: $(VENV)/.test-extras
 	$(BIN)/lint-imports
-	$(BIN)/mypy common sync drivers edge/domain
+	$(BIN)/mypy common sync drivers edge cloud
 
 # the manual (docs/), built strictly: a broken link or a page missing from the nav fails
 docs: $(VENV)/.test-extras

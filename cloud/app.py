@@ -2,7 +2,7 @@
 
 Resources are ``cleanup_ctx`` entries, opened in order and closed in reverse: the database
 (opened off the loop), then the broker link (when ``broker.url`` is set), then the analytics
-scheduler (``cloud/analytics/scheduler.py``), then the platform callback sender
+scheduler (``cloud/jobs/scheduler.py``), then the platform callback sender
 (``cloud/platforms/callbacks.py``), then the systemd watchdog.
 """
 
@@ -15,20 +15,19 @@ from pathlib import Path
 
 from aiohttp import web
 
+from cloud import keys
+from cloud.api.auth import LoginLimiter, TokenSigner
+from cloud.api.errors import MIDDLEWARES
+from cloud.api.metrics import Metrics
+from cloud.config import Settings
+from cloud.database import CloudDb, open_runner
+from cloud.jobs.scheduler import analytics_ctx
+from cloud.members.leases import LeasePolicy
+from cloud.platforms.callbacks import callbacks_ctx
+from cloud.routes import auth_middleware, setup_routes
+from cloud.sync.link import CloudLink, counters
 from common import sdnotify
 from common.pages import setup_shared_pages
-
-from . import keys
-from .analytics.scheduler import analytics_ctx
-from .api.auth import LoginLimiter, TokenSigner
-from .api.errors import MIDDLEWARES
-from .api.metrics import Metrics
-from .api.routes import auth_middleware, setup_routes
-from .config import Settings
-from .db import CloudDb
-from .db.leases import LeasePolicy
-from .platforms.callbacks import callbacks_ctx
-from .service import CloudLink, DbRunner, counters
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -64,7 +63,7 @@ def setup_pages(app: web.Application) -> None:
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
-    app[keys.DB] = await DbRunner.open(app[keys.SETTINGS].database)
+    app[keys.DB] = await open_runner(app[keys.SETTINGS].database)
     try:
         policy = app[keys.SETTINGS].members
         if policy:  # stored for every worker: they read it when granting a lease

@@ -8,7 +8,6 @@ one gives a :class:`ConfigError` naming the file (or environment variable) and t
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import tomllib
 from dataclasses import dataclass, field
@@ -16,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from cloud.analytics import automation
-from cloud.analytics import forecast as forecast_rules
-from cloud.analytics import settlement as settlement_rules
+from cloud.names import ID
 from cloud.platforms import settings as platform_settings
+from cloud.reports import forecast as forecast_rules
+from cloud.reports import settlement as settlement_rules
 from common.config import validate_tables
 from sync.mqtt import BrokerUrl
 
@@ -26,11 +26,10 @@ CONFIG_FILE = "cloud.toml"
 SECRET_FILE = "secret.key"            # signs HQ bearer tokens
 BROKER_PASSWORD_FILE = "broker.password"  # the cloud's own broker password (user `cloud`)
 # the broker's `cloud-admin` user: provisioning only, may use nothing but the dynamic-security
-# plugin's control topic (cloud/dynsec.py)
+# plugin's control topic (cloud/broker/dynsec.py)
 BROKER_ADMIN_PASSWORD_FILE = "broker-admin.password"
 CLOUD_USER = "cloud"
 ENV_PREFIX = "STORENODE_CLOUD_"
-ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}(?!\n)$")  # store, tenant and user ids
 
 # section -> key -> (type, default)
 SCHEMA: dict[str, dict[str, tuple[type, Any]]] = {
@@ -47,9 +46,9 @@ SCHEMA: dict[str, dict[str, tuple[type, Any]]] = {
     **automation.config_schema(),
     # delivery-platform webhooks and callbacks (cloud/platforms/settings.py)
     **platform_settings.config_schema(),
-    # partner settlement rules (cloud/analytics/settlement.py, docs/settlement.md)
+    # partner settlement rules (cloud/reports/settlement.py, docs/settlement.md)
     **settlement_rules.config_schema(),
-    # demand forecasts and purchase suggestions (cloud/analytics/forecast.py)
+    # demand forecasts and purchase suggestions (cloud/reports/forecast.py)
     **forecast_rules.config_schema(),
 }
 # key -> (low, high)

@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from cloud.api.metrics import Metrics
+    from cloud.config import Settings
+    from cloud.db.runner import DbRunner
+    from cloud.jobs.scheduler import Analytics
+    from cloud.platforms.callbacks import CallbackSender
+    from cloud.sync.link import CloudLink
     from common.http.auth import LoginLimiter, TokenSigner
-
-    from .analytics.scheduler import Analytics
-    from .api.metrics import Metrics
-    from .config import Settings
-    from .platforms.callbacks import CallbackSender
-    from .service import CloudLink, DbRunner
 
 SETTINGS: web.AppKey["Settings"] = web.AppKey("settings")
 DB: web.AppKey["DbRunner"] = web.AppKey("db")

@@ -1,4 +1,5 @@
-"""Serve the HQ app until SIGTERM/SIGINT, speaking sd_notify to systemd."""
+"""Serve the HQ app, or run an ingest-only worker, until SIGTERM/SIGINT, speaking sd_notify to
+systemd."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import signal
 
 from aiohttp import web
 
+from cloud.app import create_app, watchdog
+from cloud.config import Settings
+from cloud.database import CloudDb
+from cloud.sync.link import CloudLink
 from common import sdnotify
-
-from .app import create_app
-from .config import Settings
 
 log = logging.getLogger("storenode.cloud")
 
@@ -38,3 +40,29 @@ async def serve(settings: Settings) -> None:
         log.info("shutting down")
     finally:
         await runner.cleanup()
+
+
+async def run_ingest_worker(settings: Settings) -> None:
+    """An extra ingest worker: its own database connection and broker client, no HTTP;
+    runs until SIGTERM/SIGINT."""
+    if not settings.broker:
+        raise ValueError("an ingest worker needs broker.url (or --broker)")
+    db = await asyncio.get_running_loop().run_in_executor(None, CloudDb.open, settings.database)
+    link = CloudLink(settings, db, ingest_only=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    link.start()
+    interval = sdnotify.watchdog_interval()
+    pinger = asyncio.create_task(watchdog(interval)) if interval else None
+    print(f"storenode-cloud ingest worker on {settings.broker} ({db.backend})", flush=True)
+    sdnotify.notify(f"READY=1\nSTATUS=ingesting from {settings.broker}\nMAINPID={os.getpid()}")
+    try:
+        await stop.wait()
+    finally:
+        sdnotify.notify("STOPPING=1")
+        if pinger is not None:
+            pinger.cancel()
+        await link.close()
+        await loop.run_in_executor(None, db.close)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
-from .vocabulary import CHANNELS
+from common.vocabulary import CHANNELS
 
 MAX_CENTS: Final = 100_000_000  # 1,000,000 yuan: more is a typo, not a price
 # "(?!\n)$": Python's "$" also matches before a final newline; ECMA's does not. Both agree now.

@@ -4,17 +4,25 @@ profile fields, order limits. Both services read it, and the pages get it from
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, TypedDict
 
-# channel -> is it a delivery platform (orders arrive through HQ, may be quota-capped)
-CHANNELS: Final[dict[str, dict[str, bool]]] = {
-    "pos": {"platform": False},
-    "dine_in_qr": {"platform": False},
-    "waiter": {"platform": False},
-    "mini_program": {"platform": False},
-    "meituan": {"platform": True},
-    "eleme": {"platform": True},
-    "phone": {"platform": False},
+
+
+class Channel(TypedDict):
+    platform: bool  # a delivery platform: orders arrive through HQ, may be quota-capped
+    zh: str         # its name on pages and tickets, in Chinese and in English
+    en: str
+
+
+# a new channel is one row here: the API, HQ's reports, the pages and the tickets read it
+CHANNELS: Final[dict[str, Channel]] = {
+    "pos": {"platform": False, "zh": "收银", "en": "POS"},
+    "dine_in_qr": {"platform": False, "zh": "扫码点餐", "en": "QR dine-in"},
+    "waiter": {"platform": False, "zh": "服务员", "en": "Waiter"},
+    "mini_program": {"platform": False, "zh": "小程序", "en": "Mini program"},
+    "meituan": {"platform": True, "zh": "美团", "en": "Meituan"},
+    "eleme": {"platform": True, "zh": "饿了么", "en": "Ele.me"},
+    "phone": {"platform": False, "zh": "电话", "en": "Phone"},
 }
 PLATFORM_CHANNELS: Final[tuple[str, ...]] = tuple(c for c, v in CHANNELS.items() if v["platform"])
 
@@ -29,6 +37,6 @@ MAX_QTY: Final = 999    # units on one line
 
 def as_json() -> dict[str, object]:
     """What the pages need, JSON-ready."""
-    return {"channels": {name: dict(flags) for name, flags in CHANNELS.items()},
+    return {"channels": {name: dict(channel) for name, channel in CHANNELS.items()},
             "platform_channels": list(PLATFORM_CHANNELS), "id_kinds": list(ID_KINDS),
             "profile_fields": list(PROFILE_FIELDS), "max_lines": MAX_LINES, "max_qty": MAX_QTY}

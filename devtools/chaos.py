@@ -12,7 +12,7 @@ import random
 import threading
 from types import TracebackType
 
-from .helpers import free_port
+from devtools.helpers import free_port
 
 
 class ChaosProxy:

@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from edge import service
+from edge import admin as service
 
 ROOT = Path(__file__).resolve().parent.parent
 STAFF = {"manager": "1234", "cashier": "0000", "kitchen": "1111", "technician": "2222"}

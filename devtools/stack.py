@@ -20,12 +20,12 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from cloud import provision
+from cloud.broker import provision
 from edge.app import create_app as create_edge
 from edge.config import load_settings as edge_settings
 
-from .api import Api
-from .helpers import ROOT, Daemon, free_port, make_store, request
+from devtools.api import Api
+from devtools.helpers import ROOT, Daemon, free_port, make_store, request
 
 TENANT = "acme"
 ADMIN = ("admin", "admin-pass-1")
@@ -179,7 +179,7 @@ async def hq_login(client: TestClient) -> HqApi:
     return HqApi(client, (await resp.json())["token"])
 
 
-# -- blocking helpers for the process-level fault tests (tests/integration/test_sync_faults.py)
+# -- blocking helpers for the process-level fault tests (tests/system/test_sync_faults.py)
 def wait_until(check: Any, timeout: float = 30, every: float = 0.1, what: str = "") -> Any:
     """Call ``check()`` until it returns something truthy (a thread-blocking ``eventually``)."""
     deadline = time.monotonic() + timeout
@@ -194,7 +194,7 @@ def wait_until(check: Any, timeout: float = 30, every: float = 0.1, what: str = 
 
 def hq_db(hq: Hq) -> Any:
     """A ``CloudDb`` on HQ's database, for reads the HQ API does not offer (close it)."""
-    from cloud.db import CloudDb
+    from cloud.database import CloudDb
 
     return CloudDb.open(hq.database)
 

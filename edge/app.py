@@ -16,17 +16,17 @@ from common.http.auth import LoginLimiter, TokenSigner
 from common.http.errors import REQUEST_METRICS, error_middleware
 from common.pages import setup_shared_pages
 
-from . import keys
-from .api.events import SOCKETS, close_sockets
-from .api.routes import auth_middleware, setup_routes
-from .config import Settings
-from .devices import devices_ctx
-from .devicestate import DeviceRegistry
-from .hub import EventHub
-from .metrics import Metrics
-from .printing.coordinator import printing_ctx
-from .store.database import Database, migrate
-from .syncer import sync_ctx
+from edge import keys
+from edge.api.events import SOCKETS, close_sockets
+from edge.routes import auth_middleware, setup_routes
+from edge.config import Settings
+from edge.devices.lifecycle import devices_ctx
+from edge.devicehealth import DeviceRegistry
+from edge.hub import EventHub
+from edge.metrics import Metrics
+from edge.printing.coordinator import printing_ctx
+from edge.db.database import Database, migrate
+from edge.syncer.link import sync_ctx
 
 log = logging.getLogger(__name__)
 PAGES = Path(__file__).parent / "pages"

@@ -13,12 +13,20 @@ from typing import Any
 import click
 
 from common.errors import DomainError
+from drivers.printer import PrinterError
 
-from . import service
-from .config import ConfigError, load_settings
-from .domain.channels import ROLES
-from .store import export
-from .store.database import backup, check_integrity, db_path, migrate
+from edge import admin as service
+from common.config import ConfigError
+from edge.config import load_settings
+from edge.staff.roles import ROLES
+from edge.db import export
+from edge.db.database import backup, check_integrity, db_path, migrate
+from edge.devices.doctor import run_checks
+from edge.devices.lifecycle import add_demo_devices
+from edge.devices.printers import add_demo_printers, reprint_order, test_printer
+from edge.devices.technician import (TechnicianError, locker_open as open_compartment,
+                                     probe_scan as scan)
+from edge.server import serve
 
 DATA_DIR = click.option(
     "--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="STORENODE_DATA_DIR",
@@ -60,11 +68,7 @@ def init(data_dir: Path, store_id: str, tenant: str, timezone: str, port: int, d
         _fail(str(exc))
     result: dict[str, Any] = {"store": store_id, "config": str(config)}
     if demo:
-        from .printing.service import add_demo_printers
-
         add_demo_printers(data_dir)  # simulated printers: tickets go to files in the data dir
-        from .devices import add_demo_devices
-
         add_demo_devices(data_dir)  # a simulated locker bank and BLE probes
         catalog = Path(__file__).resolve().parent.parent / "config" / "demo" / "catalog.csv"
         result["items"] = service.import_catalog(data_dir, store_id, catalog, None, 100)
@@ -80,8 +84,6 @@ def run(data_dir: Path, host: str | None, port: int | None) -> None:
 
     Example: storenode run --data-dir /var/lib/storenode --port 8080
     """
-    from .server import serve
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         settings = load_settings(data_dir)
@@ -302,10 +304,6 @@ def printer_test(name: str, data_dir: Path) -> None:
 
     Example: storenode printer test kitchen --data-dir /var/lib/storenode
     """
-    from drivers.printer import PrinterError
-
-    from .printing.service import test_printer
-
     try:
         _out(test_printer(data_dir, name))
     except ConfigError as exc:
@@ -328,8 +326,6 @@ def printer_reprint(order_id: str, kinds: tuple[str, ...], station: str | None,
 
     Example: storenode printer reprint 01JD3Q7J5V9X0000000000000A --kind kitchen --data-dir var
     """
-    from .printing.service import reprint_order
-
     try:
         jobs = reprint_order(data_dir, order_id, "cli", kinds or ("kitchen", "receipt", "label"),
                              station)
@@ -355,8 +351,6 @@ def locker_open(bank: str, n: int, release: bool, data_dir: Path) -> None:
 
     Example: storenode locker open main 3 --data-dir /var/lib/storenode
     """
-    from .technician import TechnicianError, locker_open as open_compartment
-
     try:
         _out(open_compartment(data_dir, bank, n, release))
     except (ConfigError, TechnicianError) as exc:
@@ -379,8 +373,6 @@ def probe_scan(seconds: float, adapter: str | None, record: Any, data_dir: Path)
 
     Example: storenode probe scan --seconds 30 --record pickup.jsonl --data-dir /var/lib/storenode
     """
-    from .technician import TechnicianError, probe_scan as scan
-
     try:
         _out(scan(data_dir, seconds, adapter, record))
     except (ConfigError, TechnicianError) as exc:
@@ -394,8 +386,6 @@ def doctor(data_dir: Path) -> None:
 
     Example: storenode doctor --data-dir /var/lib/storenode
     """
-    from .doctor import run_checks
-
     try:
         rows = run_checks(load_settings(data_dir))
     except ConfigError as exc:

@@ -10,15 +10,17 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from common.config import ConfigError, validate_tables
+from sync.mqtt import BrokerUrl
 
-if TYPE_CHECKING:
-    from .lockers.settings import LockerBank
-    from .printing.settings import PrintSettings
-    from .probes.settings import ProbeSettings
+from edge.db.database import db_path
+from edge.lockers.settings import LockerBank, parse_banks
+from edge.printing import settings as print_settings
+from edge.printing.settings import PrintSettings
+from edge.probes.settings import ProbeSettings, parse_probes
 
 CONFIG_FILE = "edge.toml"
 SECRET_FILE = "secret.key"
@@ -69,8 +71,6 @@ class Settings:
 
     @property
     def db_path(self) -> Path:
-        from .store.database import db_path
-
         return db_path(self.data_dir)
 
 
@@ -145,34 +145,24 @@ def load_settings(data_dir: Path, env: dict[str, str] | None = None) -> Settings
 
 
 def _lockers(path: Path, tables: Any, env: dict[str, str]) -> tuple[LockerBank, ...]:
-    from .lockers.settings import parse_banks
-
     return parse_banks(path, tables, env, ConfigError)
 
 
 def _probes(path: Path, table: Any, env: dict[str, str]) -> ProbeSettings | None:
-    from .probes.settings import parse_probes
-
     return parse_probes(path, table, env, ConfigError)
 
 
 def _no_printing() -> PrintSettings:
-    from .printing.settings import PrintSettings
-
     return PrintSettings()
 
 
 def load_print_settings(path: Path, data_dir: Path, tables: Any, values: dict[str, Any]
                         ) -> PrintSettings:
-    from .printing.settings import load_print_settings as load
-
-    return load(path, data_dir, tables, values)
+    return print_settings.load_print_settings(path, data_dir, tables, values)
 
 
 def _broker_url(path: Path, url: str) -> str:
     if url:
-        from sync.mqtt import BrokerUrl
-
         try:
             BrokerUrl.parse(url)
         except ValueError as exc:

@@ -9,16 +9,16 @@ from aiohttp import web
 if TYPE_CHECKING:
     from common.http.auth import LoginLimiter, TokenSigner
 
-    from .api.members import LookupNotices
-    from .config import Settings
-    from .devicestate import DeviceRegistry
-    from .hub import EventHub
-    from .lockers.service import LockerService
-    from .metrics import Metrics
-    from .printing.coordinator import PrintCoordinator
-    from .probes.service import ProbeService
-    from .store.database import Database
-    from .syncer import EdgeSync
+    from edge.members.routes import LookupNotices
+    from edge.config import Settings
+    from edge.devicehealth import DeviceRegistry
+    from edge.hub import EventHub
+    from edge.lockers.pickup import LockerService
+    from edge.metrics import Metrics
+    from edge.printing.coordinator import PrintCoordinator
+    from edge.probes.footfall import ProbeService
+    from edge.db.database import Database
+    from edge.syncer.link import EdgeSync
 
 SETTINGS: web.AppKey["Settings"] = web.AppKey("settings")
 DB: web.AppKey["Database"] = web.AppKey("db")

@@ -11,8 +11,8 @@ from aiohttp import web
 
 from common import sdnotify
 
-from .app import create_app
-from .config import Settings
+from edge.app import create_app
+from edge.config import Settings
 
 log = logging.getLogger("storenode")
 

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from . import messages
+from sync import messages
 
 log = logging.getLogger(__name__)
 

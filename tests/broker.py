@@ -11,7 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from cloud import dynsec
+from cloud.broker import dynsec
 from tests.helpers import ROOT, free_port
 
 CONFIG = ROOT / "config" / "mosquitto"

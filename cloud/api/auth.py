@@ -7,13 +7,12 @@ import asyncio
 
 from aiohttp import web
 
+from cloud import keys
+from cloud.api.errors import ApiError
+from cloud.api.schemas import LOGIN, ROLES, read_body
+from cloud.api.users import UserOps
 from common.http.auth import PRINCIPAL, LoginLimiter, Principal, TokenSigner
 from common.passwords import hash_pin, verify_pin
-
-from .. import keys
-from ..db import CloudDb
-from .errors import ApiError
-from .schemas import LOGIN, ROLES, read_body
 
 __all__ = ["PRINCIPAL", "ROLES", "LoginLimiter", "TokenSigner", "hash_password", "login"]
 
@@ -47,7 +46,7 @@ async def login(request: web.Request) -> web.Response:
     if wait:
         raise ApiError(429, "too_many_attempts", {"retry_after_s": wait},
                        headers={"Retry-After": str(wait)})
-    found = await request.app[keys.DB].call(CloudDb.get_user, body["user"])
+    found = await request.app[keys.DB].call(UserOps.get_user, body["user"])
     stored = found["password_hash"] if found else _DUMMY_HASH
     ok = await asyncio.to_thread(verify_pin, body["password"], stored)
     if not (found and ok and found["role"] in ROLES):

@@ -7,11 +7,10 @@ import time
 
 from aiohttp import web
 
+from cloud import keys
+from cloud.db.runner import DbUnavailable
+from cloud.errors import StoreExists, UnknownStore, UserExists
 from common.http.errors import ApiError, Handler, error_middleware
-
-from .. import keys
-from ..errors import StoreExists, UnknownStore, UserExists
-from ..service import DbUnavailable
 
 __all__ = ["ApiError", "MIDDLEWARES"]
 

@@ -10,12 +10,11 @@ from typing import Any, Final, cast
 
 from aiohttp import web
 
+from cloud.api.errors import ApiError
+from cloud.names import ID
 from common.clock import iso
 from common.http.body import read_body, validate
 from common.schemas import ITEM_CREATE, QUOTAS, SKU
-
-from ..config import ID
-from .errors import ApiError
 
 __all__ = ["CATALOG_ITEM", "LOGIN", "QUOTAS", "STOCKTAKE", "read_body", "validate"]
 

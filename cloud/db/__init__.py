@@ -1,9 +1,3 @@
-"""The cloud's storage: ``CloudDb`` over SQLite or PostgreSQL. All cloud SQL lives here."""
-
-from cloud.errors import StoreExists, UnknownStore, UserExists
-
-from .database import SNAPSHOT_AFTER, CloudDb
-from .results import Ack, Feed, StateResult
-
-__all__ = ["SNAPSHOT_AFTER", "Ack", "CloudDb", "Feed", "StateResult", "StoreExists",
-           "UnknownStore", "UserExists"]
+"""The HQ database engine: the SQLite and PostgreSQL backends, named migrations and the
+database thread. The SQL of each capability lives in its own folder (``cloud/members/``,
+``cloud/reports/``, …); ``cloud/database.py`` composes their operations into ``CloudDb``."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from .backend import Backend, utc_now_iso
+from cloud.db.backend import Backend, utc_now_iso
 
 MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
     ("0001_initial", """
@@ -284,7 +284,7 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
     )
     """),
     ("0003_analytics", """
-    -- RFM per surviving member with at least one order (cloud/db/analytics.py)
+    -- RFM per surviving member with at least one order (cloud/analytics/sql.py)
     CREATE TABLE member_rfm (
         member TEXT PRIMARY KEY,
         tenant TEXT NOT NULL,
@@ -315,7 +315,7 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
     CREATE INDEX orders_by_created_at ON orders (created_at)
     """),
     ("0004_scheduler_lease", """
-    -- who runs the analytics jobs on SQLite (cloud/analytics/leader.py; PostgreSQL uses an
+    -- who runs the analytics jobs on SQLite (cloud/jobs/leader.py; PostgreSQL uses an
     -- advisory lock instead)
     CREATE TABLE scheduler_lease (
         name TEXT PRIMARY KEY,
@@ -329,7 +329,7 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
     ALTER TABLE leases ADD COLUMN acked_rev INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE leases ADD COLUMN unsettled INTEGER NOT NULL DEFAULT 0;  -- spent in a catch-up
     ALTER TABLE stores ADD COLUMN settle_seq BIGINT;  -- the edge's last seq at its birth
-    -- every revision of a lease, its acks and its settlements (cloud/db/leases.py)
+    -- every revision of a lease, its acks and its settlements (cloud/members/leases.py)
     CREATE TABLE lease_log (
         id {ID},
         tenant TEXT NOT NULL,
@@ -350,7 +350,7 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
         FROM leases
     """),
     ("0006_platform_orders", """
-    -- request ids of accepted platform webhooks: a replay is refused (cloud/db/platforms.py)
+    -- request ids of accepted platform webhooks: a replay is refused (cloud/platforms/sql.py)
     CREATE TABLE platform_requests (
         platform TEXT NOT NULL,
         request_id TEXT NOT NULL,
@@ -402,7 +402,7 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
     )
     """),
     ("0007_channel_months", """
-    -- the channel report per calendar month, as last refreshed (cloud/db/channels.py)
+    -- the channel report per calendar month, as last refreshed (cloud/reports/channels_sql.py)
     CREATE TABLE channel_months (
         month TEXT NOT NULL,                     -- YYYY-MM (UTC)
         store TEXT NOT NULL,
@@ -414,7 +414,7 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
     """),
     ("0008_store_weather", """
     -- a store's weather per UTC day, observed or forecast: an input of the demand forecast
-    -- (cloud/db/weather.py, docs/forecast.md)
+    -- (cloud/reports/weather_sql.py, docs/forecast.md)
     CREATE TABLE store_weather (
         store TEXT NOT NULL,
         day TEXT NOT NULL,                       -- YYYY-MM-DD (UTC)
@@ -435,7 +435,7 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
     """),
     ("0010_store_keepalive", """
     -- the MQTT keepalive (s) the store's last birth stated: HQ marks a store offline when it
-    -- does not confirm its presence within 1.5 x it after HQ's (re)connect (cloud/db/state.py).
+    -- does not confirm its presence within 1.5 x it after HQ's (re)connect (cloud/sync/state.py).
     -- NULL: an edge from before rebirth requests, whose births HQ trusts as they come
     ALTER TABLE stores ADD COLUMN keepalive_s INTEGER
     """),
@@ -468,3 +468,8 @@ def migrate(db: Backend) -> list[str]:
                        (name, utc_now_iso()))
         ran.append(name)
     return ran
+
+
+# a key of hq_settings: written by the analytics jobs and the earning rules
+UPSERT_SETTING: Final = ("INSERT INTO hq_settings(key, value) VALUES (?, ?) ON CONFLICT (key) "
+                         "DO UPDATE SET value = excluded.value")

@@ -21,13 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode
 
+from cloud.platforms import signing
+from cloud.platforms.settings import Platform
 from common import wire
 from common.http.body import Validator
 from common.schemas import SKU
 from common.vocabulary import MAX_LINES, MAX_QTY
-
-from . import signing
-from .settings import Platform
 
 # reason -> (HTTP status, Meituan-style error code, Eleme-style error code)
 REASONS: Final[dict[str, tuple[int, int, str]]] = {
@@ -44,7 +43,7 @@ REASONS: Final[dict[str, tuple[int, int, str]]] = {
 }
 ID_PATTERN: Final = r"^[A-Za-z0-9_.:-]{1,64}$"
 _NOTE = {"type": "string", "maxLength": 200}
-UNIFIED_ORDER: Final = {
+UNIFIED_ORDER: Final[dict[str, Any]] = {
     "type": "object", "required": ["platform_order_id", "lines", "total_cents"],
     "properties": {
         "platform_order_id": {"type": "string", "pattern": ID_PATTERN},

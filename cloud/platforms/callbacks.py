@@ -21,11 +21,11 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from .. import keys
-from ..db import CloudDb
-from ..service import DbRunner
-from .adapters import ADAPTERS
-from .settings import PlatformSettings
+from cloud import keys
+from cloud.db.runner import DbRunner
+from cloud.platforms.adapters import ADAPTERS
+from cloud.platforms.ops import PlatformOps
+from cloud.platforms.settings import PlatformSettings
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 3600.0
@@ -61,14 +61,14 @@ class CallbackSender:
 
     async def send_due(self, session: aiohttp.ClientSession) -> int:
         lease_ms = int((self.settings.callback_timeout_s + 5) * 1000)
-        rows = await self.db.call(CloudDb.claim_platform_callbacks, int(time.time() * 1000), lease_ms)
+        rows = await self.db.call(PlatformOps.claim_platform_callbacks, int(time.time() * 1000), lease_ms)
         await asyncio.gather(*(self._send(session, row) for row in rows))
         return len(rows)
 
     async def _send(self, session: aiohttp.ClientSession, row: dict[str, Any]) -> None:
         platform = self.settings.platforms.get(row["platform"])
         if platform is None or not platform.callback_url:
-            await self.db.call(CloudDb.platform_callback_failed, row["id"],
+            await self.db.call(PlatformOps.platform_callback_failed, row["id"],
                                "no callback_url configured", None)
             self.counters["failed"] += 1
             return
@@ -84,20 +84,20 @@ class CallbackSender:
         except (aiohttp.ClientError, TimeoutError) as exc:
             error = f"{type(exc).__name__}: {exc}"
         if error is None:
-            await self.db.call(CloudDb.platform_callback_sent, row["id"])
+            await self.db.call(PlatformOps.platform_callback_sent, row["id"])
             self.counters["sent"] += 1
             return
         attempt = int(row["attempts"])
         if attempt >= self.settings.callback_max_attempts:
             log.error("%s callback %s for %s given up after %d attempts: %s", platform.name,
                       row["status"], row["platform_order_id"], attempt, error)
-            await self.db.call(CloudDb.platform_callback_failed, row["id"], error, None)
+            await self.db.call(PlatformOps.platform_callback_failed, row["id"], error, None)
             self.counters["failed"] += 1
             return
         retry_at = int((time.time() + backoff_s(self.settings, attempt)) * 1000)
         log.warning("%s callback %s for %s failed (attempt %d), retried: %s", platform.name,
                     row["status"], row["platform_order_id"], attempt, error)
-        await self.db.call(CloudDb.platform_callback_failed, row["id"], error, retry_at)
+        await self.db.call(PlatformOps.platform_callback_failed, row["id"], error, retry_at)
         self.counters["retried"] += 1
 
 

@@ -3,7 +3,7 @@ token: the platform's signature is the authentication) and the HQ reads about pl
 
 A webhook request is read with its own size limit (``platforms.max_body_bytes``), checked by
 the platform's adapter (envelope, signature, timestamp, order), mapped to a store through
-``<platform>_shops``, and accepted in one transaction (``CloudDb.accept_platform_order``:
+``<platform>_shops``, and accepted in one transaction (``PlatformOps.accept_platform_order``:
 request id, pause state, SKUs, the feed change). A forwarded order is pushed to the store at
 once when it is online. Every refusal is answered in the platform's error shape, logged and
 recorded in ``platform_rejects``; nothing of it reaches a store.
@@ -17,11 +17,11 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from .. import keys
-from ..db import CloudDb
-from ..db.platforms import Refused
-from ..service import DbUnavailable
-from .adapters import ADAPTERS, REASONS, Adapter, Rejected
+from cloud import keys
+from cloud.db.runner import DbUnavailable
+from cloud.platforms.adapters import ADAPTERS, REASONS, Adapter, Rejected
+from cloud.platforms.ops import PlatformOps
+from cloud.platforms.sql import Refused
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +64,12 @@ def webhook(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
             store = platform.shops.get(inbound.shop)
             if store is None:
                 raise Rejected("unknown_store", f"shop {inbound.shop[:64]!r} is not mapped")
-            result = await db.call(CloudDb.accept_platform_order, name, platform.channel, request_id,
+            result = await db.call(PlatformOps.accept_platform_order, name, platform.channel, request_id,
                                    inbound.shop, store, inbound.order)
         except (Rejected, Refused) as exc:
             log.warning("%s webhook refused (%s): %s", name, exc.reason, exc.detail)
             try:
-                await db.call(CloudDb.reject_platform_request, name, exc.reason, exc.detail,
+                await db.call(PlatformOps.reject_platform_request, name, exc.reason, exc.detail,
                               request_id)
             except DbUnavailable:
                 log.exception("could not record the refused %s webhook", name)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from .errors import ApiError
+from common.http.errors import ApiError
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ import orjson
 from aiohttp import web
 from jsonschema import Draft202012Validator, validators
 
-from .. import wire
-from .errors import ApiError
-from .fastcheck import fast_check
+from common import wire
+from common.http.errors import ApiError
+from common.http.fastcheck import fast_check
 
 
 def _integer(_: Any, value: Any) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .routes import Route
+from common.http.routes import Route
 
 ERROR = {
     "type": "object",

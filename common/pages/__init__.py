@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .. import vocabulary
+from common import vocabulary
 
 HERE = Path(__file__).parent
 

@@ -53,11 +53,11 @@ const SN = (() => {
     "status.ready": ["待取餐", "ready"],
     "status.completed": ["已完成", "completed"],
     "status.cancelled": ["已取消", "cancelled"],
-    "channel.pos": ["收银", "POS"], "channel.dine_in_qr": ["扫码点餐", "QR dine-in"],
-    "channel.waiter": ["服务员", "Waiter"], "channel.mini_program": ["小程序", "Mini program"],
-    "channel.meituan": ["美团", "Meituan"], "channel.eleme": ["饿了么", "Ele.me"],
-    "channel.phone": ["电话", "Phone"],
   };
+  // channel names come from /static/vocabulary.js (common/vocabulary.py), loaded before this file
+  for (const [name, channel] of Object.entries(VOCABULARY.channels)) {
+    COMMON["channel." + name] = [channel.zh, channel.en];
+  }
 
   function tokenKey() { return "token:" + page; }
   const session = {

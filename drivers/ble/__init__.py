@@ -7,12 +7,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..registry import make
+from drivers.registry import make
 
-from .base import AdapterMissing, Advert, AdvertCallback, ProbeError, Scanner, signature
-from .bleak_scanner import BleakProbe, advert_from_bleak
-from .fake import FakeProbe
-from .replay import ReplayProbe, capture_line, read_capture
+from drivers.ble.base import AdapterMissing, Advert, AdvertCallback, ProbeError, Scanner, signature
+from drivers.ble.bleak_scanner import BleakProbe, advert_from_bleak
+from drivers.ble.fake import FakeProbe
+from drivers.ble.replay import ReplayProbe, capture_line, read_capture
 
 __all__ = ["BACKENDS", "AdapterMissing", "Advert", "AdvertCallback", "BleakProbe", "FakeProbe",
            "ProbeError", "ReplayProbe", "Scanner", "advert_from_bleak", "capture_line",

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .base import AdapterMissing, Advert, AdvertCallback, signature
+from drivers.ble.base import AdapterMissing, Advert, AdvertCallback, signature
 
 
 def advert_from_bleak(device: Any, adv: Any, at: float) -> Advert:

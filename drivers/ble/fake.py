@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import AdapterMissing, Advert, AdvertCallback
+from drivers.ble.base import AdapterMissing, Advert, AdvertCallback
 
 
 class FakeProbe:

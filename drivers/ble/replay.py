@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .base import AdapterMissing, Advert, AdvertCallback, signature
+from drivers.ble.base import AdapterMissing, Advert, AdvertCallback, signature
 
 
 def capture_line(advert: Advert, started: float, salt: bytes, name: str | None,

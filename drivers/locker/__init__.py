@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..registry import make
+from drivers.registry import make
 
-from .base import (BoardGarbage, BoardTimeout, BoardUnavailable, DoorState, LockerBoard,
-                   LockerError, LockRefused)
-from .board import KrcuBoard, network_board, serial_board
-from .fake import FakeBoard
+from drivers.locker.base import BoardGarbage, BoardTimeout, BoardUnavailable, DoorState, LockerBoard, LockerError, LockRefused
+from drivers.locker.board import KrcuBoard, network_board, serial_board
+from drivers.locker.fake import FakeBoard
 
 __all__ = ["BACKENDS", "BoardGarbage", "BoardTimeout", "BoardUnavailable", "DoorState",
            "FakeBoard", "KrcuBoard", "LockRefused", "LockerBoard", "LockerError", "make_board"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from . import krcu
-from .base import BoardGarbage, DoorState, LockerError, LockRefused
-from .link import ByteLink, SerialLink, TcpLink
+from drivers.locker import krcu
+from drivers.locker.base import BoardGarbage, DoorState, LockerError, LockRefused
+from drivers.locker.link import ByteLink, SerialLink, TcpLink
 
 
 class KrcuBoard:

@@ -8,7 +8,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from .base import BoardUnavailable, DoorState, LockerError
+from drivers.locker.base import BoardUnavailable, DoorState, LockerError
 
 
 class FakeBoard:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from .base import BoardGarbage, DoorState
+from drivers.locker.base import BoardGarbage, DoorState
 
 STX_OPEN: Final = 0x8A
 STX_READ: Final = 0x80

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 from typing import Any, Protocol
 
-from .base import BoardTimeout, BoardUnavailable
+from drivers.locker.base import BoardTimeout, BoardUnavailable
 
 
 class ByteLink(Protocol):

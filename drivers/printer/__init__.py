@@ -4,12 +4,12 @@ One Protocol (:class:`~drivers.printer.base.Printer`) for the edge's print coord
 backend is chosen by the ``type`` key of a ``[printers.<name>]`` table (:data:`TRANSPORTS`).
 """
 
-from .base import Printer, PrinterError, Transport
-from .config import PrinterConfig, PrinterConfigError, parse_printers
-from .device import EscPosPrinter, open_printer
-from .document import Doc
-from .registry import TRANSPORTS
-from .status import PrinterStatus
+from drivers.printer.base import Printer, PrinterError, Transport
+from drivers.printer.config import PrinterConfig, PrinterConfigError, parse_printers
+from drivers.printer.device import EscPosPrinter, open_printer
+from drivers.printer.document import Doc
+from drivers.printer.registry import TRANSPORTS
+from drivers.printer.status import PrinterStatus
 
 __all__ = ["Doc", "EscPosPrinter", "Printer", "PrinterConfig", "PrinterConfigError",
            "PrinterError", "PrinterStatus", "TRANSPORTS", "Transport", "open_printer",

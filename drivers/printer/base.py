@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from .status import PrinterStatus
+from drivers.printer.status import PrinterStatus
 
 # why a job could not be printed: the printer's own report, or what the pipe saw
 REASONS = ("offline", "paper_out", "cover_open", "error", "no_answer", "io")

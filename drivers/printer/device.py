@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from . import status as st
-from .base import PrinterError, Transport
-from .config import PrinterConfig
-from .registry import TRANSPORTS
+from drivers.printer import status as st
+from drivers.printer.base import PrinterError, Transport
+from drivers.printer.config import PrinterConfig
+from drivers.printer.registry import TRANSPORTS
 
 
 class EscPosPrinter:

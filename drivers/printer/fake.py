@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import Callable
 
-from . import status as st
+from drivers.printer import status as st
 
 QUERY = re.compile(rb"\x10\x04([\x01-\x04])")
 

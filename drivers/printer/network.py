@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import socket
 
-from .base import PrinterError
-from .config import PrinterConfig
+from drivers.printer.base import PrinterError
+from drivers.printer.config import PrinterConfig
 
 
 class NetworkTransport:

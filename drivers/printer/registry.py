@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from .base import Transport
-from .config import PrinterConfig
-from .file import FileTransport
-from .network import NetworkTransport
-from .serial import SerialTransport
-from .usb import UsbTransport
+from drivers.printer.base import Transport
+from drivers.printer.config import PrinterConfig
+from drivers.printer.file import FileTransport
+from drivers.printer.network import NetworkTransport
+from drivers.printer.serial import SerialTransport
+from drivers.printer.usb import UsbTransport
 
 TRANSPORTS: Final[dict[str, Callable[[PrinterConfig], Transport]]] = {
     "network": NetworkTransport,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import PrinterError
-from .config import PrinterConfig
+from drivers.printer.base import PrinterError
+from drivers.printer.config import PrinterConfig
 
 
 class SerialTransport:

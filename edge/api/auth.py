@@ -1,5 +1,5 @@
 """Staff permissions on a request: the caller comes from the shared bearer token
-(``common.http.auth``), what each role may do from ``edge/domain/channels.py``."""
+(``common.http.auth``), what each role may do from ``edge/staff/roles.py``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from aiohttp import web
 from common.http.auth import PRINCIPAL, Principal
 from common.http.errors import ApiError
 
-from ..domain.channels import role_may
+from edge.staff.roles import role_may
 
 
 def require(request: web.Request, permission: str) -> Principal:

@@ -11,10 +11,10 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from common.http.errors import ApiError
 
-from .. import keys
-from ..hub import LAN_EVENT_PREFIXES, Subscription
-from ..store import reads
-from .auth import require
+from edge import keys
+from edge.hub import LAN_EVENT_PREFIXES, Subscription
+from edge.db.outbox import events_after
+from edge.api.auth import require
 
 SOCKETS: web.AppKey["weakref.WeakSet[web.WebSocketResponse]"] = web.AppKey("sockets")
 RESUME_CODE = 4000  # client fell behind: reconnect with ?after=<last seq seen>
@@ -48,7 +48,7 @@ async def events(request: web.Request) -> web.WebSocketResponse:
 async def _pump(ws: web.WebSocketResponse, sub: Subscription, db: Any, after: int | None) -> None:
     last = db.writer.outbox.last_seq if after is None else after
     while after is not None:  # replay what the client missed, page by page
-        backlog = await db.read(reads.events_after, db.store_id, last, LAN_EVENT_PREFIXES, PAGE)
+        backlog = await db.read(events_after, db.store_id, last, LAN_EVENT_PREFIXES, PAGE)
         for event in backlog:
             await ws.send_json(event)
             last = event["seq"]
@@ -75,5 +75,6 @@ def _after(request: web.Request) -> int | None:
 
 
 async def close_sockets(app: web.Application) -> None:
-    for ws in list(app[SOCKETS]):
+    sockets = app[SOCKETS]
+    for ws in list(sockets):
         await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")

@@ -9,8 +9,8 @@ from typing import Any
 
 from drivers.locker import LockerBoard, LockerError, make_board
 
-from ..devicestate import OK, DeviceState
-from .settings import LockerBank
+from edge.devicehealth import OK, DeviceState
+from edge.lockers.settings import LockerBank
 
 log = logging.getLogger(__name__)
 

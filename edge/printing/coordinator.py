@@ -23,16 +23,16 @@ from aiohttp import web
 from common.errors import Conflict, NotFound
 from drivers.printer import open_printer
 
-from .. import keys
-from ..store import printjobs
-from ..store.database import Database
-from ..store.rows import fetch_order
-from ..store.stockcache import keeps_stock_cache
-from ..store.writer import Tx
-from .health import PrinterCollector
-from .routing import KINDS, jobs_for, route
-from .settings import PrintSettings
-from .worker import PrinterWorker
+from edge import keys
+from edge.printing import jobs as printjobs
+from edge.db.database import Database
+from edge.orders.rows import fetch_order
+from edge.db.stockcache import keeps_stock_cache
+from edge.db.group_commit import Tx
+from edge.printing.health import PrinterCollector
+from edge.printing.routing import KINDS, jobs_for, route
+from edge.printing.settings import PrintSettings
+from edge.printing.worker import PrinterWorker
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

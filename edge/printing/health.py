@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from ..store import printjobs
-from .worker import STATE_OF
+from edge.printing import jobs as printjobs
+from edge.printing.worker import STATE_OF
 
 if TYPE_CHECKING:
-    from .coordinator import PrintCoordinator
+    from edge.printing.coordinator import PrintCoordinator
 
 STATES = ("unknown", "ok", "paper_low", *sorted(set(STATE_OF.values())))
 

@@ -7,7 +7,7 @@ from typing import Any, Final
 
 from drivers.printer import PrinterConfig
 
-from ..store.printjobs import NewJob
+from edge.printing.jobs import NewJob
 
 KINDS: Final = ("kitchen", "receipt", "label")
 

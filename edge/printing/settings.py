@@ -7,12 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from common.config import ConfigError
-from drivers.printer import (
-    TRANSPORTS,
-    PrinterConfig,
-    PrinterConfigError,
-    parse_printers,
-)
+from drivers.printer import TRANSPORTS, PrinterConfig, PrinterConfigError, parse_printers
 
 DEMO_PRINTERS = """
 # Simulated printers of the demo store: tickets are appended to files under prints/

@@ -8,13 +8,10 @@ from datetime import datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
+from common.vocabulary import CHANNELS
 from drivers.printer import Doc, PrinterConfig
 
-CHANNEL_NAMES: Final = {
-    "pos": "收银 POS", "dine_in_qr": "扫码点餐 QR", "waiter": "服务员 Waiter",
-    "mini_program": "小程序 Mini", "meituan": "美团 Meituan", "eleme": "饿了么 Eleme",
-    "phone": "电话 Phone",
-}
+CHANNEL_NAMES: Final = {name: f"{c['zh']} {c['en']}" for name, c in CHANNELS.items()}
 
 
 def _local(at: str, tz: ZoneInfo) -> str:

@@ -13,12 +13,12 @@ from common.clock import utc_now_iso
 from common.errors import Conflict
 from drivers.printer import Printer, PrinterConfig, PrinterError
 
-from ..store import printjobs
-from ..store.rows import fetch_order
-from . import tickets
+from edge.printing import jobs as printjobs
+from edge.orders.rows import fetch_order
+from edge.printing import tickets
 
 if TYPE_CHECKING:
-    from .coordinator import PrintCoordinator
+    from edge.printing.coordinator import PrintCoordinator
 
 log = logging.getLogger(__name__)
 

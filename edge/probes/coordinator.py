@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 from drivers.ble import Advert, ProbeError, Scanner, make_scanner
 
-from ..devicestate import OK, DeviceState
-from .settings import ZoneProbe
+from edge.devicehealth import OK, DeviceState
+from edge.probes.settings import ZoneProbe
 
 log = logging.getLogger(__name__)
 

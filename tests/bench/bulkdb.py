@@ -22,7 +22,7 @@ from pathlib import Path
 
 from common.clock import iso, utc_now
 from edge.config import load_settings
-from edge.store import syncdb
+from edge.syncer import sql as syncdb
 
 from .plumbing import ORDER
 

@@ -1,7 +1,7 @@
 """One cloud apply worker of the benchmark, in a process of its own.
 
 ``python -m tests.bench.cloud_worker MODE URL FILE START_AT`` with FILE as written by
-``tests.cloud.apply_worker.write_batches``. Waits until the wall clock reaches START_AT so
+``tests.cloud.sync.apply_worker.write_batches``. Waits until the wall clock reaches START_AT so
 both workers start together, then:
 
 - ``apply``: ``CloudDb.apply_batch`` for each batch (a gap is retried, as ``Ingest`` does);
@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cloud.db import CloudDb
-from tests.cloud.apply_worker import apply_all, read_batches
+from cloud.database import CloudDb
+from tests.cloud.sync.apply_worker import apply_all, read_batches
 
 BARE_TABLE = ("CREATE TABLE IF NOT EXISTS bare_events (store TEXT, seq BIGINT, event_id TEXT, "
               "type TEXT, v INTEGER, at TEXT, hlc TEXT, data TEXT)")

@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cloud.analytics.channels import report as channel_report
-from cloud.db import CloudDb
+from cloud.reports.channels import report as channel_report
+from cloud.database import CloudDb
 from tests.pg import throwaway_database
 
 from .plumbing import report

@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cloud.db import CloudDb
-from tests.cloud.apply_worker import Batch, write_batches
-from tests.cloud.sim import EdgeSim
+from cloud.database import CloudDb
+from tests.cloud.sync.apply_worker import Batch, write_batches
+from tests.cloud.sync.sim import EdgeSim
 from tests.helpers import ROOT
 from tests.pg import throwaway_database
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from edge.domain import members as rules
-from edge.store.members import KEY_FILE
+from edge.members import rules
+from edge.members.sql import KEY_FILE
 
 from ..helpers import login, make_store
 from .plumbing import bare_server, cpu_s, cpu_split, report, run_load, store_daemon

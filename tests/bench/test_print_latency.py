@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 
 from drivers.printer.fake import FakeNetworkPrinter
-from tests.printing.conftest import configure, network
+from tests.edge.printing.conftest import configure, network
 
 from ..helpers import make_store
 from .plumbing import ORDER, ORDERS_PATH, cpu_split, manager_token, pin, report, store_daemon

@@ -16,8 +16,8 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from cloud.db import CloudDb
-from cloud.db.analytics import RFM_WORK_MEM
+from cloud.database import CloudDb
+from cloud.analytics.sql import RFM_WORK_MEM
 from tests.pg import throwaway_database
 
 from .plumbing import report

@@ -25,8 +25,8 @@ from pathlib import Path
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from edge.store import syncdb
-from edge.store.connection import open_reader
+from edge.syncer import sql as syncdb
+from edge.db.connection import open_reader
 from sync import topics
 from tests.helpers import request
 from devtools.stack import TENANT, Hq, edge_daemon

@@ -26,7 +26,7 @@ from cloud.config import load_settings as hq_settings
 from edge import keys as edge_keys
 from tests.conftest import login_as
 from tests.pg import throwaway_database
-from tests.platforms import signed
+from tests.cloud.platforms import signed
 from devtools.stack import Hq, edge_app, eventually, hq_login
 
 N = 300

@@ -1,0 +1,1 @@
+"""Tests of the HQ service, one folder per capability."""

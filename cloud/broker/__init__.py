@@ -1,0 +1,1 @@
+"""The broker's access control: provisioning Mosquitto's dynamic-security plugin and the files under ``<data_dir>/mosquitto/``."""

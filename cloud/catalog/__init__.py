@@ -1,0 +1,1 @@
+"""HQ catalog changes, sent to each target store through its change feed."""

@@ -1,0 +1,177 @@
+"""The HQ change feed of each store: gapless cursors, the latest state per key, snapshots.
+
+Appending locks the target stores' rows in store order (so two HQ writers never deadlock)
+and advances ``stores.down_cursor`` in the same transaction that inserts the changes, so a
+store's cursors are gapless. ``feed_state`` keeps the latest ``catalog.item`` and
+``inventory.quotas`` change per SKU and store: a snapshot is made of it. ``hq_catalog``
+keeps what was sent to every store, so a store added later is seeded with it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from typing import Any, Final
+
+from cloud.db.backend import Backend, utc_now_iso
+from cloud.errors import UnknownStore
+from cloud.feed.results import Feed
+from sync import messages
+
+# change types kept per key (the SKU, template id, ...), in the order a snapshot lists them.
+# Every other type is a delta: a snapshot lists those after the edge's cursor, as they were.
+STATE_KINDS: Final = messages.STATE_KINDS
+SNAPSHOT_AFTER: Final = 1000  # a store further behind than this gets a snapshot
+STOCK_ADJUST: Final = "stock.adjust"
+_CHUNK: Final = 500  # stores per IN (...) list
+
+INSERT_CHANGE: Final = ("INSERT INTO changes(store, cursor, type, data, created_at) "
+                        "VALUES (?, ?, ?, ?, ?)")
+UPSERT_STATE: Final = ("INSERT INTO feed_state(store, kind, key, data, cursor) "
+                       "VALUES (?, ?, ?, ?, ?) ON CONFLICT (store, kind, key) DO UPDATE SET "
+                       "data = excluded.data, cursor = excluded.cursor")
+UPSERT_HQ: Final = ("INSERT INTO hq_catalog(kind, key, data, updated_at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (kind, key) DO UPDATE SET data = excluded.data, "
+                    "updated_at = excluded.updated_at")
+
+# (store, cursor, type, key or None, data)
+Change = tuple[str, int, str, str | None, dict[str, Any]]
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def _chunks(values: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start:start + _CHUNK]
+
+
+def _in(values: list[str]) -> str:
+    return f"store IN ({', '.join('?' * len(values))})"
+
+
+def lock_stores(db: Backend, stores: list[str] | None) -> list[str]:
+    """Lock the rows of ``stores`` (None: every store), in store order; their ids, sorted."""
+    if stores is None:
+        rows = db.execute("SELECT store FROM stores ORDER BY store{FOR_UPDATE}").fetchall()
+        return [r[0] for r in rows]
+    wanted = sorted(set(stores))
+    found: list[str] = []
+    for chunk in _chunks(wanted):
+        sql = f"SELECT store FROM stores WHERE {_in(chunk)} ORDER BY store{{FOR_UPDATE}}"
+        found += [r[0] for r in db.execute(sql, chunk).fetchall()]
+    missing = sorted(set(wanted) - set(found))
+    if missing:
+        raise UnknownStore(", ".join(missing))
+    return found
+
+
+def advance(db: Backend, stores: list[str], by: int = 1) -> dict[str, int]:
+    """Move each store's ``down_cursor`` on by ``by`` (rows already locked); the new values."""
+    cursors: dict[str, int] = {}
+    for chunk in _chunks(stores):
+        sql = (f"UPDATE stores SET down_cursor = down_cursor + ? WHERE {_in(chunk)} "
+               "RETURNING store, down_cursor")
+        cursors.update((r[0], int(r[1])) for r in db.execute(sql, [by, *chunk]).fetchall())
+    return cursors
+
+
+def record(db: Backend, changes: list[Change]) -> None:
+    now = utc_now_iso()
+    db.insert_many(INSERT_CHANGE, [(s, c, t, _json(d), now) for s, c, t, _, d in changes])
+    db.insert_many(UPSERT_STATE, [(s, t, k, _json(d), c) for s, c, t, k, d in changes
+                                  if k is not None])
+
+
+def append_to_stores(db: Backend, stores: list[str] | None, type_: str, key: str,
+                     data: dict[str, Any]) -> dict[str, int]:
+    """One HQ change to each store (None: every store, and every store added later)."""
+    targets = lock_stores(db, stores)
+    if stores is None:
+        db.execute(UPSERT_HQ, (type_, key, _json(data), utc_now_iso()))
+    cursors = advance(db, targets)
+    record(db, [(s, c, type_, key, data) for s, c in cursors.items()])
+    return cursors
+
+
+def seed_new_store(db: Backend, store: str) -> int:
+    """Append what HQ sent to every store to a new store's feed; its cursor after that."""
+    rows = db.execute("SELECT kind, key, data FROM hq_catalog").fetchall()
+    rows.sort(key=lambda r: (STATE_KINDS.index(r[0]) if r[0] in STATE_KINDS else 99, r[1]))
+    if not rows:
+        return 0
+    last = advance(db, [store], by=len(rows))[store]
+    first = last - len(rows) + 1
+    record(db, [(store, first + i, kind, key, json.loads(data))
+                for i, (kind, key, data) in enumerate(rows)])
+    return last
+
+
+def stocktake(db: Backend, store: str, sku: str, counted: int) -> int:
+    """A ``stock.adjust`` of counted − the cloud's on_hand; the change's cursor.
+
+    Its ``ref`` is unique for good (the cursor and a random part: a store's cursors start
+    over when its feed is reset), so the edge applies it once by ref too, whatever path
+    brings it (edge/syncer/sql.py)."""
+    lock_stores(db, [store])
+    row = db.execute("SELECT on_hand FROM stock WHERE store = ? AND sku = ?",
+                     (store, sku)).fetchone()
+    delta = counted - (int(row[0]) if row else 0)
+    cursor = advance(db, [store])[store]
+    data = {"sku": sku, "delta": delta, "reason": "stocktake",
+            "ref": f"hq-stocktake-{cursor}-{secrets.token_hex(6)}"}
+    record(db, [(store, cursor, STOCK_ADJUST, None, data)])
+    return cursor
+
+
+def _decode(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"cursor": int(r["cursor"]), "type": r["type"], "data": json.loads(r["data"])}
+            for r in rows]
+
+
+def changes_since(db: Backend, store: str, cursor: int, limit: int) -> Feed:
+    with db.read():
+        row = db.execute("SELECT down_cursor, feed_floor FROM stores WHERE store = ?",
+                         (store,)).fetchone()
+        if row is None:
+            raise UnknownStore(store)
+        latest, floor = int(row[0]), int(row[1])
+        if cursor > latest or cursor < floor or latest - cursor > limit:
+            # an edge ahead of the feed (HQ restored from a backup, the store provisioned
+            # again): its cursor must come back to ours, the one case where it moves back
+            return Feed(True, 0, latest, snapshot(db, store, cursor, latest),
+                        reset=cursor > latest)
+        rows = db.rows("SELECT cursor, type, data FROM changes WHERE store = ? AND cursor > ? "
+                       "AND cursor <= ? ORDER BY cursor", (store, cursor, latest))
+    return Feed(False, cursor, latest, _decode(rows))
+
+
+def snapshot(db: Backend, store: str, cursor: int, latest: int) -> list[dict[str, Any]]:
+    """The store's current HQ state, then the deltas (stock adjustments, ledger entries,
+    merges, coupons, leases) after ``cursor`` not pruned.
+
+    Deltas are not state: the edge applies one only if its cursor is above the edge's
+    applied cursor, like any change.
+    """
+    state = db.rows("SELECT cursor, kind AS type, data FROM feed_state WHERE store = ? "
+                    "AND cursor <= ?", (store, latest))
+    state.sort(key=lambda r: (STATE_KINDS.index(r["type"]), int(r["cursor"])))
+    kinds = ", ".join("?" * len(STATE_KINDS))
+    deltas = db.rows(f"SELECT cursor, type, data FROM changes WHERE store = ? AND type NOT IN "
+                     f"({kinds}) AND cursor > ? AND cursor <= ? ORDER BY cursor",
+                     (store, *STATE_KINDS, cursor, latest))
+    return _decode(state) + _decode(deltas)
+
+
+def prune(db: Backend, keep: int) -> int:
+    """Drop changes a store confirmed (its birth's cursor) and older than its last ``keep``."""
+    with db.write():
+        db.execute("UPDATE stores SET feed_floor = CASE WHEN edge_cursor < down_cursor - ? "
+                   "THEN edge_cursor ELSE down_cursor - ? END "
+                   "WHERE edge_cursor > feed_floor AND down_cursor - ? > feed_floor",
+                   (keep, keep, keep))
+        deleted = db.execute("DELETE FROM changes WHERE cursor <= (SELECT feed_floor FROM "
+                             "stores WHERE stores.store = changes.store)").rowcount
+    return int(deleted)

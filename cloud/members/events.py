@@ -1,0 +1,116 @@
+"""Projection of the member events of one applied batch (docs/members.md, wire shapes).
+
+``Projection`` (project.py) hands over the batch's events of the types in ``HANDLERS``,
+in seq order, after its own statements; they run one by one in the batch's transaction
+with the tenant's member lock held. An event whose data does not have the documented shape
+is stored anyway and becomes an ``invalid_event`` conflict, like any other event.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, Final
+
+from cloud.db.backend import Backend
+from cloud.members import coupons, leases, ledger
+from cloud.members import sql as members
+from cloud.members.sql import Ctx, MemberError
+
+
+def _member(data: dict[str, Any]) -> str:
+    value = data.get("member")
+    if not isinstance(value, str) or not value or len(value) > 100:
+        raise MemberError("member missing or of the wrong type")
+    return value
+
+
+def member_created(ctx: Ctx, data: dict[str, Any]) -> None:
+    member, identities = data.get("member"), data.get("identities", [])
+    if not isinstance(member, dict) or not isinstance(identities, list):
+        raise MemberError("member or identities of the wrong type")
+    members.create(ctx, member, identities)
+
+
+def identity_added(ctx: Ctx, data: dict[str, Any]) -> None:
+    members.add_identity(ctx, _member(data), members.identity(data.get("identity")))
+
+
+def profile_changed(ctx: Ctx, data: dict[str, Any]) -> None:
+    fields = data.get("fields")
+    if not isinstance(fields, dict):
+        raise MemberError("fields of the wrong type")
+    members.change_profile(ctx, _member(data), fields, members.hlc(data))
+
+
+def lookup(ctx: Ctx, data: dict[str, Any]) -> None:
+    member = members.require(ctx, _member(data))
+    row = ctx.db.execute("SELECT online FROM stores WHERE store = ?", (ctx.store,)).fetchone()
+    if row is not None and row[0]:
+        leases.rebalance(ctx, member, requester=ctx.store)
+
+
+def viewed(ctx: Ctx, data: dict[str, Any]) -> None:
+    skus = data.get("skus")
+    if not isinstance(skus, list) or not all(isinstance(s, str) for s in skus):
+        raise MemberError("skus must be a list of strings")
+    ctx.db.execute("INSERT INTO member_views(tenant, member, store, skus, at) "
+                   "VALUES (?, ?, ?, ?, ?)",
+                   (ctx.tenant, members.require(ctx, _member(data)), ctx.store,
+                    json.dumps(skus[:100]), ctx.now))
+
+
+def ledger_entry(ctx: Ctx, data: dict[str, Any]) -> None:
+    ledger.add_entry(ctx, ledger.parse_entry(data))
+
+
+def coupon_redeemed(ctx: Ctx, data: dict[str, Any]) -> None:
+    coupons.redeemed(ctx, data)
+
+
+HANDLERS: Final[dict[str, Callable[[Ctx, dict[str, Any]], None]]] = {
+    "member.created": member_created,
+    "member.identity_added": identity_added,
+    "member.profile_changed": profile_changed,
+    "member.lookup": lookup,
+    "member.viewed": viewed,
+    "ledger.entry": ledger_entry,
+    "coupon.redeemed": coupon_redeemed,
+    "lease.acked": leases.acked,
+}
+ORDER_PLACED: Final = "order.placed"
+
+
+def project(db: Backend, store: str, events: list[dict[str, Any]], now: str) -> None:
+    """Project ``events`` (member types and ``order.placed``) of ``store``'s batch."""
+    (tenant,) = db.execute("SELECT tenant FROM stores WHERE store = ?", (store,)).fetchone()
+    ctx = Ctx(db, tenant, store, now)
+    orders = [e["data"].get("order") for e in events if e["type"] == ORDER_PLACED]
+    orders = [o for o in orders if isinstance(o, dict)]
+    if len(orders) < len(events) or any(isinstance(o.get("member"), str) for o in orders):
+        members.lock_tenant(db, tenant)
+    rules = coupons.campaign_rules(db, store) if orders else []
+    for event in events:
+        if event["type"] == ORDER_PLACED:
+            _order(ctx, rules, event["data"].get("order"))
+            continue
+        try:
+            HANDLERS[event["type"]](ctx, event["data"])
+        except MemberError as exc:
+            members.conflict(ctx, "invalid_event", {
+                "seq": event["seq"], "event_id": event["event_id"], "type": event["type"],
+                "error": str(exc)})
+
+
+def _order(ctx: Ctx, rules: list[dict[str, Any]], order: Any) -> None:
+    """A late order naming a merged member lands on the survivor; campaigns may issue."""
+    if not isinstance(order, dict):
+        return
+    member = order.get("member")
+    if isinstance(member, str) and isinstance(order.get("id"), str):
+        survivor = members.resolve(ctx.db, member)
+        if survivor != member:
+            ctx.db.execute("UPDATE orders SET member = ? WHERE store = ? AND id = ?",
+                           (survivor, ctx.store, order["id"]))
+    if rules:
+        coupons.order_placed(ctx, rules, order)

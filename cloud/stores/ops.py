@@ -1,0 +1,89 @@
+"""``CloudDb``'s store operations: provisioning a store, and what HQ reads of each one
+(orders, inventory, stock alerts, conflicts, stored events)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from cloud.db.backend import Backend, utc_now_iso
+from cloud.errors import StoreExists
+from cloud.feed import changes
+from cloud.members import seed as member_seed
+from cloud.members import sql as members
+from cloud.stores import sql as reads
+from sync import topics
+
+
+class StoreOps:
+    _db: Backend
+    _lock: threading.RLock
+
+    def add_store(self, store: str, tenant: str) -> None:
+        """Provision a store; its feed starts with what HQ sent to every store."""
+        topics.topic(tenant, store, "up")  # ValueError unless both are valid topic segments
+        with self._lock, self._db.write():
+            inserted = self._db.execute(
+                "INSERT INTO stores(store, tenant, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING", (store, tenant, utc_now_iso())).rowcount
+            if inserted != 1:
+                raise StoreExists(store)
+            members.send_tenant_key(self._db, store, tenant)
+            changes.seed_new_store(self._db, store)
+            member_seed.seed_store(self._db, store, tenant)
+
+    def get_store(self, store: str) -> dict[str, Any] | None:
+        with self._lock:
+            return reads.get_store(self._db, store)
+
+    def list_stores(self) -> list[dict[str, Any]]:
+        """``[{store, tenant, online, last_seen, applied_seq, lag_s}]``."""
+        with self._lock:
+            return reads.list_stores(self._db)
+
+    def store_orders(self, store: str, since: str | None = None,
+                     limit: int = 200) -> list[dict[str, Any]]:
+        with self._lock:
+            return reads.store_orders(self._db, store, since, limit)
+
+    def store_inventory(self, store: str) -> list[dict[str, Any]]:
+        """``[{sku, on_hand}]`` (raises UnknownStore)."""
+        with self._lock:
+            return reads.store_inventory(self._db, store)
+
+    def store_items(self, store: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return reads.store_items(self._db, store)
+
+    def store_quotas(self, store: str) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return reads.store_quotas(self._db, store)
+
+    def stock_alerts(self, store: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return reads.stock_alerts(self._db, store)
+
+    def conflicts(self, resolved: bool | None = None) -> list[dict[str, Any]]:
+        """``[{id, store, kind, detail, created_at, resolved}]``, oldest first."""
+        with self._lock:
+            return reads.conflicts(self._db, resolved)
+
+    def resolve_conflict(self, conflict_id: int) -> bool:
+        with self._lock, self._db.write():
+            return bool(self._db.execute("UPDATE conflicts SET resolved = 1 WHERE id = ?",
+                                         (conflict_id,)).rowcount)
+
+    def store_events_count(self, store: str) -> int:
+        with self._lock:
+            return reads.count(self._db, "events", store)
+
+    def store_events(self, store: str, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        """Stored envelopes of ``store`` with seq > ``after`` (data as JSON text)."""
+        with self._lock:
+            return self._db.rows("SELECT seq, event_id, type, v, at, hlc, data FROM events "
+                                 "WHERE store = ? AND seq > ? ORDER BY seq LIMIT ?",
+                                 (store, after, limit))
+
+    def order_count_by_store(self) -> dict[str, int]:
+        with self._lock:
+            return reads.order_count_by_store(self._db)

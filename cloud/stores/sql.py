@@ -1,0 +1,125 @@
+"""Reads for the HQ API: stores, orders with lines, inventory, conflicts, users."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from cloud.db.backend import Backend
+from cloud.errors import UnknownStore
+
+ORDER_FIELDS = ("id, number, day, channel, status, total_cents, member, table_no, pickup, "
+                "created_at, updated_at")
+LINE_FIELDS = "order_id, line_no, sku, name, qty, unit_cents, total_cents, station, note"
+
+
+def _age_s(at: str | None, now: datetime) -> float | None:
+    if not at:
+        return None
+    try:
+        moment = datetime.fromisoformat(at)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return round(max(0.0, (now - moment).total_seconds()), 3)
+
+
+def _store_dict(row: dict[str, Any], now: datetime) -> dict[str, Any]:
+    lag_s = _age_s(row.pop("last_event_at"), now)
+    return {**row, "online": bool(row["online"]), "lag_s": lag_s}
+
+
+def list_stores(db: Backend) -> list[dict[str, Any]]:
+    now = datetime.now(UTC)
+    rows = db.rows("SELECT store, tenant, online, last_seen, applied_seq, last_event_at "
+                   "FROM stores ORDER BY store")
+    return [_store_dict(row, now) for row in rows]
+
+
+def get_store(db: Backend, store: str) -> dict[str, Any] | None:
+    rows = db.rows("SELECT store, tenant, created_at, applied_seq, last_event_at, last_seen, "
+                   "online, bd_seq, last_birth, version, paused_channels, down_cursor, "
+                   "edge_cursor, feed_floor FROM stores WHERE store = ?", (store,))
+    if not rows:
+        return None
+    found = _store_dict(rows[0], datetime.now(UTC))
+    found["paused_channels"] = json.loads(found["paused_channels"])
+    return found
+
+
+def require_store(db: Backend, store: str) -> None:
+    if db.execute("SELECT 1 FROM stores WHERE store = ?", (store,)).fetchone() is None:
+        raise UnknownStore(store)
+
+
+def store_orders(db: Backend, store: str, since: str | None, limit: int) -> list[dict[str, Any]]:
+    """The store's orders created at or after ``since``, newest first, with their lines."""
+    with db.read():
+        require_store(db, store)
+        where, params = "store = ?", [store]
+        if since is not None:
+            where += " AND created_at >= ?"
+            params.append(since)
+        orders = db.rows(f"SELECT {ORDER_FIELDS} FROM orders WHERE {where} "
+                         "ORDER BY created_at DESC, id DESC LIMIT ?", [*params, limit])
+        if not orders:
+            return []
+        ids = [o["id"] for o in orders]
+        lines = db.rows(f"SELECT {LINE_FIELDS} FROM order_lines WHERE store = ? AND order_id "
+                        f"IN ({', '.join('?' * len(ids))}) ORDER BY order_id, line_no",
+                        [store, *ids])
+    by_order: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+    for line in lines:
+        by_order[line.pop("order_id")].append(line)
+    for order in orders:
+        order["table"] = order.pop("table_no")
+        order["pickup"] = bool(order["pickup"])
+        order["lines"] = by_order[order["id"]]
+        order["stations"] = sorted({ln["station"] for ln in order["lines"] if ln["station"]})
+    return orders
+
+
+def store_inventory(db: Backend, store: str) -> list[dict[str, Any]]:
+    with db.read():
+        require_store(db, store)
+        return db.rows("SELECT sku, on_hand FROM stock WHERE store = ? ORDER BY sku", (store,))
+
+
+def store_items(db: Backend, store: str) -> list[dict[str, Any]]:
+    """The store's own view of its catalog (from its ``catalog.item_changed`` events)."""
+    rows = db.rows("SELECT item FROM store_items WHERE store = ? ORDER BY sku", (store,))
+    return [json.loads(r["item"]) for r in rows]
+
+
+def store_quotas(db: Backend, store: str) -> dict[str, dict[str, Any]]:
+    rows = db.rows("SELECT sku, quotas FROM store_quotas WHERE store = ? ORDER BY sku", (store,))
+    return {r["sku"]: json.loads(r["quotas"]) for r in rows}
+
+
+def stock_alerts(db: Backend, store: str) -> list[dict[str, Any]]:
+    return db.rows("SELECT seq, sku, on_hand, safety_stock, at FROM stock_alerts "
+                   "WHERE store = ? ORDER BY seq", (store,))
+
+
+def conflicts(db: Backend, resolved: bool | None) -> list[dict[str, Any]]:
+    where, params = "", []
+    if resolved is not None:
+        where, params = "WHERE resolved = ?", [int(resolved)]
+    rows = db.rows(f"SELECT id, store, kind, detail, created_at, resolved FROM conflicts {where} "
+                   "ORDER BY id", params)
+    for row in rows:
+        row["detail"], row["resolved"] = json.loads(row["detail"]), bool(row["resolved"])
+    return rows
+
+
+def count(db: Backend, table: str, store: str) -> int:
+    assert table in ("events", "orders", "changes")
+    (n,) = db.execute(f"SELECT COUNT(*) FROM {table} WHERE store = ?", (store,)).fetchone()
+    return int(n)
+
+
+def order_count_by_store(db: Backend) -> dict[str, int]:
+    rows = db.execute("SELECT store, COUNT(*) FROM orders GROUP BY store ORDER BY store")
+    return {store: int(n) for store, n in rows.fetchall()}

@@ -1,0 +1,151 @@
+"""``Ingest``: the cloud's consumer of ``…/up`` batches and ``…/state`` births and deaths.
+
+Each batch is applied on the Ingest's own database thread (``SyncOps.apply_batch``, one
+transaction); a gap is retried a few times after a short wait, since another worker may be
+applying the batch before, then answered with ``resend_from``. The ack is published only
+after the commit. Bad topics and payloads are counted and dropped, never raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+from cloud.db.thread import DbThread
+from cloud.feed.results import Ack, StateResult
+from cloud.sync.publisher import FeedPublisher
+from sync import messages, topics
+
+if TYPE_CHECKING:
+    from cloud.database import CloudDb
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Publish = Callable[[str, bytes], Awaitable[int]]
+COUNTERS: Final = (
+    "events_applied", "batches_applied", "duplicates", "gaps", "gap_retries", "rejected",
+    "invalid_topic", "db_errors", "acks_sent", "acks_failed",
+    "births", "deaths", "states_ignored",
+)
+
+
+class Ingest:
+    def __init__(self, db: CloudDb, publish: Publish, *, gap_retries: int = 3,
+                 gap_wait_s: float = 0.05, feed: FeedPublisher | None = None) -> None:
+        """``feed``: when given, an accepted birth replays the store's down feed through it."""
+        self.db, self.publish, self.feed = db, publish, feed
+        self.gap_retries, self.gap_wait_s = gap_retries, gap_wait_s
+        self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
+        self._thread = DbThread("cloud-ingest")
+        self._tasks: set[asyncio.Task[object]] = set()
+
+    def dispatch(self, topic: str, payload: bytes, retained: bool = False) -> None:
+        """An ``MqttClient.on_message`` callback: handle the message in a task of its own.
+        ``retained`` (``on_retained``): the broker sent it from its retained store."""
+        parsed = topics.parse(topic)
+        if parsed is None or parsed.kind not in ("up", "state"):
+            self.counters["invalid_topic"] += 1
+            return
+        work = (self.handle(topic, payload) if parsed.kind == "up"
+                else self.handle_state(topic, payload, retained))
+        task: asyncio.Task[object] = asyncio.get_running_loop().create_task(
+            work, name=f"ingest-{parsed.kind}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def on_db_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on the ingest's database thread, after the messages taken so far
+        (their tasks have queued their calls there already); raises what it raises."""
+        await asyncio.sleep(0)  # let the tasks of messages taken so far queue their calls
+        return await self._thread.call(fn, *args)
+
+    async def close(self) -> None:
+        """Wait for the messages being handled, then end the database thread."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._thread.close()
+
+    async def handle(self, topic: str, payload: bytes) -> Ack | None:
+        """Apply one ``up`` payload and publish its ack; the outcome (None: not handled)."""
+        parsed = self._parse(topic, "up")
+        if parsed is None:
+            return None
+        ack = await self._call(self.db.apply_batch, parsed, payload)
+        for _ in range(self.gap_retries):
+            if ack is None or ack.kind != "gap":
+                break
+            self.counters["gap_retries"] += 1
+            await asyncio.sleep(self.gap_wait_s)
+            ack = await self._call(self.db.apply_batch, parsed, payload)
+        if ack is None:  # the database failed: no ack, the edge resends
+            return None
+        self._count(ack)
+        await self._send_ack(parsed.tenant, parsed.store, ack)
+        if ack.feed and self.feed is not None:  # member changes the batch sent to stores
+            await self.feed.push(ack.feed)
+        return ack
+
+    def _parse(self, topic: str, kind: str) -> topics.Topic | None:
+        parsed = topics.parse(topic)
+        if parsed is None or parsed.kind != kind:
+            self.counters["invalid_topic"] += 1
+            return None
+        return parsed
+
+    async def _call(self, fn: Callable[[str, str, bytes], T], parsed: topics.Topic,
+                    payload: bytes) -> T | None:
+        """``fn(tenant, store, payload)`` on the database thread; None if it raised."""
+        try:
+            return await self._thread.call(fn, parsed.tenant, parsed.store, payload)
+        except Exception:
+            log.exception("%s of %s failed", getattr(fn, "__name__", fn), parsed.store)
+            self.counters["db_errors"] += 1
+            return None
+
+    def _count(self, ack: Ack) -> None:
+        if ack.kind == "applied":
+            self.counters["batches_applied"] += 1
+            self.counters["events_applied"] += ack.events_applied
+        elif ack.kind == "duplicate":
+            self.counters["duplicates"] += 1
+        elif ack.kind == "gap":
+            self.counters["gaps"] += 1
+        else:
+            self.counters["rejected"] += 1
+            log.warning("batch rejected: %s", ack.reason)
+
+    async def _send_ack(self, tenant: str, store: str, ack: Ack) -> None:
+        message = ack.message()
+        if message is None:
+            return
+        try:
+            code = await self.publish(topics.topic(tenant, store, "ack"), messages.encode(message))
+        except ConnectionError as exc:  # the edge resends after its reconnect: a duplicate
+            log.warning("ack to %s not sent: %s", store, exc)
+            code = 0x80
+        self.counters["acks_sent" if code < 0x80 else "acks_failed"] += 1
+
+    async def handle_state(self, topic: str, payload: bytes,
+                           retained: bool = False) -> StateResult | None:
+        """Record a birth or death; an accepted birth replays the feed when ``feed`` is set."""
+        parsed = self._parse(topic, "state")
+        if parsed is None:
+            return None
+        result = await self._call(functools.partial(self.db.record_state, retained=retained),
+                                  parsed, payload)
+        if result is None:
+            return None
+        if not result.accepted:
+            self.counters["states_ignored"] += 1
+            return result
+        self.counters["births" if result.online else "deaths"] += 1
+        if result.replay_from is not None and self.feed is not None:
+            await self.feed.replay(parsed.tenant, parsed.store, result.replay_from)
+        others = {s: c for s, c in result.feed.items() if s != parsed.store}  # replayed above
+        if others and self.feed is not None:  # a settlement shrank other stores' leases
+            await self.feed.push(others)
+        return result

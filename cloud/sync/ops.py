@@ -1,0 +1,57 @@
+"""``CloudDb``'s sync operations: exactly-once apply of a store's batch, births and deaths,
+presence, and reading and pruning a store's change feed (docs/sync-protocol.md)."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import Any
+
+from cloud.db.backend import Backend
+from cloud.feed import changes, fanout
+from cloud.feed.changes import SNAPSHOT_AFTER
+from cloud.feed.results import Ack, Feed, StateResult
+from cloud.sync import apply, state
+
+
+class SyncOps:
+    _db: Backend
+    _lock: threading.RLock
+
+    def apply_batch(self, tenant: str, store: str, payload: bytes) -> Ack:
+        """Apply one ``up`` payload; never raises for bad input (``Ack.kind == "rejected"``)."""
+        with self._lock:
+            ack = apply.apply_batch(self._db, tenant, store, payload)
+            if ack.kind != "applied":
+                return ack
+            return dataclasses.replace(ack, feed=fanout.drain(self._db))
+
+    def record_state(self, tenant: str, store: str, payload: bytes,
+                     retained: bool = False) -> StateResult:
+        """A birth or death; ``retained``: from the broker's retained store, not live."""
+        with self._lock:
+            result = state.record_state(self._db, tenant, store, payload, retained)
+            if not result.accepted or not result.online:
+                return result
+            return dataclasses.replace(result, feed=fanout.drain(self._db))
+
+    def presence(self) -> list[dict[str, Any]]:
+        """``[{store, tenant, online, bd_seq, applied_seq, keepalive_s}]``, every store."""
+        with self._lock:
+            return state.presence(self._db)
+
+    def lapse(self, tenant: str, store: str, bd_seq: int, since: str) -> bool:
+        """Mark a store offline (as a death) that has not confirmed its presence since
+        ``since``; True if it was (cloud/sync/state.py)."""
+        with self._lock:
+            return state.lapse(self._db, tenant, store, bd_seq, since)
+
+    def changes_since(self, store: str, cursor: int, limit: int = SNAPSHOT_AFTER) -> Feed:
+        """Changes after ``cursor``, or a snapshot when it is too old (raises UnknownStore)."""
+        with self._lock:
+            return changes.changes_since(self._db, store, cursor, limit)
+
+    def prune_changes(self, keep: int = SNAPSHOT_AFTER) -> int:
+        """Delete changes each store confirmed, keeping its last ``keep``; how many."""
+        with self._lock:
+            return changes.prune(self._db, keep)

@@ -1,0 +1,198 @@
+"""Projections of upstream events into the cloud's tables (docs/sync-protocol.md, last table).
+
+``Projection.add(event)`` turns events, in seq order, into rows per statement; ``write``
+then runs one batched statement per table. Rows are folded where the result is the same:
+stock deltas are summed per SKU (addition commutes), a status change of an order placed in
+the same batch edits the row to insert, and only the last item/quota version per SKU is
+upserted. An event whose data cannot be projected is still stored and becomes a conflict
+record (``invalid_event``) that HQ sees, never a failed batch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, Final
+
+from cloud.db.backend import Backend
+from cloud.members import events as member_events
+
+ORDER_COLUMNS: Final = ("store", "id", "number", "day", "channel", "status", "total_cents",
+                        "member", "table_no", "pickup", "created_at", "updated_at", "seq")
+LINE_COLUMNS: Final = ("store", "order_id", "line_no", "sku", "name", "qty", "unit_cents",
+                       "total_cents", "station", "note")
+
+
+def _insert(table: str, columns: tuple[str, ...], tail: str = "") -> str:
+    return (f"INSERT INTO {table}({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' * len(columns))}){tail}")
+
+
+# projection table -> statement; run in this order (orders before their status updates)
+STATEMENTS: Final[dict[str, str]] = {
+    "orders": _insert("orders", ORDER_COLUMNS, " ON CONFLICT DO NOTHING"),
+    "lines": _insert("order_lines", LINE_COLUMNS, " ON CONFLICT DO NOTHING"),
+    "status": "UPDATE orders SET status = ?, updated_at = ? WHERE store = ? AND id = ?",
+    "stock": _insert("stock", ("store", "sku", "on_hand", "updated_at"),
+                     " ON CONFLICT (store, sku) DO UPDATE SET "
+                     "on_hand = stock.on_hand + excluded.on_hand, updated_at = excluded.updated_at"),
+    "alerts": _insert("stock_alerts", ("store", "seq", "sku", "on_hand", "safety_stock", "at")),
+    "items": _insert("store_items", ("store", "sku", "item", "seq", "updated_at"),
+                     " ON CONFLICT (store, sku) DO UPDATE SET item = excluded.item, "
+                     "seq = excluded.seq, updated_at = excluded.updated_at"),
+    "quotas": _insert("store_quotas", ("store", "sku", "quotas", "seq"),
+                      " ON CONFLICT (store, sku) DO UPDATE SET quotas = excluded.quotas, "
+                      "seq = excluded.seq"),
+    "conflicts": _insert("conflicts", ("store", "kind", "detail", "created_at")),
+}
+
+
+# projected afterwards, one by one with the tenant's member lock (member_events.py)
+DEFERRED: Final = frozenset({"member.created", "member.identity_added",
+                             "member.profile_changed", "member.lookup", "member.viewed",
+                             "ledger.entry", "coupon.redeemed", "order.placed",
+                             "lease.acked"})
+_BIGINT: Final[int] = 1 << 63
+
+
+class ProjectionError(ValueError):
+    """Event data of a known type that does not have the documented shape."""
+
+
+def _get(data: dict[str, Any], key: str, kind: type | tuple[type, ...],
+         optional: bool = False) -> Any:
+    value = data.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+        raise ProjectionError(f"{key} missing or of the wrong type")
+    if isinstance(value, int) and not -_BIGINT <= value < _BIGINT:
+        raise ProjectionError(f"{key} out of range")
+    return value
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+class Projection:
+    def __init__(self, store: str, now: str) -> None:
+        self.store, self.now = store, now
+        self.orders: dict[str, list[Any]] = {}
+        self.lines: list[tuple[Any, ...]] = []
+        self.status: dict[str, tuple[Any, ...]] = {}
+        self.stock: dict[str, int] = {}
+        self.alerts: list[tuple[Any, ...]] = []
+        self.items: dict[str, tuple[Any, ...]] = {}
+        self.quotas: dict[str, tuple[Any, ...]] = {}
+        self.conflicts: list[tuple[Any, ...]] = []
+        self.deferred: list[dict[str, Any]] = []
+
+    def add(self, event: dict[str, Any]) -> None:
+        if event["type"] in DEFERRED:
+            self.deferred.append(event)
+        project = PROJECTORS.get(event["type"])
+        if project is None:
+            return  # forward compatible: kept in `events` only
+        try:
+            project(self, event["seq"], event["data"])
+        except ProjectionError as exc:
+            detail = {"seq": event["seq"], "event_id": event["event_id"],
+                      "type": event["type"], "error": str(exc)}
+            self.conflicts.append((self.store, "invalid_event", _json(detail), self.now))
+
+    def write(self, db: Backend) -> None:
+        rows: dict[str, list[Any]] = {
+            "orders": list(self.orders.values()),
+            "lines": self.lines,
+            "status": list(self.status.values()),
+            "stock": [(self.store, sku, delta, self.now) for sku, delta in self.stock.items()],
+            "alerts": self.alerts,
+            "items": list(self.items.values()),
+            "quotas": list(self.quotas.values()),
+            "conflicts": self.conflicts,
+        }
+        for name, sql in STATEMENTS.items():
+            if sql.startswith("INSERT"):
+                db.insert_many(sql, rows[name])
+            else:
+                db.executemany(sql, rows[name])
+        if self.deferred:
+            member_events.project(db, self.store, self.deferred, self.now)
+
+    # -- one method per event type -------------------------------------------
+    def order_placed(self, seq: int, data: dict[str, Any]) -> None:
+        order = _get(data, "order", dict)
+        order_id = _get(order, "id", str)
+        lines = _get(order, "lines", list)
+        moves = _get(data, "stock", list, optional=True) or []
+        row = [self.store, order_id, _get(order, "number", int, True),
+               _get(order, "day", str, True), _get(order, "channel", str, True),
+               _get(order, "status", str), _get(order, "total_cents", int),
+               _get(order, "member", str, True), _get(order, "table", str, True),
+               int(bool(order.get("pickup"))), _get(order, "created_at", str),
+               _get(order, "updated_at", str), seq]
+        line_rows = [self._line(order_id, n, line) for n, line in enumerate(lines, 1)]
+        deltas = [self._delta(move) for move in moves]
+        if order_id not in self.orders:  # a second order.placed of the same id changes nothing
+            self.orders[order_id] = row
+            self.lines.extend(line_rows)
+        for sku, delta in deltas:
+            self.stock[sku] = self.stock.get(sku, 0) + delta
+
+    def _line(self, order_id: str, n: int, line: Any) -> tuple[Any, ...]:
+        if not isinstance(line, dict):
+            raise ProjectionError("order line is not an object")
+        line_no = _get(line, "line_no", int, True)
+        return (self.store, order_id, n if line_no is None else line_no, _get(line, "sku", str),
+                _get(line, "name", str, True), _get(line, "qty", int),
+                _get(line, "unit_cents", int, True), _get(line, "total_cents", int, True),
+                _get(line, "station", str, True), _get(line, "note", str, True))
+
+    @staticmethod
+    def _delta(move: Any) -> tuple[str, int]:
+        if not isinstance(move, dict):
+            raise ProjectionError("stock entry is not an object")
+        return _get(move, "sku", str), _get(move, "delta", int)
+
+    def order_status_changed(self, seq: int, data: dict[str, Any]) -> None:
+        order = _get(data, "order", dict)
+        order_id = _get(order, "id", str)
+        status = _get(data, "to", str, True) or _get(order, "status", str)
+        updated_at = _get(order, "updated_at", str)
+        placed = self.orders.get(order_id)
+        if placed is not None:  # placed in this same batch: insert it with its new status
+            placed[ORDER_COLUMNS.index("status")] = status
+            placed[ORDER_COLUMNS.index("updated_at")] = updated_at
+        else:
+            self.status[order_id] = (status, updated_at, self.store, order_id)
+
+    def stock_moved(self, seq: int, data: dict[str, Any]) -> None:
+        sku, delta = self._delta(data)
+        self.stock[sku] = self.stock.get(sku, 0) + delta
+
+    def stock_low(self, seq: int, data: dict[str, Any]) -> None:
+        self.alerts.append((self.store, seq, _get(data, "sku", str),
+                            _get(data, "on_hand", int, True),
+                            _get(data, "safety_stock", int, True), self.now))
+
+    def catalog_item_changed(self, seq: int, data: dict[str, Any]) -> None:
+        item = _get(data, "item", dict)
+        sku = _get(item, "sku", str)
+        self.items[sku] = (self.store, sku, _json(item), seq, self.now)
+        if item.get("track_stock", True):
+            self.stock.setdefault(sku, 0)  # a tracked item has a stock row, as on the edge
+
+    def quotas_changed(self, seq: int, data: dict[str, Any]) -> None:
+        sku = _get(data, "sku", str)
+        self.quotas[sku] = (self.store, sku, _json(_get(data, "quotas", dict)), seq)
+
+
+PROJECTORS: Final[dict[str, Callable[[Projection, int, dict[str, Any]], None]]] = {
+    "order.placed": Projection.order_placed,
+    "order.status_changed": Projection.order_status_changed,
+    "stock.moved": Projection.stock_moved,
+    "stock.low": Projection.stock_low,
+    "catalog.item_changed": Projection.catalog_item_changed,
+    "inventory.quotas_changed": Projection.quotas_changed,
+}

@@ -1,0 +1,1 @@
+"""The shop's devices as one lifecycle: locker banks and BLE probes, ``storenode doctor`` and the technicians' commands (lockers, probes, printers). Their health as state is ``edge/devicehealth.py``."""

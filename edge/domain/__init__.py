@@ -1,1 +1,0 @@
-"""Pure business rules: no I/O, no event loop. Tested directly."""

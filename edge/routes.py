@@ -1,0 +1,157 @@
+"""The route table: one row a route. Both the router and the OpenAPI document read it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from common.http.auth import PRINCIPAL, bearer
+from common.http.errors import Handler
+from common.http.openapi import build_document
+from common.http.routes import Route
+from common.schemas import CHANNEL, ITEM_CREATE, ITEM_PATCH, QUOTAS
+
+from edge import __version__, keys, system
+from edge.lockers import routes as lockers
+from edge.catalog import routes as catalog, inventory_routes as inventory
+from edge.catalog.schemas import MOVEMENT
+from edge.api import events
+from edge.api.schemas import LOGIN
+from edge.members import routes as members
+from edge.members.schemas import (MEMBER_CREATE, MEMBER_IDENTITY, MEMBER_PATCH, MEMBER_VIEWED,
+                                  REDEEM, TOPUP)
+from edge.orders import routes as orders, payment_routes as payments
+from edge.orders.rules import STATUSES
+from edge.orders.schemas import ORDER_CREATE, TRANSITION
+from edge.printing import routes as printing
+
+IDEMPOTENCY = {"Idempotency-Key": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{8,128}$"}}
+ORDER_QUERY: dict[str, dict[str, Any]] = {
+    "status": {"type": "string", "enum": list(STATUSES)},
+    "channel": CHANNEL,
+    "since": {"type": "string", "format": "date-time"},
+    "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
+    "money": {"type": "string", "enum": ["0", "1"]},  # 1: each order says paid / refunded
+}
+
+MEMBER_LOOKUP_QUERY: dict[str, dict[str, Any]] = {
+    "phone": {"type": "string", "maxLength": 64},
+    "code": {"type": "string", "maxLength": 64},
+    "unionid": {"type": "string", "maxLength": 64},
+    "channel": CHANNEL,
+}
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/api/v1/health", system.health, "Liveness, store id and sync state",
+          public=True),
+    Route("POST", "/api/v1/auth/login", system.login, "Staff PIN login; returns a bearer token",
+          public=True, body=LOGIN, errors=(400, 401, 422, 429)),
+    Route("GET", "/api/v1/catalog/items", catalog.list_items, "List catalog items"),
+    Route("POST", "/api/v1/catalog/items", catalog.create_item, "Create an item (manager)",
+          body=ITEM_CREATE, ok=201, errors=(400, 409, 422)),
+    Route("GET", "/api/v1/catalog/items/{sku}", catalog.get_item, "Read one item",
+          errors=(404,)),
+    Route("PATCH", "/api/v1/catalog/items/{sku}", catalog.patch_item,
+          "Change price, channel prices, availability (manager)",
+          body=ITEM_PATCH, errors=(400, 404, 422)),
+    Route("POST", "/api/v1/orders", orders.create_order,
+          "Place an order (idempotent by Idempotency-Key; 200 on replay)",
+          body=ORDER_CREATE, headers=IDEMPOTENCY, ok=201, errors=(400, 409, 422, 503, 507)),
+    Route("GET", "/api/v1/orders", orders.list_orders, "List orders, newest first",
+          query=ORDER_QUERY, errors=(400,)),
+    Route("GET", "/api/v1/orders/{id}", orders.get_order, "Read one order", errors=(404,)),
+    Route("POST", "/api/v1/orders/{id}/transitions", orders.transition,
+          "Move an order through its status machine", body=TRANSITION,
+          errors=(400, 404, 409, 422)),
+    Route("POST", "/api/v1/orders/{id}/reprint", printing.reprint,
+          "Print an order's tickets again (cashier, manager): kitchen tickets, receipt, label; "
+          "409 when no printer prints them", body=printing.REPRINT, ok=201,
+          errors=(400, 403, 404, 409, 422)),
+    Route("POST", "/api/v1/orders/{id}/payment", payments.pay,
+          "Record how the order was paid (cash, card ref, stored value, points), once; "
+          "idempotent by Idempotency-Key", body=payments.PAYMENT, headers=IDEMPOTENCY, ok=201,
+          errors=(400, 404, 409, 422, 503, 507)),
+    Route("POST", "/api/v1/orders/{id}/refund", payments.refund,
+          "Refund a paid ready/completed order once (manager): stored value and points go back "
+          "to the member, restock puts its items back on hand; idempotent by Idempotency-Key",
+          body=payments.REFUND, headers=IDEMPOTENCY, ok=201,
+          errors=(400, 403, 404, 409, 422, 503, 507)),
+    Route("GET", "/api/v1/inventory", inventory.list_inventory,
+          "Stock per SKU with safety stock and today's channel quotas"),
+    Route("POST", "/api/v1/inventory/movements", inventory.add_movement,
+          "Record a receipt, waste, stocktake or transfer (manager)", body=MOVEMENT,
+          ok=201, errors=(400, 404, 409, 422)),
+    Route("PUT", "/api/v1/inventory/{sku}/quotas", inventory.put_quotas,
+          "Set per-channel daily quotas; null removes one (manager)", body=QUOTAS,
+          errors=(400, 404, 422)),
+    Route("GET", "/api/v1/events", events.events,
+          "WebSocket of committed order/stock/catalog events; resume with ?after=seq",
+          query={"after": {"type": "integer", "minimum": 0}, "token": {
+              "type": "string", "description": "the bearer token, for browsers (a WebSocket "
+                                               "cannot send Authorization); no other route"}},
+          ok=101, errors=(400,), websocket=True),
+    Route("GET", "/api/v1/members/lookup", members.lookup,
+          "Find a member by phone, card/QR code or WeChat unionid (exactly one); balances, "
+          "allowance, usable coupons", query=MEMBER_LOOKUP_QUERY, errors=(400, 404, 422, 503)),
+    Route("POST", "/api/v1/members", members.create,
+          "Create a member at the store, offline too (idempotent by Idempotency-Key)",
+          body=MEMBER_CREATE, headers=IDEMPOTENCY, ok=201,
+          errors=(400, 409, 422, 503, 507)),
+    Route("POST", "/api/v1/members/{id}/identities", members.add_identity,
+          "Add a phone, code or platform id to a member (idempotent); 200 if it has it, "
+          "409 identity_taken if another member does", body=MEMBER_IDENTITY,
+          headers=IDEMPOTENCY, ok=201, errors=(400, 404, 409, 422, 503, 507)),
+    Route("PATCH", "/api/v1/members/{id}", members.patch_profile,
+          "Change name and/or birthday (per field last-writer-wins by HLC; idempotent)",
+          body=MEMBER_PATCH, headers=IDEMPOTENCY, errors=(400, 404, 422, 503, 507)),
+    Route("POST", "/api/v1/members/{id}/viewed", members.viewed,
+          "Record that the member viewed these SKUs (member.viewed to HQ)",
+          body=MEMBER_VIEWED, ok=202, errors=(400, 404, 422, 503, 507)),
+    Route("POST", "/api/v1/members/{id}/redeem", members.redeem,
+          "Spend points or stored value from this store's lease (idempotent)",
+          body=REDEEM, headers=IDEMPOTENCY, ok=201,
+          errors=(400, 404, 409, 422, 503, 507)),
+    Route("POST", "/api/v1/members/{id}/topup", members.topup,
+          "Top up stored value at the till (manager; idempotent)", body=TOPUP,
+          headers=IDEMPOTENCY, ok=201, errors=(400, 404, 422, 503, 507)),
+    Route("GET", "/api/v1/recommendations", members.recommendations,
+          "Items often bought together with the given SKUs",
+          query={"skus": {"type": "string", "minLength": 1, "maxLength": 600}}, errors=(400,)),
+    Route("GET", "/api/v1/lockers", lockers.overview,
+          "Locker banks (state, doors) and the orders they hold or left with staff"),
+    Route("POST", "/api/v1/lockers/open", lockers.open_by_code,
+          "Open the compartment holding the order with this 6-digit pickup code (collected)",
+          body=lockers.OPEN_BY_CODE, errors=(400, 404, 422, 429, 503)),
+    Route("POST", "/api/v1/lockers/{bank}/compartments/{n}/open", lockers.staff_open,
+          "Open a compartment for staff; release: true empties it (its order back to staff)",
+          body=lockers.STAFF_OPEN, errors=(400, 404, 422, 503)),
+    Route("GET", "/metrics", system.metrics, "Prometheus metrics (manager, technician)",
+          produces="text/plain"),
+)
+
+PUBLIC_PATHS = frozenset(r.path for r in ROUTES if r.public) | {"/api/openapi.json"}
+WEBSOCKET_PATHS = frozenset(r.path for r in ROUTES if r.websocket)
+
+
+EDGE_INFO: dict[str, Any] = {"title": "storenode edge LAN API", "version": __version__}
+
+
+async def openapi(request: web.Request) -> web.Response:
+    """The OpenAPI 3.1 document of this route table."""
+    return web.json_response(build_document(ROUTES, EDGE_INFO))
+
+
+def setup_routes(app: web.Application) -> None:
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, route.handler)
+    members.setup(app)
+    app.router.add_get("/api/openapi.json", openapi)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    who = bearer(request, request.app[keys.TOKENS], PUBLIC_PATHS, WEBSOCKET_PATHS)
+    if who is not None:
+        request[PRINCIPAL] = who
+    return await handler(request)

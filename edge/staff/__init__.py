@@ -1,0 +1,1 @@
+"""Staff: roles and what each may do, accounts and PIN hashes."""

@@ -1,1 +1,0 @@
-from tests.lockers.conftest import app_client  # noqa: F401 - the same app fixture
