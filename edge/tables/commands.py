@@ -27,7 +27,7 @@ class Store(Protocol):  # what of edge.config.Settings this needs
     def db_path(self) -> Path: ...
 
 
-def _write(settings: Store, fn: Any, *args: Any) -> Any:
+def run_job(settings: Store, fn: Any, *args: Any) -> Any:
     if not settings.db_path.exists():
         raise ConfigError(f"no store database at {settings.db_path}: run `storenode init` first")
     conn = open_writer(settings.db_path)
@@ -42,17 +42,17 @@ def add_table(settings: Store, table_id: str, name: str, seats: int, area: str) 
         raise ValueError("seats must be from 1 to 100")
     if not 1 <= len(name) <= 40 or len(area) > 40:
         raise ValueError("name must be 1 to 40 characters, area at most 40")
-    table: dict[str, Any] = _write(settings, sql.add_table, table_id, name, seats, area)
+    table: dict[str, Any] = run_job(settings, sql.add_table, table_id, name, seats, area)
     return table
 
 
 def rotate(settings: Store, table_id: str) -> dict[str, Any]:
-    table: dict[str, Any] = _write(settings, sql.rotate_token, table_id)
+    table: dict[str, Any] = run_job(settings, sql.rotate_token, table_id)
     return table
 
 
 def list_tables(settings: Store, ids: list[str] | None = None) -> list[dict[str, Any]]:
-    tables: list[dict[str, Any]] = _write(settings, lambda tx: sql.tables_for_cli(tx.conn, ids))
+    tables: list[dict[str, Any]] = run_job(settings, lambda tx: sql.tables_for_cli(tx.conn, ids))
     return tables
 
 

@@ -25,7 +25,7 @@ from edge import keys
 from edge.api.events import after_param, serve_events
 from edge.api.params import idempotency_key
 from edge.tables import rules, sql
-from edge.tables.guest_writes import guest_key, guest_session, place_guest_order
+from edge.tables.guest_writes import guest_session, place_guest_order
 from edge.tables.menu import guest_menu
 from edge.tables.schemas import GUEST_CALL, GUEST_ORDER
 from edge.tables.settings import TableSettings
@@ -60,19 +60,29 @@ def _slow_down(window: rules.RateWindow, key: str) -> ApiError:
                     headers={"Retry-After": str(wait)})
 
 
-async def _table(request: web.Request) -> dict[str, Any]:
-    """The table of the path's token, or 404 ``unknown_table`` (rotated, another store's,
-    made up: all the same to the caller)."""
+def _token(request: web.Request) -> str:
+    """The path's token if it has a token's shape, else 404 (counted like an unknown one)."""
     token = request.match_info["token"]
-    table = None
-    if rules.TOKEN.match(token):
-        table = await request.app[keys.DB].read(sql.table_by_token, token)
+    if not rules.TOKEN.match(token):
+        raise _unknown(request)
+    return token
+
+
+def _unknown(request: web.Request) -> ApiError | NotFound:
+    """404 ``unknown_table`` (rotated, another store's, made up: all the same to the caller),
+    429 once the address sent too many of them."""
+    limits = request.app[keys.GUEST_LIMITS]
+    address = request.remote or "?"
+    if not limits.unknown.allow(address, time.monotonic()):
+        return _slow_down(limits.unknown, address)
+    return NotFound("unknown_table", None)
+
+
+async def _table(request: web.Request) -> dict[str, Any]:
+    """The table of the path's token (a read), or 404 ``unknown_table``."""
+    table = await request.app[keys.DB].read(sql.table_by_token, _token(request))
     if table is None:
-        limits = request.app[keys.GUEST_LIMITS]
-        address = request.remote or "?"
-        if not limits.unknown.allow(address, time.monotonic()):
-            raise _slow_down(limits.unknown, address)
-        raise NotFound("unknown_table", None)
+        raise _unknown(request)
     return table
 
 
@@ -105,17 +115,22 @@ async def menu(request: web.Request) -> web.Response:
 
 
 async def place_order(request: web.Request) -> web.Response:
-    table = await _table(request)
-    app = request.app
-    key = guest_key(table["id"], idempotency_key(request))
+    token = _token(request)
+    key = idempotency_key(request)
     body = await read_body(request, GUEST_ORDER)
+    app = request.app
     limits = app[keys.GUEST_LIMITS]  # well-formed orders count (a retry too): a flood of them
-    if not limits.orders.allow(table["id"], time.monotonic()):
-        raise _slow_down(limits.orders, table["id"])
+    if not limits.orders.allow(token, time.monotonic()):  # a token is a table
+        raise _slow_down(limits.orders, token)
     digest = hashlib.sha256(canonical_json(body)).hexdigest()
     settings = app[keys.SETTINGS]
-    order, replayed = await app[keys.DB].write(
-        place_guest_order, table["id"], body, key, digest, settings.timezone, settings.tables)
+    try:
+        order, replayed = await app[keys.DB].write(
+            place_guest_order, token, body, key, digest, settings.timezone, settings.tables)
+    except NotFound as exc:
+        if exc.code == "unknown_table":
+            raise _unknown(request) from None
+        raise
     if not replayed:
         app[keys.METRICS].order_created("dine_in_qr")
     return json_response(rules.guest_order(order), status=200 if replayed else 201)

@@ -57,6 +57,9 @@ async def test_a_manager_may_force_close_with_unpaid_orders(
     assert (await _table(manager, "A1"))["session"] is None
     _, seating = await guest.call("GET", "/orders")
     assert seating["orders"] == []  # a new guest at A1 does not see the last party's orders
+    status, again = await guest.order(LINE)  # a late retry: the order it placed, no new seating
+    assert status == 200 and again["id"] == order["id"]
+    assert (await _table(manager, "A1"))["session"] is None
 
 
 async def test_asking_for_the_bill_marks_the_table(cashier: Api, guest: Guest) -> None:
