@@ -35,6 +35,10 @@ DATA_DIR = click.option(
 )
 
 
+DEMO_TABLES = (("A1", "A1", 4, "hall"), ("A2", "A2", 4, "hall"), ("A3", "A3", 2, "hall"),
+               ("R1", "包间1", 10, "rooms"))
+
+
 def _out(value: Any) -> None:
     click.echo(json.dumps(value, ensure_ascii=False, indent=2))
 
@@ -56,7 +60,7 @@ def cli() -> None:
 @click.option("--tenant", default="default", show_default=True)
 @click.option("--timezone", default="Asia/Shanghai", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
-@click.option("--demo", is_flag=True, help="Load the demo catalog with stock 100 per item.")
+@click.option("--demo", is_flag=True, help="Demo catalog (stock 100 per item), simulated devices, four tables.")
 def init(data_dir: Path, store_id: str, tenant: str, timezone: str, port: int, demo: bool) -> None:
     """Create a store's config, secret and database; never overwrites one.
 
@@ -73,6 +77,8 @@ def init(data_dir: Path, store_id: str, tenant: str, timezone: str, port: int, d
         add_demo_devices(data_dir)  # a simulated locker bank and BLE probes
         catalog = Path(__file__).resolve().parent.parent / "config" / "demo" / "catalog.csv"
         result["items"] = service.import_catalog(data_dir, store_id, catalog, None, 100)
+        settings = load_settings(data_dir)  # a few tables to order from by QR (/t/{token})
+        result["tables"] = [floor.add_table(settings, *t)["url"] for t in DEMO_TABLES]
     _out(result)
 
 
