@@ -23,10 +23,15 @@ const SN = (() => {
     for (const el of root.querySelectorAll("[data-i18n-ph]")) el.placeholder = t(el.dataset.i18nPh);
   }
 
+  // a page's message table; a page may bring several (pos.js and tables.js): the language
+  // switch is wired once, or two clicks' worth would run per click
+  let wired = false;
   function messages(table) {
-    tables.push(COMMON, table);
+    if (!tables.includes(COMMON)) tables.push(COMMON);
+    tables.push(table);
     const button = $("lang");
-    if (button) button.addEventListener("click", () => setLang(lang === "en" ? "zh" : "en"));
+    if (button && !wired) button.addEventListener("click", () => setLang(lang === "en" ? "zh" : "en"));
+    wired = wired || Boolean(button);
     translate();
   }
 
