@@ -297,6 +297,20 @@ MIGRATIONS: Sequence[tuple[str, str]] = (
         CREATE TABLE hq_stock_refs (ref TEXT PRIMARY KEY) WITHOUT ROWID;
         """,
     ),
+    (
+        # time-window price rules (edge/pricing, docs/pricing.md): the rule body as JSON, who
+        # set it; the order line names the rule that priced it (NULL: none did)
+        "0011_price_rules",
+        """
+        CREATE TABLE price_rules (
+            id TEXT PRIMARY KEY,
+            rule TEXT NOT NULL,
+            source TEXT NOT NULL CHECK (source IN ('store', 'hq')),
+            updated_at TEXT NOT NULL
+        );
+        ALTER TABLE order_lines ADD COLUMN price_rule TEXT;
+        """,
+    ),
 )
 
 

@@ -24,6 +24,8 @@ PERMISSIONS: Final[dict[str, frozenset[str]]] = {
     "orders.refund": frozenset({"manager"}),
     "devices.read": _ALL,
     "lockers.open": _ALL,
+    "pricing.read": _ALL,
+    "pricing.write": frozenset({"manager"}),
 }
 
 # target status -> roles allowed to move an order there
