@@ -176,3 +176,12 @@ async def test_hq_rules_apply_once_and_the_store_cannot_change_them(
 ])
 def test_the_edge_checks_hq_price_rule_changes(data: dict[str, Any], ok: bool) -> None:
     assert (check_change({"type": "price_rule", "data": data}) is None) is ok
+
+
+async def test_an_hq_rule_replaces_a_store_rule_of_the_same_id(client: TestClient,
+                                                               manager: Api) -> None:
+    await manager.call("PUT", "/api/v1/price-rules/lunch", LUNCH)
+    await client.app[keys.DB].write(apply_down, _hq(1, {"id": "lunch",
+                                                       "rule": {**LUNCH, "value": 999}}))
+    (rule,) = await client.app[keys.DB].read(sql.list_rules)
+    assert (rule["source"], rule["value"]) == ("hq", 999)
