@@ -41,11 +41,26 @@ def validate_tables(path: Path, raw: dict[str, Any], env: dict[str, str],
                         value = int(value)
                     except ValueError as exc:
                         raise error(f"{where}: {name} must be an integer, got {value!r}") from exc
+                elif kind is bool:
+                    value = _env_bool(value)
             if value is None:
                 raise error(f"{where}: {name} is required")
             if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
                 raise error(f"{where}: {name} must be an integer, got {value!r}")
+            if kind is bool and not isinstance(value, bool):
+                raise error(f"{where}: {name} must be true or false, got {value!r}")
             if kind is str and not isinstance(value, str):
                 raise error(f"{where}: {name} must be a string, got {value!r}")
             values[name] = value
     return values
+
+
+def _env_bool(text: str) -> bool | str:
+    """``true``/``false`` (also 1/0, yes/no) from the environment; anything else is kept, and
+    refused by the type check with the variable's name."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    return text

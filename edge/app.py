@@ -27,6 +27,7 @@ from edge.metrics import Metrics
 from edge.printing.coordinator import printing_ctx
 from edge.db.database import Database, migrate
 from edge.syncer.link import sync_ctx
+from edge.tables.guest import GuestLimits, load_page
 
 log = logging.getLogger(__name__)
 PAGES = Path(__file__).parent / "pages"
@@ -44,6 +45,8 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.LIMITER] = LoginLimiter(settings.max_failures, settings.lockout_s)
     app[SOCKETS] = weakref.WeakSet()
     app[keys.DEVICES] = DeviceRegistry()
+    app[keys.GUEST_LIMITS] = GuestLimits.from_settings(settings.tables)
+    app[keys.GUEST_PAGE] = load_page()
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(sync_ctx)
     app.cleanup_ctx.append(printing_ctx)

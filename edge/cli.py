@@ -27,11 +27,16 @@ from edge.devices.printers import add_demo_printers, reprint_order, test_printer
 from edge.devices.technician import (TechnicianError, locker_open as open_compartment,
                                      probe_scan as scan)
 from edge.server import serve
+from edge.tables import commands as floor
 
 DATA_DIR = click.option(
     "--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="STORENODE_DATA_DIR",
     required=True, help="Store data directory (or STORENODE_DATA_DIR).",
 )
+
+
+DEMO_TABLES = (("A1", "A1", 4, "hall"), ("A2", "A2", 4, "hall"), ("A3", "A3", 2, "hall"),
+               ("R1", "包间1", 10, "rooms"))
 
 
 def _out(value: Any) -> None:
@@ -55,7 +60,7 @@ def cli() -> None:
 @click.option("--tenant", default="default", show_default=True)
 @click.option("--timezone", default="Asia/Shanghai", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
-@click.option("--demo", is_flag=True, help="Load the demo catalog with stock 100 per item.")
+@click.option("--demo", is_flag=True, help="Demo catalog (stock 100 per item), simulated devices, four tables.")
 def init(data_dir: Path, store_id: str, tenant: str, timezone: str, port: int, demo: bool) -> None:
     """Create a store's config, secret and database; never overwrites one.
 
@@ -72,6 +77,8 @@ def init(data_dir: Path, store_id: str, tenant: str, timezone: str, port: int, d
         add_demo_devices(data_dir)  # a simulated locker bank and BLE probes
         catalog = Path(__file__).resolve().parent.parent / "config" / "demo" / "catalog.csv"
         result["items"] = service.import_catalog(data_dir, store_id, catalog, None, 100)
+        settings = load_settings(data_dir)  # a few tables to order from by QR (/t/{token})
+        result["tables"] = [floor.add_table(settings, *t)["url"] for t in DEMO_TABLES]
     _out(result)
 
 
@@ -377,6 +384,76 @@ def probe_scan(seconds: float, adapter: str | None, record: Any, data_dir: Path)
         _out(scan(data_dir, seconds, adapter, record))
     except (ConfigError, TechnicianError) as exc:
         _fail(str(exc))
+
+
+@cli.group()
+def tables() -> None:
+    """Tables and their QR codes for ordering at the table."""
+
+
+@tables.command("add")
+@click.argument("table_id")
+@click.option("--name", required=True, help="What guests and staff read, e.g. A3 or 包间1.")
+@click.option("--seats", required=True, type=int)
+@click.option("--area", default="", help="e.g. hall, terrace, private rooms.")
+@DATA_DIR
+def tables_add(table_id: str, name: str, seats: int, area: str, data_dir: Path) -> None:
+    """Add a table; prints it with its QR token and page path.
+
+    Example: storenode tables add A3 --name A3 --seats 4 --area hall --data-dir /var/lib/storenode
+    """
+    try:
+        _out(floor.add_table(load_settings(data_dir), table_id, name, seats, area))
+    except (DomainError, ConfigError, ValueError) as exc:
+        _fail(str(exc) if not isinstance(exc, DomainError) else f"{exc.code}: {exc.detail}")
+
+
+@tables.command("list")
+@DATA_DIR
+def tables_list(data_dir: Path) -> None:
+    """Every table with its token and page path, as JSON.
+
+    Example: storenode tables list --data-dir /var/lib/storenode
+    """
+    try:
+        _out(floor.list_tables(load_settings(data_dir)))
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+@tables.command("rotate")
+@click.argument("table_id")
+@DATA_DIR
+def tables_rotate(table_id: str, data_dir: Path) -> None:
+    """Give a table a new token (its printed code was photographed and abused); the old
+    code answers 404 at once. Print the new code with `tables qr`.
+
+    Example: storenode tables rotate A3 --data-dir /var/lib/storenode
+    """
+    try:
+        _out(floor.rotate(load_settings(data_dir), table_id))
+    except (DomainError, ConfigError) as exc:
+        _fail(str(exc) if not isinstance(exc, DomainError) else f"{exc.code}: {exc.detail}")
+
+
+@tables.command("qr")
+@click.argument("table_ids", nargs=-1)
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The PDF to write.")
+@click.option("--base-url", default=None,
+              help="What the codes point at, e.g. http://192.168.1.10:8080 (default: "
+                   "tables.base_url, else this box's LAN address and port).")
+@DATA_DIR
+def tables_qr(table_ids: tuple[str, ...], out: Path, base_url: str | None,
+              data_dir: Path) -> None:
+    """Print QR codes to cut out (all tables, or those named), six an A4 page.
+
+    Example: storenode tables qr A1 A2 --out tables.pdf --data-dir /var/lib/storenode
+    """
+    try:
+        _out(floor.qr_sheet(load_settings(data_dir), list(table_ids), out, base_url))
+    except (DomainError, ConfigError, ValueError, OSError) as exc:
+        _fail(str(exc) if not isinstance(exc, DomainError) else f"{exc.code}: {exc.detail}")
 
 
 @cli.command()

@@ -21,6 +21,7 @@ from edge.lockers.settings import LockerBank, parse_banks
 from edge.printing import settings as print_settings
 from edge.printing.settings import PrintSettings
 from edge.probes.settings import ProbeSettings, parse_probes
+from edge.tables.settings import TableSettings
 
 CONFIG_FILE = "edge.toml"
 SECRET_FILE = "secret.key"
@@ -37,6 +38,9 @@ SCHEMA: dict[str, dict[str, tuple[type, Any]]] = {
              "window": (int, 8), "retain_hours": (int, 24), "max_clock_drift_s": (int, 300)},
     "print": {"header": (str, ""), "qr_url": (str, ""), "retry_base_ms": (int, 500),
               "retry_max_s": (int, 30), "failover_after": (int, 3)},
+    "tables": {"self_open": (bool, True), "base_url": (str, "")},
+    "guest": {"max_orders_per_min": (int, 10), "max_open_orders": (int, 5),
+              "max_calls_per_min": (int, 6)},
 }
 
 
@@ -68,6 +72,7 @@ class Settings:
     printing: PrintSettings = field(default_factory=lambda: _no_printing())  # [print], [printers.*]
     lockers: tuple[LockerBank, ...] = ()  # [lockers.<bank>]
     probes: ProbeSettings | None = None  # [probes], [probes.<zone>]
+    tables: TableSettings = field(default_factory=lambda: TableSettings())  # [tables], [guest]
 
     @property
     def db_path(self) -> Path:
@@ -112,7 +117,9 @@ def load_settings(data_dir: Path, env: dict[str, str] | None = None) -> Settings
                            ("db.readers", 1, 64), ("http.max_body_bytes", 1024, 16 << 20),
                            ("sync.keepalive_s", 2, 120), ("sync.batch_max", 1, 5000),
                            ("sync.window", 1, 100), ("sync.retain_hours", 0, 8760),
-                           ("sync.max_clock_drift_s", 1, 86400)):
+                           ("sync.max_clock_drift_s", 1, 86400),
+                           ("guest.max_orders_per_min", 1, 600), ("guest.max_open_orders", 1, 100),
+                           ("guest.max_calls_per_min", 1, 600)):
         if not low <= values[key] <= high:
             raise ConfigError(f"{path}: {key} must be between {low} and {high}")
     return Settings(
@@ -141,6 +148,11 @@ def load_settings(data_dir: Path, env: dict[str, str] | None = None) -> Settings
         printing=load_print_settings(path, data_dir, printers, values),
         lockers=_lockers(path, lockers, env),
         probes=None if probes is None else _probes(path, probes, env),
+        tables=TableSettings(
+            self_open=values["tables.self_open"], base_url=values["tables.base_url"].rstrip("/"),
+            max_orders_per_min=values["guest.max_orders_per_min"],
+            max_open_orders=values["guest.max_open_orders"],
+            max_calls_per_min=values["guest.max_calls_per_min"]),
     )
 
 

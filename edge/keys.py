@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from edge.probes.footfall import ProbeService
     from edge.db.database import Database
     from edge.syncer.link import EdgeSync
+    from edge.tables.guest import GuestLimits
 
 SETTINGS: web.AppKey["Settings"] = web.AppKey("settings")
 DB: web.AppKey["Database"] = web.AppKey("db")
@@ -32,3 +33,5 @@ PRINTING: web.AppKey["PrintCoordinator"] = web.AppKey("printing")  # only with p
 DEVICES: web.AppKey["DeviceRegistry"] = web.AppKey("devices")  # health of lockers and probes
 LOCKERS: web.AppKey["LockerService"] = web.AppKey("lockers")  # only with [lockers.<bank>]
 PROBES: web.AppKey["ProbeService"] = web.AppKey("probes")  # only with [probes.<zone>]
+GUEST_LIMITS: web.AppKey["GuestLimits"] = web.AppKey("guest_limits")  # edge/tables/guest.py
+GUEST_PAGE: web.AppKey[tuple[bytes, bytes]] = web.AppKey("guest_page")  # (page, its gzip)

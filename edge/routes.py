@@ -27,6 +27,9 @@ from edge.orders.rules import STATUSES
 from edge.orders.schemas import ORDER_CREATE, TRANSITION
 from edge.printing import routes as printing
 from edge.pricing import routes as pricing
+from edge.tables import guest, routes as tables
+from edge.tables.schemas import (CLOSE, GUEST_CALL, GUEST_ORDER, MOVE, OPEN, STATUS,
+                                 TABLE_CREATE)
 
 IDEMPOTENCY = {"Idempotency-Key": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{8,128}$"}}
 ORDER_QUERY: dict[str, dict[str, Any]] = {
@@ -43,6 +46,50 @@ MEMBER_LOOKUP_QUERY: dict[str, dict[str, Any]] = {
     "unionid": {"type": "string", "maxLength": 64},
     "channel": CHANNEL,
 }
+
+TABLE_ROUTES: tuple[Route, ...] = (
+    Route("GET", "/api/v1/tables", tables.list_tables,
+          "The floor: each table's status, seating (guests, orders, which came from the "
+          "guest, total) and open calls"),
+    Route("POST", "/api/v1/tables", tables.create, "Add a table (manager); answers its token",
+          body=TABLE_CREATE, ok=201, errors=(400, 403, 409, 422)),
+    Route("POST", "/api/v1/tables/{id}/rotate", tables.rotate,
+          "A new QR token for the table (manager); the old one answers 404 from now on",
+          errors=(403, 404)),
+    Route("POST", "/api/v1/tables/{id}/open", tables.open_table,
+          "Seat guests: open the table's session (409 table_busy)", body=OPEN, ok=201,
+          errors=(400, 403, 404, 409, 422)),
+    Route("POST", "/api/v1/tables/{id}/close", tables.close,
+          "Close the seating (409 unpaid_orders unless a manager sends force)", body=CLOSE,
+          errors=(400, 403, 404, 409, 422)),
+    Route("POST", "/api/v1/tables/{id}/move", tables.move,
+          "Move the seating and its orders to a free table (409 table_busy)", body=MOVE,
+          errors=(400, 403, 404, 409, 422)),
+    Route("POST", "/api/v1/tables/{id}/status", tables.set_status,
+          "Mark a table free or cleaning (no seating), or bill / seated (seating)",
+          body=STATUS, errors=(400, 403, 404, 409, 422)),
+    Route("POST", "/api/v1/tables/{id}/calls/{call}/ack", tables.ack_call,
+          "Acknowledge a guest's call (waiter, bill, water)", errors=(403, 404)),
+)
+GUEST_ROUTES: tuple[Route, ...] = (
+    Route("GET", "/api/v1/guest/{token}/menu", guest.menu,
+          "The guest's menu at the dine_in_qr price; sold-out items not available",
+          public=True, errors=(404, 429)),
+    Route("POST", "/api/v1/guest/{token}/orders", guest.place_order,
+          "Place the guest's order for this table (idempotent by Idempotency-Key per table)",
+          public=True, body=GUEST_ORDER, headers=IDEMPOTENCY, ok=201,
+          errors=(400, 404, 409, 422, 429, 503, 507)),
+    Route("GET", "/api/v1/guest/{token}/orders", guest.list_orders,
+          "This table's open seating: its orders with their status and the total",
+          public=True, errors=(404, 429)),
+    Route("POST", "/api/v1/guest/{token}/calls", guest.call,
+          "Call a waiter, ask for the bill or for water (table.call to staff)", public=True,
+          body=GUEST_CALL, ok=202, errors=(400, 404, 422, 429, 503, 507)),
+    Route("GET", "/api/v1/guest/{token}/events", guest.events,
+          "WebSocket of this seating's order changes; resume with ?after=seq", public=True,
+          query={"after": {"type": "integer", "minimum": 0}}, ok=101, errors=(400, 404, 429),
+          websocket=True),
+)
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/health", system.health, "Liveness, store id and sync state",
@@ -141,9 +188,13 @@ ROUTES: tuple[Route, ...] = (
           errors=(403, 404, 409)),
     Route("GET", "/metrics", system.metrics, "Prometheus metrics (manager, technician)",
           produces="text/plain"),
+    *TABLE_ROUTES,
+    *GUEST_ROUTES,
 )
 
 PUBLIC_PATHS = frozenset(r.path for r in ROUTES if r.public) | {"/api/openapi.json"}
+# public routes with a parameter in their path: matched by their route, not their path
+PUBLIC_ROUTES = frozenset(p for p in PUBLIC_PATHS if "{" in p)
 WEBSOCKET_PATHS = frozenset(r.path for r in ROUTES if r.websocket)
 
 
@@ -159,11 +210,15 @@ def setup_routes(app: web.Application) -> None:
     for route in ROUTES:
         app.router.add_route(route.method, route.path, route.handler)
     members.setup(app)
+    app.router.add_get("/t/{token}", guest.page)
     app.router.add_get("/api/openapi.json", openapi)
 
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    resource = request.match_info.route.resource
+    if resource is not None and resource.canonical in PUBLIC_ROUTES:
+        return await handler(request)
     who = bearer(request, request.app[keys.TOKENS], PUBLIC_PATHS, WEBSOCKET_PATHS)
     if who is not None:
         request[PRINCIPAL] = who

@@ -5,6 +5,10 @@ need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
+# the table QR sheet is checked by rendering the PDF and scanning its codes (tests/edge/tables)
+command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
+[ -d /usr/share/poppler/cMap/Adobe-GB1 ] || need+=(poppler-data)
+command -v zbarimg >/dev/null 2>&1 || need+=(zbar-tools)
 # a Chinese font, so the pages' screenshots (tests/browser) are readable
 [ -n "$(fc-list :lang=zh 2>/dev/null)" ] || need+=(fonts-wqy-microhei)
 if [ ${#need[@]} -gt 0 ]; then

@@ -298,6 +298,45 @@ MIGRATIONS: Sequence[tuple[str, str]] = (
         """,
     ),
     (
+        # tables, their seatings (sessions) and the guests' calls (edge/tables/); an order
+        # placed for a table joins its open session (orders.session_id, set in the INSERT)
+        "0010_tables",
+        """
+        CREATE TABLE dining_tables (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            area TEXT NOT NULL DEFAULT '',
+            seats INTEGER NOT NULL CHECK (seats BETWEEN 1 AND 100),
+            token TEXT NOT NULL UNIQUE,
+            status TEXT NOT NULL DEFAULT 'free'
+                CHECK (status IN ('free', 'seated', 'bill', 'cleaning')),
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE table_sessions (
+            id TEXT PRIMARY KEY,
+            table_id TEXT NOT NULL REFERENCES dining_tables(id),
+            guests INTEGER,
+            opened_at TEXT NOT NULL,
+            opened_by TEXT NOT NULL,
+            closed_at TEXT
+        );
+        CREATE UNIQUE INDEX table_sessions_open ON table_sessions(table_id)
+            WHERE closed_at IS NULL;
+        CREATE TABLE table_calls (
+            id INTEGER PRIMARY KEY,
+            table_id TEXT NOT NULL,
+            session_id TEXT,
+            kind TEXT NOT NULL,
+            at TEXT NOT NULL,
+            acked_at TEXT
+        );
+        CREATE INDEX table_calls_open ON table_calls(table_id) WHERE acked_at IS NULL;
+        ALTER TABLE orders ADD COLUMN session_id TEXT;
+        ALTER TABLE orders ADD COLUMN note TEXT;
+        CREATE INDEX orders_session ON orders(session_id) WHERE session_id IS NOT NULL;
+        """,
+    ),
+    (
         # time-window price rules (edge/pricing, docs/pricing.md): the rule body as JSON, who
         # set it; the order line names the rule that priced it (NULL: none did)
         "0011_price_rules",

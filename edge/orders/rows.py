@@ -8,7 +8,7 @@ from typing import Any
 
 ORDER_COLUMNS = (
     "id, number, day, channel, status, total_cents, member, table_no, pickup, created_at, "
-    "updated_at, discount_cents, coupons, points_earned"
+    "updated_at, discount_cents, coupons, points_earned, note"
 )
 LINE_COLUMNS = ("order_id, line_no, sku, name, qty, unit_cents, total_cents, station, note, "
                 "price_rule")
@@ -52,6 +52,8 @@ def order_from_row(row: sqlite3.Row, lines: list[dict[str, Any]]) -> dict[str, A
         order["coupons"] = json.loads(row["coupons"])
     if row["points_earned"] is not None:
         order["points_earned"] = row["points_earned"]
+    if row["note"] is not None:  # an order-level note: only the guest's orders have one yet
+        order["note"] = row["note"]
     return order
 
 

@@ -78,18 +78,24 @@ def create_order(
     }
     if perks is not None:
         _add_perks(order, perks)
+    if req.get("note"):
+        order["note"] = req["note"]
     # the day's next short number, taken in the INSERT itself through the UNIQUE (day, number)
     # index: one writer, inside its transaction, so MAX + 1 is never handed out twice, and a
-    # refused order takes no number (it is rolled back with the row)
+    # refused order takes no number (it is rolled back with the row). An order for a table
+    # joins the table's open session (edge/tables/), if it has one.
     order["number"] = cur.execute(
         "INSERT INTO orders(id, number, day, channel, status, total_cents, member, table_no, "
-        "pickup, created_at, updated_at, discount_cents, coupons, points_earned) "
+        "pickup, created_at, updated_at, discount_cents, coupons, points_earned, note, "
+        "session_id) "
         "VALUES (?,(SELECT COALESCE(MAX(number), 0) + 1 FROM orders WHERE day = ?),"
-        "?,?,?,?,?,?,?,?,?,?,?,?) RETURNING number",
+        "?,?,?,?,?,?,?,?,?,?,?,?,?,"
+        "(SELECT id FROM table_sessions WHERE table_id = ? AND closed_at IS NULL)) "
+        "RETURNING number",
         (order_id, day, day, channel, "placed", order["total_cents"],
          order["member"], order["table"], int(order["pickup"]), at, at,
          order.get("discount_cents", 0), order.get("coupons") and json.dumps(order["coupons"]),
-         order.get("points_earned")),
+         order.get("points_earned"), order.get("note"), order["table"]),
     ).fetchone()[0]
     cur.execute(  # one multi-row INSERT: half the cost of executemany for a few lines
         "INSERT INTO order_lines(order_id, line_no, sku, name, qty, unit_cents, total_cents, "
@@ -120,6 +126,15 @@ def _add_perks(order: dict[str, Any], perks: members.Perks) -> None:
         order["discount_cents"], order["coupons"] = perks.discount_cents, perks.codes
     if perks.points is not None:
         order["points_earned"] = perks.points
+
+
+def replay_if_seen(conn: sqlite3.Connection, key: str, req_hash: str
+                   ) -> tuple[dict[str, Any], bool] | None:
+    """The order an Idempotency-Key already placed (``None`` if it placed none): for callers
+    that check more than stock before they create (a guest's table must be open)."""
+    if conn.execute("SELECT 1 FROM idempotency WHERE key = ?", (key,)).fetchone() is None:
+        return None
+    return _replay(conn, key, req_hash)
 
 
 def _replay(conn: sqlite3.Connection, key: str, req_hash: str) -> tuple[dict[str, Any], bool]:

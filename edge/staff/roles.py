@@ -24,6 +24,10 @@ PERMISSIONS: Final[dict[str, frozenset[str]]] = {
     "orders.refund": frozenset({"manager"}),
     "devices.read": _ALL,
     "lockers.open": _ALL,
+    "tables.read": _ALL,
+    "tables.write": frozenset({"cashier", "manager"}),  # open, move, close, calls
+    "tables.force_close": frozenset({"manager"}),  # close with unpaid orders
+    "tables.manage": frozenset({"manager"}),  # add tables, rotate their tokens
     "pricing.read": _ALL,
     "pricing.write": frozenset({"manager"}),
 }

@@ -48,6 +48,7 @@ def test_init_then_refuses_to_overwrite(tmp_path: Path) -> None:
     code, out = run("init", "--data-dir", str(tmp_path / "s"), "--store", "canteen-01",
                     "--tenant", "acme", "--demo")
     assert code == 0 and json.loads(out)["items"] == 30
+    assert len(json.loads(out)["tables"]) == 4  # guests can order at the demo tables
     code, out = run("init", "--data-dir", str(tmp_path / "s"), "--store", "canteen-01")
     assert code == 1 and "refusing to overwrite" in out
     code, out = run("init", "--data-dir", str(tmp_path / "t"), "--store", "Bad Id")

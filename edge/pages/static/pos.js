@@ -70,6 +70,7 @@ async function start() {
   state.items = items; state.itemsChannel = channel();
   state.stock = new Map(stock.map((s) => [s.sku, s]));
   renderChannels(); renderMenu(); await loadOrders();
+  if (SN.tables) SN.tables.start();  // /static/tables.js
 }
 
 function channel() { return $("channel").value || "pos"; }
@@ -231,6 +232,7 @@ $("place").addEventListener("click", async () => {
     ...(state.member ? { member: state.member.id } : {}),
     ...(state.coupons.size ? { coupons: [...state.coupons] } : {}),
     ...($("pickup").checked ? { pickup: true } : {}),
+    ...(SN.tables && SN.tables.chosen() ? { table: SN.tables.chosen() } : {}),
   };
   const result = $("result");
   try {
