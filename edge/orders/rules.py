@@ -9,7 +9,8 @@ from typing import Any, Final, NamedTuple
 from common.errors import Conflict, DomainError
 from common.price_rules import minute_of_week
 
-from edge.pricing.rules import RuleBook, unit_price
+# unit_price lives with the price rules now; re-exported for the order code that prices lines
+from edge.pricing.rules import RuleBook, unit_price as unit_price
 
 # status -> statuses it may move to
 TRANSITIONS: Final[dict[str, frozenset[str]]] = {
