@@ -23,6 +23,7 @@ from cloud.members import sql as members
 from cloud.members.loyalty import LoyaltyOps
 from cloud.members.ops import MemberOps
 from cloud.platforms.ops import PlatformOps
+from cloud.pricing.ops import PricingOps
 from cloud.reports.ops import ReportOps
 from cloud.stores.ops import StoreOps
 from cloud.sync.ops import SyncOps
@@ -31,7 +32,7 @@ __all__ = ["REPORTS", "SNAPSHOT_AFTER", "CloudDb", "DbRunner", "open_runner"]
 
 
 class CloudDb(StoreOps, UserOps, SyncOps, CatalogOps, MemberOps, AnalyticsOps, LoyaltyOps,
-              PlatformOps, ReportOps):
+              PlatformOps, ReportOps, PricingOps):
     """Every capability's operations over one backend; each method takes ``self._lock``."""
 
     def __init__(self, backend: Backend) -> None:

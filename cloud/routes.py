@@ -22,6 +22,7 @@ from cloud.api.schemas import (
 from cloud.catalog import routes as catalog
 from cloud.members.routes import MEMBER_ROUTES
 from cloud.platforms.routes import PLATFORM_ROUTES
+from cloud.pricing.routes import PRICING_ROUTES
 from cloud.reports.routes import REPORT_ROUTES
 from cloud.stores import routes as stores
 from common import __version__
@@ -63,6 +64,7 @@ ROUTES: tuple[Route, ...] = (
     *ANALYTICS_ROUTES,
     *PLATFORM_ROUTES,
     *REPORT_ROUTES,
+    *PRICING_ROUTES,
     Route("GET", "/metrics", system.metrics, "Prometheus metrics", produces="text/plain"),
 )
 

@@ -10,6 +10,7 @@ from common.http.auth import PRINCIPAL, bearer
 from common.http.errors import Handler
 from common.http.openapi import build_document
 from common.http.routes import Route
+from common.price_rules import PRICE_RULE
 from common.schemas import CHANNEL, ITEM_CREATE, ITEM_PATCH, QUOTAS
 
 from edge import __version__, keys, system
@@ -25,6 +26,7 @@ from edge.orders import routes as orders, payment_routes as payments
 from edge.orders.rules import STATUSES
 from edge.orders.schemas import ORDER_CREATE, TRANSITION
 from edge.printing import routes as printing
+from edge.pricing import routes as pricing
 from edge.tables import guest, routes as tables
 from edge.tables.schemas import (CLOSE, GUEST_CALL, GUEST_ORDER, MOVE, OPEN, STATUS,
                                  TABLE_CREATE)
@@ -94,7 +96,10 @@ ROUTES: tuple[Route, ...] = (
           public=True),
     Route("POST", "/api/v1/auth/login", system.login, "Staff PIN login; returns a bearer token",
           public=True, body=LOGIN, errors=(400, 401, 422, 429)),
-    Route("GET", "/api/v1/catalog/items", catalog.list_items, "List catalog items"),
+    Route("GET", "/api/v1/catalog/items", catalog.list_items,
+          "List catalog items; price_now_cents and price_rule where a time-window price rule "
+          "prices one now on ?channel= (default pos)", query={"channel": CHANNEL},
+          errors=(400,)),
     Route("POST", "/api/v1/catalog/items", catalog.create_item, "Create an item (manager)",
           body=ITEM_CREATE, ok=201, errors=(400, 409, 422)),
     Route("GET", "/api/v1/catalog/items/{sku}", catalog.get_item, "Read one item",
@@ -173,6 +178,14 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/v1/lockers/{bank}/compartments/{n}/open", lockers.staff_open,
           "Open a compartment for staff; release: true empties it (its order back to staff)",
           body=lockers.STAFF_OPEN, errors=(400, 404, 422, 503)),
+    Route("GET", "/api/v1/price-rules", pricing.list_rules,
+          "Time-window price rules, the store's and HQ's (source)"),
+    Route("PUT", "/api/v1/price-rules/{id}", pricing.put_rule,
+          "Create (201) or replace (200) a time-window price rule (manager); 409 hq_rule for "
+          "a rule HQ set", body=PRICE_RULE, ok=201, errors=(400, 403, 404, 409, 422)),
+    Route("DELETE", "/api/v1/price-rules/{id}", pricing.delete_rule,
+          "Delete a price rule the store set (manager); 409 hq_rule for a rule HQ set",
+          errors=(403, 404, 409)),
     Route("GET", "/metrics", system.metrics, "Prometheus metrics (manager, technician)",
           produces="text/plain"),
     *TABLE_ROUTES,

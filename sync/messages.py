@@ -24,7 +24,7 @@ ENVELOPE_FIELDS: Final[dict[str, type | tuple[type, ...]]] = {
 # is applied whatever its cursor (an upsert to HQ's current value); every other type is a
 # delta, applied once, by its cursor, however it comes (docs/sync-protocol.md)
 STATE_KINDS: Final = ("tenant.key", "catalog.item", "inventory.quotas", "loyalty.rules",
-                      "coupon.template")
+                      "coupon.template", "price_rule")
 
 
 class MessageError(ValueError):

@@ -439,6 +439,16 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
     -- NULL: an edge from before rebirth requests, whose births HQ trusts as they come
     ALTER TABLE stores ADD COLUMN keepalive_s INTEGER
     """),
+    ("0011_price_rules", """
+    -- time-window price rules HQ set (cloud/pricing, docs/pricing.md): the rule body (JSON) and
+    -- the stores it was sent to (a JSON list; NULL: every store, and stores added later)
+    CREATE TABLE price_rules (
+        id TEXT PRIMARY KEY,
+        data TEXT NOT NULL,
+        stores TEXT,
+        updated_at TEXT NOT NULL
+    )
+    """),
 )
 PG_ONLY: Final = "POSTGRESQL ONLY "
 

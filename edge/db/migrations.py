@@ -336,6 +336,20 @@ MIGRATIONS: Sequence[tuple[str, str]] = (
         CREATE INDEX orders_session ON orders(session_id) WHERE session_id IS NOT NULL;
         """,
     ),
+    (
+        # time-window price rules (edge/pricing, docs/pricing.md): the rule body as JSON, who
+        # set it; the order line names the rule that priced it (NULL: none did)
+        "0011_price_rules",
+        """
+        CREATE TABLE price_rules (
+            id TEXT PRIMARY KEY,
+            rule TEXT NOT NULL,
+            source TEXT NOT NULL CHECK (source IN ('store', 'hq')),
+            updated_at TEXT NOT NULL
+        );
+        ALTER TABLE order_lines ADD COLUMN price_rule TEXT;
+        """,
+    ),
 )
 
 

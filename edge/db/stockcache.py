@@ -23,9 +23,12 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from common.errors import Conflict, DomainError
+
+if TYPE_CHECKING:  # an annotation only: edge.pricing reaches the database, not the reverse
+    from edge.pricing.rules import RuleBook
 
 _MAX_SKUS = 20_000  # a catalog is a few hundred SKUs; past this, start over
 F = TypeVar("F", bound=Callable[..., Any])
@@ -46,21 +49,24 @@ class StockLevel(NamedTuple):  # a NamedTuple: built for every line of every ord
 
 
 class StockCache:
-    __slots__ = ("items", "stock", "quotas", "data_version")
+    __slots__ = ("items", "stock", "quotas", "price_rules", "data_version")
 
     def __init__(self) -> None:
-        # sku -> pricing view {name, station, price_cents, channel_prices, available}
+        # sku -> pricing view {name, category, station, price_cents, channel_prices, available}
         self.items: dict[str, dict[str, Any]] = {}
         # sku -> [on_hand, safety_stock] for stock-tracked SKUs only
         self.stock: dict[str, list[int]] = {}
         # (sku, channel, day) -> [daily_limit or None, used]
         self.quotas: dict[tuple[str, str, str], list[Any]] = {}
+        # the time-window price rules (edge/pricing/sql.py load_book); None: not loaded
+        self.price_rules: RuleBook | None = None
         self.data_version: int | None = None
 
     def clear(self) -> None:
         self.items.clear()
         self.stock.clear()
         self.quotas.clear()
+        self.price_rules = None
 
     def check_version(self, conn: sqlite3.Connection) -> None:
         """Drop everything if another connection committed since the last check."""
@@ -97,7 +103,8 @@ class StockCache:
         if len(self.items) > _MAX_SKUS or len(self.quotas) > 4 * _MAX_SKUS:
             self.clear()
         rows = cur.execute(
-            "SELECT i.sku, i.name, i.station, i.price_cents, i.channel_prices, i.available, "
+            "SELECT i.sku, i.name, i.category, i.station, i.price_cents, i.channel_prices, "
+            "i.available, "
             "s.sku IS NOT NULL AND i.track_stock = 1, s.on_hand, s.safety_stock, "
             "q.daily_limit, COALESCE(u.used, 0) "
             "FROM items i LEFT JOIN stock s ON s.sku = i.sku "
@@ -106,9 +113,10 @@ class StockCache:
             f"WHERE i.sku IN ({','.join('?' * len(skus))})",
             (channel, channel, day, *skus),
         ).fetchall()
-        for (sku, name, station, price, prices_json, available, tracked, on_hand, safety,
-             limit, used) in rows:
-            self.items[sku] = {"name": name, "station": station, "price_cents": price,
+        for (sku, name, category, station, price, prices_json, available, tracked, on_hand,
+             safety, limit, used) in rows:
+            self.items[sku] = {"name": name, "category": category, "station": station,
+                               "price_cents": price,
                                "channel_prices": json.loads(prices_json),
                                "available": bool(available)}
             if tracked:

@@ -10,11 +10,12 @@ ORDER_COLUMNS = (
     "id, number, day, channel, status, total_cents, member, table_no, pickup, created_at, "
     "updated_at, discount_cents, coupons, points_earned, note"
 )
-LINE_COLUMNS = "order_id, line_no, sku, name, qty, unit_cents, total_cents, station, note"
+LINE_COLUMNS = ("order_id, line_no, sku, name, qty, unit_cents, total_cents, station, note, "
+                "price_rule")
 
 
 def line_from_row(row: sqlite3.Row) -> dict[str, Any]:
-    return {
+    line = {
         "line_no": row["line_no"],
         "sku": row["sku"],
         "name": row["name"],
@@ -24,6 +25,9 @@ def line_from_row(row: sqlite3.Row) -> dict[str, Any]:
         "station": row["station"],
         "note": row["note"],
     }
+    if row["price_rule"] is not None:  # a time-window price rule set unit_cents
+        line["price_rule"] = row["price_rule"]
+    return line
 
 
 def order_from_row(row: sqlite3.Row, lines: list[dict[str, Any]]) -> dict[str, Any]:

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any, Final, NamedTuple
 
 from common.errors import Conflict, DomainError
+from common.price_rules import minute_of_week
+
+# unit_price lives with the price rules now; re-exported for the order code that prices lines
+from edge.pricing.rules import RuleBook, unit_price as unit_price
 
 # status -> statuses it may move to
 TRANSITIONS: Final[dict[str, frozenset[str]]] = {
@@ -40,24 +45,26 @@ class PricedLine(NamedTuple):  # a NamedTuple: built for every line of every ord
     total_cents: int
     station: str
     note: str | None
-
-
-def unit_price(item: Mapping[str, Any], channel: str) -> int:
-    """The channel's override price if the item has one, else its base price."""
-    overrides: Mapping[str, int] = item.get("channel_prices") or {}
-    return int(overrides.get(channel, item["price_cents"]))
+    price_rule: str | None = None  # the time-window price rule that set unit_cents
 
 
 def price_lines(
     items: Mapping[str, Mapping[str, Any]],
     lines: Iterable[Mapping[str, Any]],
     channel: str,
+    book: RuleBook | None = None,
+    local: datetime | None = None,
 ) -> list[PricedLine]:
-    """Price each requested line from the catalog. ``items`` is keyed by sku."""
+    """Price each requested line from the catalog (``items`` keyed by sku), and by the
+    time-window price rules of ``book`` at the shop-local moment ``local``."""
     priced = []
+    minute = minute_of_week(local) if book and local is not None else None
     for n, line in enumerate(lines, start=1):
         item = items[line["sku"]]
-        unit = unit_price(item, channel)
+        unit, rule = unit_price(item, channel), None
+        if minute is not None:
+            assert book is not None
+            unit, rule = book.best(line["sku"], item.get("category"), channel, minute, unit)
         priced.append(
             PricedLine(
                 line_no=n,
@@ -68,6 +75,7 @@ def price_lines(
                 total_cents=unit * line["qty"],
                 station=item["station"],
                 note=line.get("note"),
+                price_rule=rule,
             )
         )
     return priced

@@ -20,6 +20,7 @@ from edge.db.outbox import encode_own_data
 from edge.orders.rows import fetch_order
 from edge.db.stockcache import keeps_stock_cache
 from edge.db.group_commit import Tx
+from edge.pricing.sql import load_book
 
 
 @keeps_stock_cache
@@ -48,7 +49,10 @@ def create_order(
     if short:
         raise Conflict("out_of_stock", short)
 
-    priced = rules.price_lines(items, req["lines"], channel)
+    book = tx.cache.price_rules
+    if book is None:  # cleared by every job that may change a rule (stockcache.py)
+        book = tx.cache.price_rules = load_book(cur)
+    priced = rules.price_lines(items, req["lines"], channel, book, now.astimezone(tz))
     subtotal = int(sum(p.total_cents for p in priced))
     perks = None  # a plain order (no member, no coupon) pays nothing for the members feature
     if req.get("member") is not None or req.get("coupons"):
@@ -62,6 +66,9 @@ def create_order(
          "note": p.note}
         for p in priced
     ]
+    for line, p in zip(lines, priced):  # only a line a rule priced names it (rows.py)
+        if p.price_rule is not None:
+            line["price_rule"] = p.price_rule
     order: dict[str, Any] = {
         "id": order_id, "number": 0, "day": day, "channel": channel, "status": "placed",
         "total_cents": subtotal,
@@ -92,10 +99,11 @@ def create_order(
     ).fetchone()[0]
     cur.execute(  # one multi-row INSERT: half the cost of executemany for a few lines
         "INSERT INTO order_lines(order_id, line_no, sku, name, qty, unit_cents, total_cents, "
-        "station, note) VALUES " + ",".join(["(?,?,?,?,?,?,?,?,?)"] * len(lines)),
+        "station, note, price_rule) VALUES " + ",".join(["(?,?,?,?,?,?,?,?,?,?)"] * len(lines)),
         [value for line in lines for value in (
             order_id, line["line_no"], line["sku"], line["name"], line["qty"],
-            line["unit_cents"], line["total_cents"], line["station"], line["note"])],
+            line["unit_cents"], line["total_cents"], line["station"], line["note"],
+            line.get("price_rule"))],
     )
     sold = {sku: qty for sku, qty in wanted.items() if sku in levels}
     moves, lows = _sell_stock(tx, sold, order_id, channel, day, at) if sold else ([], [])

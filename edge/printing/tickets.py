@@ -57,6 +57,8 @@ def receipt(doc: Doc, order: Mapping[str, Any], station: str | None, tz: ZoneInf
     for line in order["lines"]:
         doc.style(1).text(line["name"]).columns2(
             f"  {line['qty']} x {_yuan(line['unit_cents'])}", _yuan(line["total_cents"]))
+        if line.get("price_rule"):  # the unit price charged is a time-window rule's
+            doc.text(f"  时段价 Time price: {line['price_rule']}")
     doc.rule()
     if order.get("discount_cents"):
         doc.columns2("优惠 Discount", "-" + _yuan(order["discount_cents"]))

@@ -28,6 +28,8 @@ PERMISSIONS: Final[dict[str, frozenset[str]]] = {
     "tables.write": frozenset({"cashier", "manager"}),  # open, move, close, calls
     "tables.force_close": frozenset({"manager"}),  # close with unpaid orders
     "tables.manage": frozenset({"manager"}),  # add tables, rotate their tokens
+    "pricing.read": _ALL,
+    "pricing.write": frozenset({"manager"}),
 }
 
 # target status -> roles allowed to move an order there

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from common.clock import iso, utc_now
 from common.http.body import Validator
+from common.price_rules import PRICE_RULE, RULE_ID
 from common.schemas import CHANNEL, ITEM_PROPS, QUOTAS, SKU
 from common.vocabulary import CHANNELS, ID_KINDS, MAX_LINES
 from sync import messages, topics
@@ -130,6 +131,12 @@ CHANGE_SCHEMAS.update({
             "properties": {"a": SKU, "b": SKU, "support": _SHARE,
                            "confidence": _SHARE, "lift": {"type": "number", "minimum": 0}}}}}},
 })
+# a time-window price rule HQ set ({"id", "rule"}) or deleted ({"id", "deleted": true})
+CHANGE_SCHEMAS["price_rule"] = {
+    "type": "object", "required": ["id"], "properties": {
+        "id": RULE_ID, "rule": PRICE_RULE, "deleted": {"const": True}},
+    "oneOf": [{"required": ["rule"], "not": {"required": ["deleted"]}},
+              {"required": ["deleted"], "not": {"required": ["rule"]}}]}
 # a delivery-platform order HQ accepted, placed through the order center (cloud/platforms)
 CHANGE_SCHEMAS["platform.order"] = {
     "type": "object", "required": ["platform", "platform_order_id", "channel", "lines",

@@ -16,6 +16,7 @@ from sync.publisher import Batch
 from edge.members import feed as members_feed
 from edge.catalog import sql as catalog
 from edge.orders import platform_feed
+from edge.pricing.sql import apply_hq_rule
 from edge.db.stockcache import keeps_stock_cache
 from edge.db.group_commit import Tx
 
@@ -161,7 +162,8 @@ def _apply_stock(tx: Tx, data: dict[str, Any]) -> None:
 # HQ's state, restated by every snapshot: applied whatever the change's cursor (upserts)
 STATE_CHANGES = frozenset(messages.STATE_KINDS)
 CHANGE_HANDLERS = {"catalog.item": _apply_item, "inventory.quotas": _apply_quotas,
-                   "stock.adjust": _apply_stock, **members_feed.HANDLERS}
+                   "stock.adjust": _apply_stock, "price_rule": apply_hq_rule,
+                   **members_feed.HANDLERS}
 # handlers that also need the store's time zone (the order's local day)
 ZONED_HANDLERS = {"platform.order": platform_feed.apply_platform_order}
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from common.clock import local_day, utc_now
+from common.clock import utc_now
 from common.errors import NotFound
 from common.http.body import canonical_json, json_response, read_body
 from common.http.errors import ApiError
@@ -107,8 +107,8 @@ def load_page() -> tuple[bytes, bytes]:
 async def menu(request: web.Request) -> web.Response:
     table = await _table(request)
     app = request.app
-    day = local_day(utc_now(), app[keys.SETTINGS].timezone)
-    items = await app[keys.DB].read(guest_menu, day)
+    local_now = utc_now().astimezone(app[keys.SETTINGS].timezone)
+    items = await app[keys.DB].read(guest_menu, local_now.date().isoformat(), local_now)
     return json_response({"store": app[keys.SETTINGS].store_id,
                           "table": {"id": table["id"], "name": table["name"]},
                           "items": items})

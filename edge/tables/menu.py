@@ -1,19 +1,24 @@
-"""The guest's menu: every item at the ``dine_in_qr`` price, sold-out ones marked."""
+"""The guest's menu: every item at the ``dine_in_qr`` price after the time-window price rules
+(docs/pricing.md), sold-out ones marked."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import datetime
 from typing import Any
 
 from edge.catalog.rules import available_for_channel
 from edge.db.stockcache import StockLevel
 from edge.orders.rules import unit_price
+from edge.pricing.sql import menu_prices
 
 CHANNEL = "dine_in_qr"
 
 
-def guest_menu(conn: sqlite3.Connection, day: str) -> list[dict[str, Any]]:
+def guest_menu(conn: sqlite3.Connection, day: str,
+               local_now: datetime | None = None) -> list[dict[str, Any]]:
+    """``local_now``: the shop-local time the price rules are read at (None: no rules)."""
     rows = conn.execute(
         "SELECT i.sku, i.name, i.name_en, i.category, i.price_cents, i.channel_prices, "
         "i.available, s.on_hand, i.track_stock = 1 AND s.sku IS NOT NULL AS tracked, "
@@ -30,4 +35,8 @@ def guest_menu(conn: sqlite3.Connection, day: str) -> list[dict[str, Any]]:
         menu.append({"sku": r["sku"], "name": r["name"], "name_en": r["name_en"],
                      "category": r["category"], "price_cents": unit_price(item, CHANNEL),
                      "available": bool(r["available"]) and left != 0})
+    if local_now is not None:  # the price a rule charges now, and the rule's id
+        for item in menu_prices(conn, menu, CHANNEL, local_now):
+            if "price_now_cents" in item:
+                item["price_cents"] = item.pop("price_now_cents")
     return menu

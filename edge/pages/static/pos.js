@@ -66,8 +66,8 @@ SN.loginForm((f) => api("POST", "/auth/login", { staff: f.staff, pin: f.pin }), 
 async function start() {
   const health = await api("GET", "/health");
   $("store").textContent = health.store;
-  const [items, stock] = await Promise.all([api("GET", "/catalog/items"), api("GET", "/inventory")]);
-  state.items = items;
+  const [items, stock] = await Promise.all([api("GET", `/catalog/items?channel=${channel()}`), api("GET", "/inventory")]);
+  state.items = items; state.itemsChannel = channel();
   state.stock = new Map(stock.map((s) => [s.sku, s]));
   renderChannels(); renderMenu(); await loadOrders();
   if (SN.tables) SN.tables.start();  // /static/tables.js
@@ -75,7 +75,16 @@ async function start() {
 
 function channel() { return $("channel").value || "pos"; }
 function itemName(item) { return (SN.lang === "en" && item.name_en) || item.name; }
-function price(item) { return (item.channel_prices || {})[channel()] ?? item.price_cents; }
+// the price charged now: a time-window price rule's (the list names it for its channel), else the channel's
+function price(item) {
+  if (state.itemsChannel === channel() && item.price_now_cents != null) return item.price_now_cents;
+  return (item.channel_prices || {})[channel()] ?? item.price_cents;
+}
+async function loadItems() {
+  const wanted = channel(), items = await api("GET", `/catalog/items?channel=${wanted}`);
+  if (wanted !== channel()) return;  // the channel changed again meanwhile
+  state.items = items; state.itemsChannel = wanted; renderMenu();
+}
 
 function soldOut(item) {
   if (!item.available) return true;
@@ -93,7 +102,7 @@ function renderChannels() {
 }
 
 $("pickup").addEventListener("change", changed);
-$("channel").addEventListener("change", () => { state.orderKey = null; renderMenu(); if (state.member) lookupMember(state.member.query); });
+$("channel").addEventListener("change", () => { state.orderKey = null; renderMenu(); loadItems().catch(() => {}); if (state.member) lookupMember(state.member.query); });
 
 function categoryName(code) {
   const key = "cat." + code;
@@ -400,3 +409,4 @@ async function move(order, to) {
 }
 
 setInterval(() => { if (SN.session.token) loadOrders(); else api("GET", "/health").catch(() => {}); }, 5000);
+setInterval(() => { if (SN.session.token && state.items) loadItems().catch(() => {}); }, 60000);  // price windows open and close

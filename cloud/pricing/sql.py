@@ -1,0 +1,99 @@
+"""HQ's price rules: stored, sent to their stores as ``price_rule`` changes (a state kind: the
+latest per rule id, restated by snapshots; a delete is a tombstone ``{"id", "deleted": true}``),
+and the pairs of rules that overlap (clashes)."""
+
+from __future__ import annotations
+
+import json
+from itertools import combinations
+from typing import Any, Final
+
+from cloud.db.backend import Backend, utc_now_iso
+from cloud.feed.changes import append_to_stores, lock_stores
+from common.errors import NotFound
+from common.price_rules import check_window, describe, overlap, weekly_spans
+
+KIND: Final = "price_rule"
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def list_rules(db: Backend) -> list[dict[str, Any]]:
+    rows = db.execute("SELECT id, data, stores, updated_at FROM price_rules ORDER BY id")
+    return [{"id": r[0], **json.loads(r[1]), "stores": json.loads(r[2]) if r[2] else None,
+             "updated_at": r[3]} for r in rows.fetchall()]
+
+
+def _stores_of(db: Backend, rule_id: str) -> tuple[bool, list[str] | None]:
+    row = db.execute("SELECT stores FROM price_rules WHERE id = ?", (rule_id,)).fetchone()
+    if row is None:
+        return False, None
+    return True, json.loads(row[0]) if row[0] else None
+
+
+def _tombstone(db: Backend, rule_id: str, stores: list[str] | None) -> dict[str, int]:
+    """Send the rule's delete to ``stores`` (None: all); new stores are not sent it."""
+    cursors = append_to_stores(db, stores, KIND, rule_id, {"id": rule_id, "deleted": True})
+    db.execute("DELETE FROM hq_catalog WHERE kind = ? AND key = ?", (KIND, rule_id))
+    return cursors
+
+
+def put_rule(db: Backend, rule_id: str, body: dict[str, Any],
+             stores: list[str] | None) -> dict[str, int]:
+    """Store the rule and send it to ``stores`` (None: every store, now and later); stores
+    it was sent to before and no longer targets are sent its delete. {store: cursor}."""
+    check_window(body)
+    targets = lock_stores(db, stores)  # unknown stores: 404, nothing written
+    found, before = _stores_of(db, rule_id)
+    dropped = sorted(set(lock_stores(db, before)) - set(targets)) if found else []
+    db.execute("INSERT INTO price_rules(id, data, stores, updated_at) VALUES (?, ?, ?, ?) "
+               "ON CONFLICT (id) DO UPDATE SET data = excluded.data, stores = excluded.stores, "
+               "updated_at = excluded.updated_at",
+               (rule_id, _json(body), None if stores is None else _json(sorted(set(stores))),
+                utc_now_iso()))
+    cursors = _tombstone(db, rule_id, dropped) if dropped else {}
+    if stores is not None:  # no longer every store's: stores added later do not get it
+        db.execute("DELETE FROM hq_catalog WHERE kind = ? AND key = ?", (KIND, rule_id))
+    cursors.update(append_to_stores(db, stores, KIND, rule_id, {"id": rule_id, "rule": body}))
+    return cursors
+
+
+def delete_rule(db: Backend, rule_id: str) -> dict[str, int]:
+    """Delete the rule and send its delete to the stores it was sent to; 404 when unknown."""
+    found, stores = _stores_of(db, rule_id)
+    if not found:
+        raise NotFound("unknown_price_rule", {"id": rule_id})
+    db.execute("DELETE FROM price_rules WHERE id = ?", (rule_id,))
+    return _tombstone(db, rule_id, stores)
+
+
+def _common(a: list[str] | None, b: list[str] | None) -> tuple[bool, list[str] | None]:
+    """Whether two optional scopes (None: all) meet, and what they share (None: all)."""
+    if a is None or b is None:
+        shared = b if a is None else a
+        return True, shared
+    both = sorted(set(a) & set(b))
+    return bool(both), both
+
+
+def clashes(db: Backend) -> list[dict[str, Any]]:
+    """Pairs of rules that can price one item at one moment: a common SKU or category, common
+    channels and stores, and overlapping windows (shown as shop-local day and hours). The
+    store settles each by the documented precedence; HQ shows them to be looked at."""
+    rules = list_rules(db)
+    found = []
+    for a, b in combinations(rules, 2):
+        skus = sorted(set(a.get("skus") or ()) & set(b.get("skus") or ()))
+        categories = sorted(set(a.get("categories") or ()) & set(b.get("categories") or ()))
+        if not skus and not categories:
+            continue
+        meet_c, channels = _common(a.get("channels"), b.get("channels"))
+        meet_s, stores = _common(a["stores"], b["stores"])
+        shared = overlap(weekly_spans(a), weekly_spans(b))
+        if meet_c and meet_s and shared:
+            found.append({"rules": [a["id"], b["id"]], "skus": skus, "categories": categories,
+                          "channels": channels, "stores": stores,
+                          "overlap": [describe(s) for s in shared]})
+    return found

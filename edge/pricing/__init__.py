@@ -1,0 +1,1 @@
+"""Time-window prices: rules, their SQL and routes (docs/pricing.md)."""
