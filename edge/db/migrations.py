@@ -333,7 +333,9 @@ MIGRATIONS: Sequence[tuple[str, str]] = (
         CREATE INDEX table_calls_open ON table_calls(table_id) WHERE acked_at IS NULL;
         ALTER TABLE orders ADD COLUMN session_id TEXT;
         ALTER TABLE orders ADD COLUMN note TEXT;
-        CREATE INDEX orders_session ON orders(session_id) WHERE session_id IS NOT NULL;
+        -- covering the guest's open-order count (edge/tables/guest_writes.py): index only
+        CREATE INDEX orders_session ON orders(session_id, channel, status)
+            WHERE session_id IS NOT NULL;
         """,
     ),
     (
