@@ -15,6 +15,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from cloud.guests import routes as guest_routes
 from cloud import keys
 from cloud.api.auth import LoginLimiter, TokenSigner
 from cloud.api.errors import MIDDLEWARES
@@ -36,6 +37,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.SETTINGS] = settings
     app[keys.TOKENS] = TokenSigner(settings.secret, settings.token_ttl_s)
     app[keys.LIMITER] = LoginLimiter(settings.max_failures, settings.lockout_s)
+    app[guest_routes.LIMITS] = guest_routes.RelayLimits()
     app[keys.LINK] = None
     app[keys.METRICS] = Metrics(lambda: counters(app[keys.LINK]))
     app.cleanup_ctx.append(database_ctx)

@@ -19,6 +19,7 @@ from cloud.db.runner import DbRunner
 from cloud.db.schema import migrate
 from cloud.feed import fanout
 from cloud.feed.changes import SNAPSHOT_AFTER
+from cloud.guests.ops import GuestOps
 from cloud.members import sql as members
 from cloud.members.loyalty import LoyaltyOps
 from cloud.members.ops import MemberOps
@@ -32,7 +33,7 @@ __all__ = ["REPORTS", "SNAPSHOT_AFTER", "CloudDb", "DbRunner", "open_runner"]
 
 
 class CloudDb(StoreOps, UserOps, SyncOps, CatalogOps, MemberOps, AnalyticsOps, LoyaltyOps,
-              PlatformOps, ReportOps, PricingOps):
+              PlatformOps, ReportOps, PricingOps, GuestOps):
     """Every capability's operations over one backend; each method takes ``self._lock``."""
 
     def __init__(self, backend: Backend) -> None:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
-from common.vocabulary import CHANNELS
+from common.vocabulary import CHANNELS, MAX_LINES, MAX_QTY
 
 MAX_CENTS: Final = 100_000_000  # 1,000,000 yuan: more is a typo, not a price
 # "(?!\n)$": Python's "$" also matches before a final newline; ECMA's does not. Both agree now.
+# a table's QR token (secrets.token_urlsafe(24): 192 bits), at the edge and at HQ's relay
+TABLE_TOKEN: Final = re.compile(r"^[A-Za-z0-9_-]{22,64}(?!\n)$")
 SKU = {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,64}(?!\n)$"}
 SKU_PATTERN: Final = re.compile(SKU["pattern"])
 CHANNEL = {"type": "string", "enum": list(CHANNELS)}
@@ -53,4 +55,26 @@ QUOTAS = {
     "minProperties": 1,
     "propertyNames": {"enum": list(CHANNELS)},
     "additionalProperties": {"type": ["integer", "null"], "minimum": 0, "maximum": 1_000_000},
+}
+
+
+# an order line as every channel sends it (the till, the guest's phone, HQ's relay, platforms)
+ORDER_LINE: Final[dict[str, Any]] = {
+    "type": "object",
+    "required": ["sku", "qty"],
+    "additionalProperties": False,
+    "properties": {
+        "sku": SKU,
+        "qty": {"type": "integer", "minimum": 1, "maximum": MAX_QTY},
+        "note": {"type": ["string", "null"], "maxLength": 200},
+    },
+}
+# the guest's order at the table: at the edge (/api/v1/guest/{token}/orders) and relayed by
+# HQ (/api/v1/guest/{store}/{token}/orders, the guest.order change)
+GUEST_ORDER: Final[dict[str, Any]] = {
+    "type": "object", "required": ["lines"], "additionalProperties": False,
+    "properties": {
+        "lines": {"type": "array", "minItems": 1, "maxItems": MAX_LINES, "items": ORDER_LINE},
+        "note": {"type": ["string", "null"], "maxLength": 200},
+    },
 }

@@ -11,7 +11,7 @@ from common.http.errors import Handler
 from common.http.openapi import build_document
 from common.http.routes import Route
 from common.price_rules import PRICE_RULE
-from common.schemas import CHANNEL, ITEM_CREATE, ITEM_PATCH, QUOTAS
+from common.schemas import CHANNEL, GUEST_ORDER, ITEM_CREATE, ITEM_PATCH, QUOTAS
 
 from edge import __version__, keys, system
 from edge.lockers import routes as lockers
@@ -28,8 +28,7 @@ from edge.orders.schemas import ORDER_CREATE, TRANSITION
 from edge.printing import routes as printing
 from edge.pricing import routes as pricing
 from edge.tables import guest, routes as tables
-from edge.tables.schemas import (CLOSE, GUEST_CALL, GUEST_ORDER, MOVE, OPEN, STATUS,
-                                 TABLE_CREATE)
+from edge.tables.schemas import CLOSE, GUEST_CALL, MOVE, OPEN, STATUS, TABLE_CREATE
 
 IDEMPOTENCY = {"Idempotency-Key": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{8,128}$"}}
 ORDER_QUERY: dict[str, dict[str, Any]] = {
@@ -193,8 +192,6 @@ ROUTES: tuple[Route, ...] = (
 )
 
 PUBLIC_PATHS = frozenset(r.path for r in ROUTES if r.public) | {"/api/openapi.json"}
-# public routes with a parameter in their path: matched by their route, not their path
-PUBLIC_ROUTES = frozenset(p for p in PUBLIC_PATHS if "{" in p)
 WEBSOCKET_PATHS = frozenset(r.path for r in ROUTES if r.websocket)
 
 
@@ -216,9 +213,6 @@ def setup_routes(app: web.Application) -> None:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    resource = request.match_info.route.resource
-    if resource is not None and resource.canonical in PUBLIC_ROUTES:
-        return await handler(request)
     who = bearer(request, request.app[keys.TOKENS], PUBLIC_PATHS, WEBSOCKET_PATHS)
     if who is not None:
         request[PRINCIPAL] = who

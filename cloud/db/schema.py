@@ -449,6 +449,33 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
         updated_at TEXT NOT NULL
     )
     """),
+    ("0012_guest_relay", """
+    -- each store's tables as HQ knows them: the SHA-256 of the table's QR token, never the token
+    -- (the store's table.added / table.token_rotated events; cloud/guests)
+    CREATE TABLE guest_tables (
+        store TEXT NOT NULL,
+        table_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        token_sha256 TEXT NOT NULL,
+        PRIMARY KEY (store, table_id)
+    );
+    CREATE UNIQUE INDEX guest_tables_by_token ON guest_tables (store, token_sha256);
+    -- every guest order HQ relayed to a store (the guest.order change), and its answer there
+    CREATE TABLE guest_orders (
+        store TEXT NOT NULL,
+        token_sha256 TEXT NOT NULL,
+        idem_key TEXT NOT NULL,                  -- the guest's Idempotency-Key
+        body_sha256 TEXT NOT NULL,
+        cursor BIGINT NOT NULL,                  -- the guest.order change in the feed
+        order_id TEXT,                           -- the store's order, once placed
+        order_data TEXT,                         -- the order as the guest sees it (JSON)
+        reason TEXT,                             -- or why the store refused it
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (store, token_sha256, idem_key)
+    );
+    CREATE UNIQUE INDEX guest_orders_by_cursor ON guest_orders (store, cursor)
+    """),
 )
 PG_ONLY: Final = "POSTGRESQL ONLY "
 

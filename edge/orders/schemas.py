@@ -4,24 +4,14 @@ from __future__ import annotations
 
 from typing import Final
 
-from common.schemas import CHANNEL, SKU
-from common.vocabulary import MAX_LINES, MAX_QTY
+from common.schemas import CHANNEL, ORDER_LINE
+from common.vocabulary import MAX_LINES
 
 from edge.api.schemas import COUPON_CODE
 from edge.orders.rules import STATUSES
 
 MAX_COUPONS: Final = 5
 
-ORDER_LINE = {
-    "type": "object",
-    "required": ["sku", "qty"],
-    "additionalProperties": False,
-    "properties": {
-        "sku": SKU,
-        "qty": {"type": "integer", "minimum": 1, "maximum": MAX_QTY},
-        "note": {"type": ["string", "null"], "maxLength": 200},
-    },
-}
 ORDER_CREATE = {
     "type": "object",
     "required": ["channel", "lines"],

@@ -19,7 +19,7 @@ from aiohttp import web
 from common.clock import iso, utc_now
 from common.http.body import Validator
 from common.price_rules import PRICE_RULE, RULE_ID
-from common.schemas import CHANNEL, ITEM_PROPS, QUOTAS, SKU
+from common.schemas import CHANNEL, GUEST_ORDER, ITEM_PROPS, ORDER_LINE, QUOTAS, SKU
 from common.vocabulary import CHANNELS, ID_KINDS, MAX_LINES
 from sync import messages, topics
 from sync.mqtt import MqttClient, Will
@@ -29,8 +29,8 @@ from edge import __version__, keys
 from edge.api import schemas
 from edge.members import rules as member_rules
 from edge.catalog.rules import MOVEMENT_REASONS
-from edge.orders.schemas import ORDER_LINE
 from edge.syncer import sql as syncdb
+from edge.tables import rules as table_rules
 from edge.db.database import Database
 
 if TYPE_CHECKING:
@@ -147,6 +147,12 @@ CHANGE_SCHEMAS["platform.order"] = {
         "lines": {"type": "array", "minItems": 1, "maxItems": MAX_LINES,
                   "items": ORDER_LINE},
         "idempotency_key": {"type": "string", "pattern": r"^[A-Za-z0-9_.:-]{8,128}(?!\n)$"}}}
+# a guest's order HQ relayed (cloud/guests): the table's token, the guest's key and body
+CHANGE_SCHEMAS["guest.order"] = {
+    "type": "object", "required": ["token", "idempotency_key", "body"], "properties": {
+        "token": {"type": "string", "pattern": table_rules.TOKEN.pattern},
+        "idempotency_key": {"type": "string", "pattern": r"^[A-Za-z0-9_.:-]{8,128}(?!\n)$"},
+        "body": GUEST_ORDER}}
 _VALIDATORS = {kind: Validator(schema) for kind, schema in CHANGE_SCHEMAS.items()}
 PRUNE_EVERY_S: Final = 60.0
 BIRTH_MIN_GAP_S: Final = 1.0
@@ -300,7 +306,7 @@ class EdgeSync:
                     change["invalid"] = reason
             try:
                 result = await self.db.write(syncdb.apply_down, message,
-                                             self.settings.timezone)
+                                             self.settings.timezone, self.settings.tables)
             except Exception:  # storage trouble: HQ replays from our cursor on the next birth
                 log.exception("could not apply down message up to cursor %s", message["cursor"])
                 continue

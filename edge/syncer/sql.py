@@ -16,6 +16,8 @@ from sync.publisher import Batch
 from edge.members import feed as members_feed
 from edge.catalog import sql as catalog
 from edge.orders import platform_feed
+from edge.tables import relay
+from edge.tables.settings import TableSettings
 from edge.pricing.sql import apply_hq_rule
 from edge.db.stockcache import keeps_stock_cache
 from edge.db.group_commit import Tx
@@ -166,10 +168,12 @@ CHANGE_HANDLERS = {"catalog.item": _apply_item, "inventory.quotas": _apply_quota
                    **members_feed.HANDLERS}
 # handlers that also need the store's time zone (the order's local day)
 ZONED_HANDLERS = {"platform.order": platform_feed.apply_platform_order}
+# handlers that also need the store's table settings (the seating's limits, self-opening)
+TABLE_HANDLERS = {"guest.order": relay.apply_guest_order}
 
 
-def apply_down(tx: Tx, message: dict[str, Any],
-               tz: ZoneInfo = ZoneInfo("UTC")) -> dict[str, int]:
+def apply_down(tx: Tx, message: dict[str, Any], tz: ZoneInfo = ZoneInfo("UTC"),
+               tables: TableSettings = TableSettings()) -> dict[str, int]:
     """Apply a validated ``down`` message; the cursor moves in the same transaction.
 
     Changes at or below the stored cursor are skipped, so a message applied twice is harmless;
@@ -192,6 +196,8 @@ def apply_down(tx: Tx, message: dict[str, Any],
         handler = CHANGE_HANDLERS.get(change["type"])
         if change["type"] in ZONED_HANDLERS:
             handler = partial(ZONED_HANDLERS[change["type"]], tz=tz)
+        elif change["type"] in TABLE_HANDLERS:
+            handler = partial(TABLE_HANDLERS[change["type"]], tz=tz, limits=tables)
         reason = change.get("invalid") or (None if handler else "unknown change type")
         if handler is not None and reason is None:
             reason = _guarded(tx, handler, change["data"])

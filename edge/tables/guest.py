@@ -20,6 +20,8 @@ from common.clock import utc_now
 from common.errors import NotFound
 from common.http.body import canonical_json, json_response, read_body
 from common.http.errors import ApiError
+from common.ratewindow import RateWindow
+from common.schemas import GUEST_ORDER
 
 from edge import keys
 from edge.api.events import after_param, serve_events
@@ -27,7 +29,7 @@ from edge.api.params import idempotency_key
 from edge.tables import rules, sql
 from edge.tables.guest_writes import guest_session, place_guest_order
 from edge.tables.menu import guest_menu
-from edge.tables.schemas import GUEST_CALL, GUEST_ORDER
+from edge.tables.schemas import GUEST_CALL
 from edge.tables.settings import TableSettings
 
 PAGE = Path(__file__).resolve().parent.parent / "pages" / "guest.html"
@@ -43,18 +45,18 @@ PAGE_HEADERS = {"Cache-Control": "no-cache", "Referrer-Policy": "no-referrer",
 class GuestLimits:
     """The in-memory rate windows of the guest routes (one daemon, one shop)."""
 
-    orders: rules.RateWindow
-    calls: rules.RateWindow
-    unknown: rules.RateWindow = field(
-        default_factory=lambda: rules.RateWindow(UNKNOWN_TOKENS_PER_MIN))
+    orders: RateWindow
+    calls: RateWindow
+    unknown: RateWindow = field(
+        default_factory=lambda: RateWindow(UNKNOWN_TOKENS_PER_MIN))
 
     @classmethod
     def from_settings(cls, settings: TableSettings) -> GuestLimits:
-        return cls(rules.RateWindow(settings.max_orders_per_min),
-                   rules.RateWindow(settings.max_calls_per_min))
+        return cls(RateWindow(settings.max_orders_per_min),
+                   RateWindow(settings.max_calls_per_min))
 
 
-def _slow_down(window: rules.RateWindow, key: str) -> ApiError:
+def _slow_down(window: RateWindow, key: str) -> ApiError:
     wait = window.retry_after(key, time.monotonic())
     return ApiError(429, "slow_down", {"retry_after_s": wait},
                     headers={"Retry-After": str(wait)})

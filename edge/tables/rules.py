@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+from common.schemas import TABLE_TOKEN
+
 TABLE_ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,15}$")  # fits an order's "table"
-TOKEN: Final = re.compile(r"^[A-Za-z0-9_-]{22,64}$")  # secrets.token_urlsafe(24): 192 bits
+TOKEN: Final = TABLE_TOKEN  # secrets.token_urlsafe(24): 192 bits
 TOKEN_BYTES: Final = 24
 STATUSES: Final = ("free", "seated", "bill", "cleaning")
 # status staff may set by hand -> whether the table must have an open session for it
@@ -36,36 +37,3 @@ def bill_total(orders: Iterable[Mapping[str, Any]]) -> int:
 
 def status_change_allowed(target: str, has_session: bool) -> bool:
     return target in MANUAL_STATUS and MANUAL_STATUS[target] == has_session
-
-
-class RateWindow:
-    """At most ``limit`` hits per key in any ``window_s`` seconds (a sliding log per key).
-
-    The caller passes the time, so this is tested without a clock. Keys idle for a window
-    are dropped, so a flood of keys cannot grow it beyond what one window saw.
-    """
-
-    def __init__(self, limit: int, window_s: float = 60.0) -> None:
-        self.limit, self.window_s = limit, window_s
-        self._hits: dict[str, deque[float]] = {}
-
-    def allow(self, key: str, now: float) -> bool:
-        hits = self._hits.setdefault(key, deque())
-        while hits and hits[0] <= now - self.window_s:
-            hits.popleft()
-        if len(hits) >= self.limit:
-            return False
-        hits.append(now)
-        if len(self._hits) > 4096:
-            self._forget_idle(now)
-        return True
-
-    def retry_after(self, key: str, now: float) -> int:
-        hits = self._hits.get(key)
-        if not hits:
-            return 0
-        return max(1, int(hits[0] + self.window_s - now + 0.999))
-
-    def _forget_idle(self, now: float) -> None:
-        for key in [k for k, h in self._hits.items() if not h or h[-1] <= now - self.window_s]:
-            del self._hits[key]

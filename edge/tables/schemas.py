@@ -1,12 +1,10 @@
-"""JSON Schemas of the table and guest routes' bodies."""
+"""JSON Schemas of the table and guest routes' bodies (the guest's order is shared with HQ:
+``common.schemas.GUEST_ORDER``)."""
 
 from __future__ import annotations
 
 from typing import Any, Final
 
-from common.vocabulary import MAX_LINES
-
-from edge.orders.schemas import ORDER_LINE
 from edge.tables import rules
 
 TABLE_ID: Final[dict[str, Any]] = {"type": "string", "pattern": rules.TABLE_ID.pattern}
@@ -25,12 +23,5 @@ MOVE: Final = {"type": "object", "required": ["to"], "additionalProperties": Fal
                "properties": {"to": TABLE_ID}}
 STATUS: Final = {"type": "object", "required": ["to"], "additionalProperties": False,
                  "properties": {"to": {"type": "string", "enum": list(rules.MANUAL_STATUS)}}}
-GUEST_ORDER: Final = {
-    "type": "object", "required": ["lines"], "additionalProperties": False,
-    "properties": {
-        "lines": {"type": "array", "minItems": 1, "maxItems": MAX_LINES, "items": ORDER_LINE},
-        "note": {"type": ["string", "null"], "maxLength": 200},
-    },
-}
 GUEST_CALL: Final = {"type": "object", "required": ["kind"], "additionalProperties": False,
                      "properties": {"kind": {"type": "string", "enum": list(rules.CALL_KINDS)}}}

@@ -3,6 +3,7 @@ on the writer thread and emit ``table.*`` events in the same transaction."""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import sqlite3
 from typing import Any
@@ -22,6 +23,11 @@ def new_token() -> str:
     return secrets.token_urlsafe(rules.TOKEN_BYTES)
 
 
+def token_hash(token: str) -> str:
+    """What HQ knows of a table's token: enough to check one a guest brings, not to make one."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 def table_json(row: sqlite3.Row | dict[str, Any]) -> dict[str, Any]:
     """A table as the CLI prints it (with its token and its page's path)."""
     return {"id": row["id"], "name": row["name"], "seats": row["seats"], "area": row["area"],
@@ -33,23 +39,27 @@ def add_table(tx: Tx, table_id: str, name: str, seats: int, area: str) -> dict[s
     if not rules.TABLE_ID.match(table_id):
         raise DomainError("invalid_table_id", {"id": table_id[:64],
                                                "pattern": rules.TABLE_ID.pattern})
-    row = {"id": table_id, "name": name, "seats": seats, "area": area, "token": new_token()}
+    token = new_token()
+    row: dict[str, Any] = {"id": table_id, "name": name, "seats": seats, "area": area,
+                           "token": token}
     if not tx.cur.execute(
         "INSERT INTO dining_tables(id, name, area, seats, token, created_at) "
         "VALUES (?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING",
-        (table_id, name, area, seats, row["token"], utc_now_iso()),
+        (table_id, name, area, seats, token, utc_now_iso()),
     ).rowcount:
         raise Conflict("table_exists", {"id": table_id})
-    tx.emit("table.added", {"table": table_id, "name": name, "seats": seats, "area": area})
+    tx.emit("table.added", {"table": table_id, "name": name, "seats": seats, "area": area,
+                            "token_sha256": token_hash(token)})
     return table_json(row)
 
 
 def rotate_token(tx: Tx, table_id: str) -> dict[str, Any]:
     """A new token for the table; the old one answers 404 from now on."""
-    tx.cur.execute("UPDATE dining_tables SET token = ? WHERE id = ?", (new_token(), table_id))
+    token = new_token()
+    tx.cur.execute("UPDATE dining_tables SET token = ? WHERE id = ?", (token, table_id))
     if not tx.cur.rowcount:
         raise NotFound("unknown_table", {"id": table_id})
-    tx.emit("table.token_rotated", {"table": table_id})
+    tx.emit("table.token_rotated", {"table": table_id, "token_sha256": token_hash(token)})
     return table_json(_table(tx.conn, table_id))
 
 

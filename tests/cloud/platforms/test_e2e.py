@@ -8,39 +8,19 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiohttp.test_utils import TestClient
 
 from cloud.app import create_app as create_hq
 from cloud.config import load_settings as hq_settings
 from devtools.stack import Hq, edge_app, eventually, hq_login
 from tests.conftest import Api, login_as
-from tests.pg import throwaway_database
 
 from . import signed
 from .conftest import PlatformStub
 from .test_webhooks import post
-
-
-@pytest.fixture(params=("sqlite", "postgres"))
-def system(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Hq]:
-    def build(database: str | None) -> Iterator[Hq]:
-        found = Hq(tmp_path, ["s1"], database)
-        found.start_broker()
-        try:
-            yield found
-        finally:
-            found.stop_all()
-
-    if request.param == "sqlite":
-        yield from build(None)
-    else:
-        with throwaway_database("storenode_test_platforms") as url:
-            yield from build(url)
 
 
 async def platform_orders(edge: Api) -> list[dict[str, Any]]:
