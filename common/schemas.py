@@ -12,6 +12,14 @@ MAX_CENTS: Final = 100_000_000  # 1,000,000 yuan: more is a typo, not a price
 # "(?!\n)$": Python's "$" also matches before a final newline; ECMA's does not. Both agree now.
 # a table's QR token (secrets.token_urlsafe(24): 192 bits), at the edge and at HQ's relay
 TABLE_TOKEN: Final = re.compile(r"^[A-Za-z0-9_-]{22,64}(?!\n)$")
+# ids and codes on the wire (edge routes, HQ's down changes)
+ULID_PATTERN: Final = r"^[0-9A-HJKMNP-TV-Z]{26}(?!\n)$"
+MEMBER_ID: Final[dict[str, Any]] = {"type": "string", "pattern": ULID_PATTERN}
+REF: Final[dict[str, Any]] = {"type": "string", "pattern": r"^[A-Za-z0-9_.:-]{1,64}(?!\n)$"}
+IDHASH: Final[dict[str, Any]] = {"type": "string", "pattern": r"^[0-9a-f]{64}(?!\n)$"}
+COUPON_CODE: Final[dict[str, Any]] = {"type": "string", "pattern": r"^[A-Za-z0-9_-]{4,32}(?!\n)$"}
+BIRTHDAY: Final[dict[str, Any]] = {  # "MM-DD"
+    "pattern": r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(?!\n)$"}
 SKU = {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,64}(?!\n)$"}
 SKU_PATTERN: Final = re.compile(SKU["pattern"])
 CHANNEL = {"type": "string", "enum": list(CHANNELS)}

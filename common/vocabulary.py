@@ -31,6 +31,17 @@ ID_KINDS: Final[tuple[str, ...]] = ("phone", "wechat_unionid", "alipay_uid", "me
                                     "eleme_uid", "code")
 PROFILE_FIELDS: Final[tuple[str, ...]] = ("name", "birthday")
 
+# a member's two balances and the kinds of ledger entry on each (docs/members.md)
+ENTRY_KINDS: Final[dict[str, tuple[str, ...]]] = {
+    "points": ("earn", "redeem", "expire", "adjust"),
+    "value": ("topup", "spend", "refund", "adjust"),
+}
+ACCOUNTS: Final[tuple[str, ...]] = tuple(ENTRY_KINDS)
+COUPON_KINDS: Final[tuple[str, ...]] = ("amount_off", "percent_off", "free_item", "threshold")
+COUPON_STATES: Final[tuple[str, ...]] = ("issued", "redeemed", "void")
+# stock movements staff (or HQ) record; the system writes "sale", "cancel" and "refund" itself
+MOVEMENT_REASONS: Final[tuple[str, ...]] = ("receipt", "waste", "stocktake", "transfer")
+
 MAX_LINES: Final = 100  # lines in one order
 MAX_QTY: Final = 999    # units on one line
 

@@ -28,9 +28,9 @@ from cloud.members import sql as members_sql
 from cloud.members.sql import Ctx, MemberError, lock_tenant
 from common.clock import iso
 from common.ids import new_ulid
+from common.vocabulary import ACCOUNTS
 
 POLICY_KEY: Final = "members.leases"
-ACCOUNTS: Final = ("points", "value")
 AMOUNT_KINDS: Final = ("granted", "grown", "shrunk", "revoked")
 _COLUMNS: Final = ("lease_id, store, points, value, per_txn_points, per_txn_value, rev, "
                    "acked_rev, revoked, unsettled, granted_at, expires_at")

@@ -21,12 +21,11 @@ from cloud.members.sql import (
 )
 from common.clock import iso
 from common.ids import new_ulid
+from common.vocabulary import ENTRY_KINDS
 from sync.hlc import format_hlc
 
-ACCOUNTS: Final[dict[str, frozenset[str]]] = {
-    "points": frozenset({"earn", "redeem", "expire", "adjust"}),
-    "value": frozenset({"topup", "spend", "refund", "adjust"}),
-}
+# account -> the kinds of ledger entry on it (common vocabulary)
+ACCOUNTS: Final[dict[str, frozenset[str]]] = {a: frozenset(k) for a, k in ENTRY_KINDS.items()}
 ENTRY_COLUMNS: Final = ("entry_id", "tenant", "member", "original_member", "account", "kind",
                         "amount", "store", "order_id", "lease_id", "at", "hlc", "note")
 _BIG: Final = 1 << 62

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Final
 
+from common.vocabulary import MOVEMENT_REASONS
+
 from edge.db.stockcache import StockLevel
 
-MOVEMENT_REASONS: Final[tuple[str, ...]] = ("receipt", "waste", "stocktake", "transfer")
 # reasons the system writes itself
 SYSTEM_REASONS: Final[tuple[str, ...]] = ("sale", "cancel", "refund")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from common.schemas import SKU
 
-from edge.catalog.rules import MOVEMENT_REASONS
+from common.vocabulary import MOVEMENT_REASONS
 
 MOVEMENT = {
     "type": "object",

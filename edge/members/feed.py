@@ -1,7 +1,7 @@
 """HQ change-feed handlers for members, ledgers, leases, loyalty rules, coupons and reco pairs.
 
 Each is ``fn(tx, data)`` run by :func:`syncdb.apply_down` in its own savepoint, with ``data``
-validated against ``edge.syncer.link.CHANGE_SCHEMAS``. All are idempotent: a change applied twice
+validated against ``sync.changes.CHANGE_SCHEMAS``. All are idempotent: a change applied twice
 (a replay, a snapshot) is harmless — UNIQUE ids, upserts, last-writer-wins by HLC, merges
 that are already done.
 """
@@ -16,6 +16,7 @@ from typing import Any
 
 from common.clock import iso, utc_now
 from common.errors import DomainError
+from common.vocabulary import ENTRY_KINDS
 
 from edge.members import rules
 from edge.members.sql import _add_identities, insert_entry, resolve, set_fields, store_key
@@ -71,7 +72,7 @@ def apply_member_merged(tx: Tx, data: dict[str, Any]) -> None:
 
 
 def apply_ledger_entry(tx: Tx, data: dict[str, Any]) -> None:
-    if data["kind"] not in rules.ENTRY_KINDS[data["account"]]:
+    if data["kind"] not in ENTRY_KINDS[data["account"]]:
         raise DomainError("invalid_entry_kind", {"account": data["account"],
                                                  "kind": data["kind"]})
     insert_entry(tx.conn, {**data, "member": resolve(tx.conn, data["member"]),

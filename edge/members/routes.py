@@ -21,7 +21,7 @@ from aiohttp import web
 from common.errors import NotFound
 from common.http.body import read_body
 from common.http.errors import ApiError
-from common.schemas import SKU_PATTERN
+from common.schemas import SKU_PATTERN, ULID_PATTERN
 from common.vocabulary import CHANNELS
 
 from edge import keys
@@ -30,7 +30,6 @@ from edge.members import sql as members
 from edge.db.database import Database
 from edge.api.auth import require
 from edge.api.params import idempotency_key
-from edge.api.schemas import ULID_PATTERN
 from edge.members.schemas import MEMBER_CREATE, MEMBER_IDENTITY, MEMBER_PATCH, MEMBER_VIEWED, REDEEM, TOPUP
 
 log = logging.getLogger(__name__)

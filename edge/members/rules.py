@@ -13,17 +13,9 @@ from fractions import Fraction
 from typing import Any, Final, NamedTuple
 
 from common.errors import Conflict, DomainError
-from common.vocabulary import ID_KINDS
+from common.vocabulary import ACCOUNTS, COUPON_KINDS, COUPON_STATES, ENTRY_KINDS, ID_KINDS
 
-ACCOUNTS: Final[tuple[str, ...]] = ("points", "value")
-# account -> kinds of ledger entry
-ENTRY_KINDS: Final[dict[str, tuple[str, ...]]] = {
-    "points": ("earn", "redeem", "expire", "adjust"),
-    "value": ("topup", "spend", "refund", "adjust"),
-}
 SPEND_KIND: Final[dict[str, str]] = {"points": "redeem", "value": "spend"}
-COUPON_KINDS: Final[tuple[str, ...]] = ("amount_off", "percent_off", "free_item", "threshold")
-COUPON_STATES: Final[tuple[str, ...]] = ("issued", "redeemed", "void")
 TENDERS: Final[tuple[str, ...]] = ("cash", "card", "wechat", "alipay", "other")
 KEY_BYTES: Final = 32
 

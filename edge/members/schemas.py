@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from common.schemas import CENTS, SKU
+from common.schemas import BIRTHDAY, CENTS, SKU, ULID_PATTERN
 from common.vocabulary import ID_KINDS
 
-from edge.api.schemas import BIRTHDAY, ULID_PATTERN
 from edge.members.rules import TENDERS
 
 MEMBER_CREATE = {

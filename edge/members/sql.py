@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from common.clock import iso, utc_now
 from common.errors import Conflict, DomainError, NotFound
 from common.ids import new_ulid
-from common.vocabulary import PROFILE_FIELDS
+from common.vocabulary import ACCOUNTS, PROFILE_FIELDS
 from sync.hlc import ClockDrift
 
 from edge.members import rules
@@ -82,7 +82,7 @@ def balances(conn: sqlite3.Connection, member: str) -> dict[str, int]:
     found = dict(conn.execute(
         "SELECT account, SUM(amount) FROM ledger_entries WHERE member = ? GROUP BY account",
         (member,)).fetchall())
-    return {account: int(found.get(account) or 0) for account in rules.ACCOUNTS}
+    return {account: int(found.get(account) or 0) for account in ACCOUNTS}
 
 
 def live_lease(conn: sqlite3.Connection, member: str, now: str) -> dict[str, Any] | None:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from common.schemas import CHANNEL, ORDER_LINE
+from common.schemas import CHANNEL, COUPON_CODE, ORDER_LINE
 from common.vocabulary import MAX_LINES
 
-from edge.api.schemas import COUPON_CODE
 from edge.orders.rules import STATUSES
 
 MAX_COUPONS: Final = 5

@@ -95,7 +95,7 @@ def test_deep_nesting_and_lone_surrogates_are_invalid_messages(kind: str, extra:
 def test_down_changes_take_integers_only_as_ints() -> None:
     """A change from HQ with 5.0 or true where an integer belongs is refused like any invalid
     change (JSON Schema's own 'integer' accepts 5.0; the float would reach stock arithmetic)."""
-    from edge.syncer.link import check_change
+    from sync.changes import check_change
 
     good = {"type": "stock.adjust", "data": {"sku": "A1", "delta": 5, "ref": "r1"}}
     assert check_change(good) is None

@@ -31,7 +31,7 @@ from cloud.sync.publisher import down_messages
 from edge import keys
 from edge.db.outbox import events_after
 from edge.syncer import sql as syncdb
-from edge.syncer.link import check_change
+from sync.changes import check_change
 from tests.broker import Broker
 from tests.conftest import Api, login_as
 from tests.helpers import Daemon, login, request

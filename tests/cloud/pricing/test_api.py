@@ -14,7 +14,7 @@ from cloud.database import CloudDb
 from cloud.sync.publisher import down_messages
 from edge import keys as edge_keys
 from edge.pricing import sql as edge_pricing
-from edge.syncer.link import check_change
+from sync.changes import check_change
 from edge.syncer.sql import apply_down
 from sync import messages
 from tests.conftest import Api

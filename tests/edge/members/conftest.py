@@ -13,7 +13,7 @@ from edge import keys
 from edge.db.outbox import events_after
 from edge.members import rules
 from edge.syncer import sql as syncdb
-from edge.syncer.link import check_change
+from sync.changes import check_change
 from sync.hlc import HybridLogicalClock
 
 TENANT_KEY = bytes(range(32))

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from edge import keys
 from edge.pricing import sql
-from edge.syncer.link import check_change
+from sync.changes import check_change
 from edge.syncer.sql import apply_down
 from tests.conftest import Api
 
