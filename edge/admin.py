@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from common.passwords import hash_pin
+from common.vocabulary import CHANNELS
 from sync.mqtt import BrokerUrl
 
 from common.config import ConfigError
@@ -87,7 +88,8 @@ def import_catalog(data_dir: Path, store_id: str, csv_path: Path, outlet: str | 
 
 
 def _import_row(tx: Tx, row: dict[str, str], initial_stock: int) -> None:
-    prices = {ch: int(row[f"{ch}_price_cents"]) for ch in ("meituan", "eleme")
+    # a column <channel>_price_cents per channel that has one (the demo: the platforms)
+    prices = {ch: int(row[f"{ch}_price_cents"]) for ch in CHANNELS
               if row.get(f"{ch}_price_cents")}
     item: dict[str, Any] = {
         "sku": row["sku"], "name": row["name"], "name_en": row.get("name_en") or None,

@@ -8,8 +8,11 @@ import secrets
 from collections.abc import Callable, Iterable
 from typing import Final
 
-# delivery channels whose riders collect from the locker even without ``pickup``
-LOCKER_CHANNELS: Final = frozenset({"meituan", "eleme"})
+from common.vocabulary import PLATFORM_CHANNELS
+
+# delivery channels whose riders collect from the locker even without ``pickup``: the
+# delivery platforms of the common vocabulary
+LOCKER_CHANNELS: Final = frozenset(PLATFORM_CHANNELS)
 CODE_DIGITS: Final = 6
 # assignment state -> what it means; ``loading`` and ``active`` and ``expired`` hold the
 # compartment, the others do not

@@ -162,7 +162,7 @@ async def test_board_not_answering_leaves_the_order_with_staff_and_orders_keep_f
 
 async def test_serial_board_on_a_pty_assigns_then_faults_are_clear_states(
         app_client: Any, store_dir: Path) -> None:
-    from .pty_board import PtyBoard
+    from tests.drivers.locker.pty_board import PtyBoard
 
     pty = PtyBoard(address=1, compartments=2)
     try:

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from drivers.printer.fake import FakeNetworkPrinter
 from edge import keys
 from edge.app import create_app
 from edge.config import load_settings
 from edge.printing.coordinator import PrintCoordinator
 from tests.conftest import Api, assert_no_tasks_left, login_as
+from tests.drivers.printer.conftest import fake, fake2  # noqa: F401 (fixtures)
 
 # retries fast enough for tests; a status answer is due within timeout_s
 FAST = ("\n[print]\nretry_base_ms = 50\nretry_max_s = 1\nfailover_after = 2\n"
@@ -45,18 +45,6 @@ def configure(store_dir: Path, *tables: str) -> Path:
     with config.open("a", encoding="utf-8") as fh:
         fh.write(fast + "".join(tables))
     return store_dir
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeNetworkPrinter]:
-    async with FakeNetworkPrinter() as printer:
-        yield printer
-
-
-@pytest.fixture
-async def fake2() -> AsyncIterator[FakeNetworkPrinter]:
-    async with FakeNetworkPrinter() as printer:
-        yield printer
 
 
 AppFactory = Callable[..., Coroutine[Any, Any, TestClient]]
