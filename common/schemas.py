@@ -20,6 +20,13 @@ IDHASH: Final[dict[str, Any]] = {"type": "string", "pattern": r"^[0-9a-f]{64}(?!
 COUPON_CODE: Final[dict[str, Any]] = {"type": "string", "pattern": r"^[A-Za-z0-9_-]{4,32}(?!\n)$"}
 BIRTHDAY: Final[dict[str, Any]] = {  # "MM-DD"
     "pattern": r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(?!\n)$"}
+# what each member-profile field (common.vocabulary.PROFILE_FIELDS, same order) may hold: the
+# edge's routes, HQ's event checks and the down changes read it; a new field is a row here, a
+# name there and its columns (and <field>_hlc) in both services' migrations
+PROFILE: Final[dict[str, dict[str, Any]]] = {
+    "name": {"type": ["string", "null"], "maxLength": 100},
+    "birthday": {"type": ["string", "null"], **BIRTHDAY},
+}
 SKU = {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,64}(?!\n)$"}
 SKU_PATTERN: Final = re.compile(SKU["pattern"])
 CHANNEL = {"type": "string", "enum": list(CHANNELS)}

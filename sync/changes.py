@@ -10,8 +10,8 @@ from typing import Any, Final
 
 from common.http.body import Validator
 from common.price_rules import PRICE_RULE, RULE_ID
-from common.schemas import (BIRTHDAY, CHANNEL, COUPON_CODE, GUEST_ORDER, IDHASH, ITEM_PROPS,
-                            MEMBER_ID, ORDER_LINE, QUOTAS, REF, SKU, TABLE_TOKEN)
+from common.schemas import (CHANNEL, COUPON_CODE, GUEST_ORDER, IDHASH, ITEM_PROPS,
+                            MEMBER_ID, ORDER_LINE, PROFILE, QUOTAS, REF, SKU, TABLE_TOKEN)
 from common.vocabulary import (ACCOUNTS, CHANNELS, COUPON_KINDS, COUPON_STATES, ENTRY_KINDS,
                                ID_KINDS, MAX_LINES, MOVEMENT_REASONS)
 
@@ -46,15 +46,13 @@ _IDENTITY = {"type": "object", "required": ["kind", "idhash"], "properties": {
     "last4": {"type": ["string", "null"], "pattern": r"^[0-9]{4}(?!\n)$"}}}
 # a shrink or revoke asks for ``lease.acked {lease_id, rev}`` (docs/members.md)
 _LEASE_ACK = {"rev": {"type": "integer", "minimum": 1}, "ack": {"type": "boolean"}}
-_PROFILE = {"name": {"type": ["string", "null"], "maxLength": 100},
-            "birthday": {"type": ["string", "null"], **BIRTHDAY}}
 CHANGE_SCHEMAS.update({
     "tenant.key": {"type": "object", "required": ["key"], "properties": {
         "key": {"type": "string", "pattern": r"^[A-Za-z0-9+/]{43}=(?!\n)$"}}},  # 32 bytes
     "member.upsert": {"type": "object", "required": ["member"], "properties": {
         "member": {"type": "object", "required": ["id", "hlc"], "properties": {
             "id": MEMBER_ID, "hlc": {**_HLC, "type": ["string", "null"]}, "origin": {"type": "string", "maxLength": 64},
-            "created_at": _TIME, **_PROFILE}},
+            "created_at": _TIME, **PROFILE}},
         "identities": {"type": "array", "maxItems": 20, "items": _IDENTITY}}},
     "member.merged": {"type": "object", "required": ["from", "into"], "properties": {
         "from": MEMBER_ID, "into": MEMBER_ID}},

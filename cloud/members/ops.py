@@ -17,6 +17,7 @@ from cloud.errors import UnknownStore
 from cloud.feed import fanout
 from cloud.members import coupons, leases, ledger
 from cloud.members import sql as members
+from common.vocabulary import PROFILE_FIELDS
 from cloud.members.coupons import UnknownTemplate
 from cloud.members.leases import LeasePolicy
 from cloud.members.sql import Ctx
@@ -99,8 +100,9 @@ class MemberOps:
             return [s for s in (self._summary(i) for i in found) if s is not None]
 
     def _summary(self, member: str) -> dict[str, Any] | None:
-        rows = self._db.rows("SELECT id, tenant, origin, name, birthday, created_at FROM "
-                             "members WHERE id = ? AND merged_into IS NULL", (member,))
+        rows = self._db.rows(f"SELECT id, tenant, origin, {', '.join(PROFILE_FIELDS)}, "
+                             "created_at FROM members WHERE id = ? AND merged_into IS NULL",
+                             (member,))
         if not rows:
             return None
         return {**rows[0], "balances": members.balances(self._db, member)}

@@ -20,6 +20,7 @@ from typing import Any, Final
 from cloud.db.backend import Backend, utc_now_iso
 from cloud.feed.changes import advance, lock_stores, record
 from cloud.feed.fanout import _json, queue
+from common.schemas import PROFILE
 from common.vocabulary import ID_KINDS, PROFILE_FIELDS
 from sync.hlc import parse_hlc
 
@@ -28,7 +29,9 @@ TENANT_KEY: Final = "tenant.key"
 KINDS: Final = ID_KINDS
 IDHASH: Final = re.compile(r"^[0-9a-f]{64}$")
 LAST4: Final = re.compile(r"^[0-9]{4}$")
-BIRTHDAY: Final = re.compile(r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")
+# profile field -> its pattern (common.schemas.PROFILE); the columns with their HLCs
+_PATTERNS: Final = {f: re.compile(p["pattern"]) for f, p in PROFILE.items() if "pattern" in p}
+_PROFILE_AND_HLCS: Final = ", ".join(f"{f}, {f}_hlc" for f in PROFILE_FIELDS)
 _MAX_CHAIN: Final = 32
 # tables whose ``member`` column a merge re-points at the survivor
 MEMBER_COLUMNS: Final = ("member_identities", "ledger", "coupons", "leases", "lease_log",
@@ -156,9 +159,10 @@ def create(ctx: Ctx, member: dict[str, Any], identities: list[Any]) -> None:
 
 
 def profile(data: dict[str, Any]) -> dict[str, Any]:
-    name = _text(data, "name", optional=True)
-    birthday = _text(data, "birthday", optional=True, pattern=BIRTHDAY)
-    return {k: v for k, v in (("name", name), ("birthday", birthday)) if k in data}
+    """The profile fields ``data`` has, each checked against its schema (common.schemas)."""
+    return {field: _text(data, field, optional=True, pattern=_PATTERNS.get(field),
+                         limit=PROFILE[field].get("maxLength", 200))
+            for field in PROFILE_FIELDS if field in data}
 
 
 def require(ctx: Ctx, member: str) -> str:
@@ -194,8 +198,7 @@ def merge(ctx: Ctx, a: str, b: str, idhash: str | None) -> tuple[str, str]:
                "WHERE id = ? OR merged_into = ?", (into, ctx.now, loser, loser))
     for table in MEMBER_COLUMNS:
         db.execute(f"UPDATE {table} SET member = ? WHERE member = ?", (into, loser))
-    rows = db.rows("SELECT name, name_hlc, birthday, birthday_hlc FROM members WHERE id = ?",
-                   (loser,))
+    rows = db.rows(f"SELECT {_PROFILE_AND_HLCS} FROM members WHERE id = ?", (loser,))
     if rows:
         set_fields(db, into, {f: (rows[0][f], rows[0][f"{f}_hlc"]) for f in PROFILE_FIELDS
                               if rows[0][f"{f}_hlc"] is not None})
@@ -231,9 +234,8 @@ def change_profile(ctx: Ctx, member: str, fields: dict[str, Any], hlc: str) -> N
 
 def upsert_data(db: Backend, member: str) -> dict[str, Any]:
     """The ``member.upsert`` change of ``member``: profile and identities."""
-    row = db.rows("SELECT id, name, name_hlc, birthday, birthday_hlc FROM members "
-                  "WHERE id = ?", (member,))[0]
-    hlcs = [h for h in (row.pop("name_hlc"), row.pop("birthday_hlc")) if h]
+    row = db.rows(f"SELECT id, {_PROFILE_AND_HLCS} FROM members WHERE id = ?", (member,))[0]
+    hlcs = [h for h in (row.pop(f"{f}_hlc") for f in PROFILE_FIELDS) if h]
     idents = db.rows("SELECT kind, idhash, last4 FROM member_identities WHERE member = ? "
                      "ORDER BY idhash", (member,))
     return {"member": {**row, "hlc": max(hlcs, default=None)}, "identities": idents}

@@ -16,7 +16,7 @@ from typing import Any
 
 from common.clock import iso, utc_now
 from common.errors import DomainError
-from common.vocabulary import ENTRY_KINDS
+from common.vocabulary import ENTRY_KINDS, PROFILE_FIELDS
 
 from edge.members import rules
 from edge.members.sql import _add_identities, insert_entry, resolve, set_fields, store_key
@@ -59,9 +59,10 @@ def apply_member_merged(tx: Tx, data: dict[str, Any]) -> None:
     old, into = data["from"], resolve(tx.conn, data["into"])
     if old == into:
         return
+    profile = ", ".join(PROFILE_FIELDS)
     conn.execute(
-        "INSERT INTO members(id, origin, name, birthday, created_at) "
-        "SELECT ?, origin, name, birthday, created_at FROM members WHERE id = ? "
+        f"INSERT INTO members(id, origin, {profile}, created_at) "
+        f"SELECT ?, origin, {profile}, created_at FROM members WHERE id = ? "
         "ON CONFLICT(id) DO NOTHING", (into, old))
     for table in _MEMBER_REFS:
         conn.execute(f"UPDATE {table} SET member = ? WHERE member = ?", (into, old))

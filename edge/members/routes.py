@@ -22,7 +22,7 @@ from common.errors import NotFound
 from common.http.body import read_body
 from common.http.errors import ApiError
 from common.schemas import SKU_PATTERN, ULID_PATTERN
-from common.vocabulary import CHANNELS
+from common.vocabulary import CHANNELS, PROFILE_FIELDS
 
 from edge import keys
 from edge.members import rules
@@ -141,9 +141,8 @@ async def create(request: web.Request) -> web.Response:
     body = await read_body(request, MEMBER_CREATE)
     tenant_key = _tenant_key(request)
     identities = [_identity(tenant_key, p, body[p]) for p in LOOKUP_KINDS if p in body]
-    profile = {f: body[f] for f in ("name", "birthday") if body.get(f) is not None}
-    if "birthday" in profile:
-        rules.check_birthday(profile["birthday"])  # a real month and day (02-30 is not)
+    profile = {f: body[f] for f in PROFILE_FIELDS if body.get(f) is not None}
+    rules.check_profile(profile)  # e.g. a birthday of a real month and day (02-30 is not)
     # hashed, never the raw identifiers: the request hash is stored with the key
     req_hash = _request_hash("create", {"profile": profile, "identities": identities})
     view, replayed = await request.app[keys.DB].write(
@@ -173,8 +172,7 @@ async def patch_profile(request: web.Request) -> web.Response:
     key = idempotency_key(request)
     body = await read_body(request, MEMBER_PATCH)
     _tenant_key(request)
-    if body.get("birthday") is not None:
-        rules.check_birthday(body["birthday"])
+    rules.check_profile(body)
     view, _replayed = await request.app[keys.DB].write(
         members.change_profile, member, body, key, _request_hash(f"profile:{member}", body))
     return web.json_response(view)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
 from typing import Any, Final, NamedTuple
 
@@ -237,3 +237,14 @@ def total_discount(uses: Sequence[CouponUse], groups: Sequence[str | None],
                 raise Conflict("coupons_exclusive", {"code": use.code, "exclusive_group": group})
             seen.add(group)
     return min(subtotal_cents, sum(use.discount_cents for use in uses))
+
+
+# profile field -> its check beyond the JSON schema (a field without one needs none)
+PROFILE_CHECKS: Final[dict[str, Callable[[str], str]]] = {"birthday": check_birthday}
+
+
+def check_profile(profile: dict[str, Any]) -> None:
+    """422 on a profile value the schema lets through but the field's rule refuses."""
+    for field, value in profile.items():
+        if value is not None and field in PROFILE_CHECKS:
+            PROFILE_CHECKS[field](value)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from common.schemas import BIRTHDAY, CENTS, SKU, ULID_PATTERN
+from common.schemas import CENTS, PROFILE, SKU, ULID_PATTERN
 from common.vocabulary import ID_KINDS
 
 from edge.members.rules import TENDERS
@@ -16,8 +16,7 @@ MEMBER_CREATE = {
         "phone": {"type": "string", "minLength": 1, "maxLength": 32},
         "code": {"type": "string", "pattern": r"^[A-Za-z0-9_.:-]{4,64}(?!\n)$"},
         "unionid": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{8,64}(?!\n)$"},
-        "name": {"type": ["string", "null"], "maxLength": 100},
-        "birthday": {"type": ["string", "null"], **BIRTHDAY},
+        **PROFILE,
     },
     "anyOf": [{"required": ["phone"]}, {"required": ["code"]}, {"required": ["unionid"]}],
 }
@@ -51,8 +50,8 @@ MEMBER_PATCH = {
     "minProperties": 1,
     "additionalProperties": False,
     "properties": {
-        "name": {"type": ["string", "null"], "minLength": 1, "maxLength": 100},
-        "birthday": {"type": ["string", "null"], **BIRTHDAY},  # and a real day: see the API
+        **PROFILE,  # a real day for a birthday: see the API
+        "name": {**PROFILE["name"], "minLength": 1},
     },
 }
 MEMBER_VIEWED = {

@@ -38,6 +38,8 @@ def load_key(data_dir: Path) -> bytes | None:
             return None
         key = _KEYS[data_dir] = base64.b64decode(text.strip(), validate=True)
     return key
+_PROFILE = ", ".join(PROFILE_FIELDS)  # the members table's profile columns, in order
+_PROFILE_HLCS = ", ".join(f"{f}_hlc" for f in PROFILE_FIELDS)
 
 
 def data_dir_of(conn: sqlite3.Connection) -> Path:
@@ -106,7 +108,7 @@ def member_view(conn: sqlite3.Connection, member: str, now: str | None = None,
                 channel: str | None = None) -> dict[str, Any] | None:
     """What a till shows: profile, identities (kind, last4), balances, allowance, coupons."""
     member = resolve(conn, member)
-    row = conn.execute("SELECT id, origin, name, birthday, created_at FROM members WHERE id = ?",
+    row = conn.execute(f"SELECT id, origin, created_at, {_PROFILE} FROM members WHERE id = ?",
                        (member,)).fetchone()
     if row is None:
         return None
@@ -114,8 +116,8 @@ def member_view(conn: sqlite3.Connection, member: str, now: str | None = None,
     money = balances(conn, member)
     identities = [{"kind": k, "last4": l4} for k, l4 in conn.execute(
         "SELECT kind, last4 FROM member_identities WHERE member = ? ORDER BY kind", (member,))]
-    return {"id": row[0], "origin": row[1], "name": row[2], "birthday": row[3],
-            "created_at": row[4], "identities": identities, "points": money["points"],
+    return {"id": row[0], "origin": row[1], **dict(zip(PROFILE_FIELDS, row[3:])),
+            "created_at": row[2], "identities": identities, "points": money["points"],
             "value_cents": money["value"], "allowance": live_lease(conn, member, now),
             "coupons": usable_coupons(conn, member, now, channel)}
 
@@ -185,9 +187,10 @@ def create_member(tx: Tx, profile: dict[str, Any], identities: list[dict[str, An
     member = {"id": new_ulid(), "origin": tx.outbox.store_id, **profile, "created_at": at,
               "hlc": hlc}
     tx.conn.execute(
-        "INSERT INTO members(id, origin, name, birthday, name_hlc, birthday_hlc, created_at) "
-        "VALUES (?,?,?,?,?,?,?)", (member["id"], member["origin"], profile.get("name"),
-                                   profile.get("birthday"), hlc, hlc, at))
+        f"INSERT INTO members(id, origin, created_at, {_PROFILE}, {_PROFILE_HLCS}) "
+        f"VALUES (?,?,?{',?' * 2 * len(PROFILE_FIELDS)})",
+        (member["id"], member["origin"], at, *(profile.get(f) for f in PROFILE_FIELDS),
+         *(hlc for _ in PROFILE_FIELDS)))
     _add_identities(tx.conn, member["id"], identities)
     tx.emit("member.created", {"member": member, "identities": identities})
     view = member_view(tx.conn, member["id"], at)
