@@ -28,6 +28,7 @@ from edge.devices.technician import (TechnicianError, locker_open as open_compar
                                      probe_scan as scan)
 from edge.server import serve
 from edge.tables import commands as floor
+from edge.backups import commands as backups
 
 DATA_DIR = click.option(
     "--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="STORENODE_DATA_DIR",
@@ -186,9 +187,11 @@ def db_backup(target: Path, data_dir: Path) -> None:
     """
     try:
         size = backup(db_path(data_dir), target)
-    except (FileExistsError, OSError) as exc:
+        recorded = backups.record(db_path(data_dir), load_settings(data_dir).store_id, target,
+                                  size)
+    except (FileExistsError, OSError, ConfigError) as exc:
         _fail(str(exc))
-    _out({"backup": str(target), "bytes": size})
+    _out({"backup": str(target), "bytes": size, "at": recorded["at"]})
 
 
 @db.command("check")

@@ -50,12 +50,24 @@ class Metrics:
             registry=self.registry,
         )
         pending.set_function(outbox_pending)
+        self.oldest_pending = Gauge(
+            "storenode_sync_oldest_pending_seconds", "Age of the oldest event HQ has not "
+            "acknowledged: what a dead box would take with it now (0: none)",
+            registry=self.registry)
+        self.backup_age = Gauge(
+            "storenode_backup_age_seconds", "Age of the last local backup (-1: none yet)",
+            registry=self.registry)
+        self.backup_age.set(-1)
         self.ws_clients = Gauge(
             "storenode_ws_clients", "Connected event WebSocket clients", registry=self.registry
         )
         # label values -> child metric, for the two updated on every order
         self._latency: dict[tuple[str, str, int], Any] = {}
         self._orders: dict[str, Any] = {}
+
+    def set_rpo(self, oldest_pending_s: float, backup_age_s: float | None) -> None:
+        self.oldest_pending.set(oldest_pending_s)
+        self.backup_age.set(-1 if backup_age_s is None else backup_age_s)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """One answered request: its latency, and the error counter for a 4xx/5xx."""

@@ -476,6 +476,10 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
     );
     CREATE UNIQUE INDEX guest_orders_by_cursor ON guest_orders (store, cursor)
     """),
+    ("0013_store_backups", """
+    -- when each store last made a local backup (its backup.done event; cloud/stores)
+    ALTER TABLE stores ADD COLUMN last_backup_at TEXT
+    """),
 )
 PG_ONLY: Final = "POSTGRESQL ONLY "
 

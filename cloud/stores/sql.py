@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from cloud.db.backend import Backend
 from cloud.errors import UnknownStore
@@ -28,13 +28,14 @@ def _age_s(at: str | None, now: datetime) -> float | None:
 
 def _store_dict(row: dict[str, Any], now: datetime) -> dict[str, Any]:
     lag_s = _age_s(row.pop("last_event_at"), now)
-    return {**row, "online": bool(row["online"]), "lag_s": lag_s}
+    return {**row, "online": bool(row["online"]), "lag_s": lag_s,
+            "backup_age_s": _age_s(row.get("last_backup_at"), now)}
 
 
 def list_stores(db: Backend) -> list[dict[str, Any]]:
     now = datetime.now(UTC)
-    rows = db.rows("SELECT store, tenant, online, last_seen, applied_seq, last_event_at "
-                   "FROM stores ORDER BY store")
+    rows = db.rows("SELECT store, tenant, online, last_seen, applied_seq, last_event_at, "
+                   "last_backup_at FROM stores ORDER BY store")
     return [_store_dict(row, now) for row in rows]
 
 
@@ -123,3 +124,15 @@ def count(db: Backend, table: str, store: str) -> int:
 def order_count_by_store(db: Backend) -> dict[str, int]:
     rows = db.execute("SELECT store, COUNT(*) FROM orders GROUP BY store ORDER BY store")
     return {store: int(n) for store, n in rows.fetchall()}
+
+
+HOOKED: Final = frozenset({"backup.done"})
+
+
+def on_events(db: Backend, store: str, events: list[dict[str, Any]]) -> None:
+    """A store's ``backup.done``: when it last made a local backup (its store list row)."""
+    for event in events:
+        at = event["data"].get("at") if isinstance(event["data"], dict) else None
+        if event["type"] == "backup.done" and isinstance(at, str) and len(at) <= 40 \
+                and _age_s(at, datetime.now(UTC)) is not None:
+            db.execute("UPDATE stores SET last_backup_at = ? WHERE store = ?", (at, store))

@@ -15,6 +15,7 @@ from typing import Any, Final
 from cloud.db.backend import Backend, utc_now_iso
 from cloud.feed.results import Ack
 from cloud.guests import sql as guests
+from cloud.stores import sql as stores
 from cloud.members import leases
 from cloud.platforms import sql as platforms
 from cloud.sync.project import Projection
@@ -69,6 +70,8 @@ def apply_batch(db: Backend, tenant: str, store: str, payload: bytes) -> Ack:
                 platforms.on_events(db, store, fresh, now, int(time.time() * 1000))
             if any(e["type"] in guests.HOOKED for e in fresh):  # relayed guest orders
                 guests.on_events(db, store, fresh, now)
+            if any(e["type"] in stores.HOOKED for e in fresh):  # the store's last backup
+                stores.on_events(db, store, fresh)
             db.execute(ADVANCE, (last, now, fresh[-1]["at"], store))
             leases.settle_if_due(db, store, now)  # a catch-up after a reconnect is done
     except _Outcome as outcome:

@@ -15,13 +15,27 @@ from sync.hlc import DEFAULT_MAX_DRIFT_MS
 
 from edge.db import migrations, outbox
 from edge.db.connection import DB_FILE, open_reader, open_writer, translate
-from edge.db.group_commit import DbWriter
+from edge.db.group_commit import DbWriter, run_once
+from edge.db.outbox import oldest_pending_at
 
 T = TypeVar("T")
 
 
 def db_path(data_dir: Path) -> Path:
     return data_dir / DB_FILE
+
+
+def write_once(path: Path, store_id: str, fn: Callable[..., T], *args: Any) -> T:
+    """Run one write job in its own short transaction from another process (a CLI command
+    beside a serving daemon): ``fn(tx, *args)``, its events in the outbox."""
+    if not path.exists():
+        raise FileNotFoundError(f"no store database at {path}: run `storenode init` first")
+    conn = open_writer(path)
+    try:
+        result: T = run_once(conn, store_id, fn, *args)
+        return result
+    finally:
+        conn.close()
 
 
 def migrate(path: Path) -> list[str]:
@@ -60,6 +74,12 @@ class Database:
         finally:
             conn.close()
         self.writer.start()
+
+    async def oldest_pending_at(self) -> str | None:
+        """When the oldest event HQ has not acknowledged was committed (None: none)."""
+        if self.writer.outbox.last_seq <= self.acked_seq:
+            return None
+        return await self.read(oldest_pending_at, self.acked_seq)
 
     def sync_counters(self) -> dict[str, int]:
         last = self.writer.outbox.last_seq

@@ -107,3 +107,10 @@ def sync_counters(conn: sqlite3.Connection) -> dict[str, int]:
     rows = dict(conn.execute("SELECT key, value FROM meta WHERE key LIKE 'outbox_%'").fetchall())
     last, acked = int(rows.get("outbox_last_seq", 0)), int(rows.get("outbox_acked_seq", 0))
     return {"last_seq": last, "applied_seq": acked, "pending": last - acked}
+
+
+def oldest_pending_at(conn: sqlite3.Connection, acked_seq: int) -> str | None:
+    """When the oldest event after ``acked_seq`` was committed (None: nothing pending)."""
+    row = conn.execute("SELECT at FROM outbox WHERE seq > ? ORDER BY seq LIMIT 1",
+                       (acked_seq,)).fetchone()
+    return None if row is None else str(row[0])

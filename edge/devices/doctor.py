@@ -20,6 +20,7 @@ from drivers.ble import ProbeError, make_scanner
 from drivers.locker import LockerError, make_board
 from sync.mqtt import BrokerUrl
 
+from edge.backups.rpo import WARN_BACKUP_S, WARN_PENDING_S, age_s, last_backup, pending_age
 from edge.config import Settings
 from edge.devices.technician import daemon_call
 
@@ -40,6 +41,28 @@ def run_checks(settings: Settings, which: Callable[[str], str | None] = shutil.w
     rows += locker_rows(settings, health)
     rows += probe_rows(settings, health)
     rows += [broker_row(settings), disk_row(settings.data_dir), clock_row(which)]
+    rows += rpo_rows(settings, health)
+    return rows
+
+
+def rpo_rows(settings: Settings, health: dict[str, Any] | None) -> list[Row]:
+    """What a dead box would take with it: events HQ has not acknowledged, and how old the
+    last local backup is (from the daemon's health, else from the files)."""
+    if health is not None and "backup" in health:
+        pending_s, backup = health["sync"].get("oldest_pending_s") or 0.0, health["backup"]
+    else:
+        pending_s, backup = pending_age(settings.db_path), last_backup(settings.data_dir)
+        backup = backup and {"last_at": backup["at"], "age_s": age_s(backup["at"])}
+    rows = [row("unsynced events", "warn" if pending_s > WARN_PENDING_S else "ok",
+                f"oldest not acknowledged by HQ: {pending_s:.0f} s"
+                + (f" (over {WARN_PENDING_S:.0f} s: check the broker link)"
+                   if pending_s > WARN_PENDING_S else ""))]
+    if backup is None:
+        rows.append(row("local backup", "warn", "none yet: storenode db backup FILE"))
+    else:
+        old = backup["age_s"] > WARN_BACKUP_S
+        rows.append(row("local backup", "warn" if old else "ok",
+                        f"last {backup['last_at']} ({backup['age_s'] / 3600:.1f} h ago)"))
     return rows
 
 

@@ -9,8 +9,7 @@ from typing import Any, Protocol
 
 from common.config import ConfigError
 
-from edge.db.connection import open_writer
-from edge.db.group_commit import run_once
+from edge.db.database import write_once
 from edge.tables import sql
 from edge.tables.settings import TableSettings
 from edge.tables.qrsheet import guess_base_url, write_sheet
@@ -28,13 +27,10 @@ class Store(Protocol):  # what of edge.config.Settings this needs
 
 
 def run_job(settings: Store, fn: Any, *args: Any) -> Any:
-    if not settings.db_path.exists():
-        raise ConfigError(f"no store database at {settings.db_path}: run `storenode init` first")
-    conn = open_writer(settings.db_path)
     try:
-        return run_once(conn, settings.store_id, fn, *args)
-    finally:
-        conn.close()
+        return write_once(settings.db_path, settings.store_id, fn, *args)
+    except FileNotFoundError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def add_table(settings: Store, table_id: str, name: str, seats: int, area: str) -> dict[str, Any]:

@@ -221,7 +221,8 @@ def test_an_event_that_cannot_be_projected_is_kept_and_becomes_a_conflict(db: Cl
 def test_list_stores_reports_progress_and_lag(db: CloudDb) -> None:
     [store] = db.list_stores()
     assert store == {"store": "s1", "tenant": "acme", "online": False, "last_seen": None,
-                     "applied_seq": 0, "lag_s": None}
+                     "applied_seq": 0, "lag_s": None, "last_backup_at": None,
+                     "backup_age_s": None}
     sim = sim_with(3)
     db.apply_batch("acme", "s1", sim.payload(1, 3))
     [store] = db.list_stores()

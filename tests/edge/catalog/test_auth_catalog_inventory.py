@@ -16,7 +16,9 @@ async def test_health_is_the_only_open_api_route(client: TestClient) -> None:
     assert resp.status == 200 and body["status"] == "ok" and body["store"] == "test-store"
     assert body["sync"] == {"connected": False, "configured": False,
                             "pending": body["sync"]["pending"], "applied_seq": 0,
-                            "last_seq": body["sync"]["pending"]}
+                            "last_seq": body["sync"]["pending"],
+                            "oldest_pending_s": body["sync"]["oldest_pending_s"]}
+    assert body["sync"]["oldest_pending_s"] >= 0 and body["backup"] is None
     for path in ("/api/v1/catalog/items", "/api/v1/orders", "/api/v1/inventory", "/metrics"):
         resp = await client.get(path)
         assert resp.status == 401, path
