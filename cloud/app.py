@@ -9,7 +9,6 @@ scheduler (``cloud/jobs/scheduler.py``), then the platform callback sender
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from cloud.platforms.callbacks import callbacks_ctx
 from cloud.routes import auth_middleware, setup_routes
 from cloud.sync.link import CloudLink, counters
 from common import sdnotify
+from common.tasks import background
 from common.pages import setup_shared_pages
 
 
@@ -91,14 +91,8 @@ async def broker_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def watchdog_ctx(app: web.Application) -> AsyncIterator[None]:
     interval = sdnotify.watchdog_interval()
-    task = asyncio.create_task(watchdog(interval)) if interval else None
-    try:
+    async with background(watchdog(interval) if interval else None):
         yield
-    finally:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 async def watchdog(interval: float) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -12,6 +11,7 @@ from pathlib import Path
 from aiohttp import web
 
 from common import sdnotify
+from common.tasks import background
 from common.http.auth import LoginLimiter, TokenSigner
 from common.http.errors import REQUEST_METRICS, error_middleware
 from common.pages import setup_shared_pages
@@ -19,6 +19,7 @@ from common.pages import setup_shared_pages
 from edge import keys
 from edge.api.events import SOCKETS, close_sockets
 from edge.routes import auth_middleware, setup_routes
+from edge.backups.timer import backup_ctx
 from edge.config import Settings
 from edge.devices.lifecycle import devices_ctx
 from edge.devicehealth import DeviceRegistry
@@ -52,6 +53,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(printing_ctx)
     app.cleanup_ctx.append(devices_ctx)
     app.cleanup_ctx.append(watchdog_ctx)
+    app.cleanup_ctx.append(backup_ctx)
     app.on_shutdown.append(close_sockets)
     setup_routes(app)
     for path, page in PAGE_ROUTES.items():
@@ -87,14 +89,8 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def watchdog_ctx(app: web.Application) -> AsyncIterator[None]:
     interval = sdnotify.watchdog_interval()
-    task = asyncio.create_task(_watchdog(app, interval)) if interval else None
-    try:
+    async with background(_watchdog(app, interval) if interval else None):
         yield
-    finally:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 async def _watchdog(app: web.Application, interval: float) -> None:

@@ -28,7 +28,7 @@ from edge.devices.technician import (TechnicianError, locker_open as open_compar
                                      probe_scan as scan)
 from edge.server import serve
 from edge.tables import commands as floor
-from edge.backups import commands as backups
+from edge.backups import commands as backups, local as local_backups
 
 DATA_DIR = click.option(
     "--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="STORENODE_DATA_DIR",
@@ -386,6 +386,56 @@ def probe_scan(seconds: float, adapter: str | None, record: Any, data_dir: Path)
     try:
         _out(scan(data_dir, seconds, adapter, record))
     except (ConfigError, TechnicianError) as exc:
+        _fail(str(exc))
+
+
+@cli.group("backup")
+def backup_group() -> None:
+    """Encrypted local backups to a second medium (the [backup] section)."""
+
+
+@backup_group.command("keygen")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The identity file to write (secret: the technician keeps it, off the box).")
+def backup_keygen(out: Path) -> None:
+    """Make the technician's backup key: prints the public key for backup.recipient.
+
+    Example: storenode backup keygen --out /media/technician/canteen-01.key
+    """
+    try:
+        _out(local_backups.keygen(out))
+    except OSError as exc:
+        _fail(f"{out}: {exc.strerror or exc}")
+
+
+@backup_group.command("run")
+@DATA_DIR
+def backup_run(data_dir: Path) -> None:
+    """Make an encrypted copy into backup.dir now (the daemon does it every backup.every_min).
+
+    Example: storenode backup run --data-dir /var/lib/storenode
+    """
+    try:
+        settings = load_settings(data_dir)
+        _out(local_backups.make_backup(settings.db_path, settings.store_id, settings.backup))
+    except (ConfigError, local_backups.BackupError) as exc:
+        _fail(str(exc))
+
+
+@backup_group.command("decrypt")
+@click.argument("source", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--identity", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The technician's identity file (storenode backup keygen).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the database (never overwritten).")
+def backup_decrypt(source: Path, identity: Path, out: Path) -> None:
+    """Get the database back out of an encrypted copy.
+
+    Example: storenode backup decrypt COPY.db.age --identity t.key --out store.db
+    """
+    try:
+        _out(local_backups.decrypt(source, identity, out))
+    except local_backups.BackupError as exc:
         _fail(str(exc))
 
 

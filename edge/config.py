@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from common.config import ConfigError, validate_tables
 from sync.mqtt import BrokerUrl
 
+from edge.backups.settings import BackupSettings
 from edge.db.database import db_path
 from edge.lockers.settings import LockerBank, parse_banks
 from edge.printing import settings as print_settings
@@ -41,6 +42,8 @@ SCHEMA: dict[str, dict[str, tuple[type, Any]]] = {
     "tables": {"self_open": (bool, True), "base_url": (str, "")},
     "guest": {"max_orders_per_min": (int, 10), "max_open_orders": (int, 5),
               "max_calls_per_min": (int, 6)},
+    "backup": {"dir": (str, ""), "recipient": (str, ""), "keep": (int, 7),
+               "every_min": (int, 60)},
 }
 
 
@@ -73,6 +76,7 @@ class Settings:
     lockers: tuple[LockerBank, ...] = ()  # [lockers.<bank>]
     probes: ProbeSettings | None = None  # [probes], [probes.<zone>]
     tables: TableSettings = field(default_factory=lambda: TableSettings())  # [tables], [guest]
+    backup: BackupSettings = field(default_factory=lambda: BackupSettings())  # [backup]
 
     @property
     def db_path(self) -> Path:
@@ -119,7 +123,8 @@ def load_settings(data_dir: Path, env: dict[str, str] | None = None) -> Settings
                            ("sync.window", 1, 100), ("sync.retain_hours", 0, 8760),
                            ("sync.max_clock_drift_s", 1, 86400),
                            ("guest.max_orders_per_min", 1, 600), ("guest.max_open_orders", 1, 100),
-                           ("guest.max_calls_per_min", 1, 600)):
+                           ("guest.max_calls_per_min", 1, 600), ("backup.keep", 1, 1000),
+                           ("backup.every_min", 1, 10080)):
         if not low <= values[key] <= high:
             raise ConfigError(f"{path}: {key} must be between {low} and {high}")
     return Settings(
@@ -153,7 +158,17 @@ def load_settings(data_dir: Path, env: dict[str, str] | None = None) -> Settings
             max_orders_per_min=values["guest.max_orders_per_min"],
             max_open_orders=values["guest.max_open_orders"],
             max_calls_per_min=values["guest.max_calls_per_min"]),
+        backup=_backup(path, values),
     )
+
+
+def _backup(path: Path, values: dict[str, Any]) -> BackupSettings:
+    found = BackupSettings(dir=values["backup.dir"], recipient=values["backup.recipient"],
+                           keep=values["backup.keep"], every_min=values["backup.every_min"])
+    if found.dir and not found.recipient.startswith("age1"):
+        raise ConfigError(f"{path}: backup.recipient: the technician's age public key (age1…) "
+                          "is required with backup.dir: storenode backup keygen --out FILE")
+    return found
 
 
 def _lockers(path: Path, tables: Any, env: dict[str, str]) -> tuple[LockerBank, ...]:
