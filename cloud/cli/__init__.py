@@ -16,6 +16,7 @@ from cloud.cli.reports import report, settlement
 from cloud.cli.weather import weather
 from cloud.config import ensure_data_dir, load_settings
 from cloud.database import CloudDb
+from cloud.db.backup import backup_sqlite
 
 
 def _logging() -> None:
@@ -108,6 +109,25 @@ def store_add(store_id: str, tenant: str, data_dir: Path) -> None:
     except EXPECTED as exc:
         fail_with(exc)
     out(result)
+
+
+@cli.group()
+def db() -> None:
+    """HQ's database: backup."""
+
+
+@db.command("backup")
+@click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+@DATA_DIR
+def db_backup(target: Path, data_dir: Path) -> None:
+    """Copy HQ's SQLite database online (safe while serving); PostgreSQL: use its tools.
+
+    Example: storenode-cloud db backup /backups/hq-2026-12-04.db --data-dir /var/lib/storenode-cloud
+    """
+    try:
+        out(backup_sqlite(load_settings(data_dir).database, target))
+    except EXPECTED as exc:
+        fail_with(exc)
 
 
 @cli.command()

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from common.errors import StorageError
+from common.sqlitecopy import online_copy
 from sync.hlc import DEFAULT_MAX_DRIFT_MS
 
 from edge.db import migrations, outbox
@@ -125,13 +126,4 @@ def check_integrity(path: Path) -> list[str]:
 
 def backup(path: Path, target: Path) -> int:
     """Online backup (SQLite backup API) to ``target``; returns its size in bytes."""
-    if target.exists():
-        raise FileExistsError(f"{target} exists; refusing to overwrite")
-    src = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    dst = sqlite3.connect(target)
-    try:
-        src.backup(dst, pages=1024)
-    finally:
-        dst.close()
-        src.close()
-    return target.stat().st_size
+    return online_copy(path, target)
