@@ -25,3 +25,17 @@ def iso(moment: datetime) -> str:
 
 def local_day(moment: datetime, tz: ZoneInfo) -> str:
     return moment.astimezone(tz).date().isoformat()
+
+
+def age_s(at: str | None, now: datetime | None = None, ndigits: int = 3) -> float | None:
+    """Seconds since ``at`` (ISO 8601; without an offset it is UTC), never negative; None when
+    ``at`` is empty or not a time."""
+    if not at:
+        return None
+    try:
+        moment = datetime.fromisoformat(at)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return round(max(0.0, ((now or utc_now()) - moment).total_seconds()), ndigits)

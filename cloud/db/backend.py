@@ -273,16 +273,23 @@ class PostgresBackend(Backend):
         self.conn.close()
 
 
-def open_backend(url: str) -> Backend:
-    """``sqlite:///abs/path.db``, a plain file path, or ``postgresql://…``."""
+def sqlite_file(url: str) -> str | None:
+    """The SQLite file of a database URL (``sqlite:///abs/path.db`` or a plain path); None
+    for ``postgresql://…``; ValueError for anything else."""
     scheme = urlsplit(url).scheme if "://" in url else ""
     if scheme in ("postgresql", "postgres"):
-        return PostgresBackend(url)
+        return None
     if scheme == "sqlite":
         path = url[len("sqlite://"):]
         if not path.startswith("/"):
             raise ValueError(f"sqlite URL needs an absolute path (sqlite:///abs/file.db): {url!r}")
-        return SqliteBackend(path)
+        return path
     if scheme:
         raise ValueError(f"unsupported database URL scheme {scheme!r}: {url!r}")
-    return SqliteBackend(url)
+    return url
+
+
+def open_backend(url: str) -> Backend:
+    """``sqlite:///abs/path.db``, a plain file path, or ``postgresql://…``."""
+    path = sqlite_file(url)
+    return PostgresBackend(url) if path is None else SqliteBackend(path)

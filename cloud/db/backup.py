@@ -7,8 +7,8 @@ from __future__ import annotations
 import sqlite3
 from contextlib import closing
 from pathlib import Path
-from urllib.parse import urlsplit
 
+from cloud.db.backend import sqlite_file
 from common.sqlitecopy import online_copy
 
 
@@ -17,11 +17,10 @@ class NotSqlite(ValueError):
 
 
 def sqlite_path(url: str) -> Path:
-    scheme = urlsplit(url).scheme if "://" in url else ""
-    if scheme in ("postgresql", "postgres"):
+    raw = sqlite_file(url)
+    if raw is None:
         raise NotSqlite("HQ runs on PostgreSQL: back it up with pg_basebackup and WAL archiving, "
                         "or pg_dump on a timer (docs/operations.md)")
-    raw = url[len("sqlite://"):] if scheme == "sqlite" else url
     return Path("/" + raw.lstrip("/")) if raw.startswith("/") else Path(raw)  # sqlite:////abs
 
 

@@ -8,28 +8,17 @@ from typing import Any, Final
 
 from cloud.db.backend import Backend
 from cloud.errors import UnknownStore
+from common.clock import age_s
 
 ORDER_FIELDS = ("id, number, day, channel, status, total_cents, member, table_no, pickup, "
                 "created_at, updated_at")
 LINE_FIELDS = "order_id, line_no, sku, name, qty, unit_cents, total_cents, station, note"
 
 
-def _age_s(at: str | None, now: datetime) -> float | None:
-    if not at:
-        return None
-    try:
-        moment = datetime.fromisoformat(at)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return round(max(0.0, (now - moment).total_seconds()), 3)
-
-
 def _store_dict(row: dict[str, Any], now: datetime) -> dict[str, Any]:
-    lag_s = _age_s(row.pop("last_event_at"), now)
+    lag_s = age_s(row.pop("last_event_at"), now)
     return {**row, "online": bool(row["online"]), "lag_s": lag_s,
-            "backup_age_s": _age_s(row.get("last_backup_at"), now)}
+            "backup_age_s": age_s(row.get("last_backup_at"), now)}
 
 
 def list_stores(db: Backend) -> list[dict[str, Any]]:
@@ -134,5 +123,5 @@ def on_events(db: Backend, store: str, events: list[dict[str, Any]]) -> None:
     for event in events:
         at = event["data"].get("at") if isinstance(event["data"], dict) else None
         if event["type"] == "backup.done" and isinstance(at, str) and len(at) <= 40 \
-                and _age_s(at, datetime.now(UTC)) is not None:
+                and age_s(at, datetime.now(UTC)) is not None:
             db.execute("UPDATE stores SET last_backup_at = ? WHERE store = ?", (at, store))

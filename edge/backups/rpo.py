@@ -8,25 +8,18 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
-from common.clock import iso, utc_now
+from common.clock import age_s as _age, iso, utc_now
 
+from edge.db.connection import open_reader
 from edge.db.outbox import oldest_pending_at, sync_counters
 
 RECORD: Final = "last-backup.json"
 # doctor warns past these: the seed's RPO target is 5 minutes; a daily backup
 WARN_PENDING_S: Final = 300.0
 WARN_BACKUP_S: Final = 26 * 3600.0
-
-
-def age_s(at: str | None, now: datetime | None = None) -> float | None:
-    if not at:
-        return None
-    moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
-    return round(max(0.0, ((now or utc_now()) - moment).total_seconds()), 1)
 
 
 def record_backup(data_dir: Path, target: Path, size: int) -> dict[str, Any]:
@@ -43,7 +36,15 @@ def last_backup(data_dir: Path) -> dict[str, Any] | None:
         record = json.loads((data_dir / RECORD).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return record if isinstance(record, dict) and isinstance(record.get("at"), str) else None
+    if isinstance(record, dict) and isinstance(record.get("at"), str) and age_s(record["at"]) \
+            is not None:
+        return record
+    return None
+
+
+def age_s(at: str | None) -> float | None:
+    """An age as health and doctor show it: seconds, one decimal."""
+    return _age(at, ndigits=1)
 
 
 def rpo_view(pending_at: str | None, backup: dict[str, Any] | None) -> dict[str, Any]:
@@ -57,7 +58,7 @@ def rpo_view(pending_at: str | None, backup: dict[str, Any] | None) -> dict[str,
 def pending_age(db_path: Path) -> float:
     """The oldest unacknowledged event's age, read from the file (no daemon running)."""
     try:
-        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        conn = open_reader(db_path)
     except sqlite3.Error:
         return 0.0
     try:

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from common.config import ConfigError
 
+from edge.db.connection import open_reader
 from edge.db.database import write_once
 from edge.tables import sql
 from edge.tables.settings import TableSettings
@@ -48,8 +49,14 @@ def rotate(settings: Store, table_id: str) -> dict[str, Any]:
 
 
 def list_tables(settings: Store, ids: list[str] | None = None) -> list[dict[str, Any]]:
-    tables: list[dict[str, Any]] = run_job(settings, lambda tx: sql.tables_for_cli(tx.conn, ids))
-    return tables
+    """A read on a read-only connection: it takes no write lock from a serving daemon."""
+    if not settings.db_path.exists():
+        raise ConfigError(f"no store database at {settings.db_path}: run `storenode init` first")
+    conn = open_reader(settings.db_path)
+    try:
+        return sql.tables_for_cli(conn, ids)
+    finally:
+        conn.close()
 
 
 def qr_sheet(settings: Store, ids: list[str], out: Path, base_url: str | None

@@ -170,8 +170,7 @@ class TableView:
         self.mine: set[str] | None = None
 
     async def _reload(self) -> None:
-        seating = await self.db.read(guest_session, self.table_id)
-        self.mine = {o["id"] for o in seating["orders"]}
+        self.mine = await self.db.read(sql.open_session_order_ids, self.table_id)
 
     async def __call__(self, event: dict[str, Any]) -> dict[str, Any] | None:
         kind, data = event["type"], event["data"]

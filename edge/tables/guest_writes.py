@@ -3,7 +3,8 @@ commit together or not at all."""
 
 from __future__ import annotations
 
-from typing import Any
+import sqlite3
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from common.errors import Conflict, NotFound
@@ -15,6 +16,12 @@ from edge.tables import rules, sql
 from edge.tables.settings import TableSettings
 
 GUEST_CHANNEL = "dine_in_qr"
+# the table's open seating and its guest orders not yet ready, in one query
+SEATING: Final = (
+    "SELECT s.id, (SELECT COUNT(*) FROM orders o WHERE o.session_id = s.id AND o.channel = ? "
+    f"AND o.status IN ({','.join('?' * len(rules.OPEN_STATUSES))})) "
+    "FROM table_sessions s WHERE s.table_id = ? AND s.closed_at IS NULL")
+_SEATING_ARGS: Final = (GUEST_CHANNEL, *sorted(rules.OPEN_STATUSES))
 
 
 def scoped_key(table_id: str, key: str) -> str:
@@ -36,11 +43,7 @@ def place_guest_order(tx: Tx, token: str, body: dict[str, Any], guest_key: str,
         raise NotFound("unknown_table", None)
     table_id = found[0]
     key = scoped_key(table_id, guest_key)
-    seating = tx.cur.execute(  # the open seating and its guest orders not yet ready: one query
-        "SELECT s.id, (SELECT COUNT(*) FROM orders o WHERE o.session_id = s.id AND o.channel = ? "
-        f"AND o.status IN ({','.join('?' * len(rules.OPEN_STATUSES))})) "
-        "FROM table_sessions s WHERE s.table_id = ? AND s.closed_at IS NULL",
-        (GUEST_CHANNEL, *sorted(rules.OPEN_STATUSES), table_id)).fetchone()
+    seating = tx.cur.execute(SEATING, (*_SEATING_ARGS, table_id)).fetchone()
     refusal = None
     if seating is None and not limits.self_open:
         refusal = Conflict("table_closed", {"table": table_id})
@@ -59,11 +62,11 @@ def place_guest_order(tx: Tx, token: str, body: dict[str, Any], guest_key: str,
     return writes.create_order(tx, req, key, req_hash, tz)
 
 
-def guest_session(tx_or_conn: Any, table_id: str) -> dict[str, Any]:
+def guest_session(conn: sqlite3.Connection, table_id: str) -> dict[str, Any]:
     """This table's open seating as the guest sees it (read connection)."""
-    session_id = sql.open_session_id(tx_or_conn, table_id)
+    session_id = sql.open_session_id(conn, table_id)
     if session_id is None:
         return {"session": None, "orders": [], "total_cents": 0}
-    orders = sql.session_orders(tx_or_conn, session_id)
+    orders = sql.session_orders(conn, session_id)
     return {"session": session_id, "orders": [rules.guest_order(o) for o in orders],
             "total_cents": rules.bill_total(orders)}

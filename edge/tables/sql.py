@@ -128,6 +128,13 @@ def _staff_view(row: sqlite3.Row, orders: list[sqlite3.Row], calls: list[dict[st
     return table
 
 
+def open_session_order_ids(conn: sqlite3.Connection, table_id: str) -> set[str]:
+    """The ids of the orders of the table's open seating (none without one)."""
+    return {r[0] for r in conn.execute(
+        "SELECT o.id FROM table_sessions s JOIN orders o ON o.session_id = s.id "
+        "WHERE s.table_id = ? AND s.closed_at IS NULL", (table_id,))}
+
+
 def session_orders(conn: sqlite3.Connection, session_id: str) -> list[dict[str, Any]]:
     return fetch_orders(conn, "WHERE session_id = ? ORDER BY created_at", [session_id])
 
@@ -153,8 +160,10 @@ def close_table(tx: Tx, table_id: str, force: bool) -> dict[str, Any]:
     if session_id is None:
         raise Conflict("table_not_open", {"table": table_id})
     orders = session_orders(tx.conn, session_id)
-    unpaid = [o["id"] for o in orders if o["status"] != "cancelled" and tx.conn.execute(
-        "SELECT 1 FROM order_payments WHERE order_id = ?", (o["id"],)).fetchone() is None]
+    paid = {r[0] for r in tx.conn.execute(
+        "SELECT p.order_id FROM order_payments p JOIN orders o ON o.id = p.order_id "
+        "WHERE o.session_id = ?", (session_id,))}
+    unpaid = [o["id"] for o in orders if o["status"] != "cancelled" and o["id"] not in paid]
     if unpaid and not force:
         raise Conflict("unpaid_orders", {"orders": unpaid})
     at = utc_now_iso()
