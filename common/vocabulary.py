@@ -41,6 +41,9 @@ COUPON_KINDS: Final[tuple[str, ...]] = ("amount_off", "percent_off", "free_item"
 COUPON_STATES: Final[tuple[str, ...]] = ("issued", "redeemed", "void")
 # stock movements staff (or HQ) record; the system writes "sale", "cancel" and "refund" itself
 MOVEMENT_REASONS: Final[tuple[str, ...]] = ("receipt", "waste", "stocktake", "transfer")
+# a stock delta a superseded box's sales made, sent by HQ to the store's new box (HQ counted
+# it already: HQ's projection leaves this movement out; ARCHITECTURE §4e). Never from staff.
+OLD_BOX: Final = "old_box"
 
 MAX_LINES: Final = 100  # lines in one order
 MAX_QTY: Final = 999    # units on one line

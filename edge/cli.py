@@ -29,6 +29,7 @@ from edge.devices.technician import (TechnicianError, locker_open as open_compar
 from edge.server import serve
 from edge.tables import commands as floor
 from edge.backups import commands as backups, local as local_backups
+from edge.syncer.restore import RestoreError, restore_from_hq
 
 DATA_DIR = click.option(
     "--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="STORENODE_DATA_DIR",
@@ -170,6 +171,34 @@ def catalog_import(csv_file: Path, outlet: str | None, stock: int, data_dir: Pat
     except DomainError as exc:
         _fail(f"{exc.code}: {exc.detail}")
     _out({"imported": count})
+
+
+@cli.command()
+@DATA_DIR
+@click.option("--broker", required=True, help="mqtt://HOST:PORT or mqtts://HOST:PORT.")
+@click.option("--username", required=True,
+              help="The new box's broker user, <store>@e<N>, from `storenode-cloud store replace`.")
+@click.option("--password", required=True, help="Its password, from the same command.")
+@click.option("--ca-file", default="", help="CA bundle for mqtts:// (default: the system's).")
+@click.option("--timeout", "timeout_s", default=120.0, show_default=True,
+              type=click.FloatRange(1, 3600), help="Give up after this long without HQ.")
+def restore(data_dir: Path, broker: str, username: str, password: str, ca_file: str,
+            timeout_s: float) -> None:
+    """Write a replacement box from HQ: config, staff, catalog, prices, stock, members, tables,
+    today's and the open orders; prints what it restored. Cut off, the same command resumes.
+
+    Example: storenode restore --data-dir /var/lib/storenode --broker mqtts://mq.example.com:8883 --username canteen-01@e2 --password '...'
+    """
+    def progress(done: int, total: int) -> None:
+        click.echo(f"\rrestoring: {done}/{total} chunks ({100 * done // total} %)", err=True,
+                   nl=done == total)
+
+    try:
+        result = asyncio.run(restore_from_hq(data_dir, broker, username, password, ca_file,
+                                             timeout_s=timeout_s, progress=progress))
+    except (RestoreError, FileExistsError, ConfigError, OSError, ValueError) as exc:
+        _fail(str(exc))
+    _out(result)
 
 
 @cli.group()

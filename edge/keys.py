@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from edge.printing.coordinator import PrintCoordinator
     from edge.probes.footfall import ProbeService
     from edge.db.database import Database
+    from edge.syncer.box import Box
     from edge.syncer.link import EdgeSync
     from edge.tables.guest import GuestLimits
 
@@ -28,6 +29,7 @@ METRICS: web.AppKey["Metrics"] = web.AppKey("metrics")
 TOKENS: web.AppKey["TokenSigner"] = web.AppKey("tokens")
 LIMITER: web.AppKey["LoginLimiter"] = web.AppKey("limiter")
 SYNC: web.AppKey["EdgeSync"] = web.AppKey("sync")  # only when a broker is configured
+BOX: web.AppKey["Box"] = web.AppKey("box")  # this box's epoch; superseded? (edge/syncer/box.py)
 MEMBER_LOOKUPS: web.AppKey["LookupNotices"] = web.AppKey("member_lookups")
 PRINTING: web.AppKey["PrintCoordinator"] = web.AppKey("printing")  # only with printers
 DEVICES: web.AppKey["DeviceRegistry"] = web.AppKey("devices")  # health of lockers and probes

@@ -14,6 +14,7 @@ from common.price_rules import PRICE_RULE
 from common.schemas import CHANNEL, GUEST_ORDER, ITEM_CREATE, ITEM_PATCH, QUOTAS
 
 from edge import __version__, keys, system
+from edge.syncer.box import SELLING
 from edge.lockers import routes as lockers
 from edge.catalog import routes as catalog, inventory_routes as inventory
 from edge.catalog.schemas import MOVEMENT
@@ -216,4 +217,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     who = bearer(request, request.app[keys.TOKENS], PUBLIC_PATHS, WEBSOCKET_PATHS)
     if who is not None:
         request[PRINCIPAL] = who
+    if request.method == "POST" and keys.BOX in request.app:
+        route = request.match_info.route.resource
+        if route is not None and (request.method, route.canonical) in SELLING:
+            request.app[keys.BOX].refuse_sales()  # 503 box_superseded on a replaced box
     return await handler(request)

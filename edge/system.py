@@ -40,7 +40,15 @@ async def health(request: web.Request) -> web.Response:
         "printers": printers, "print_jobs": print_jobs,
         "devices": app[keys.DEVICES].health(),
         "backup": rpo["backup"],
+        "box": _box(app),
     })
+
+
+def _box(app: web.Application) -> dict[str, Any]:
+    """This box's epoch, and when HQ said it was replaced (null: it serves the store)."""
+    found = app.get(keys.BOX)
+    return {"epoch": found.epoch if found else 1,
+            "superseded_at": found.superseded_at if found else None}
 
 
 async def _rpo(app: web.Application) -> dict[str, Any]:

@@ -13,7 +13,8 @@ from common.price_rules import PRICE_RULE, RULE_ID
 from common.schemas import (CHANNEL, COUPON_CODE, GUEST_ORDER, IDHASH, ITEM_PROPS,
                             MEMBER_ID, ORDER_LINE, PROFILE, QUOTAS, REF, SKU, TABLE_TOKEN)
 from common.vocabulary import (ACCOUNTS, CHANNELS, COUPON_KINDS, COUPON_STATES, ENTRY_KINDS,
-                               ID_KINDS, MAX_LINES, MOVEMENT_REASONS)
+                               ID_KINDS, MAX_LINES, MOVEMENT_REASONS,
+                               OLD_BOX)
 
 _RATE = {"type": "number", "minimum": 0, "maximum": 1000}
 _CHANNEL_RATES = {"type": "object", "propertyNames": CHANNEL, "additionalProperties": _RATE}
@@ -32,7 +33,7 @@ CHANGE_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
                                     # 0: an HQ stocktake that found what HQ expected
                                     "delta": {"type": "integer", "minimum": -1_000_000,
                                               "maximum": 1_000_000},
-                                    "reason": {"enum": list(MOVEMENT_REASONS)},
+                                    "reason": {"enum": [*MOVEMENT_REASONS, OLD_BOX]},
                                     "ref": {"type": ["string", "null"], "maxLength": 64}}},
 }
 

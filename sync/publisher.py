@@ -97,13 +97,18 @@ class OutboxPublisher:
             self.counters["invalid_acks"] += 1
             log.warning("invalid ack dropped: %s", exc)
             return None
+        self.handle_ack(ack)
+        return ack
+
+    def handle_ack(self, ack: dict[str, Any]) -> None:
+        """Act on a parsed ack (``messages.parse_ack``) meant for this publisher."""
         applied = ack.get("applied_seq")
         if applied is not None and applied > self.acked_seq:
             if applied > self.source.last_seq():  # more than we ever committed: not ours
                 self.counters["invalid_acks"] += 1
                 log.warning("ack %d beyond our last seq %d ignored", applied,
                             self.source.last_seq())
-                return ack
+                return
             # applied >= next_seq happens after a restart: HQ applied a previous session's
             # batches whose ack we had not stored yet. Skip what HQ already has.
             self.acked_seq = applied
@@ -127,7 +132,6 @@ class OutboxPublisher:
                 self.acked_seq = resend - 1  # in memory only: the stored ack never goes down
             self._rewind(resend)
         self._wake.set()
-        return ack
 
     # -- the loop ----------------------------------------------------------------
     async def run(self) -> None:

@@ -13,6 +13,9 @@ KINDS: Final[dict[str, tuple[str, bool]]] = {
     "ack": ("cloud->edge", False),
     "down": ("cloud->edge", False),
     "state": ("edge->cloud", True),
+    # a replacement box asks for its restore snapshot, HQ answers in chunks (§4e)
+    "restore": ("edge->cloud", False),
+    "snapshot": ("cloud->edge", False),
 }
 SHARE_GROUP: Final = "cloud"
 _SEGMENT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -48,6 +51,8 @@ def parse(name: str) -> Topic | None:
 
 
 def cloud_subscriptions(shared: bool = True) -> list[str]:
-    """What the cloud subscribes to: ``up`` shared among workers, ``state`` by every worker."""
-    up = f"{PREFIX}/+/+/up"
-    return [f"$share/{SHARE_GROUP}/{up}" if shared else up, f"{PREFIX}/+/+/state"]
+    """What the cloud subscribes to: ``up`` shared among workers, ``state`` by every worker,
+    ``restore`` shared among the HQ processes (one answers each request)."""
+    up, restore = f"{PREFIX}/+/+/up", f"{PREFIX}/+/+/restore"
+    return [f"$share/{SHARE_GROUP}/{up}" if shared else up, f"{PREFIX}/+/+/state",
+            f"$share/{SHARE_GROUP}/{restore}" if shared else restore]

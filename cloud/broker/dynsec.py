@@ -179,8 +179,28 @@ def store_commands(store: str, password: str) -> list[dict[str, Any]]:
              "clientid": edge_client_id(store), "roles": [{"rolename": role["rolename"]}]}]
 
 
+def box_commands(store: str, username: str, password: str) -> list[dict[str, Any]]:
+    """Another box of an existing store: its own user and client id, the store's role."""
+    return [{"command": "createClient", "username": username, "password": password,
+             "clientid": f"edge-{username}", "roles": [{"rolename": store_role_name(store)}]}]
+
+
+def add_box(doc: dict[str, Any], store: str, username: str,
+            password_fields: dict[str, Any]) -> None:
+    doc["clients"].append(client(username, password_fields, store_role_name(store),
+                                 f"edge-{username}"))
+
+
+def remove_client(doc: dict[str, Any], username: str) -> None:
+    doc["clients"] = [c for c in doc["clients"] if c["username"] != username]
+
+
+def delete_client_command(username: str) -> dict[str, Any]:
+    return {"command": "deleteClient", "username": username}
+
+
 def delete_store_commands(store: str) -> list[dict[str, Any]]:
-    return [{"command": "deleteClient", "username": store},
+    return [delete_client_command(store),
             {"command": "deleteRole", "rolename": store_role_name(store)}]
 
 

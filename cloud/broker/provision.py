@@ -24,7 +24,7 @@ import getpass
 import os
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,8 @@ from cloud.config import (
     render_config,
 )
 from cloud.database import CloudDb
-from cloud.errors import StoreExists
+from cloud.errors import StoreExists, UnknownStore
+from cloud.stores.boxes import box_username
 from cloud.names import ID
 from sync.mqtt import BrokerUrl
 
@@ -217,31 +218,86 @@ def add_store(data_dir: Path, store: str, tenant: str = "default") -> dict[str, 
     return {"store": store, "tenant": tenant, "username": store, "password": password}
 
 
+def replace_store(data_dir: Path, store: str) -> dict[str, Any]:
+    """A new box for ``store`` (ARCHITECTURE §4e): the next epoch at HQ and a broker user of
+    its own, with a new random password; the old box keeps its user to drain until
+    :func:`revoke_box`. ``{store, tenant, epoch, username, password, restored_seq}``."""
+    settings = load_settings(data_dir)
+    password = secrets.token_urlsafe(24)
+    db = CloudDb.open(settings.database)
+    try:
+        with _locked(settings.mosquitto_dir):
+            write_broker_files(settings)
+            current = db.get_store(store)
+            if current is None:
+                raise UnknownStore(store)
+            username = box_username(store, int(current["epoch"]) + 1)
+            if username in _broker_users(settings):  # a replace that failed half-way
+                _box_change(settings, [dynsec.delete_client_command(username)],
+                            lambda doc: dynsec.remove_client(doc, username))
+            _box_change(settings, dynsec.box_commands(store, username, password),
+                        lambda doc: dynsec.add_box(doc, store, username,
+                                                   dynsec.credentials(password)))
+            try:
+                result = db.replace_store(store)
+            except BaseException:
+                _box_change(settings, [dynsec.delete_client_command(username)],
+                            lambda doc: dynsec.remove_client(doc, username))
+                raise
+    finally:
+        db.close()
+    return {"store": store, "tenant": result["tenant"], "epoch": result["epoch"],
+            "username": username, "password": password, "restored_seq": result["restored_seq"]}
+
+
+def revoke_box(data_dir: Path, store: str, epoch: int) -> dict[str, Any]:
+    """End a superseded box's broker user (its outbox should have drained: ``storenode-cloud
+    stores`` shows what HQ applied of it)."""
+    settings = load_settings(data_dir)
+    db = CloudDb.open(settings.database)
+    try:
+        with _locked(settings.mosquitto_dir):
+            write_broker_files(settings)
+            username = db.revoke_box(store, epoch)
+            if username in _broker_users(settings):
+                _box_change(settings, [dynsec.delete_client_command(username)],
+                            lambda doc: dynsec.remove_client(doc, username))
+    finally:
+        db.close()
+    return {"store": store, "epoch": epoch, "username": username, "revoked": True}
+
+
+def _box_change(settings: Settings, commands: list[dict[str, Any]],
+                edit: Callable[[dict[str, Any]], None]) -> None:
+    """One change of the broker's users: through the running broker's control topic, or in
+    the state file when no broker runs."""
+    mosq = settings.mosquitto_dir
+    if broker_running(mosq):
+        if not settings.broker:
+            raise dynsec.ControlError("a broker runs from this data dir but broker.url is not "
+                                      "set: provisioning cannot reach its control topic")
+        dynsec.apply(settings.broker, settings.broker_admin_password, commands,
+                     ca_file=settings.ca_file)
+        return
+    doc = dynsec.read(mosq / dynsec.FILE)
+    assert doc is not None  # write_broker_files made it
+    edit(doc)
+    write_atomic(mosq / dynsec.FILE, dynsec.dumps(doc), FILE_MODE)
+
+
 def _broker_users(settings: Settings) -> set[str]:
     doc = dynsec.read(settings.mosquitto_dir / dynsec.FILE)
     return dynsec.usernames(doc) if doc is not None else set()
 
 
 def _broker_change(settings: Settings, store: str, password: str, *, add: bool) -> None:
-    """Add (or take back) a store's broker user: through the running broker's control topic,
-    or in the state file when no broker runs."""
-    mosq = settings.mosquitto_dir
-    if broker_running(mosq):
-        if not settings.broker:
-            raise dynsec.ControlError("a broker runs from this data dir but broker.url is not "
-                                      "set: provisioning cannot reach its control topic")
-        commands = (dynsec.store_commands(store, password) if add
-                    else dynsec.delete_store_commands(store))
-        dynsec.apply(settings.broker, settings.broker_admin_password, commands,
-                     ca_file=settings.ca_file)
-        return
-    doc = dynsec.read(mosq / dynsec.FILE)
-    assert doc is not None  # write_broker_files made it
+    """Add (or take back) a store's broker user and role."""
     if add:
-        dynsec.add_store(doc, store, dynsec.credentials(password))
+        _box_change(settings, dynsec.store_commands(store, password),
+                    lambda doc: dynsec.add_store(doc, store, dynsec.credentials(password)))
     else:
-        dynsec.remove_store(doc, store)
-    write_atomic(mosq / dynsec.FILE, dynsec.dumps(doc), FILE_MODE)
+        _box_change(settings, dynsec.delete_store_commands(store),
+                    lambda doc: dynsec.remove_store(doc, store))
 
 
 def add_hq_user(data_dir: Path, user: str, password: str, role: str) -> None:

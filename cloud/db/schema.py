@@ -480,13 +480,72 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
     -- when each store last made a local backup (its backup.done event; cloud/stores)
     ALTER TABLE stores ADD COLUMN last_backup_at TEXT
     """),
+    ("0014_box_epochs", """
+    -- the box that serves each store now (ARCHITECTURE §4e): `storenode-cloud store replace`
+    -- moves it on; stores.applied_seq is that box's, the boxes before keep theirs here
+    ALTER TABLE stores ADD COLUMN epoch INTEGER NOT NULL DEFAULT 1;
+    CREATE TABLE store_boxes (
+        store TEXT NOT NULL,
+        epoch INTEGER NOT NULL,
+        username TEXT NOT NULL,                  -- the box's own broker user
+        applied_seq BIGINT NOT NULL DEFAULT 0,   -- of a superseded box: what HQ applied of it
+        created_at TEXT NOT NULL,
+        superseded_at TEXT,
+        revoked_at TEXT,                         -- its broker user deleted
+        PRIMARY KEY (store, epoch)
+    );
+    -- what a replacement box needs that no projection keeps: the store's staff (PIN hashes,
+    -- never PINs) and its edge.toml without secrets (staff.changed / config.changed events)
+    CREATE TABLE store_staff (
+        store TEXT NOT NULL,
+        staff TEXT NOT NULL,
+        role TEXT NOT NULL,
+        pin_hash TEXT NOT NULL,
+        active INTEGER NOT NULL,
+        PRIMARY KEY (store, staff)
+    );
+    CREATE TABLE store_configs (
+        store TEXT PRIMARY KEY,
+        toml TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    -- events are (store, epoch, seq): a superseded box's seqs are its own (invariant 7)
+    POSTGRESQL ONLY ALTER TABLE events ADD COLUMN epoch INTEGER NOT NULL DEFAULT 1;
+    POSTGRESQL ONLY ALTER TABLE events DROP CONSTRAINT events_pkey;
+    POSTGRESQL ONLY ALTER TABLE events ADD PRIMARY KEY (store, epoch, seq);
+    SQLITE ONLY CREATE TABLE events_by_epoch (
+        store TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        event_id TEXT NOT NULL UNIQUE,
+        type TEXT NOT NULL,
+        v INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        hlc TEXT NOT NULL,
+        data TEXT NOT NULL,
+        epoch INTEGER NOT NULL DEFAULT 1,
+        PRIMARY KEY (store, epoch, seq)
+    );
+    SQLITE ONLY INSERT INTO events_by_epoch(store, seq, event_id, type, v, at, hlc, data, epoch)
+        SELECT store, seq, event_id, type, v, at, hlc, data, 1 FROM events;
+    SQLITE ONLY DROP TABLE events;
+    SQLITE ONLY ALTER TABLE events_by_epoch RENAME TO events
+    """),
 )
 PG_ONLY: Final = "POSTGRESQL ONLY "
+SQLITE_ONLY: Final = "SQLITE ONLY "
 
 
 def _statements(sql: str) -> list[str]:
     lines = [line.split("--", 1)[0] for line in sql.splitlines()]  # no '--' inside literals
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def _for_backend(statement: str, backend: str) -> str | None:
+    """The statement as ``backend`` runs it; None when it is another backend's only."""
+    for prefix, only in ((PG_ONLY, "postgresql"), (SQLITE_ONLY, "sqlite")):
+        if statement.startswith(prefix):
+            return statement[len(prefix):] if backend == only else None
+    return statement
 
 
 def migrate(db: Backend) -> list[str]:
@@ -500,11 +559,9 @@ def migrate(db: Backend) -> list[str]:
             if db.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone():
                 continue
             for statement in _statements(sql):
-                if statement.startswith(PG_ONLY):
-                    if db.name != "postgresql":
-                        continue
-                    statement = statement[len(PG_ONLY):]
-                db.execute(statement)
+                ours = _for_backend(statement, db.name)
+                if ours is not None:
+                    db.execute(ours)
             db.execute("INSERT INTO _migrations(name, applied_at) VALUES (?, ?)",
                        (name, utc_now_iso()))
         ran.append(name)

@@ -22,16 +22,24 @@ class Ack:
     resend_from: int | None = None
     events_applied: int = 0
     reason: str | None = None
+    # the box the batch came from; ``superseded``: a box that was replaced (it drains)
+    epoch: int = 1
+    superseded: bool = False
     # member changes the batch sent to stores' feeds: {store: first new cursor} (to push)
     feed: dict[str, int] = field(default_factory=dict, compare=False)
 
     def message(self) -> dict[str, Any] | None:
         """The ``ack`` payload for the edge (without ``v``), or None when nothing is sent."""
         if self.kind == "gap":
-            return {"resend_from": self.resend_from, "applied_seq": self.applied_seq}
-        if self.kind in ("applied", "duplicate"):
-            return {"applied_seq": self.applied_seq}
-        return None
+            found = {"resend_from": self.resend_from, "applied_seq": self.applied_seq}
+        elif self.kind in ("applied", "duplicate"):
+            found = {"applied_seq": self.applied_seq}
+        else:
+            return None
+        found["epoch"] = self.epoch
+        if self.superseded:
+            found["superseded"] = True
+        return found
 
     @classmethod
     def rejected(cls, reason: str) -> Ack:
@@ -46,6 +54,8 @@ class StateResult:
     online: bool
     replay_from: int | None = None
     reason: str | None = None
+    # an answer to send on the store's ack topic (to a superseded box: superseded_ack)
+    ack: dict[str, Any] | None = field(default=None, compare=False)
     # lease changes a settlement sent to stores' feeds: {store: first new cursor} (to push)
     feed: dict[str, int] = field(default_factory=dict, compare=False)
 

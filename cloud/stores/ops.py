@@ -11,6 +11,7 @@ from cloud.errors import StoreExists
 from cloud.feed import changes
 from cloud.members import seed as member_seed
 from cloud.members import sql as members
+from cloud.stores import boxes, restore
 from cloud.stores import sql as reads
 from sync import topics
 
@@ -31,6 +32,24 @@ class StoreOps:
             members.send_tenant_key(self._db, store, tenant)
             changes.seed_new_store(self._db, store)
             member_seed.seed_store(self._db, store, tenant)
+
+    def replace_store(self, store: str) -> dict[str, Any]:
+        """A new box for ``store``: the next epoch (cloud/stores/boxes.py)."""
+        with self._lock:
+            return boxes.replace(self._db, store)
+
+    def revoke_box(self, store: str, epoch: int) -> str:
+        with self._lock:
+            return boxes.revoke(self._db, store, epoch)
+
+    def restore_snapshot(self, store: str) -> dict[str, Any]:
+        """What a replacement box needs (cloud/stores/restore.py); raises UnknownStore."""
+        with self._lock:
+            return restore.build(self._db, store)
+
+    def store_boxes(self, store: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return boxes.boxes(self._db, store)
 
     def get_store(self, store: str) -> dict[str, Any] | None:
         with self._lock:

@@ -23,7 +23,7 @@ def _store_dict(row: dict[str, Any], now: datetime) -> dict[str, Any]:
 
 def list_stores(db: Backend) -> list[dict[str, Any]]:
     now = datetime.now(UTC)
-    rows = db.rows("SELECT store, tenant, online, last_seen, applied_seq, last_event_at, "
+    rows = db.rows("SELECT store, tenant, epoch, online, last_seen, applied_seq, last_event_at, "
                    "last_backup_at FROM stores ORDER BY store")
     return [_store_dict(row, now) for row in rows]
 
@@ -31,7 +31,7 @@ def list_stores(db: Backend) -> list[dict[str, Any]]:
 def get_store(db: Backend, store: str) -> dict[str, Any] | None:
     rows = db.rows("SELECT store, tenant, created_at, applied_seq, last_event_at, last_seen, "
                    "online, bd_seq, last_birth, version, paused_channels, down_cursor, "
-                   "edge_cursor, feed_floor FROM stores WHERE store = ?", (store,))
+                   "edge_cursor, feed_floor, epoch FROM stores WHERE store = ?", (store,))
     if not rows:
         return None
     found = _store_dict(rows[0], datetime.now(UTC))
@@ -115,13 +115,33 @@ def order_count_by_store(db: Backend) -> dict[str, int]:
     return {store: int(n) for store, n in rows.fetchall()}
 
 
-HOOKED: Final = frozenset({"backup.done"})
+HOOKED: Final = frozenset({"backup.done", "staff.changed", "config.changed"})
+UPSERT_STAFF: Final = ("INSERT INTO store_staff(store, staff, role, pin_hash, active) "
+                       "VALUES (?, ?, ?, ?, ?) ON CONFLICT (store, staff) DO UPDATE SET "
+                       "role = excluded.role, pin_hash = excluded.pin_hash, "
+                       "active = excluded.active")
+UPSERT_CONFIG: Final = ("INSERT INTO store_configs(store, toml, updated_at) VALUES (?, ?, ?) "
+                        "ON CONFLICT (store) DO UPDATE SET toml = excluded.toml, "
+                        "updated_at = excluded.updated_at")
+MAX_CONFIG: Final = 64 * 1024
 
 
 def on_events(db: Backend, store: str, events: list[dict[str, Any]]) -> None:
-    """A store's ``backup.done``: when it last made a local backup (its store list row)."""
+    """What HQ keeps of a store for its backups and a replacement box: when it last made a
+    local backup (its store list row), its staff and its configuration (cloud/stores/boxes.py).
+    Data of the wrong shape is left out (the event is kept in ``events``)."""
     for event in events:
-        at = event["data"].get("at") if isinstance(event["data"], dict) else None
-        if event["type"] == "backup.done" and isinstance(at, str) and len(at) <= 40 \
+        data = event["data"] if isinstance(event["data"], dict) else {}
+        kind = event["type"]
+        at = data.get("at")
+        if kind == "backup.done" and isinstance(at, str) and len(at) <= 40 \
                 and age_s(at, datetime.now(UTC)) is not None:
             db.execute("UPDATE stores SET last_backup_at = ? WHERE store = ?", (at, store))
+        elif kind == "staff.changed" and all(
+                isinstance(data.get(k), str) and 0 < len(data[k]) <= 200
+                for k in ("staff", "role", "pin_hash")) and isinstance(data.get("active"), bool):
+            db.execute(UPSERT_STAFF, (store, data["staff"], data["role"], data["pin_hash"],
+                                      int(data["active"])))
+        elif kind == "config.changed" and isinstance(data.get("toml"), str) \
+                and len(data["toml"]) <= MAX_CONFIG:
+            db.execute(UPSERT_CONFIG, (store, data["toml"], event["at"]))

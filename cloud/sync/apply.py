@@ -4,26 +4,39 @@ One write transaction per batch. The store's row is locked first (``SELECT … F
 PostgreSQL; ``BEGIN IMMEDIATE`` holds SQLite's write lock), so N workers applying batches of
 the same store concurrently serialise on it and each sees the ``applied_seq`` the previous
 one committed. Only events after ``applied_seq`` are inserted and projected.
+
+Events are ``(store, epoch, seq)`` (ARCHITECTURE §3, invariant 7): a batch of the store's
+current box advances ``stores.applied_seq``; a batch of a box that was replaced
+(``storenode-cloud store replace``) is applied the same way against that box's own
+``store_boxes.applied_seq`` (its sales are real), answered ``superseded``, and what it did to
+stock reaches the new box through the change feed (``forward_to_new_box``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from typing import Any, Final
 
 from cloud.db.backend import Backend, utc_now_iso
+from cloud.feed import changes as feed
 from cloud.feed.results import Ack
 from cloud.guests import sql as guests
 from cloud.stores import sql as stores
 from cloud.members import leases
 from cloud.platforms import sql as platforms
 from cloud.sync.project import Projection
+from common.vocabulary import OLD_BOX
 from sync import messages
 
-LOCK_STORE: Final = "SELECT tenant, applied_seq FROM stores WHERE store = ?{FOR_UPDATE}"
-INSERT_EVENT: Final = ("INSERT INTO events(store, seq, event_id, type, v, at, hlc, data) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+LOCK_STORE: Final = ("SELECT tenant, applied_seq, epoch FROM stores WHERE store = ?"
+                     "{FOR_UPDATE}")
+LOCK_BOX: Final = ("SELECT applied_seq FROM store_boxes WHERE store = ? AND epoch = ?"
+                   "{FOR_UPDATE}")
+INSERT_EVENT: Final = ("INSERT INTO events(store, epoch, seq, event_id, type, v, at, hlc, data) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+ADVANCE_BOX: Final = "UPDATE store_boxes SET applied_seq = ? WHERE store = ? AND epoch = ?"
 ADVANCE: Final = ("UPDATE stores SET applied_seq = ?, last_seen = ?, last_event_at = ? "
                   "WHERE store = ?")
 
@@ -36,8 +49,8 @@ class _Outcome(Exception):
         self.ack = ack
 
 
-def _event_row(store: str, event: dict[str, Any]) -> tuple[Any, ...]:
-    return (store, event["seq"], event["event_id"], event["type"], event["v"], event["at"],
+def _event_row(store: str, epoch: int, event: dict[str, Any]) -> tuple[Any, ...]:
+    return (store, epoch, event["seq"], event["event_id"], event["type"], event["v"], event["at"],
             event["hlc"], json.dumps(event["data"], ensure_ascii=False, separators=(",", ":")))
 
 
@@ -46,7 +59,9 @@ def apply_batch(db: Backend, tenant: str, store: str, payload: bytes) -> Ack:
         batch = messages.parse_up(payload, store)
     except messages.MessageError as exc:
         return Ack.rejected(f"invalid batch: {exc}")
-    first, last, events = batch["first_seq"], batch["last_seq"], batch["events"]
+    first, last, events, epoch = (batch["first_seq"], batch["last_seq"], batch["events"],
+                                  batch["epoch"])
+    pushed: dict[str, int] = {}
     try:
         with db.write():
             row = db.execute(LOCK_STORE, (store,)).fetchone()
@@ -54,14 +69,20 @@ def apply_batch(db: Backend, tenant: str, store: str, payload: bytes) -> Ack:
                 raise _Outcome(Ack.rejected("unknown store"))
             if row[0] != tenant:
                 raise _Outcome(Ack.rejected("tenant mismatch"))
-            applied = int(row[1])
+            current = int(row[2])
+            if epoch > current:
+                raise _Outcome(Ack.rejected(f"unknown epoch {epoch} (the store's is {current})"))
+            old = epoch < current
+            applied = int(row[1]) if not old else _box_applied(db, store, epoch)
+            answer = {"epoch": epoch, "superseded": old}
             if last <= applied:
-                raise _Outcome(Ack("duplicate", applied_seq=applied))
+                raise _Outcome(Ack("duplicate", applied_seq=applied, **answer))
             if first > applied + 1:
-                raise _Outcome(Ack("gap", applied_seq=applied, resend_from=applied + 1))
+                raise _Outcome(Ack("gap", applied_seq=applied, resend_from=applied + 1,
+                                   **answer))
             fresh = events[applied + 1 - first:]
             now = utc_now_iso()
-            db.insert_many(INSERT_EVENT, [_event_row(store, e) for e in fresh])
+            db.insert_many(INSERT_EVENT, [_event_row(store, epoch, e) for e in fresh])
             projection = Projection(store, now)
             for event in fresh:
                 projection.add(event)
@@ -70,12 +91,42 @@ def apply_batch(db: Backend, tenant: str, store: str, payload: bytes) -> Ack:
                 platforms.on_events(db, store, fresh, now, int(time.time() * 1000))
             if any(e["type"] in guests.HOOKED for e in fresh):  # relayed guest orders
                 guests.on_events(db, store, fresh, now)
-            if any(e["type"] in stores.HOOKED for e in fresh):  # the store's last backup
-                stores.on_events(db, store, fresh)
-            db.execute(ADVANCE, (last, now, fresh[-1]["at"], store))
-            leases.settle_if_due(db, store, now)  # a catch-up after a reconnect is done
+            if old:
+                db.execute(ADVANCE_BOX, (last, store, epoch))
+                pushed = forward_to_new_box(db, store, epoch, last, projection.stock)
+            else:
+                if any(e["type"] in stores.HOOKED for e in fresh):  # the store's last backup
+                    stores.on_events(db, store, fresh)
+                db.execute(ADVANCE, (last, now, fresh[-1]["at"], store))
+                leases.settle_if_due(db, store, now)  # a catch-up after a reconnect is done
     except _Outcome as outcome:
         return outcome.ack
     except db.input_errors as exc:  # e.g. an event_id already stored under another seq
         return Ack.rejected(f"cannot store the batch: {type(exc).__name__}: {exc}")
-    return Ack("applied", applied_seq=last, events_applied=len(fresh))
+    return Ack("applied", applied_seq=last, events_applied=len(fresh), feed=pushed, **answer)
+
+
+def _box_applied(db: Backend, store: str, epoch: int) -> int:
+    row = db.execute(LOCK_BOX, (store, epoch)).fetchone()
+    if row is None:
+        raise _Outcome(Ack.rejected(f"store {store} never had a box of epoch {epoch}"))
+    return int(row[0])
+
+
+def forward_to_new_box(db: Backend, store: str, epoch: int, last: int,
+                       stock: dict[str, int]) -> dict[str, int]:
+    """What a superseded box's batch did to stock, sent to the store's feed as ``stock.adjust``
+    (reason ``old_box``: the new box moves its stock, and HQ's, moved by the batch already,
+    stays as it is), one per SKU, each with a ref unique to the batch so that it is applied
+    once; ``{store: first new cursor}`` to push, or nothing."""
+    moved = [(sku, delta) for sku, delta in sorted(stock.items()) if delta]
+    if not moved:
+        return {}
+    feed.lock_stores(db, [store])
+    head = feed.advance(db, [store], by=len(moved))[store]
+    first = head - len(moved) + 1
+    feed.record(db, [(store, first + i, feed.STOCK_ADJUST, None, {
+        "sku": sku, "delta": delta, "reason": OLD_BOX,
+        "ref": f"box{epoch}:{last}:{hashlib.sha1(sku.encode()).hexdigest()[:20]}"})
+        for i, (sku, delta) in enumerate(moved)])
+    return {store: first}

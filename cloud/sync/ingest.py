@@ -120,8 +120,10 @@ class Ingest:
 
     async def _send_ack(self, tenant: str, store: str, ack: Ack) -> None:
         message = ack.message()
-        if message is None:
-            return
+        if message is not None:
+            await self._publish_ack(tenant, store, message)
+
+    async def _publish_ack(self, tenant: str, store: str, message: dict[str, Any]) -> None:
         try:
             code = await self.publish(topics.topic(tenant, store, "ack"), messages.encode(message))
         except ConnectionError as exc:  # the edge resends after its reconnect: a duplicate
@@ -141,6 +143,8 @@ class Ingest:
             return None
         if not result.accepted:
             self.counters["states_ignored"] += 1
+            if result.ack is not None:  # a superseded box: told so, on its ack topic
+                await self._publish_ack(parsed.tenant, parsed.store, result.ack)
             return result
         self.counters["births" if result.online else "deaths"] += 1
         if result.replay_from is not None and self.feed is not None:

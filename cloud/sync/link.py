@@ -27,6 +27,7 @@ from cloud.config import Settings
 from cloud.db.backend import utc_now_iso
 from cloud.sync.ingest import Ingest
 from cloud.sync.publisher import FeedPublisher
+from cloud.sync.restorer import Restorer
 from sync import messages, topics
 from sync.mqtt import MqttClient
 
@@ -54,17 +55,24 @@ class CloudLink:
         # acks are QoS 0: each one supersedes the last, a lost one is repaired by the edge's
         # resend (duplicates are dropped), and QoS 1 acks stalled catch-up (docs/sync-protocol.md)
         self.ingest = Ingest(db, functools.partial(self.client.publish, qos=0), feed=self.feed)
+        self.restorer = Restorer(db, self.client.publish)  # replacement boxes (HQ only)
         every = topics.cloud_subscriptions()
         self.subscriptions = every[:1] if ingest_only else every
         self.refused: list[str] = []
         self.client.on_connect = self._subscribe
-        self.client.on_message = self.ingest.dispatch
+        self.client.on_message = self._dispatch
         self.client.on_retained = functools.partial(self.ingest.dispatch, retained=True)
         self._presence: asyncio.Task[None] | None = None  # this session's presence check
 
     @property
     def connected(self) -> bool:
         return self.client.connected.is_set()
+
+    def _dispatch(self, topic: str, payload: bytes) -> None:
+        if topic.endswith("/restore"):
+            self.restorer.dispatch(topic, payload)
+        else:
+            self.ingest.dispatch(topic, payload)
 
     def start(self) -> None:
         self.client.start()
@@ -94,7 +102,8 @@ class CloudLink:
             log.exception("could not list stores to ask for resends and rebirths")
             return
         for row in stores:
-            ack = messages.encode(messages.reconnect_ack(int(row["applied_seq"])))
+            ack = messages.encode(messages.reconnect_ack(int(row["applied_seq"]),
+                                                         int(row["epoch"])))
             sent = self.client.publish_nowait(topics.topic(row["tenant"], row["store"], "ack"),
                                               ack, qos=0)
             sent.add_done_callback(lambda f: f.cancelled() or f.exception())
@@ -148,6 +157,7 @@ class CloudLink:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._presence
         await self.ingest.close()
+        await self.restorer.close()
         await self.client.close()
         if self.feed is not None:
             await self.feed.close()

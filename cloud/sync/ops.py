@@ -24,7 +24,10 @@ class SyncOps:
             ack = apply.apply_batch(self._db, tenant, store, payload)
             if ack.kind != "applied":
                 return ack
-            return dataclasses.replace(ack, feed=fanout.drain(self._db))
+            pushed = fanout.drain(self._db)
+            for store_, cursor in ack.feed.items():  # a superseded box's stock, forwarded
+                pushed[store_] = min(cursor, pushed.get(store_, cursor))
+            return dataclasses.replace(ack, feed=pushed)
 
     def record_state(self, tenant: str, store: str, payload: bytes,
                      retained: bool = False) -> StateResult:

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from cloud.db.backend import Backend
 from cloud.members import events as member_events
+from common.vocabulary import OLD_BOX
 
 ORDER_COLUMNS: Final = ("store", "id", "number", "day", "channel", "status", "total_cents",
                         "member", "table_no", "pickup", "created_at", "updated_at", "seq")
@@ -169,6 +170,8 @@ class Projection:
 
     def stock_moved(self, seq: int, data: dict[str, Any]) -> None:
         sku, delta = self._delta(data)
+        if data.get("reason") == OLD_BOX:  # a superseded box's sale HQ counted when it came
+            return
         self.stock[sku] = self.stock.get(sku, 0) + delta
 
     def stock_low(self, seq: int, data: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ statement as a death (platform channels paused).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any, Final
 
@@ -60,6 +61,10 @@ def _compare_and_set(db: Backend, tenant: str, store: str,
                      state: dict[str, Any]) -> StateResult:
     bd_seq, now = state["bd_seq"], utc_now_iso()
     with db.write():
+        row = db.execute("SELECT epoch FROM stores WHERE store = ? AND tenant = ?",
+                         (store, tenant)).fetchone()
+        if row is not None and state["epoch"] != int(row[0]):
+            return _other_box(db, tenant, store, state["epoch"], int(row[0]))
         if state["online"]:
             cursor = state["applied_down_cursor"]
             version = state.get("version") if isinstance(state.get("version"), str) else None
@@ -74,6 +79,21 @@ def _compare_and_set(db: Backend, tenant: str, store: str,
             online = bool(state["online"])
             return StateResult(True, online, state["applied_down_cursor"] if online else None)
         return _refused(db, tenant, store, "stale bd_seq")
+
+
+def _other_box(db: Backend, tenant: str, store: str, epoch: int,
+               current: int) -> StateResult:
+    """The birth or death of a box that is not the store's current one: it changes nothing
+    of the store's presence. A superseded box is told so, with what HQ applied of its events
+    (it drains the rest); a box from the future is refused."""
+    if epoch > current:
+        return _refused(db, tenant, store, f"unknown epoch {epoch}")
+    row = db.execute("SELECT applied_seq FROM store_boxes WHERE store = ? AND epoch = ?",
+                     (store, epoch)).fetchone()
+    if row is None:
+        return _refused(db, tenant, store, f"unknown epoch {epoch}")
+    refused = _refused(db, tenant, store, "superseded box")
+    return dataclasses.replace(refused, ack=messages.superseded_ack(epoch, int(row[0])))
 
 
 def _go_offline(db: Backend, tenant: str, store: str, bd_seq: int, seen: str | None,
@@ -98,7 +118,8 @@ def _refused(db: Backend, tenant: str, store: str, reason: str) -> StateResult:
 def presence(db: Backend) -> list[dict[str, Any]]:
     """Every store as HQ's (re)connect needs it: who to ask to re-announce (all of them,
     with HQ's ``applied_seq`` to resend after) and whose presence to time out."""
-    return db.rows("SELECT store, tenant, online, bd_seq, applied_seq, keepalive_s FROM stores "
+    return db.rows("SELECT store, tenant, online, bd_seq, applied_seq, keepalive_s, epoch "
+                   "FROM stores "
                    "ORDER BY store")
 
 

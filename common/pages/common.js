@@ -42,6 +42,7 @@ const SN = (() => {
 
   const COMMON = {
     "lang.switch": ["English", "中文"],
+    "box.replaced": ["此设备已被更换：请使用新设备（本机不再接单）", "This box was replaced: use the new one (it takes no new orders)"],
     "net.down": ["无法连接本店服务器 — 操作未保存", "Store server unreachable — nothing saved"],
     "net.live": ["实时", "live"],
     "net.reconnecting": ["重新连接中…", "reconnecting…"],
@@ -101,11 +102,22 @@ const SN = (() => {
     }
     setNet(true);
     const data = await resp.json().catch(() => ({}));
+    if (data.error === "box_superseded" || (data.box && data.box.superseded_at)) showReplaced();
     if (resp.status === 401 && !path.startsWith("/auth/")) onUnauthorized();
     if (!resp.ok) {
       throw Object.assign(new Error(data.error || String(resp.status)), { status: resp.status, data });
     }
     return data;
+  }
+
+  // HQ replaced this box (a new one serves the store): say so on every page, for good
+  function showReplaced() {
+    if ($("replaced")) return;
+    const banner = document.createElement("div");
+    banner.id = "replaced"; banner.setAttribute("role", "alert"); banner.dataset.i18n = "box.replaced";
+    banner.style.cssText = "position:sticky;top:0;z-index:99;padding:1em;background:#b00020;color:#fff;font-size:1.3em;text-align:center";
+    banner.textContent = t("box.replaced");
+    document.body.prepend(banner);
   }
 
   function setNet(up) {

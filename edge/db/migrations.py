@@ -352,6 +352,16 @@ MIGRATIONS: Sequence[tuple[str, str]] = (
         ALTER TABLE order_lines ADD COLUMN price_rule TEXT;
         """,
     ),
+    (
+        # a restored box (storenode restore): each day's numbers go on above the last one HQ
+        # knew of plus restore.number_gap, so a superseded box's unsynced numbers are not
+        # used again; empty on every other box
+        "0012_number_floors",
+        """
+        CREATE TABLE order_number_floors (day TEXT PRIMARY KEY, last INTEGER NOT NULL)
+            WITHOUT ROWID;
+        """,
+    ),
 )
 
 

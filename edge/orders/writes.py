@@ -88,11 +88,12 @@ def create_order(
         "INSERT INTO orders(id, number, day, channel, status, total_cents, member, table_no, "
         "pickup, created_at, updated_at, discount_cents, coupons, points_earned, note, "
         "session_id) "
-        "VALUES (?,(SELECT COALESCE(MAX(number), 0) + 1 FROM orders WHERE day = ?),"
+        "VALUES (?,(SELECT MAX(COALESCE(MAX(number), 0), COALESCE((SELECT last FROM "
+        "order_number_floors WHERE day = ?), 0)) + 1 FROM orders WHERE day = ?),"
         "?,?,?,?,?,?,?,?,?,?,?,?,?,"
         "(SELECT id FROM table_sessions WHERE table_id = ? AND closed_at IS NULL)) "
         "RETURNING number",
-        (order_id, day, day, channel, "placed", order["total_cents"],
+        (order_id, day, day, day, channel, "placed", order["total_cents"],
          order["member"], order["table"], int(order["pickup"]), at, at,
          order.get("discount_cents", 0), order.get("coupons") and json.dumps(order["coupons"]),
          order.get("points_earned"), order.get("note"), order["table"]),

@@ -17,6 +17,9 @@ def add_staff(tx: Tx, staff_id: str, role: str, pin_hash: str) -> None:
         "INSERT INTO staff(id, role, pin_hash, created_at) VALUES (?,?,?,?)",
         (staff_id, role, pin_hash, iso(utc_now())),
     )
+    # HQ keeps the store's staff (the PIN's hash, never the PIN) for a replacement box
+    tx.emit("staff.changed", {"staff": staff_id, "role": role, "pin_hash": pin_hash,
+                              "active": True})
 
 
 def staff_pin_hash(conn: sqlite3.Connection, staff_id: str) -> tuple[str, str] | None:

@@ -23,7 +23,10 @@ from sync.mqtt import MqttClient, Will
 from sync.publisher import Batch, OutboxPublisher, retrieve
 
 from edge import __version__, keys
+from edge.config import CONFIG_FILE
+from edge.syncer import box
 from edge.syncer import sql as syncdb
+from edge.syncer.box import Box
 from edge.db.database import Database
 
 if TYPE_CHECKING:
@@ -36,12 +39,15 @@ BIRTH_MIN_GAP_S: Final = 1.0
 
 
 class EdgeSync:
-    def __init__(self, settings: Settings, db: Database) -> None:
+    def __init__(self, settings: Settings, db: Database, box: Box | None = None) -> None:
         self.settings, self.db = settings, db
+        self.box = box or Box()
         t, s = settings.tenant, settings.store_id
         self.topic = {kind: topics.topic(t, s, kind) for kind in topics.KINDS}
+        # each box has its broker identity: edge-<store> for the first, edge-<store>@e<N> after
+        client_id = f"edge-{s}" if self.box.epoch == 1 else f"edge-{s}@e{self.box.epoch}"
         self.client = MqttClient(
-            settings.broker, f"edge-{s}", username=settings.broker_username or None,
+            settings.broker, client_id, username=settings.broker_username or None,
             password=settings.broker_password or None, keepalive=settings.keepalive_s,
             ca_file=settings.ca_file or None,
         )
@@ -68,7 +74,7 @@ class EdgeSync:
 
     async def batch_after(self, seq: int, limit: int, max_bytes: int) -> Batch | None:
         return await self.db.read(syncdb.outbox_batch, self.settings.store_id, seq, limit,
-                                  max_bytes)
+                                  max_bytes, self.box.epoch)
 
     async def record_ack(self, seq: int) -> None:
         stored = await self.db.write(syncdb.record_ack, seq)
@@ -85,7 +91,7 @@ class EdgeSync:
 
     async def stop(self) -> None:
         if self.client.connected.is_set():  # a clean goodbye: the broker drops the Will
-            death = messages.encode(messages.death(self.bd_seq))
+            death = messages.encode(messages.death(self.bd_seq, self.box.epoch))
             with contextlib.suppress(ConnectionError, TimeoutError):
                 async with asyncio.timeout(2):
                     await self.client.publish(self.topic["state"], death, retain=True)
@@ -108,7 +114,8 @@ class EdgeSync:
     # -- MQTT hooks ---------------------------------------------------------------
     async def _before_connect(self) -> Will:
         self.bd_seq = await self.db.write(syncdb.next_bd_seq)
-        return Will(self.topic["state"], messages.encode(messages.death(self.bd_seq)))
+        return Will(self.topic["state"],
+                    messages.encode(messages.death(self.bd_seq, self.box.epoch)))
 
     async def _on_connect(self) -> None:
         try:
@@ -126,11 +133,45 @@ class EdgeSync:
 
     def _on_message(self, topic: str, payload: bytes) -> None:
         if topic == self.topic["ack"]:
-            ack = self.publisher.on_ack(payload)
-            if ack is not None and ack.get("rebirth"):
-                self._answer_rebirth()
-        elif topic == self.topic["down"]:
+            self._on_ack(payload)
+        elif topic == self.topic["down"] and self.box.superseded_at is None:
             self._down.put_nowait(payload)
+
+    def _on_ack(self, payload: bytes) -> None:
+        """Acks on the store's topic are for its current box or for a superseded one: act
+        on ours; an ack of a later epoch, or one that says so, means this box was replaced."""
+        try:
+            ack = messages.parse_ack(payload)
+        except messages.MessageError as exc:
+            self.publisher.counters["invalid_acks"] += 1
+            log.warning("invalid ack dropped: %s", exc)
+            return
+        epoch = ack.get("epoch", self.box.epoch)  # none: an HQ from before epochs
+        if epoch > self.box.epoch or (epoch == self.box.epoch and ack.get("superseded")):
+            self._superseded()
+        if epoch != self.box.epoch:
+            return  # another box's
+        self.publisher.handle_ack(ack)
+        if ack.get("rebirth"):
+            self._answer_rebirth()
+
+    def _superseded(self) -> None:
+        if self.box.superseded_at is not None:
+            return
+        self.box.superseded_at = iso(utc_now())  # at once: no sale in between
+        log.error("HQ says this box (epoch %d) was replaced by a new one: it refuses new "
+                  "orders, drains its outbox and applies no more changes from HQ",
+                  self.box.epoch)
+        task = asyncio.get_running_loop().create_task(self._record_superseded(),
+                                                      name="sync-superseded")
+        self._rebirths.add(task)
+        task.add_done_callback(self._rebirths.discard)
+
+    async def _record_superseded(self) -> None:
+        try:
+            self.box.superseded_at = await self.db.write(box.mark_superseded)
+        except Exception:  # kept in memory; recorded at the next ack that says so
+            log.exception("could not record that this box was superseded")
 
     def _answer_rebirth(self) -> None:
         """HQ (re)connected and asks every store to confirm its presence: publish the birth
@@ -154,7 +195,7 @@ class EdgeSync:
     async def _publish_birth(self) -> None:
         self._last_birth = time.monotonic()
         birth = messages.birth(self.bd_seq, self.down_cursor, __version__, self.last_seq(),
-                               keepalive=self.settings.keepalive_s)
+                               keepalive=self.settings.keepalive_s, epoch=self.box.epoch)
         await self.client.publish(self.topic["state"], messages.encode(birth), retain=True)
 
     def commit_listener(self) -> None:
@@ -217,11 +258,17 @@ class EdgeSync:
 async def sync_ctx(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: run the sync coordinator when a broker is configured."""
     settings = app[keys.SETTINGS]
+    app[keys.BOX] = await app[keys.DB].read(box.read)
+    try:  # HQ keeps it for a replacement box (storenode restore)
+        text = (settings.data_dir / CONFIG_FILE).read_text(encoding="utf-8")
+        await app[keys.DB].write(box.record_config, box.shareable_config(text))
+    except OSError as exc:
+        log.warning("could not read the configuration to send HQ: %s", exc)
     if not settings.broker:
         log.info("no broker configured: running offline, events queue in the outbox")
         yield
         return
-    sync = EdgeSync(settings, app[keys.DB])
+    sync = EdgeSync(settings, app[keys.DB], app[keys.BOX])
     app[keys.SYNC] = sync
     app[keys.HUB].listeners.append(sync.commit_listener)
     await sync.start()

@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from common.errors import DomainError
+from common.vocabulary import OLD_BOX
 from sync import messages
 from sync.publisher import Batch
 
@@ -60,7 +61,7 @@ _ENVELOPE_BYTES = 200  # counted for the batch envelope around the events
 
 
 def outbox_batch(conn: sqlite3.Connection, store_id: str, after: int, limit: int,
-                 max_bytes: int) -> Batch | None:
+                 max_bytes: int, epoch: int = 1) -> Batch | None:
     """The ``up`` payload for events after ``after``: contiguous, at most limit / max_bytes.
 
     The event data is already JSON in the outbox: it is spliced in, not decoded and re-encoded.
@@ -72,7 +73,7 @@ def outbox_batch(conn: sqlite3.Connection, store_id: str, after: int, limit: int
     if not count:
         return None
     if last - after == count and _ENVELOPE_BYTES + len(events) <= max_bytes:
-        return _batch(store, after, last, events)
+        return _batch(store, epoch, after, last, events)
     rows = conn.execute(_EVENT_JSON, (store, after, limit)).fetchall()
     if not rows or rows[0][0] != after + 1:
         if rows:
@@ -86,12 +87,12 @@ def outbox_batch(conn: sqlite3.Connection, store_id: str, after: int, limit: int
         parts.append(part)
         size += len(part) + 1
         last = seq
-    return _batch(store, after, last, b",".join(parts))
+    return _batch(store, epoch, after, last, b",".join(parts))
 
 
-def _batch(store: str, after: int, last: int, events: bytes) -> Batch:
-    envelope = b'{"v":1,"store":%s,"first_seq":%d,"last_seq":%d,"events":[' % (
-        store.encode(), after + 1, last)
+def _batch(store: str, epoch: int, after: int, last: int, events: bytes) -> Batch:
+    envelope = b'{"v":1,"store":%s,"epoch":%d,"first_seq":%d,"last_seq":%d,"events":[' % (
+        store.encode(), epoch, after + 1, last)
     return Batch(after + 1, last, envelope + events + b"]}")
 
 
@@ -157,6 +158,9 @@ def _apply_stock(tx: Tx, data: dict[str, Any]) -> None:
         return  # applied before, under another cursor
     if not data["delta"]:
         return  # the count matched: nothing moves
+    if data.get("reason") == OLD_BOX:  # sales made already: not refused for going below 0
+        catalog.move_stock(tx, data["sku"], int(data["delta"]), OLD_BOX, ref)
+        return
     catalog.record_movement(tx, data["sku"], int(data["delta"]), data.get("reason", "stocktake"),
                             None, ref)
 

@@ -187,7 +187,7 @@ async def test_ingest_worker_applies_and_acks(
             await edge.client.publish(edge.topic("up"), sim.payload(1, n))
             try:
                 assert await asyncio.wait_for(edge.got["ack"].get(), 0.5) == {
-                    "v": 1, "applied_seq": n}
+                    "v": 1, "applied_seq": n, "epoch": 1}
                 break
             except TimeoutError:
                 assert time.monotonic() < deadline, worker.log.read_text()

@@ -102,9 +102,9 @@ async def test_birth_batches_acks_and_the_down_feed(setup: tuple[TestClient, Edg
     sim.fill(10)
     n = len(sim.events)
     await edge.client.publish(edge.topic("up"), sim.payload(1, n))
-    assert await edge.next("ack") == {"v": 1, "applied_seq": n}
+    assert await edge.next("ack") == {"v": 1, "applied_seq": n, "epoch": 1}
     await edge.client.publish(edge.topic("up"), sim.payload(1, n))  # a resend: duplicate
-    assert await edge.next("ack") == {"v": 1, "applied_seq": n}
+    assert await edge.next("ack") == {"v": 1, "applied_seq": n, "epoch": 1}
 
     status, body = await admin.call("PUT", "/api/v1/catalog/items/N-01?stores=s1",
                                     {**ITEM, "price_cents": 3000})

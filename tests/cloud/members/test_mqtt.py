@@ -57,7 +57,7 @@ async def link(broker: Broker, hq: CloudDb) -> AsyncIterator[Ingest]:  # noqa: F
     ingest = Ingest(hq, client.publish, feed=feed)
     client.on_message = ingest.dispatch
     try:
-        assert await client.subscribe(topics.cloud_subscriptions()) == [1, 1]
+        assert await client.subscribe(topics.cloud_subscriptions()) == [1, 1, 1]
         yield ingest
     finally:
         client.on_message = None
@@ -86,7 +86,7 @@ async def test_member_changes_are_pushed_to_online_stores(
         sim.entry(A, 800)
         sim.emit("member.lookup", {"member": A})
         await s2.publish("up", messages.up_batch("s2", sim.events))
-        assert await asyncio.wait_for(s2.acks.get(), 10) == {"v": 1, "applied_seq": 3}
+        assert await asyncio.wait_for(s2.acks.get(), 10) == {"v": 1, "applied_seq": 3, "epoch": 1}
         upsert = await s1.until("member.upsert")
         assert upsert["data"]["member"]["name"] == "Zhao"
         assert (await s1.until("ledger.entry"))["data"]["amount"] == 800

@@ -35,7 +35,7 @@ def test_in_order_batches_apply_every_event_once(db: CloudDb) -> None:
     acks = [db.apply_batch("acme", "s1", p) for p in sim.payloads(25)]
     assert [a.kind for a in acks] == ["applied"] * len(acks)
     assert sum(a.events_applied for a in acks) == len(sim.events) == applied_seq(db)
-    assert acks[-1].message() == {"applied_seq": len(sim.events)}
+    assert acks[-1].message() == {"applied_seq": len(sim.events), "epoch": 1}
     assert db.store_events_count("s1") == len(sim.events)
     assert stock(db) == sim.expected_stock
     assert db.order_count_by_store() == {"s1": sim.orders}
@@ -48,7 +48,7 @@ def test_duplicate_batch_is_acked_with_the_applied_seq_and_changes_nothing(db: C
     db.apply_batch("acme", "s1", second)
     again = db.apply_batch("acme", "s1", first)
     assert again == Ack("duplicate", applied_seq=30)
-    assert again.message() == {"applied_seq": 30}
+    assert again.message() == {"applied_seq": 30, "epoch": 1}
     assert db.apply_batch("acme", "s1", second).kind == "duplicate"
     assert db.store_events_count("s1") == 30 and stock(db) == sim.expected_stock
 
@@ -66,7 +66,7 @@ def test_gap_asks_to_resend_from_the_first_missing_seq(db: CloudDb) -> None:
     db.apply_batch("acme", "s1", sim.payload(1, 10))
     ack = db.apply_batch("acme", "s1", sim.payload(21, 30))
     assert ack == Ack("gap", applied_seq=10, resend_from=11)
-    assert ack.message() == {"resend_from": 11, "applied_seq": 10}
+    assert ack.message() == {"resend_from": 11, "applied_seq": 10, "epoch": 1}
     assert db.store_events_count("s1") == 10 and applied_seq(db) == 10
 
 
@@ -220,7 +220,7 @@ def test_an_event_that_cannot_be_projected_is_kept_and_becomes_a_conflict(db: Cl
 
 def test_list_stores_reports_progress_and_lag(db: CloudDb) -> None:
     [store] = db.list_stores()
-    assert store == {"store": "s1", "tenant": "acme", "online": False, "last_seen": None,
+    assert store == {"store": "s1", "tenant": "acme", "epoch": 1, "online": False, "last_seen": None,
                      "applied_seq": 0, "lag_s": None, "last_backup_at": None,
                      "backup_age_s": None}
     sim = sim_with(3)

@@ -70,7 +70,7 @@ async def cloud(broker: Broker, db: CloudDb) -> AsyncIterator[Cloud]:  # noqa: F
     ingest = Ingest(db, client.publish, feed=feed, gap_wait_s=0.01)
     client.on_message = ingest.dispatch
     try:
-        assert await client.subscribe(topics.cloud_subscriptions()) == [1, 1]
+        assert await client.subscribe(topics.cloud_subscriptions()) == [1, 1, 1]
         yield Cloud(client, ingest, feed)
     finally:
         await client.close()
@@ -103,13 +103,13 @@ async def test_batches_are_acked_after_commit_with_duplicates_and_gaps(
         assert [(await edge.ack())["applied_seq"] for _ in range(4)] == [10, 20, 30, 40]
         assert db.get_store(S)["applied_seq"] == 40  # type: ignore[index]
         await edge.up(sim.payload(21, 30))                      # a resend: duplicate
-        assert await edge.ack() == {"v": 1, "applied_seq": 40}
+        assert await edge.ack() == {"v": 1, "applied_seq": 40, "epoch": 1}
         await edge.up(sim.payload(51, 60))                      # 41..50 lost: gap
-        assert await edge.ack() == {"v": 1, "resend_from": 41, "applied_seq": 40}
+        assert await edge.ack() == {"v": 1, "resend_from": 41, "applied_seq": 40, "epoch": 1}
         await edge.up(b"{not json")                             # dropped, counted, no ack
         await edge.up(sim.payload(41, 50), tenant="other")      # tenant mismatch: no ack
         await edge.up(sim.payload(41, 60))
-        assert await edge.ack() == {"v": 1, "applied_seq": 60}
+        assert await edge.ack() == {"v": 1, "applied_seq": 60, "epoch": 1}
         counters = cloud.ingest.counters
         assert counters["events_applied"] == 60 and counters["batches_applied"] == 5
         assert (counters["duplicates"], counters["gaps"], counters["rejected"]) == (1, 1, 2)

@@ -33,7 +33,7 @@ def test_a_retained_birth_is_not_trusted_and_an_unconfirmed_store_lapses(db: Clo
     assert db.record_state("acme", "s1", birth(3, 7)) == StateResult(True, True, 7)
     assert db.get_store("s1")["online"]  # type: ignore[index]
     assert db.presence()[0] == {"store": "s1", "tenant": "acme", "online": 1, "bd_seq": 3,
-                                "applied_seq": 0, "keepalive_s": 2}
+                                "applied_seq": 0, "keepalive_s": 2, "epoch": 1}
     since = later()  # HQ reconnects: the broker hands out the retained birth again
     again = db.record_state("acme", "s1", birth(3, 7), retained=True)
     assert not again.accepted and again.online and again.replay_from is None
@@ -88,7 +88,8 @@ def test_a_retained_death_is_trusted(db: CloudDb) -> None:
 
 def test_rebirth_and_keepalive_on_the_wire() -> None:
     ack = messages.parse_ack(messages.encode(messages.reconnect_ack(41)))
-    assert ack == {"v": 1, "resend_from": 42, "applied_seq": 41, "rebirth": True}
+    assert ack == {"v": 1, "resend_from": 42, "applied_seq": 41, "rebirth": True,
+                   "epoch": 1}
     assert messages.parse_ack(messages.encode({"rebirth": True}))["rebirth"] is True
     for bad in ({"rebirth": False}, {"rebirth": 1}, {"applied_seq": 1, "rebirth": "yes"}):
         with pytest.raises(messages.MessageError):

@@ -66,7 +66,7 @@ async def test_the_one_query_batch_equals_the_event_by_event_batch(writer: DbWri
         assert batch is not None and batch.last_seq == first + 199
         rows = conn.execute(syncdb._EVENT_JSON, ('"test-store"', first - 1, 200)).fetchall()
         assert [r[0] for r in rows] == list(range(first, first + 200))
-        head = b'{"v":1,"store":"test-store","first_seq":%d,"last_seq":%d,"events":[' % (
+        head = b'{"v":1,"store":"test-store","epoch":1,"first_seq":%d,"last_seq":%d,"events":[' % (
             first, first + 199)
         assert batch.payload == head + b",".join(r[1] for r in rows) + b"]}"
         assert [e["seq"] for e in json.loads(batch.payload)["events"]] == [r[0] for r in rows]

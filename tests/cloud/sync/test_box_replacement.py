@@ -1,0 +1,136 @@
+"""A dead box replaced (ARCHITECTURE §4e): HQ authorises a new box (a new epoch), the new box
+is restored from HQ over the store's own topics, and the old box, back from a partition,
+drains its sales exactly once and then refuses new ones. Real Mosquitto, real HQ."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from cloud.app import create_app as create_hq
+from cloud.broker import provision
+from cloud.config import load_settings as hq_settings
+from devtools.chaos import ChaosProxy
+from devtools.stack import Hq, edge_app, eventually, hq_login
+from edge.app import create_app as create_edge
+from edge.syncer.restore import Interrupted, restore_from_hq
+from edge.config import load_settings as edge_settings
+from edge.db.database import db_path
+from tests.conftest import Api, login_as
+
+ORDER = {"channel": "pos", "lines": [{"sku": "C001", "qty": 1}]}
+
+
+async def _sell(cashier: Api, n: int, prefix: str) -> list[dict[str, Any]]:
+    sold = []
+    for i in range(n):
+        status, order = await cashier.post("/api/v1/orders", ORDER,
+                                           headers={"Idempotency-Key": f"{prefix}-{i:04d}"})
+        assert status == 201, order
+        sold.append(order)
+    return sold
+
+
+async def _hq_orders(admin: Api, n: int) -> list[dict[str, Any]] | None:
+    status, orders = await admin.get("/api/v1/stores/s1/orders?limit=500")
+    assert status == 200
+    return list(orders) if len(orders) == n else None
+
+
+async def _stock(api: Api, path: str) -> dict[str, int]:
+    status, rows = await api.get(path)
+    assert status == 200
+    return {r["sku"]: r["on_hand"] for r in rows}
+
+
+async def test_a_replaced_box_is_restored_and_the_old_one_drains_then_refuses(
+        tmp_path: Path, aiohttp_client: Any) -> None:
+    system = Hq(tmp_path, ["s1"])
+    system.start_broker()
+    try:
+        with ChaosProxy(system.broker_port) as proxy:
+            hq: TestClient = await aiohttp_client(create_hq(hq_settings(system.dir)))
+            admin = await hq_login(hq)
+            old = await edge_app(tmp_path, system, "s1", aiohttp_client, broker_url=proxy.url)
+            old_cashier = await login_as(old, "cashier")
+            online = await _sell(old_cashier, 5, "online")
+            await eventually(lambda: _hq_orders(admin, 5))  # with the staff and config
+
+            proxy.refuse = True  # the old box is cut off (a partition), and keeps selling
+            proxy.cut()
+            partitioned = await _sell(old_cashier, 50, "partitioned")
+            hq_stock = await _stock(admin, "/api/v1/stores/s1/inventory")
+
+            creds = await asyncio.to_thread(provision.replace_store, system.dir, "s1")
+            assert creds["epoch"] == 2 and creds["username"] == "s1@e2"
+            status, stores = await admin.get("/api/v1/stores")
+            assert [s["epoch"] for s in stores if s["store"] == "s1"] == [2]
+
+            new_dir = tmp_path / "new-box"
+            with pytest.raises(Interrupted):  # cut off half-way ...
+                await restore_from_hq(new_dir, system.broker_url, creds["username"],
+                                      creds["password"], stop_after=3)
+            assert not (new_dir / "edge.toml").exists()
+            result = await restore_from_hq(new_dir, system.broker_url, creds["username"],
+                                           creds["password"])  # ... resumes
+            assert result["store"] == "s1" and result["epoch"] == 2
+            assert result["orders"] == 5 and result["chunks"] >= 1
+            with pytest.raises(FileExistsError):  # a data dir holding a store is left alone
+                await restore_from_hq(new_dir, system.broker_url, creds["username"],
+                                      creds["password"])
+
+            new: TestClient = await aiohttp_client(create_edge(edge_settings(new_dir)))
+            new_cashier = await login_as(new, "cashier")  # staff came back, PIN hashes
+            assert await _stock(new_cashier, "/api/v1/inventory") == hq_stock
+            _, first = await new_cashier.post("/api/v1/orders", ORDER,
+                                              headers={"Idempotency-Key": "new-0001"})
+            day_last = max(o["number"] for o in online if o["day"] == first["day"])
+            assert first["number"] == day_last + 101  # after HQ's last plus the gap
+            await eventually(lambda: _hq_orders(admin, 6))
+
+            proxy.refuse = False  # the old box comes back: its 50 sales reach HQ once
+            orders = await eventually(lambda: _hq_orders(admin, 56), timeout=40)
+            assert len({o["id"] for o in orders}) == 56
+            assert {o["id"] for o in partitioned} <= {o["id"] for o in orders}
+            refused = await eventually(lambda: _refused(old_cashier), timeout=20)
+            assert refused["error"] == "box_superseded"
+            _, health = await old_cashier.get("/api/v1/health")
+            assert health["box"]["superseded_at"] and health["box"]["epoch"] == 1
+
+            # what the old box sold reaches the new one; both ends agree, nothing twice
+            hq_after = await _stock(admin, "/api/v1/stores/s1/inventory")
+            assert hq_after["C001"] == hq_stock["C001"] - 51
+            await eventually(lambda: _same(new_cashier, admin))
+            _, health = await new_cashier.get("/api/v1/health")
+            assert health["box"] == {"epoch": 2, "superseded_at": None}
+
+            with sqlite3.connect(hq_settings(system.dir).database.removeprefix("sqlite:///")) as c:
+                assert c.execute("SELECT epoch, COUNT(*) FROM events WHERE store = 's1' AND "
+                                 "type = 'order.placed' GROUP BY epoch ORDER BY epoch"
+                                 ).fetchall() == [(1, 55), (2, 1)]
+            with sqlite3.connect(db_path(new_dir)) as c:
+                assert c.execute("SELECT COUNT(*) FROM orders").fetchone()[0] == 6
+            result = await asyncio.to_thread(provision.revoke_box, system.dir, "s1", 1)
+            assert result["revoked"] and result["username"] == "s1"
+    finally:
+        system.stop_all()
+
+
+async def _refused(cashier: Api) -> dict[str, Any] | None:
+    status, body = await cashier.post("/api/v1/orders", ORDER,
+                                      headers={"Idempotency-Key": "after-superseded"})
+    if status == 503:
+        return dict(body)
+    assert status == 201, body
+    return None
+
+
+async def _same(new_cashier: Api, admin: Api) -> bool:
+    edge = await _stock(new_cashier, "/api/v1/inventory")
+    hq = await _stock(admin, "/api/v1/stores/s1/inventory")
+    return edge == hq
