@@ -33,10 +33,12 @@ def read_cursor(conn: sqlite3.Connection) -> int:
 
 
 def outbox_after(conn: sqlite3.Connection, seq: int, limit: int) -> list[tuple[int, str | None]]:
-    """``(seq, data of an order.placed event else None)`` after ``seq``, in order."""
+    """``(seq, data of an order.placed event else None)`` after ``seq``, in order; an
+    ``order.restored`` (an open order a replacement box got from HQ, storenode restore) is a
+    print intent too."""
     return [(r[0], r[1]) for r in conn.execute(
-        "SELECT seq, CASE WHEN type = 'order.placed' THEN data END FROM outbox WHERE seq > ? "
-        "ORDER BY seq LIMIT ?", (seq, limit))]
+        "SELECT seq, CASE WHEN type IN ('order.placed', 'order.restored') THEN data END "
+        "FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit))]
 
 
 def _insert_jobs(tx: Tx, jobs: list[NewJob], by: str | None) -> list[int]:

@@ -33,6 +33,7 @@ from edge.config import CONFIG_FILE, SECRET_FILE, render_config
 from edge.db.connection import open_writer
 from edge.db.database import db_path, migrate
 from edge.db.group_commit import Tx, run_once
+from edge.orders.reads import get_order
 from edge.syncer import box
 from edge.syncer.sql import apply_down, meta_int
 from edge.tables.sql import new_token, token_hash
@@ -180,6 +181,11 @@ def _finish(tx: Tx) -> dict[str, Any]:
          down_cursor=meta_int(tx.conn, "restore_cursor"))
     for table_id, token in tx.conn.execute("SELECT id, token FROM dining_tables").fetchall():
         tx.emit("table.token_rotated", {"table": table_id, "token_sha256": token_hash(token)})
+    # HQ does not know which tickets printed: an order the kitchen had not taken yet prints
+    # again here (a second ticket is better than none); the others are being made already
+    for (order_id,) in tx.conn.execute("SELECT id FROM orders WHERE status = 'placed' "
+                                       "ORDER BY created_at, id").fetchall():
+        tx.emit("order.restored", {"order": get_order(tx.conn, order_id)})
     return {"orders": tx.conn.execute("SELECT COUNT(*) FROM orders").fetchone()[0],
             "members": tx.conn.execute("SELECT COUNT(*) FROM members").fetchone()[0]}
 

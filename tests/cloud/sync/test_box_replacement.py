@@ -5,7 +5,12 @@ drains its sales exactly once and then refuses new ones. Real Mosquitto, real HQ
 from __future__ import annotations
 
 import asyncio
+import json
+import shutil
 import sqlite3
+import subprocess
+import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +21,10 @@ from cloud.app import create_app as create_hq
 from cloud.broker import provision
 from cloud.config import load_settings as hq_settings
 from devtools.chaos import ChaosProxy
-from devtools.stack import Hq, edge_app, eventually, hq_login
+from devtools.helpers import Daemon, login, request
+from devtools.stack import (Hq, edge_app, edge_daemon, edge_sync, eventually, hq_get,
+                            hq_login, wait_until)
+from edge.devices.printers import add_demo_printers
 from edge.app import create_app as create_edge
 from edge.syncer.restore import Interrupted, restore_from_hq
 from edge.config import load_settings as edge_settings
@@ -24,6 +32,7 @@ from edge.db.database import db_path
 from tests.conftest import Api, login_as
 
 ORDER = {"channel": "pos", "lines": [{"sku": "C001", "qty": 1}]}
+PHONE = "13800138000"
 
 
 async def _sell(cashier: Api, n: int, prefix: str) -> list[dict[str, Any]]:
@@ -134,3 +143,96 @@ async def _same(new_cashier: Api, admin: Api) -> bool:
     edge = await _stock(new_cashier, "/api/v1/inventory")
     hq = await _stock(admin, "/api/v1/stores/s1/inventory")
     return edge == hq
+
+
+def _post(url: str, path: str, body: Any, token: str) -> tuple[int, Any]:
+    return request("POST", f"{url}{path}", body, token=token,
+                   headers={"Idempotency-Key": uuid.uuid4().hex})
+
+
+def _get(url: str, path: str, token: str) -> Any:
+    status, body = request("GET", f"{url}{path}", token=token)
+    assert status == 200, (path, body)
+    return body
+
+
+def test_a_killed_box_is_restored_from_hq_with_what_hq_had(tmp_path: Path) -> None:
+    """SIGKILL, the data dir gone, `storenode restore` (the CLI, a process of its own) into a
+    new dir: orders, open orders, stock per SKU and member balances match HQ; the next number
+    follows the day's last (plus the gap); the open order the kitchen had not taken prints."""
+    system = Hq(tmp_path, ["s1"])
+    system.start_broker()
+    system.start()
+    old = edge_daemon(tmp_path, system, "s1")
+    add_demo_printers(old.data_dir)
+    new: Daemon | None = None
+    try:
+        old.start()
+        hq_token = system.token()
+        cashier, manager = login(old.url, "cashier"), login(old.url, "manager")
+        member = wait_until(lambda: _member(old.url, cashier), what="tenant key at the store")
+        status, _ = _post(old.url, f"/api/v1/members/{member}/topup",
+                          {"value_cents": 5000, "tender": "cash"}, manager)
+        assert status == 201
+        placed = []
+        for n in range(4):
+            status, order = _post(old.url, "/api/v1/orders", {
+                "channel": "pos", "lines": [{"sku": "C001", "qty": 1 + n}],
+                **({"member": member} if n == 0 else {})}, cashier)
+            assert status == 201, order
+            placed.append(order)
+        for order, to in ((placed[0], "accepted"), (placed[1], "accepted")):
+            status, _ = _post(old.url, f"/api/v1/orders/{order['id']}/transitions",
+                              {"to": to}, cashier)
+            assert status == 200
+        wait_until(lambda: edge_sync(old.url)["pending"] == 0, what="everything at HQ")
+        hq_orders = {o["id"]: o["status"] for o in
+                     hq_get(system, hq_token, "/api/v1/stores/s1/orders?limit=100")}
+        assert len(hq_orders) == 4
+        hq_member = hq_get(system, hq_token, f"/api/v1/members/{member}")["balances"]
+        hq_stock = {r["sku"]: r["on_hand"] for r in
+                    hq_get(system, hq_token, "/api/v1/stores/s1/inventory")}
+
+        assert old.kill() != 0  # SIGKILL, and the disk is gone
+        shutil.rmtree(old.data_dir)
+        creds = provision.replace_store(system.dir, "s1")
+        restored = subprocess.run(
+            [sys.executable, "-m", "edge", "restore", "--data-dir", str(old.data_dir),
+             "--broker", system.broker_url, "--username", creds["username"],
+             "--password", creds["password"]], capture_output=True, text=True, timeout=120)
+        assert restored.returncode == 0, restored.stderr
+        result = json.loads(restored.stdout)
+        assert result["store"] == "s1" and result["epoch"] == 2 and result["orders"] == 4
+        assert "100 %" in restored.stderr  # the progress line
+
+        new = Daemon(old.data_dir)  # the restored edge.toml holds the new credentials
+        new.start()
+        cashier = login(new.url, "cashier")
+        edge_orders = {o["id"]: o["status"] for o in _get(new.url, "/api/v1/orders", cashier)}
+        assert edge_orders == hq_orders
+        assert {r["sku"]: r["on_hand"] for r in _get(new.url, "/api/v1/inventory", cashier)} \
+            == hq_stock
+        found = _get(new.url, f"/api/v1/members/lookup?phone={PHONE}", cashier)
+        assert (found["points"], found["value_cents"]) == (hq_member["points"],
+                                                          hq_member["value"])
+        status, after = _post(new.url, "/api/v1/orders", {
+            "channel": "pos", "lines": [{"sku": "C001", "qty": 1}]}, cashier)
+        assert status == 201 and after["number"] == max(o["number"] for o in placed) + 101
+        # placed, not taken by the kitchen yet: it prints again; the accepted ones do not
+        wanted = {placed[2]["id"], placed[3]["id"], after["id"]}
+        with sqlite3.connect(db_path(old.data_dir)) as conn:
+            wait_until(lambda: {r[0] for r in conn.execute(
+                "SELECT order_id FROM print_jobs WHERE kind = 'kitchen'")} >= wanted,
+                what="kitchen tickets")
+            printed = {r[0] for r in conn.execute("SELECT DISTINCT order_id FROM print_jobs")}
+        assert printed == wanted
+    finally:
+        for daemon in (old, new):
+            if daemon is not None:
+                daemon.stop()
+        system.stop_all()
+
+
+def _member(url: str, token: str) -> str | None:
+    status, body = _post(url, "/api/v1/members", {"phone": PHONE, "name": "Li"}, token)
+    return str(body["id"]) if status == 201 else None
