@@ -19,6 +19,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from cloud.broker import provision
 from cloud.database import CloudDb
@@ -42,10 +43,10 @@ def _fill(database: Path) -> None:
     """The store's year at HQ: items and stock, orders with lines, members, ledger entries."""
     rnd, ids, now = random.Random(7), UlidGenerator(), datetime.now(UTC)
     with sqlite3.connect(database) as db:
-        items = []
+        items: list[dict[str, Any]] = []
         for n in range(SKUS):
             sku = f"B{n:04d}"
-            item = {"sku": sku, "name": f"菜品 {n}", "name_en": None, "category": f"c{n % 12}",
+            item: dict[str, Any] = {"sku": sku, "name": f"菜品 {n}", "name_en": None, "category": f"c{n % 12}",
                     "station": "wok", "price_cents": 800 + n, "cost_cents": None,
                     "channel_prices": {}, "available": True, "track_stock": True}
             items.append(item)
