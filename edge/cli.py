@@ -29,7 +29,7 @@ from edge.devices.technician import (TechnicianError, locker_open as open_compar
 from edge.server import serve
 from edge.tables import commands as floor
 from edge.backups import commands as backups, local as local_backups
-from edge.syncer.restore import RestoreError, restore_from_hq
+from edge.syncer.restore import RestoreError, restore_from_backup, restore_from_hq
 
 DATA_DIR = click.option(
     "--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="STORENODE_DATA_DIR",
@@ -182,10 +182,21 @@ def catalog_import(csv_file: Path, outlet: str | None, stock: int, data_dir: Pat
 @click.option("--ca-file", default="", help="CA bundle for mqtts:// (default: the system's).")
 @click.option("--timeout", "timeout_s", default=120.0, show_default=True,
               type=click.FloatRange(1, 3600), help="Give up after this long without HQ.")
+@click.option("--from-backup", "backup", default=None,
+              type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Restore from this local backup instead (no HQ needed now); caught up "
+                   "with HQ at the first connection.")
+@click.option("--identity", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="With --from-backup: the technician's key, for an encrypted copy.")
+@click.option("--tenant", default=None,
+              help="With --from-backup: the store's tenant, if the backup predates this "
+                   "version (it keeps the configuration since).")
 def restore(data_dir: Path, broker: str, username: str, password: str, ca_file: str,
-            timeout_s: float) -> None:
+            timeout_s: float, backup: Path | None, identity: Path | None,
+            tenant: str | None) -> None:
     """Write a replacement box from HQ: config, staff, catalog, prices, stock, members, tables,
     today's and the open orders; prints what it restored. Cut off, the same command resumes.
+    With --from-backup, from a local backup instead.
 
     Example: storenode restore --data-dir /var/lib/storenode --broker mqtts://mq.example.com:8883 --username canteen-01@e2 --password '...'
     """
@@ -194,9 +205,15 @@ def restore(data_dir: Path, broker: str, username: str, password: str, ca_file: 
                    nl=done == total)
 
     try:
-        result = asyncio.run(restore_from_hq(data_dir, broker, username, password, ca_file,
-                                             timeout_s=timeout_s, progress=progress))
-    except (RestoreError, FileExistsError, ConfigError, OSError, ValueError) as exc:
+        if backup is not None:
+            result = restore_from_backup(backup, data_dir, broker, username, password,
+                                         ca_file, identity, tenant)
+        else:
+            result = asyncio.run(restore_from_hq(data_dir, broker, username, password,
+                                                 ca_file, timeout_s=timeout_s,
+                                                 progress=progress))
+    except (RestoreError, FileExistsError, ConfigError, OSError, ValueError,
+            local_backups.BackupError) as exc:
         _fail(str(exc))
     _out(result)
 

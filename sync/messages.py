@@ -179,6 +179,12 @@ def parse_state(payload: bytes) -> dict[str, Any]:
         _int(message, "outbox_seq", 0)
         if "keepalive" in message:  # absent: an edge from before rebirth requests
             _int(message, "keepalive", 1)
+        if "prior" in message:  # a box restored from a backup: how far the backup went
+            prior = message["prior"]
+            if not isinstance(prior, dict):
+                raise MessageError("prior must be an object")
+            _int(prior, "epoch", 1)
+            _int(prior, "last_seq", 0)
     return message
 
 

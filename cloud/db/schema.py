@@ -530,6 +530,11 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
     SQLITE ONLY DROP TABLE events;
     SQLITE ONLY ALTER TABLE events_by_epoch RENAME TO events
     """),
+    ("0015_backup_catch_up", """
+    -- a box restored from a local backup of box N told HQ how far its backup went: the stock
+    -- box N's events after that point moved was sent to it once (cloud/stores/boxes.py)
+    ALTER TABLE store_boxes ADD COLUMN caught_up_after BIGINT
+    """),
 )
 PG_ONLY: Final = "POSTGRESQL ONLY "
 SQLITE_ONLY: Final = "SQLITE ONLY "

@@ -73,3 +73,4 @@ def revoke(db: Backend, store: str, epoch: int) -> str:
         db.execute("UPDATE store_boxes SET revoked_at = COALESCE(revoked_at, ?) "
                    "WHERE store = ? AND epoch = ?", (utc_now_iso(), store, epoch))
         return str(found[0])
+

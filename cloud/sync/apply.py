@@ -9,25 +9,23 @@ Events are ``(store, epoch, seq)`` (ARCHITECTURE §3, invariant 7): a batch of t
 current box advances ``stores.applied_seq``; a batch of a box that was replaced
 (``storenode-cloud store replace``) is applied the same way against that box's own
 ``store_boxes.applied_seq`` (its sales are real), answered ``superseded``, and what it did to
-stock reaches the new box through the change feed (``forward_to_new_box``).
+stock reaches the new box through the change feed (cloud/sync/forward.py).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from typing import Any, Final
 
 from cloud.db.backend import Backend, utc_now_iso
-from cloud.feed import changes as feed
 from cloud.feed.results import Ack
 from cloud.guests import sql as guests
 from cloud.stores import sql as stores
 from cloud.members import leases
 from cloud.platforms import sql as platforms
+from cloud.sync import forward
 from cloud.sync.project import Projection
-from common.vocabulary import OLD_BOX
 from sync import messages
 
 LOCK_STORE: Final = ("SELECT tenant, applied_seq, epoch FROM stores WHERE store = ?"
@@ -93,7 +91,7 @@ def apply_batch(db: Backend, tenant: str, store: str, payload: bytes) -> Ack:
                 guests.on_events(db, store, fresh, now)
             if old:
                 db.execute(ADVANCE_BOX, (last, store, epoch))
-                pushed = forward_to_new_box(db, store, epoch, last, projection.stock)
+                pushed = forward.stock(db, store, f"box{epoch}:{last}", projection.stock)
             else:
                 if any(e["type"] in stores.HOOKED for e in fresh):  # the store's last backup
                     stores.on_events(db, store, fresh)
@@ -111,22 +109,3 @@ def _box_applied(db: Backend, store: str, epoch: int) -> int:
     if row is None:
         raise _Outcome(Ack.rejected(f"store {store} never had a box of epoch {epoch}"))
     return int(row[0])
-
-
-def forward_to_new_box(db: Backend, store: str, epoch: int, last: int,
-                       stock: dict[str, int]) -> dict[str, int]:
-    """What a superseded box's batch did to stock, sent to the store's feed as ``stock.adjust``
-    (reason ``old_box``: the new box moves its stock, and HQ's, moved by the batch already,
-    stays as it is), one per SKU, each with a ref unique to the batch so that it is applied
-    once; ``{store: first new cursor}`` to push, or nothing."""
-    moved = [(sku, delta) for sku, delta in sorted(stock.items()) if delta]
-    if not moved:
-        return {}
-    feed.lock_stores(db, [store])
-    head = feed.advance(db, [store], by=len(moved))[store]
-    first = head - len(moved) + 1
-    feed.record(db, [(store, first + i, feed.STOCK_ADJUST, None, {
-        "sku": sku, "delta": delta, "reason": OLD_BOX,
-        "ref": f"box{epoch}:{last}:{hashlib.sha1(sku.encode()).hexdigest()[:20]}"})
-        for i, (sku, delta) in enumerate(moved)])
-    return {store: first}

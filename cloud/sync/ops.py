@@ -24,10 +24,7 @@ class SyncOps:
             ack = apply.apply_batch(self._db, tenant, store, payload)
             if ack.kind != "applied":
                 return ack
-            pushed = fanout.drain(self._db)
-            for store_, cursor in ack.feed.items():  # a superseded box's stock, forwarded
-                pushed[store_] = min(cursor, pushed.get(store_, cursor))
-            return dataclasses.replace(ack, feed=pushed)
+            return dataclasses.replace(ack, feed=_merged(fanout.drain(self._db), ack.feed))
 
     def record_state(self, tenant: str, store: str, payload: bytes,
                      retained: bool = False) -> StateResult:
@@ -36,7 +33,7 @@ class SyncOps:
             result = state.record_state(self._db, tenant, store, payload, retained)
             if not result.accepted or not result.online:
                 return result
-            return dataclasses.replace(result, feed=fanout.drain(self._db))
+            return dataclasses.replace(result, feed=_merged(fanout.drain(self._db), result.feed))
 
     def presence(self) -> list[dict[str, Any]]:
         """``[{store, tenant, online, bd_seq, applied_seq, keepalive_s}]``, every store."""
@@ -58,3 +55,11 @@ class SyncOps:
         """Delete changes each store confirmed, keeping its last ``keep``; how many."""
         with self._lock:
             return changes.prune(self._db, keep)
+
+
+def _merged(drained: dict[str, int], forwarded: dict[str, int]) -> dict[str, int]:
+    """Cursors to push: what the fan-out drained and what a superseded box's stock added
+    (cloud/sync/forward.py), the lower first cursor per store."""
+    for store, cursor in forwarded.items():
+        drained[store] = min(cursor, drained.get(store, cursor))
+    return drained

@@ -21,6 +21,7 @@ from typing import Any, Final
 from cloud.db.backend import Backend, utc_now_iso
 from cloud.feed.results import StateResult
 from cloud.members import leases
+from cloud.sync import forward
 from common.vocabulary import PLATFORM_CHANNELS
 from sync import messages
 
@@ -60,6 +61,7 @@ def record_state(db: Backend, tenant: str, store: str, payload: bytes,
 def _compare_and_set(db: Backend, tenant: str, store: str,
                      state: dict[str, Any]) -> StateResult:
     bd_seq, now = state["bd_seq"], utc_now_iso()
+    caught_up: dict[str, int] = {}
     with db.write():
         row = db.execute("SELECT epoch FROM stores WHERE store = ? AND tenant = ?",
                          (store, tenant)).fetchone()
@@ -73,11 +75,17 @@ def _compare_and_set(db: Backend, tenant: str, store: str,
                                          bd_seq)).rowcount
             if changed == 1:
                 leases.settle_if_due(db, store, now)
+                prior = state.get("prior")
+                if prior is not None and prior["epoch"] < state["epoch"]:
+                    # restored from a backup of box prior.epoch: the stock that box moved
+                    # after the backup (cloud/sync/forward.py), once
+                    caught_up = forward.catch_up(db, store, prior["epoch"], prior["last_seq"])
         else:
             changed = _go_offline(db, tenant, store, bd_seq, now)
         if changed == 1:
             online = bool(state["online"])
-            return StateResult(True, online, state["applied_down_cursor"] if online else None)
+            return StateResult(True, online, state["applied_down_cursor"] if online else None,
+                               feed=caught_up)
         return _refused(db, tenant, store, "stale bd_seq")
 
 

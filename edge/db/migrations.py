@@ -362,6 +362,24 @@ MIGRATIONS: Sequence[tuple[str, str]] = (
             WITHOUT ROWID;
         """,
     ),
+    (
+        # a box restored from a local backup under a new epoch (storenode restore
+        # --from-backup): the backup's events HQ may not have, kept under their own epoch and
+        # seqs and sent up as that superseded box's (edge/syncer/prior.py)
+        "0013_outbox_prior",
+        """
+        CREATE TABLE outbox_prior (
+            seq INTEGER PRIMARY KEY,
+            event_id TEXT NOT NULL UNIQUE,
+            type TEXT NOT NULL,
+            v INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            hlc TEXT NOT NULL,
+            data TEXT NOT NULL,
+            head TEXT
+        );
+        """,
+    ),
 )
 
 

@@ -73,8 +73,9 @@ def record_config(tx: Tx, text: str) -> bool:
     row = tx.conn.execute("SELECT value FROM meta WHERE key = 'config_sha256'").fetchone()
     if row is not None and row[0] == digest:
         return False
-    tx.conn.execute("INSERT INTO meta(key, value) VALUES ('config_sha256', ?) "
-                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (digest,))
+    for key, value in (("config_sha256", digest), ("config_toml", text)):  # toml: for a
+        tx.conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) "  # restore from backup
+                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
     tx.emit("config.changed", {"toml": text, "sha256": digest})
     return True
 

@@ -24,7 +24,7 @@ from sync.publisher import Batch, OutboxPublisher, retrieve
 
 from edge import __version__, keys
 from edge.config import CONFIG_FILE
-from edge.syncer import box
+from edge.syncer import box, prior
 from edge.syncer import sql as syncdb
 from edge.syncer.box import Box
 from edge.db.database import Database
@@ -61,6 +61,8 @@ class EdgeSync:
         )
         self.bd_seq = 0
         self.down_cursor = 0
+        self.prior: prior.Prior | None = None  # restored from a backup: the old epoch's events
+        self.prior_publisher: OutboxPublisher | None = None
         self.counters = {"down_messages": 0, "down_invalid": 0, "down_gaps": 0,
                          "changes_applied": 0, "changes_rejected": 0}
         self._down: asyncio.Queue[bytes] = asyncio.Queue()
@@ -84,10 +86,21 @@ class EdgeSync:
     async def start(self) -> None:
         state = await self.db.read(syncdb.sync_state)
         self.down_cursor = state["down_cursor"]
+        self.prior = await self.db.read(prior.read)
+        if self.prior is not None and self.prior.acked_seq < self.prior.last_seq:
+            # the backup's events of the old epoch, sent up as that box's (prior.py)
+            self.prior_publisher = OutboxPublisher(
+                prior.PriorSource(self.db, self.settings.store_id, self.prior), self._publish,
+                self.topic["up"], self.prior.acked_seq, batch_max=self.settings.batch_max,
+                window=self.settings.window,
+                ack_timeout_s=max(10.0, 2.0 * self.settings.keepalive_s))
         self.client.start()
         self._tasks = [asyncio.create_task(self.publisher.run(), name="sync-publisher"),
                        asyncio.create_task(self._consume_down(), name="sync-down"),
                        asyncio.create_task(self._prune_loop(), name="sync-prune")]
+        if self.prior_publisher is not None:
+            self._tasks.append(asyncio.create_task(self.prior_publisher.run(),
+                                                   name="sync-prior-publisher"))
 
     async def stop(self) -> None:
         if self.client.connected.is_set():  # a clean goodbye: the broker drops the Will
@@ -102,6 +115,8 @@ class EdgeSync:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.publisher.close()
+        if self.prior_publisher is not None:
+            await self.prior_publisher.close()
         with contextlib.suppress(Exception):
             async with asyncio.timeout(5):
                 await self.publisher.flush_acks()
@@ -127,9 +142,13 @@ class EdgeSync:
             log.warning("session set-up failed: %s", exc)
             return
         self.publisher.on_connected()
+        if self.prior_publisher is not None:
+            self.prior_publisher.on_connected()
 
     def _on_disconnect(self) -> None:
         self.publisher.on_disconnected()
+        if self.prior_publisher is not None:
+            self.prior_publisher.on_disconnected()
 
     def _on_message(self, topic: str, payload: bytes) -> None:
         if topic == self.topic["ack"]:
@@ -150,6 +169,13 @@ class EdgeSync:
         if epoch > self.box.epoch or (epoch == self.box.epoch and ack.get("superseded")):
             self._superseded()
         if epoch != self.box.epoch:
+            if self.prior_publisher is not None and self.prior is not None \
+                    and epoch == self.prior.epoch:  # for the events of our backup
+                # HQ may have had more of that box than the backup holds (sent before it
+                # died): everything we hold is applied then
+                if "applied_seq" in ack:
+                    ack = {**ack, "applied_seq": min(ack["applied_seq"], self.prior.last_seq)}
+                self.prior_publisher.handle_ack(ack)
             return  # another box's
         self.publisher.handle_ack(ack)
         if ack.get("rebirth"):
@@ -196,6 +222,7 @@ class EdgeSync:
         self._last_birth = time.monotonic()
         birth = messages.birth(self.bd_seq, self.down_cursor, __version__, self.last_seq(),
                                keepalive=self.settings.keepalive_s, epoch=self.box.epoch)
+        birth.update(prior.birth_field(self.prior))
         await self.client.publish(self.topic["state"], messages.encode(birth), retain=True)
 
     def commit_listener(self) -> None:

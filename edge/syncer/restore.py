@@ -16,6 +16,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import sqlite3
 import time
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from sync import messages, topics
 from sync.changes import check_change
 from sync.mqtt import MqttClient
 
+from edge.backups.local import decrypt
 from edge.catalog.sql import ITEM_FIELDS, _item_values
 from edge.config import CONFIG_FILE, SECRET_FILE, render_config
 from edge.db.connection import open_writer
@@ -321,3 +323,80 @@ async def _fetch(client: MqttClient, conn: sqlite3.Connection, store: str, epoch
             return written
         if stop_after is not None and written >= stop_after:
             raise Interrupted(f"stopped after {written} chunks")
+
+
+# -- from a local backup (``storenode restore --from-backup``) --------------------------------
+SQLITE_HEADER: Final = b"SQLite format 3\x00"
+
+
+def restore_from_backup(backup: Path, data_dir: Path, broker: str, username: str,
+                        password: str, ca_file: str = "", identity: Path | None = None,
+                        tenant: str | None = None) -> dict[str, Any]:
+    """A replacement box from a local backup (``storenode db backup`` or an encrypted copy
+    with the technician's ``identity``), with no HQ needed now: it serves at once under the
+    new epoch. The backup's events HQ may lack go up as the old box's at the first connection
+    (edge/syncer/prior.py), and HQ then sends the stock the old box moved after the backup."""
+    started = time.monotonic()
+    store, epoch = box_identity(username)
+    path = db_path(data_dir)
+    if (data_dir / CONFIG_FILE).exists() or path.exists():
+        raise FileExistsError(f"{data_dir} already holds a store; refusing to overwrite")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    staged = path.with_name(path.name + ".restoring")
+    staged.unlink(missing_ok=True)
+    try:
+        with backup.open("rb") as fh:
+            header = fh.read(len(SQLITE_HEADER))
+        if header != SQLITE_HEADER:
+            if identity is None:
+                raise RestoreError(f"{backup} is not a SQLite database: an encrypted copy "
+                                   "needs --identity (the technician's key)")
+            decrypt(backup, identity, staged)
+        else:
+            shutil.copyfile(backup, staged)
+        migrate(staged)  # a backup of an older version: its schema brought up to date
+        conn = open_writer(staged)
+        try:
+            found = run_once(conn, store, _rebase, epoch)
+            config_text = _meta(conn, "config_toml")
+        finally:
+            conn.close()
+        os.replace(staged, path)
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise
+    text = config_text or render_config(store, tenant or "default")
+    if not (data_dir / SECRET_FILE).exists():
+        _write_file(data_dir / SECRET_FILE, secrets.token_bytes(32), 0o600)
+    _write_file(data_dir / CONFIG_FILE,
+                sync_config(text, broker, username, password, ca_file).encode(), 0o640)
+    return {"store": store, "epoch": epoch, **found,
+            "seconds": round(time.monotonic() - started, 2)}
+
+
+def _rebase(tx: Tx, epoch: int, gap: int = NUMBER_GAP) -> dict[str, Any]:
+    """The backup's box becomes box ``epoch``: its unacknowledged events move to
+    ``outbox_prior`` under the old epoch, the new epoch's outbox starts at seq 1, and each
+    recent day's numbers go on after the backup's last plus the gap."""
+    old = meta_int(tx.conn, "epoch") or 1
+    if old >= epoch:
+        raise RestoreError(f"the backup is of box {old}: the new box must have a later epoch "
+                           f"(storenode-cloud store replace), not {epoch}")
+    last, acked = meta_int(tx.conn, "outbox_last_seq"), meta_int(tx.conn, "outbox_acked_seq")
+    tx.conn.execute("DELETE FROM outbox_prior")
+    tx.conn.execute("INSERT INTO outbox_prior(seq, event_id, type, v, at, hlc, data, head) "
+                    "SELECT seq, event_id, type, v, at, hlc, data, head FROM outbox "
+                    "WHERE seq > ?", (acked,))
+    tx.conn.execute("DELETE FROM outbox")
+    tx.outbox.last_seq = 0
+    tx.conn.execute("DELETE FROM meta WHERE key = 'superseded_at'")
+    box.set_epoch(tx.conn, epoch)
+    _set(tx, prior_epoch=old, prior_last_seq=last, prior_acked_seq=acked, outbox_last_seq=0,
+         outbox_acked_seq=0, print_cursor=0, sync_bd_seq=0)
+    tx.conn.execute("INSERT INTO order_number_floors(day, last) SELECT day, MAX(number) + ? "
+                    "FROM orders WHERE day >= (SELECT MAX(day) FROM orders) GROUP BY day "
+                    "ON CONFLICT(day) DO UPDATE SET last = MAX(last, excluded.last)", (gap,))
+    count = tx.conn.execute("SELECT COUNT(*) FROM outbox_prior").fetchone()[0]
+    return {"restored_seq": acked, "backup_seq": last, "to_send": count,
+            "orders": tx.conn.execute("SELECT COUNT(*) FROM orders").fetchone()[0],
+            "members": tx.conn.execute("SELECT COUNT(*) FROM members").fetchone()[0]}

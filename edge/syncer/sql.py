@@ -51,17 +51,20 @@ _HEAD_OF_COLUMNS = (
     "|| hlc || '\",\"data\":'"
 )
 _EVENT = f"coalesce(head, {_HEAD_OF_COLUMNS}) || data || '}}'"
-_EVENT_JSON = f"SELECT seq, CAST({_EVENT} AS BLOB) FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?"
+# per table: the outbox, and the events a box restored from a backup keeps of its old epoch
+_EVENT_JSON = {t: f"SELECT seq, CAST({_EVENT} AS BLOB) FROM {t} WHERE seq > ? ORDER BY seq "
+                  "LIMIT ?" for t in ("outbox", "outbox_prior")}
 # the whole batch's event list as one value, built inside sqlite3_step: the reader thread holds
 # the GIL only to make one bytes object, so a catch-up drain reads while the loop publishes
 # (group_concat keeps the subquery's seq order: SQLite aggregates rows in the order it reads them)
-_BATCH_JSON = (f"SELECT count(*), max(seq), CAST(group_concat(j, ',') AS BLOB) FROM "
-               f"(SELECT seq, {_EVENT} AS j FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?)")
+_BATCH_JSON = {t: f"SELECT count(*), max(seq), CAST(group_concat(j, ',') AS BLOB) FROM "
+                  f"(SELECT seq, {_EVENT} AS j FROM {t} WHERE seq > ? ORDER BY seq LIMIT ?)"
+               for t in ("outbox", "outbox_prior")}
 _ENVELOPE_BYTES = 200  # counted for the batch envelope around the events
 
 
 def outbox_batch(conn: sqlite3.Connection, store_id: str, after: int, limit: int,
-                 max_bytes: int, epoch: int = 1) -> Batch | None:
+                 max_bytes: int, epoch: int = 1, table: str = "outbox") -> Batch | None:
     """The ``up`` payload for events after ``after``: contiguous, at most limit / max_bytes.
 
     The event data is already JSON in the outbox: it is spliced in, not decoded and re-encoded.
@@ -69,12 +72,12 @@ def outbox_batch(conn: sqlite3.Connection, store_id: str, after: int, limit: int
     budget is built again event by event, to cut it at the gap or the budget.
     """
     store = _dump(store_id)
-    count, last, events = conn.execute(_BATCH_JSON, (store, after, limit)).fetchone()
+    count, last, events = conn.execute(_BATCH_JSON[table], (store, after, limit)).fetchone()
     if not count:
         return None
     if last - after == count and _ENVELOPE_BYTES + len(events) <= max_bytes:
         return _batch(store, epoch, after, last, events)
-    rows = conn.execute(_EVENT_JSON, (store, after, limit)).fetchall()
+    rows = conn.execute(_EVENT_JSON[table], (store, after, limit)).fetchall()
     if not rows or rows[0][0] != after + 1:
         if rows:
             log.error("outbox has no seq %d (first is %d): cannot publish", after + 1, rows[0][0])
@@ -159,10 +162,21 @@ def _apply_stock(tx: Tx, data: dict[str, Any]) -> None:
     if not data["delta"]:
         return  # the count matched: nothing moves
     if data.get("reason") == OLD_BOX:  # sales made already: not refused for going below 0
-        catalog.move_stock(tx, data["sku"], int(data["delta"]), OLD_BOX, ref)
+        if not _held_from_backup(tx.conn, ref):
+            catalog.move_stock(tx, data["sku"], int(data["delta"]), OLD_BOX, ref)
         return
     catalog.record_movement(tx, data["sku"], int(data["delta"]), data.get("reason", "stocktake"),
                             None, ref)
+
+
+def _held_from_backup(conn: sqlite3.Connection, ref: str | None) -> bool:
+    """Stock an old box's events moved that this box holds from its backup (edge/syncer/
+    prior.py: ``box<epoch>:<last seq>:``, within the backup's epoch and last seq)."""
+    epoch = meta_int(conn, "prior_epoch")
+    if not epoch or not ref or not ref.startswith(f"box{epoch}:"):
+        return False
+    last = ref.split(":")[1]
+    return last.isdigit() and int(last) <= meta_int(conn, "prior_last_seq")
 
 
 # HQ's state, restated by every snapshot: applied whatever the change's cursor (upserts)

@@ -5,12 +5,14 @@ drains its sales exactly once and then refuses new ones. Real Mosquitto, real HQ
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import sqlite3
 import subprocess
 import sys
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +28,32 @@ from devtools.stack import (Hq, edge_app, edge_daemon, edge_sync, eventually, hq
                             hq_login, wait_until)
 from edge.devices.printers import add_demo_printers
 from edge.app import create_app as create_edge
-from edge.syncer.restore import Interrupted, restore_from_hq
+from edge import keys
+from edge.db.database import backup
+from edge.syncer.restore import Interrupted, restore_from_backup, restore_from_hq
 from edge.config import load_settings as edge_settings
 from edge.db.database import db_path
 from tests.conftest import Api, login_as
 
 ORDER = {"channel": "pos", "lines": [{"sku": "C001", "qty": 1}]}
 PHONE = "13800138000"
+
+
+@contextlib.asynccontextmanager
+async def _shop(tmp_path: Path, aiohttp_client: Any
+                ) -> AsyncIterator[tuple[Hq, ChaosProxy, Api, TestClient, Api]]:
+    """HQ (in this process) and its broker, and the store's box behind a proxy that can cut
+    it off: ``(hq, proxy, HQ admin, the box, its cashier)``."""
+    system = Hq(tmp_path, ["s1"])
+    system.start_broker()
+    try:
+        with ChaosProxy(system.broker_port) as proxy:
+            hq: TestClient = await aiohttp_client(create_hq(hq_settings(system.dir)))
+            admin = await hq_login(hq)
+            old = await edge_app(tmp_path, system, "s1", aiohttp_client, broker_url=proxy.url)
+            yield system, proxy, admin, old, await login_as(old, "cashier")
+    finally:
+        system.stop_all()
 
 
 async def _sell(cashier: Api, n: int, prefix: str) -> list[dict[str, Any]]:
@@ -59,75 +80,66 @@ async def _stock(api: Api, path: str) -> dict[str, int]:
 
 async def test_a_replaced_box_is_restored_and_the_old_one_drains_then_refuses(
         tmp_path: Path, aiohttp_client: Any) -> None:
-    system = Hq(tmp_path, ["s1"])
-    system.start_broker()
-    try:
-        with ChaosProxy(system.broker_port) as proxy:
-            hq: TestClient = await aiohttp_client(create_hq(hq_settings(system.dir)))
-            admin = await hq_login(hq)
-            old = await edge_app(tmp_path, system, "s1", aiohttp_client, broker_url=proxy.url)
-            old_cashier = await login_as(old, "cashier")
-            online = await _sell(old_cashier, 5, "online")
-            await eventually(lambda: _hq_orders(admin, 5))  # with the staff and config
+    async with _shop(tmp_path, aiohttp_client) as (system, proxy, admin, old, old_cashier):
+        online = await _sell(old_cashier, 5, "online")
+        await eventually(lambda: _hq_orders(admin, 5))  # with the staff and config
 
-            proxy.refuse = True  # the old box is cut off (a partition), and keeps selling
-            proxy.cut()
-            partitioned = await _sell(old_cashier, 50, "partitioned")
-            hq_stock = await _stock(admin, "/api/v1/stores/s1/inventory")
+        proxy.refuse = True  # the old box is cut off (a partition), and keeps selling
+        proxy.cut()
+        partitioned = await _sell(old_cashier, 50, "partitioned")
+        hq_stock = await _stock(admin, "/api/v1/stores/s1/inventory")
 
-            creds = await asyncio.to_thread(provision.replace_store, system.dir, "s1")
-            assert creds["epoch"] == 2 and creds["username"] == "s1@e2"
-            status, stores = await admin.get("/api/v1/stores")
-            assert [s["epoch"] for s in stores if s["store"] == "s1"] == [2]
+        creds = await asyncio.to_thread(provision.replace_store, system.dir, "s1")
+        assert creds["epoch"] == 2 and creds["username"] == "s1@e2"
+        status, stores = await admin.get("/api/v1/stores")
+        assert [s["epoch"] for s in stores if s["store"] == "s1"] == [2]
 
-            new_dir = tmp_path / "new-box"
-            with pytest.raises(Interrupted):  # cut off half-way ...
-                await restore_from_hq(new_dir, system.broker_url, creds["username"],
-                                      creds["password"], stop_after=3)
-            assert not (new_dir / "edge.toml").exists()
-            result = await restore_from_hq(new_dir, system.broker_url, creds["username"],
-                                           creds["password"])  # ... resumes
-            assert result["store"] == "s1" and result["epoch"] == 2
-            assert result["orders"] == 5 and result["chunks"] >= 1
-            with pytest.raises(FileExistsError):  # a data dir holding a store is left alone
-                await restore_from_hq(new_dir, system.broker_url, creds["username"],
-                                      creds["password"])
+        new_dir = tmp_path / "new-box"
+        with pytest.raises(Interrupted):  # cut off half-way ...
+            await restore_from_hq(new_dir, system.broker_url, creds["username"],
+                                  creds["password"], stop_after=3)
+        assert not (new_dir / "edge.toml").exists()
+        result = await restore_from_hq(new_dir, system.broker_url, creds["username"],
+                                       creds["password"])  # ... resumes
+        assert result["store"] == "s1" and result["epoch"] == 2
+        assert result["orders"] == 5 and result["chunks"] >= 1
+        with pytest.raises(FileExistsError):  # a data dir holding a store is left alone
+            await restore_from_hq(new_dir, system.broker_url, creds["username"],
+                                  creds["password"])
 
-            new: TestClient = await aiohttp_client(create_edge(edge_settings(new_dir)))
-            new_cashier = await login_as(new, "cashier")  # staff came back, PIN hashes
-            assert await _stock(new_cashier, "/api/v1/inventory") == hq_stock
-            _, first = await new_cashier.post("/api/v1/orders", ORDER,
-                                              headers={"Idempotency-Key": "new-0001"})
-            day_last = max(o["number"] for o in online if o["day"] == first["day"])
-            assert first["number"] == day_last + 101  # after HQ's last plus the gap
-            await eventually(lambda: _hq_orders(admin, 6))
+        new: TestClient = await aiohttp_client(create_edge(edge_settings(new_dir)))
+        new_cashier = await login_as(new, "cashier")  # staff came back, PIN hashes
+        assert await _stock(new_cashier, "/api/v1/inventory") == hq_stock
+        _, first = await new_cashier.post("/api/v1/orders", ORDER,
+                                          headers={"Idempotency-Key": "new-0001"})
+        day_last = max(o["number"] for o in online if o["day"] == first["day"])
+        assert first["number"] == day_last + 101  # after HQ's last plus the gap
+        await eventually(lambda: _hq_orders(admin, 6))
 
-            proxy.refuse = False  # the old box comes back: its 50 sales reach HQ once
-            orders = await eventually(lambda: _hq_orders(admin, 56), timeout=40)
-            assert len({o["id"] for o in orders}) == 56
-            assert {o["id"] for o in partitioned} <= {o["id"] for o in orders}
-            refused = await eventually(lambda: _refused(old_cashier), timeout=20)
-            assert refused["error"] == "box_superseded"
-            _, health = await old_cashier.get("/api/v1/health")
-            assert health["box"]["superseded_at"] and health["box"]["epoch"] == 1
+        proxy.refuse = False  # the old box comes back: its 50 sales reach HQ once
+        orders = await eventually(lambda: _hq_orders(admin, 56), timeout=40)
+        assert len({o["id"] for o in orders}) == 56
+        assert {o["id"] for o in partitioned} <= {o["id"] for o in orders}
+        refused = await eventually(lambda: _refused(old_cashier), timeout=20)
+        assert refused["error"] == "box_superseded"
+        _, health = await old_cashier.get("/api/v1/health")
+        assert health["box"]["superseded_at"] and health["box"]["epoch"] == 1
 
-            # what the old box sold reaches the new one; both ends agree, nothing twice
-            hq_after = await _stock(admin, "/api/v1/stores/s1/inventory")
-            assert hq_after["C001"] == hq_stock["C001"] - 51
-            await eventually(lambda: _same(new_cashier, admin))
-            _, health = await new_cashier.get("/api/v1/health")
-            assert health["box"] == {"epoch": 2, "superseded_at": None}
+        # what the old box sold reaches the new one; both ends agree, nothing twice
+        hq_after = await _stock(admin, "/api/v1/stores/s1/inventory")
+        assert hq_after["C001"] == hq_stock["C001"] - 51
+        await eventually(lambda: _same(new_cashier, admin))
+        _, health = await new_cashier.get("/api/v1/health")
+        assert health["box"] == {"epoch": 2, "superseded_at": None}
 
-            with sqlite3.connect(hq_settings(system.dir).database.removeprefix("sqlite:///")) as c:
-                assert c.execute("SELECT epoch, COUNT(*) FROM events WHERE store = 's1' AND "
-                                 "type = 'order.placed' GROUP BY epoch ORDER BY epoch"
-                                 ).fetchall() == [(1, 55), (2, 1)]
-            with sqlite3.connect(db_path(new_dir)) as c:
-                assert c.execute("SELECT COUNT(*) FROM orders").fetchone()[0] == 6
-            result = await asyncio.to_thread(provision.revoke_box, system.dir, "s1", 1)
-            assert result["revoked"] and result["username"] == "s1"
-    finally:
-        system.stop_all()
+        with sqlite3.connect(hq_settings(system.dir).database.removeprefix("sqlite:///")) as c:
+            assert c.execute("SELECT epoch, COUNT(*) FROM events WHERE store = 's1' AND "
+                             "type = 'order.placed' GROUP BY epoch ORDER BY epoch"
+                             ).fetchall() == [(1, 55), (2, 1)]
+        with sqlite3.connect(db_path(new_dir)) as c:
+            assert c.execute("SELECT COUNT(*) FROM orders").fetchone()[0] == 6
+        result = await asyncio.to_thread(provision.revoke_box, system.dir, "s1", 1)
+        assert result["revoked"] and result["username"] == "s1"
 
 
 async def _refused(cashier: Api) -> dict[str, Any] | None:
@@ -236,3 +248,89 @@ def test_a_killed_box_is_restored_from_hq_with_what_hq_had(tmp_path: Path) -> No
 def _member(url: str, token: str) -> str | None:
     status, body = _post(url, "/api/v1/members", {"phone": PHONE, "name": "Li"}, token)
     return str(body["id"]) if status == 201 else None
+
+
+async def test_a_box_restored_from_a_local_backup_catches_up_with_hq(
+        tmp_path: Path, aiohttp_client: Any) -> None:
+    """The shop is offline when its box dies: the new box comes from the backup on the USB
+    stick (no HQ needed to restore, it sells at once) and catches up when HQ is back: the
+    backup's sales HQ never had reach it once, the ones it had are not counted twice, and
+    the stock the old box moved after the backup reaches the new box."""
+    async with _shop(tmp_path, aiohttp_client) as (system, proxy, admin, old, old_cashier):
+        hq_stock_start = await eventually(lambda: _initial_stock(admin))
+        await _sell(old_cashier, 3, "online")
+        await eventually(lambda: _hq_orders(admin, 3))
+        proxy.refuse = True  # offline: these two reach HQ later, by the old box
+        proxy.cut()
+        await _sell(old_cashier, 2, "synced-later")
+        stick = tmp_path / "usb" / "s1.db"
+        stick.parent.mkdir()
+        backup(db_path(old.app[keys.SETTINGS].data_dir), stick)
+        await _sell(old_cashier, 1, "after-backup-synced")
+        proxy.refuse = False
+        await eventually(lambda: _hq_orders(admin, 6))
+        proxy.refuse = True  # offline again: this one and the backup's last is all
+        proxy.cut()
+        await _sell(old_cashier, 1, "lost")  # after the backup, never sent: lost
+        await old.close()  # the box dies
+
+        creds = await asyncio.to_thread(provision.replace_store, system.dir, "s1")
+        new_dir = tmp_path / "new-box"
+        result = restore_from_backup(stick, new_dir, proxy.url, creds["username"],
+                                     creds["password"])
+        assert result["epoch"] == 2 and result["orders"] == 5 and result["to_send"] >= 2
+        new: TestClient = await aiohttp_client(create_edge(edge_settings(new_dir)))
+        new_cashier = await login_as(new, "cashier")
+        await _sell(new_cashier, 1, "new-offline")  # it sells before HQ is back
+        proxy.refuse = False
+        orders = await eventually(lambda: _hq_orders(admin, 7), timeout=30)
+        assert len({o["id"] for o in orders}) == 7  # the backup's two once, the new one
+        await eventually(lambda: _same(new_cashier, admin))  # the sale after the backup
+        hq_now = await _stock(admin, "/api/v1/stores/s1/inventory")
+        await eventually(lambda: _settled(new_cashier))
+        with sqlite3.connect(db_path(new_dir)) as conn:  # the backup's events all sent
+            assert conn.execute("SELECT COUNT(*) FROM outbox_prior").fetchone()[0] == 0
+        assert hq_now["C001"] == hq_stock_start["C001"] - 7
+
+
+async def _initial_stock(admin: Api) -> dict[str, int] | None:
+    found = await _stock(admin, "/api/v1/stores/s1/inventory")
+    return found if found.get("C001") else None
+
+
+async def _settled(api: Api) -> bool:
+    _, health = await api.get("/api/v1/health")
+    return bool(health["sync"]["pending"] == 0 and health["box"]["epoch"] == 2)
+
+
+async def test_the_sales_only_a_backup_holds_reach_hq_once(tmp_path: Path,
+                                                          aiohttp_client: Any) -> None:
+    """Offline from before the backup to its death: the sales on the stick are known to no
+    one else; the new box sends them up as the old box's (epoch 1), once."""
+    async with _shop(tmp_path, aiohttp_client) as (system, proxy, admin, old, old_cashier):
+        await _sell(old_cashier, 3, "online")
+        await eventually(lambda: _hq_orders(admin, 3))
+        proxy.refuse = True
+        proxy.cut()
+        offline = await _sell(old_cashier, 4, "offline")
+        stick = tmp_path / "s1.db"
+        backup(db_path(old.app[keys.SETTINGS].data_dir), stick)
+        await old.close()
+
+        creds = await asyncio.to_thread(provision.replace_store, system.dir, "s1")
+        new_dir = tmp_path / "new-box"
+        result = restore_from_backup(stick, new_dir, proxy.url, creds["username"],
+                                     creds["password"])
+        assert result["orders"] == 7 and result["to_send"] >= 4
+        new: TestClient = await aiohttp_client(create_edge(edge_settings(new_dir)))
+        new_cashier = await login_as(new, "cashier")
+        await _sell(new_cashier, 1, "new")
+        proxy.refuse = False
+        orders = await eventually(lambda: _hq_orders(admin, 8), timeout=30)
+        assert {o["id"] for o in offline} <= {o["id"] for o in orders}
+        await eventually(lambda: _same(new_cashier, admin))
+        await eventually(lambda: _settled(new_cashier))
+        with sqlite3.connect(hq_settings(system.dir).database.removeprefix("sqlite:///")) as c:
+            assert c.execute("SELECT epoch, COUNT(*) FROM events WHERE store = 's1' AND "
+                             "type = 'order.placed' GROUP BY epoch ORDER BY epoch"
+                             ).fetchall() == [(1, 7), (2, 1)]
