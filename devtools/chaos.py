@@ -58,6 +58,11 @@ class ChaosProxy:
         if self._server is not None:
             self._server.close()
         await self._cut()
+        # the connections' handlers end with their sockets; none is left for the loop's close
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
 
     async def _cut(self) -> None:
         for writer in list(self._conns):

@@ -81,10 +81,12 @@ HANDLERS: Final[dict[str, Callable[[Ctx, dict[str, Any]], None]]] = {
 ORDER_PLACED: Final = "order.placed"
 
 
-def project(db: Backend, store: str, events: list[dict[str, Any]], now: str) -> None:
-    """Project ``events`` (member types and ``order.placed``) of ``store``'s batch."""
+def project(db: Backend, store: str, events: list[dict[str, Any]], now: str,
+            superseded: bool = False) -> None:
+    """Project ``events`` (member types and ``order.placed``) of ``store``'s batch
+    (``superseded``: from a box that was replaced)."""
     (tenant,) = db.execute("SELECT tenant FROM stores WHERE store = ?", (store,)).fetchone()
-    ctx = Ctx(db, tenant, store, now)
+    ctx = Ctx(db, tenant, store, now, superseded)
     orders = [e["data"].get("order") for e in events if e["type"] == ORDER_PLACED]
     orders = [o for o in orders if isinstance(o, dict)]
     if len(orders) < len(events) or any(isinstance(o.get("member"), str) for o in orders):

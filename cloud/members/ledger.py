@@ -71,7 +71,7 @@ def add_entry(ctx: Ctx, entry: dict[str, Any]) -> bool:
         return False
     sent = {k: row[k] for k in ("entry_id", "member", "account", "kind", "amount", "store",
                                 "order_id", "lease_id", "at", "hlc")}
-    queue(ctx.db, ctx.tenant, "ledger.entry", sent, exclude=ctx.store)
+    queue(ctx.db, ctx.tenant, "ledger.entry", sent, exclude=ctx.origin)
     balance = balances(ctx.db, member)[entry["account"]]
     if balance < 0:
         conflict(ctx, "overspend", {

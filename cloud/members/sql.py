@@ -50,6 +50,14 @@ class Ctx:
     tenant: str
     store: str | None
     now: str
+    # the events come from a superseded box of ``store``: what they change goes to the
+    # store's current box too, not only to the others (ARCHITECTURE §4e)
+    superseded: bool = False
+
+    @property
+    def origin(self) -> str | None:
+        """The store a change need not go back to (it made it)."""
+        return None if self.superseded else self.store
 
 
 def lock_tenant(db: Backend, tenant: str) -> None:
@@ -155,7 +163,7 @@ def create(ctx: Ctx, member: dict[str, Any], identities: list[Any]) -> None:
     merged = [m for i in found if (m := add_identity(ctx, member_id, i))]
     if not merged:
         queue(ctx.db, ctx.tenant, "member.upsert", upsert_data(ctx.db, member_id),
-              exclude=ctx.store)
+              exclude=ctx.origin)
 
 
 def profile(data: dict[str, Any]) -> dict[str, Any]:
@@ -229,7 +237,7 @@ def change_profile(ctx: Ctx, member: str, fields: dict[str, Any], hlc: str) -> N
         raise MemberError(f"unknown profile fields {sorted(unknown)[:5]}")
     if set_fields(ctx.db, survivor, {k: (v, hlc) for k, v in profile(fields).items()}):
         queue(ctx.db, ctx.tenant, "member.upsert", upsert_data(ctx.db, survivor),
-              exclude=ctx.store)
+              exclude=ctx.origin)
 
 
 def upsert_data(db: Backend, member: str) -> dict[str, Any]:

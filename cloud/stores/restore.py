@@ -5,7 +5,7 @@ Sections, in the order the box writes them: ``meta`` (epoch, the feed's head cur
 old box's applied seq, the store's edge.toml without secrets), ``changes`` (HQ's state for
 the store in the change feed's own format: tenant key, catalog, quotas, loyalty rules,
 coupon templates, price rules, then every member, ledger entry and coupon, as a new store
-gets them), ``items`` and ``quotas`` (the store's own view, local items included), ``stock``
+gets them, and the store's leases), ``items`` and ``quotas`` (the store's own view, local items included), ``stock``
 (on hand per SKU: the sum of every delta HQ applied), ``staff`` (PIN hashes), ``tables``,
 ``orders`` (the last 36 hours and every open order, with lines) and ``numbers`` (the last
 order number of each of those days).
@@ -18,7 +18,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from cloud.db.backend import Backend
+from cloud.db.backend import Backend, utc_now_iso
 from cloud.errors import UnknownStore
 from cloud.members.seed import changes_for
 from cloud.stores import sql as reads
@@ -68,6 +68,12 @@ def _changes(db: Backend, store: str, tenant: str, head: int) -> list[dict[str, 
     state.sort(key=lambda r: messages.STATE_KINDS.index(r["type"]))
     found = [{"type": r["type"], "data": json.loads(r["data"])} for r in state]
     found += [{"type": t, "data": d} for t, d in changes_for(db, store, tenant)]
+    # the store's leases as they stand (what the old box spent of them is in the ledger
+    # entries above); a lease both boxes spend becomes HQ's usual overspend conflict
+    found += [{"type": "lease.granted", "data": {**row, "ack": False}} for row in db.rows(
+        "SELECT lease_id, member, points, value, per_txn_points, per_txn_value, expires_at, "
+        "rev FROM leases WHERE store = ? AND revoked = 0 AND expires_at > ? ORDER BY lease_id",
+        (store, utc_now_iso()))]
     return found
 
 

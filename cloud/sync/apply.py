@@ -81,7 +81,7 @@ def apply_batch(db: Backend, tenant: str, store: str, payload: bytes) -> Ack:
             fresh = events[applied + 1 - first:]
             now = utc_now_iso()
             db.insert_many(INSERT_EVENT, [_event_row(store, epoch, e) for e in fresh])
-            projection = Projection(store, now)
+            projection = Projection(store, now, superseded=old)
             for event in fresh:
                 projection.add(event)
             projection.write(db)

@@ -77,8 +77,10 @@ def _json(value: Any) -> str:
 
 
 class Projection:
-    def __init__(self, store: str, now: str) -> None:
-        self.store, self.now = store, now
+    def __init__(self, store: str, now: str, superseded: bool = False) -> None:
+        """``superseded``: the events of a box that was replaced (what they change for
+        members goes to the store's current box too)."""
+        self.store, self.now, self.superseded = store, now, superseded
         self.orders: dict[str, list[Any]] = {}
         self.lines: list[tuple[Any, ...]] = []
         self.status: dict[str, tuple[Any, ...]] = {}
@@ -119,7 +121,7 @@ class Projection:
             else:
                 db.executemany(sql, rows[name])
         if self.deferred:
-            member_events.project(db, self.store, self.deferred, self.now)
+            member_events.project(db, self.store, self.deferred, self.now, self.superseded)
 
     # -- one method per event type -------------------------------------------
     def order_placed(self, seq: int, data: dict[str, Any]) -> None:

@@ -24,12 +24,13 @@ from cloud.broker import provision
 from cloud.config import load_settings as hq_settings
 from devtools.chaos import ChaosProxy
 from devtools.helpers import Daemon, login, request
-from devtools.stack import (Hq, edge_app, edge_daemon, edge_sync, eventually, hq_get,
+from devtools.stack import (Hq, edge_app, edge_daemon, edge_sync, eventually, hq_db, hq_get,
                             hq_login, wait_until)
 from edge.devices.printers import add_demo_printers
 from edge.app import create_app as create_edge
 from edge import keys
 from edge.db.database import backup
+from edge.members import sql as member_sql
 from edge.syncer.restore import Interrupted, restore_from_backup, restore_from_hq
 from edge.config import load_settings as edge_settings
 from edge.db.database import db_path
@@ -40,20 +41,26 @@ PHONE = "13800138000"
 
 
 @contextlib.asynccontextmanager
-async def _shop(tmp_path: Path, aiohttp_client: Any
+async def _shop(system: Hq, tmp_path: Path, aiohttp_client: Any
                 ) -> AsyncIterator[tuple[Hq, ChaosProxy, Api, TestClient, Api]]:
-    """HQ (in this process) and its broker, and the store's box behind a proxy that can cut
-    it off: ``(hq, proxy, HQ admin, the box, its cashier)``."""
-    system = Hq(tmp_path, ["s1"])
-    system.start_broker()
+    """HQ (in this process, on SQLite or PostgreSQL: the ``system`` fixture) and its broker,
+    and the store's box behind a proxy that can cut it off: ``(hq, proxy, HQ admin, the box,
+    its cashier)``."""
+    with ChaosProxy(system.broker_port) as proxy:
+        hq: TestClient = await aiohttp_client(create_hq(hq_settings(system.dir)))
+        admin = await hq_login(hq)
+        old = await edge_app(tmp_path, system, "s1", aiohttp_client, broker_url=proxy.url)
+        yield system, proxy, admin, old, await login_as(old, "cashier")
+
+
+def _placed_by_epoch(system: Hq) -> list[tuple[int, int]]:
+    db = hq_db(system)
     try:
-        with ChaosProxy(system.broker_port) as proxy:
-            hq: TestClient = await aiohttp_client(create_hq(hq_settings(system.dir)))
-            admin = await hq_login(hq)
-            old = await edge_app(tmp_path, system, "s1", aiohttp_client, broker_url=proxy.url)
-            yield system, proxy, admin, old, await login_as(old, "cashier")
+        rows = db._db.rows("SELECT epoch, COUNT(*) AS n FROM events WHERE store = 's1' AND "
+                           "type = 'order.placed' GROUP BY epoch ORDER BY epoch")
     finally:
-        system.stop_all()
+        db.close()
+    return [(int(r["epoch"]), int(r["n"])) for r in rows]
 
 
 async def _sell(cashier: Api, n: int, prefix: str) -> list[dict[str, Any]]:
@@ -79,14 +86,22 @@ async def _stock(api: Api, path: str) -> dict[str, int]:
 
 
 async def test_a_replaced_box_is_restored_and_the_old_one_drains_then_refuses(
-        tmp_path: Path, aiohttp_client: Any) -> None:
-    async with _shop(tmp_path, aiohttp_client) as (system, proxy, admin, old, old_cashier):
+        system: Hq, tmp_path: Path, aiohttp_client: Any) -> None:
+    async with _shop(system, tmp_path, aiohttp_client) as (system, proxy, admin, old, old_cashier):
+        status, _ = await admin.call("PUT", "/api/v1/loyalty/rules", {"default": 1})
+        assert status == 200  # 1 point per yuan
         online = await _sell(old_cashier, 5, "online")
         await eventually(lambda: _hq_orders(admin, 5))  # with the staff and config
+        member = await eventually(lambda: _member_async(old_cashier))
+        await eventually(lambda: _rules_at(old))
 
         proxy.refuse = True  # the old box is cut off (a partition), and keeps selling
         proxy.cut()
-        partitioned = await _sell(old_cashier, 50, "partitioned")
+        partitioned = await _sell(old_cashier, 49, "partitioned")
+        status, earning = await old_cashier.post("/api/v1/orders", {**ORDER, "member": member},
+                                                 headers={"Idempotency-Key": "member-sale"})
+        assert status == 201 and earning["points_earned"] > 0, earning
+        partitioned.append(earning)
         hq_stock = await _stock(admin, "/api/v1/stores/s1/inventory")
 
         creds = await asyncio.to_thread(provision.replace_store, system.dir, "s1")
@@ -131,11 +146,12 @@ async def test_a_replaced_box_is_restored_and_the_old_one_drains_then_refuses(
         await eventually(lambda: _same(new_cashier, admin))
         _, health = await new_cashier.get("/api/v1/health")
         assert health["box"] == {"epoch": 2, "superseded_at": None}
+        # ... and the points the member earned there (the ledger entry, through the feed)
+        _, at_hq = await admin.get(f"/api/v1/members/{member}")
+        assert at_hq["balances"]["points"] == earning["points_earned"]
+        await eventually(lambda: _points(new_cashier, earning["points_earned"]))
 
-        with sqlite3.connect(hq_settings(system.dir).database.removeprefix("sqlite:///")) as c:
-            assert c.execute("SELECT epoch, COUNT(*) FROM events WHERE store = 's1' AND "
-                             "type = 'order.placed' GROUP BY epoch ORDER BY epoch"
-                             ).fetchall() == [(1, 55), (2, 1)]
+        assert _placed_by_epoch(system) == [(1, 55), (2, 1)]
         with sqlite3.connect(db_path(new_dir)) as c:
             assert c.execute("SELECT COUNT(*) FROM orders").fetchone()[0] == 6
         result = await asyncio.to_thread(provision.revoke_box, system.dir, "s1", 1)
@@ -198,6 +214,9 @@ def test_a_killed_box_is_restored_from_hq_with_what_hq_had(tmp_path: Path) -> No
                               {"to": to}, cashier)
             assert status == 200
         wait_until(lambda: edge_sync(old.url)["pending"] == 0, what="everything at HQ")
+        # the store holds a lease of the member's points and stored value (HQ grants it)
+        allowance = wait_until(lambda: _get(old.url, f"/api/v1/members/lookup?phone={PHONE}",
+                                            cashier)["allowance"], what="a lease")
         hq_orders = {o["id"]: o["status"] for o in
                      hq_get(system, hq_token, "/api/v1/stores/s1/orders?limit=100")}
         assert len(hq_orders) == 4
@@ -227,6 +246,7 @@ def test_a_killed_box_is_restored_from_hq_with_what_hq_had(tmp_path: Path) -> No
         found = _get(new.url, f"/api/v1/members/lookup?phone={PHONE}", cashier)
         assert (found["points"], found["value_cents"]) == (hq_member["points"],
                                                           hq_member["value"])
+        assert found["allowance"] == allowance  # the lease came back
         status, after = _post(new.url, "/api/v1/orders", {
             "channel": "pos", "lines": [{"sku": "C001", "qty": 1}]}, cashier)
         assert status == 201 and after["number"] == max(o["number"] for o in placed) + 101
@@ -251,12 +271,12 @@ def _member(url: str, token: str) -> str | None:
 
 
 async def test_a_box_restored_from_a_local_backup_catches_up_with_hq(
-        tmp_path: Path, aiohttp_client: Any) -> None:
+        system: Hq, tmp_path: Path, aiohttp_client: Any) -> None:
     """The shop is offline when its box dies: the new box comes from the backup on the USB
     stick (no HQ needed to restore, it sells at once) and catches up when HQ is back: the
     backup's sales HQ never had reach it once, the ones it had are not counted twice, and
     the stock the old box moved after the backup reaches the new box."""
-    async with _shop(tmp_path, aiohttp_client) as (system, proxy, admin, old, old_cashier):
+    async with _shop(system, tmp_path, aiohttp_client) as (system, proxy, admin, old, old_cashier):
         hq_stock_start = await eventually(lambda: _initial_stock(admin))
         await _sell(old_cashier, 3, "online")
         await eventually(lambda: _hq_orders(admin, 3))
@@ -303,11 +323,11 @@ async def _settled(api: Api) -> bool:
     return bool(health["sync"]["pending"] == 0 and health["box"]["epoch"] == 2)
 
 
-async def test_the_sales_only_a_backup_holds_reach_hq_once(tmp_path: Path,
-                                                          aiohttp_client: Any) -> None:
+async def test_the_sales_only_a_backup_holds_reach_hq_once(
+        system: Hq, tmp_path: Path, aiohttp_client: Any) -> None:
     """Offline from before the backup to its death: the sales on the stick are known to no
     one else; the new box sends them up as the old box's (epoch 1), once."""
-    async with _shop(tmp_path, aiohttp_client) as (system, proxy, admin, old, old_cashier):
+    async with _shop(system, tmp_path, aiohttp_client) as (system, proxy, admin, old, old_cashier):
         await _sell(old_cashier, 3, "online")
         await eventually(lambda: _hq_orders(admin, 3))
         proxy.refuse = True
@@ -330,7 +350,20 @@ async def test_the_sales_only_a_backup_holds_reach_hq_once(tmp_path: Path,
         assert {o["id"] for o in offline} <= {o["id"] for o in orders}
         await eventually(lambda: _same(new_cashier, admin))
         await eventually(lambda: _settled(new_cashier))
-        with sqlite3.connect(hq_settings(system.dir).database.removeprefix("sqlite:///")) as c:
-            assert c.execute("SELECT epoch, COUNT(*) FROM events WHERE store = 's1' AND "
-                             "type = 'order.placed' GROUP BY epoch ORDER BY epoch"
-                             ).fetchall() == [(1, 7), (2, 1)]
+        assert _placed_by_epoch(system) == [(1, 7), (2, 1)]
+
+
+async def _member_async(cashier: Api) -> str | None:
+    status, body = await cashier.post("/api/v1/members", {"phone": PHONE, "name": "Li"},
+                                      headers={"Idempotency-Key": "member-li"})
+    return str(body["id"]) if status == 201 else None
+
+
+async def _points(cashier: Api, points: int) -> bool:
+    status, body = await cashier.get(f"/api/v1/members/lookup?phone={PHONE}")
+    return status == 200 and body["points"] == points
+
+
+async def _rules_at(box: TestClient) -> bool:
+    rules = await box.app[keys.DB].read(member_sql.loyalty_rules)
+    return bool(rules and rules.get("default") == 1)
