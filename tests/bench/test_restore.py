@@ -21,7 +21,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cloud.broker import provision
 from cloud.database import CloudDb
 from common.ids import UlidGenerator
 from devtools.helpers import Daemon, request
@@ -108,7 +107,13 @@ def test_restore_a_big_store(tmp_path: Path) -> None:
     system.start()
     daemon: Daemon | None = None
     try:
-        creds = provision.replace_store(system.dir, "s1")
+        started = time.perf_counter()  # the technician's commands, as processes
+        replaced = subprocess.run(
+            [sys.executable, "-c", "from cloud.cli import main; main()", "store", "replace",
+             "s1", "--data-dir", str(system.dir)], capture_output=True, text=True, timeout=120)
+        replace_s = time.perf_counter() - started
+        assert replaced.returncode == 0, replaced.stderr[-2000:]
+        creds = json.loads(replaced.stdout)
         target = tmp_path / "new-box"
         started = time.perf_counter()
         done = subprocess.run(
@@ -144,6 +149,9 @@ def test_restore_a_big_store(tmp_path: Path) -> None:
         ("restore (CLI process)", f"{restore_s:.2f} s (its own count: {result['seconds']} s)"),
         ("daemon start", f"{start_s:.2f} s"),
         ("restore + start", f"{restore_s + start_s:.2f} s (target <= {TARGET_S:.0f} s)"),
+        ("store replace at HQ (CLI)", f"{replace_s:.2f} s"),
+        ("RTO, the machines' part", f"{replace_s + restore_s + start_s:.2f} s "
+                                    "(replace + restore + start)"),
         ("copy of the file", f"{copy_s * 1000:.1f} ms for {db_mb:.1f} MB"),
         ("ratio restore / copy", f"{restore_s / copy_s:.0f}x"),
     ])

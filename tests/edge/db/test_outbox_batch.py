@@ -64,7 +64,7 @@ async def test_the_one_query_batch_equals_the_event_by_event_batch(writer: DbWri
     try:
         batch = syncdb.outbox_batch(conn, "test-store", first - 1, 200, 10**9)
         assert batch is not None and batch.last_seq == first + 199
-        rows = conn.execute(syncdb._EVENT_JSON, ('"test-store"', first - 1, 200)).fetchall()
+        rows = conn.execute(syncdb._EVENT_JSON["outbox"], ('"test-store"', first - 1, 200)).fetchall()
         assert [r[0] for r in rows] == list(range(first, first + 200))
         head = b'{"v":1,"store":"test-store","epoch":1,"first_seq":%d,"last_seq":%d,"events":[' % (
             first, first + 199)
