@@ -111,6 +111,40 @@ def store_add(store_id: str, tenant: str, data_dir: Path) -> None:
     out(result)
 
 
+@store.command("replace")
+@click.argument("store_id")
+@DATA_DIR
+def store_replace(store_id: str, data_dir: Path) -> None:
+    """Authorise a new box for a store whose box died: the next epoch and broker credentials
+    of its own (give them to `storenode restore`); the old box, if it comes back, drains its
+    sales and then refuses new orders.
+
+    Example: storenode-cloud store replace canteen-01 --data-dir /var/lib/storenode-cloud
+    """
+    try:
+        result = provision.replace_store(data_dir, store_id)
+    except EXPECTED as exc:
+        fail_with(exc)
+    out(result)
+
+
+@store.command("revoke-box")
+@click.argument("store_id")
+@click.option("--epoch", type=click.IntRange(min=1), required=True,
+              help="The superseded box's epoch (storenode-cloud stores shows the current one).")
+@DATA_DIR
+def store_revoke_box(store_id: str, epoch: int, data_dir: Path) -> None:
+    """Delete a superseded box's broker user: it can no longer connect (let it drain first).
+
+    Example: storenode-cloud store revoke-box canteen-01 --epoch 1 --data-dir /var/lib/storenode-cloud
+    """
+    try:
+        result = provision.revoke_box(data_dir, store_id, epoch)
+    except EXPECTED as exc:
+        fail_with(exc)
+    out(result)
+
+
 @cli.group()
 def db() -> None:
     """HQ's database: backup."""

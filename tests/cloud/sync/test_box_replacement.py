@@ -226,7 +226,12 @@ def test_a_killed_box_is_restored_from_hq_with_what_hq_had(tmp_path: Path) -> No
 
         assert old.kill() != 0  # SIGKILL, and the disk is gone
         shutil.rmtree(old.data_dir)
-        creds = provision.replace_store(system.dir, "s1")
+        replaced = subprocess.run(  # the technician's commands, each a process
+            [sys.executable, "-c", "from cloud.cli import main; main()", "store", "replace",
+             "s1", "--data-dir", str(system.dir)], capture_output=True, text=True, timeout=60)
+        assert replaced.returncode == 0, replaced.stderr
+        creds = json.loads(replaced.stdout)
+        assert set(creds) >= {"store", "tenant", "epoch", "username", "password"}
         restored = subprocess.run(
             [sys.executable, "-m", "edge", "restore", "--data-dir", str(old.data_dir),
              "--broker", system.broker_url, "--username", creds["username"],
