@@ -535,6 +535,16 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
     -- box N's events after that point moved was sent to it once (cloud/stores/boxes.py)
     ALTER TABLE store_boxes ADD COLUMN caught_up_after BIGINT
     """),
+    ("0016_store_price_rules", """
+    -- every price rule a store applies, its own and HQ's (its price_rule.set / .deleted
+    -- events): HQ's guest menu charges what the store will (cloud/guests)
+    CREATE TABLE store_price_rules (
+        store TEXT NOT NULL,
+        id TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        PRIMARY KEY (store, id)
+    )
+    """),
 )
 PG_ONLY: Final = "POSTGRESQL ONLY "
 SQLITE_ONLY: Final = "SQLITE ONLY "

@@ -12,10 +12,18 @@ change its refusal.
 from __future__ import annotations
 
 import json
+import tomllib
+from datetime import datetime
 from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cloud.db.backend import Backend, utc_now_iso
 from cloud.feed.changes import advance, record
+from common.price_book import RuleBook, unit_price
+from common.price_rules import minute_of_week
+
+CHANNEL: Final = "dine_in_qr"  # the guest at the table
+DEFAULT_TZ: Final = "Asia/Shanghai"  # a store that never sent its edge.toml
 
 CHANGE_TYPE: Final = "guest.order"
 HOOKED: Final = frozenset({"table.added", "table.token_rotated", "guest.order_linked",
@@ -119,20 +127,37 @@ def _linked(db: Backend, store: str, data: dict[str, Any], now: str) -> None:
 
 
 def menu(db: Backend, store: str) -> list[dict[str, Any]]:
-    """The store's items as HQ knows them (its catalog events) at the ``dine_in_qr`` price,
-    sold-out by HQ's stock projection. Time-window prices are the store's: the order's answer
-    carries the price charged."""
+    """The store's items as HQ knows them (its catalog events) at the ``dine_in_qr`` price a
+    time-window rule of the store charges now (its ``price_rule`` events, the store's local
+    time), sold-out by HQ's stock projection; the order's answer carries the price charged."""
     rows = db.rows("SELECT i.item, s.on_hand FROM store_items i LEFT JOIN stock s "
                    "ON s.store = i.store AND s.sku = i.sku WHERE i.store = ? ORDER BY i.sku",
                    (store,))
     items = []
+    book = RuleBook((r["id"], json.loads(r["rule"])) for r in db.rows(
+        "SELECT id, rule FROM store_price_rules WHERE store = ? ORDER BY id", (store,)))
+    minute = minute_of_week(datetime.now(store_timezone(db, store)))
     for row in rows:
         item = json.loads(row["item"])
-        prices = item.get("channel_prices") or {}
-        items.append({"sku": item["sku"], "name": item["name"], "name_en": item.get("name_en"),
-                      "category": item["category"],
-                      "price_cents": int(prices.get("dine_in_qr", item["price_cents"])),
-                      "available": bool(item.get("available", True)) and
-                      (row["on_hand"] is None or not item.get("track_stock", True)
-                       or row["on_hand"] > 0)})
+        base = unit_price(item, CHANNEL)
+        price, rule = book.best(item["sku"], item.get("category"), CHANNEL, minute, base) \
+            if book else (base, None)
+        found = {"sku": item["sku"], "name": item["name"], "name_en": item.get("name_en"),
+                 "category": item["category"], "price_cents": price,
+                 "available": bool(item.get("available", True)) and
+                 (row["on_hand"] is None or not item.get("track_stock", True)
+                  or row["on_hand"] > 0)}
+        if rule is not None:  # as the store's own guest menu: the rule that prices it now
+            found["price_rule"] = rule
+        items.append(found)
     return sorted(items, key=lambda i: (i["category"], i["sku"]))
+
+
+def store_timezone(db: Backend, store: str) -> ZoneInfo:
+    """The store's time zone, from the edge.toml it sent (Asia/Shanghai without one)."""
+    row = db.execute("SELECT toml FROM store_configs WHERE store = ?", (store,)).fetchone()
+    try:
+        name = tomllib.loads(row[0])["store"]["timezone"] if row else DEFAULT_TZ
+        return ZoneInfo(name)
+    except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError, ZoneInfoNotFoundError):
+        return ZoneInfo(DEFAULT_TZ)

@@ -9,6 +9,8 @@ from typing import Any, Final
 from cloud.db.backend import Backend
 from cloud.errors import UnknownStore
 from common.clock import age_s
+from common.http.body import Validator
+from common.price_rules import PRICE_RULE, RULE_ID, check_window
 
 ORDER_FIELDS = ("id, number, day, channel, status, total_cents, member, table_no, pickup, "
                 "created_at, updated_at")
@@ -115,7 +117,11 @@ def order_count_by_store(db: Backend) -> dict[str, int]:
     return {store: int(n) for store, n in rows.fetchall()}
 
 
-HOOKED: Final = frozenset({"backup.done", "staff.changed", "config.changed"})
+HOOKED: Final = frozenset({"backup.done", "staff.changed", "config.changed", "price_rule.set",
+                           "price_rule.deleted"})
+_RULES, _RULE_IDS = Validator(PRICE_RULE), Validator(RULE_ID)
+UPSERT_RULE: Final = ("INSERT INTO store_price_rules(store, id, rule) VALUES (?, ?, ?) "
+                      "ON CONFLICT (store, id) DO UPDATE SET rule = excluded.rule")
 UPSERT_STAFF: Final = ("INSERT INTO store_staff(store, staff, role, pin_hash, active) "
                        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (store, staff) DO UPDATE SET "
                        "role = excluded.role, pin_hash = excluded.pin_hash, "
@@ -145,3 +151,22 @@ def on_events(db: Backend, store: str, events: list[dict[str, Any]]) -> None:
         elif kind == "config.changed" and isinstance(data.get("toml"), str) \
                 and len(data["toml"]) <= MAX_CONFIG:
             db.execute(UPSERT_CONFIG, (store, data["toml"], event["at"]))
+        elif kind == "price_rule.set" and isinstance(data.get("rule"), dict):
+            _keep_rule(db, store, data["rule"])
+        elif kind == "price_rule.deleted" and isinstance(data.get("id"), str):
+            db.execute("DELETE FROM store_price_rules WHERE store = ? AND id = ?",
+                       (store, data["id"]))
+
+
+def _keep_rule(db: Backend, store: str, rule: dict[str, Any]) -> None:
+    """A rule as the store stated it, if it is one the store could have applied."""
+    body = {k: v for k, v in rule.items() if k not in ("id", "source", "updated_at")}
+    if not isinstance(rule.get("id"), str) or not _RULE_IDS.is_valid(rule["id"]) \
+            or not _RULES.is_valid(body):
+        return
+    try:
+        check_window(body)
+    except ValueError:
+        return
+    db.execute(UPSERT_RULE, (store, rule["id"], json.dumps(body, ensure_ascii=False,
+                                                            sort_keys=True)))

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from common.errors import Conflict, DomainError
 
 if TYPE_CHECKING:  # an annotation only: edge.pricing reaches the database, not the reverse
-    from edge.pricing.rules import RuleBook
+    from common.price_book import RuleBook
 
 _MAX_SKUS = 20_000  # a catalog is a few hundred SKUs; past this, start over
 F = TypeVar("F", bound=Callable[..., Any])

@@ -10,7 +10,7 @@ from common.errors import Conflict, DomainError
 from common.price_rules import minute_of_week
 
 # unit_price lives with the price rules now; re-exported for the order code that prices lines
-from edge.pricing.rules import RuleBook, unit_price as unit_price
+from common.price_book import RuleBook, unit_price as unit_price
 
 # status -> statuses it may move to
 TRANSITIONS: Final[dict[str, frozenset[str]]] = {

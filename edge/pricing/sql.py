@@ -20,7 +20,7 @@ from common.errors import Conflict, NotFound
 from common.price_rules import check_window, minute_of_week
 
 from edge.db.group_commit import Tx
-from edge.pricing.rules import RuleBook, unit_price
+from common.price_book import RuleBook, unit_price
 
 COLUMNS = "id, rule, source, updated_at"
 

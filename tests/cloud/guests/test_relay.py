@@ -74,6 +74,20 @@ async def test_guest_orders_through_hq_reach_the_store_once(
         return status == 200 and found["status"] == "accepted"
     await eventually(accepted)
 
+    # a time-window price the store set: HQ's menu charges what the store will
+    status, _ = await manager.call("PUT", "/api/v1/price-rules/all-day", {
+        "skus": ["C002"], "from": "00:00", "to": "24:00", "kind": "price", "value": 1500})
+    assert status in (200, 201)
+
+    async def ruled() -> dict[str, Any] | None:
+        _, menu = await _call(hq, "GET", f"{base}/menu")
+        return next((i for i in menu["items"] if i["sku"] == "C002"
+                     and i.get("price_rule") == "all-day"), None)
+    assert (await eventually(ruled))["price_cents"] == 1500
+    status, cheaper = await _call(hq, "POST", f"{base}/orders",
+                                  {"lines": [{"sku": "C002", "qty": 1}]}, "mobile-0005")
+    assert status == 201 and cheaper["total_cents"] == 1500, cheaper
+
     # refusals come back as the store's answers; nothing is placed
     status, body = await _call(hq, "POST", f"{base}/orders",
                                {"lines": [{"sku": "C002", "qty": 500}]}, "mobile-0002")
@@ -91,7 +105,7 @@ async def test_guest_orders_through_hq_reach_the_store_once(
         assert (status, body["error"]) == (404, "unknown_table")
     assert (await _call(hq, "GET", f"/api/v1/guest/s9/{table['token']}/menu"))[0] == 404
     _, orders = await manager.get("/api/v1/orders?channel=dine_in_qr")
-    assert len(orders) == 1
+    assert len(orders) == 2  # the first and the one at the rule's price: no refusal placed
 
     # a rotated token is refused at HQ too, once the store's event arrived
     status, rotated = await manager.post("/api/v1/tables/A1/rotate", {})

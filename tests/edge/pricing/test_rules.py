@@ -10,7 +10,7 @@ import pytest
 from common.errors import DomainError
 from common.price_rules import check_window, describe, overlap, weekly_spans
 from edge.orders.rules import price_lines
-from edge.pricing.rules import RuleBook, percent_off, price_now
+from common.price_book import RuleBook, percent_off, price_now
 
 NOODLES = {"sku": "C004", "category": "noodle", "price_cents": 1600,
            "channel_prices": {"meituan": 1900}}
