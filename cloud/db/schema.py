@@ -543,7 +543,9 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
         id TEXT NOT NULL,
         rule TEXT NOT NULL,
         PRIMARY KEY (store, id)
-    )
+    );
+    -- the time-window price rule that priced the line at the store (NULL: none did)
+    ALTER TABLE order_lines ADD COLUMN price_rule TEXT
     """),
 )
 PG_ONLY: Final = "POSTGRESQL ONLY "

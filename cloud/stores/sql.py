@@ -14,7 +14,8 @@ from common.price_rules import PRICE_RULE, RULE_ID, check_window
 
 ORDER_FIELDS = ("id, number, day, channel, status, total_cents, member, table_no, pickup, "
                 "created_at, updated_at")
-LINE_FIELDS = "order_id, line_no, sku, name, qty, unit_cents, total_cents, station, note"
+LINE_FIELDS = ("order_id, line_no, sku, name, qty, unit_cents, total_cents, station, note, "
+               "price_rule")
 
 
 def _store_dict(row: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -64,6 +65,8 @@ def store_orders(db: Backend, store: str, since: str | None, limit: int) -> list
                         [store, *ids])
     by_order: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
     for line in lines:
+        if line["price_rule"] is None:  # as the store's order: named only when a rule priced it
+            del line["price_rule"]
         by_order[line.pop("order_id")].append(line)
     for order in orders:
         order["table"] = order.pop("table_no")

@@ -21,7 +21,7 @@ from common.vocabulary import OLD_BOX
 ORDER_COLUMNS: Final = ("store", "id", "number", "day", "channel", "status", "total_cents",
                         "member", "table_no", "pickup", "created_at", "updated_at", "seq")
 LINE_COLUMNS: Final = ("store", "order_id", "line_no", "sku", "name", "qty", "unit_cents",
-                       "total_cents", "station", "note")
+                       "total_cents", "station", "note", "price_rule")
 
 
 def _insert(table: str, columns: tuple[str, ...], tail: str = "") -> str:
@@ -150,7 +150,8 @@ class Projection:
         return (self.store, order_id, n if line_no is None else line_no, _get(line, "sku", str),
                 _get(line, "name", str, True), _get(line, "qty", int),
                 _get(line, "unit_cents", int, True), _get(line, "total_cents", int, True),
-                _get(line, "station", str, True), _get(line, "note", str, True))
+                _get(line, "station", str, True), _get(line, "note", str, True),
+                _get(line, "price_rule", str, True))
 
     @staticmethod
     def _delta(move: Any) -> tuple[str, int]:

@@ -149,9 +149,10 @@ def _w_orders(tx: Tx, rows: list[dict[str, Any]]) -> None:
         for ln in o["lines"]:
             tx.conn.execute(
                 "INSERT OR IGNORE INTO order_lines(order_id, line_no, sku, name, qty, unit_cents, "
-                "total_cents, station, note) VALUES (?,?,?,?,?,?,?,?,?)",
+                "total_cents, station, note, price_rule) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (o["id"], ln["line_no"], ln["sku"], ln["name"] or ln["sku"], ln["qty"],
-                 ln["unit_cents"] or 0, ln["total_cents"] or 0, ln["station"] or "", ln["note"]))
+                 ln["unit_cents"] or 0, ln["total_cents"] or 0, ln["station"] or "", ln["note"],
+                 ln.get("price_rule")))
 
 
 def _w_numbers(tx: Tx, rows: list[dict[str, Any]], gap: int = NUMBER_GAP) -> None:

@@ -88,6 +88,12 @@ async def test_guest_orders_through_hq_reach_the_store_once(
                                   {"lines": [{"sku": "C002", "qty": 1}]}, "mobile-0005")
     assert status == 201 and cheaper["total_cents"] == 1500, cheaper
 
+    async def projected() -> list[dict[str, Any]] | None:  # HQ's orders name the rule too
+        _, orders = await admin.get("/api/v1/stores/s1/orders?limit=10")
+        found = [o for o in orders if o["id"] == cheaper["id"]]
+        return found[0]["lines"] if found else None
+    assert [ln["price_rule"] for ln in await eventually(projected)] == ["all-day"]
+
     # refusals come back as the store's answers; nothing is placed
     status, body = await _call(hq, "POST", f"{base}/orders",
                                {"lines": [{"sku": "C002", "qty": 500}]}, "mobile-0002")
