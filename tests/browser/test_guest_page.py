@@ -324,3 +324,33 @@ def test_the_pos_table_view_shows_a_call_at_once_and_acknowledges_it(
         guard.check()
     finally:
         context.close()
+
+
+def test_a_time_window_price_shows_on_the_guest_menu_the_pos_and_the_charge(
+        shop: Shop, phone: tuple[Any, OwnHostOnly], browser: Any, shots: Path) -> None:
+    """A manager's all-day price for C002 (¥18.00 -> ¥15.00): the guest's menu shows it, the
+    order is charged it and its line names the rule, and the POS lists the item at it."""
+    shop.staff("PUT", "/api/v1/price-rules/browser-deal", {
+        "skus": ["C002"], "from": "00:00", "to": "24:00", "kind": "price", "value": 1500})
+    try:
+        page, _ = phone
+        page.goto(shop.page_url)
+        item = page.locator("div.item[data-sku=C002] .p")
+        item.filter(has_text="¥15.00").wait_for()
+        _order_from_the_page(page, {"C002": 1})
+        order = _placed(page, shop)
+        assert order["total_cents"] == 1500
+        assert [ln.get("price_rule") for ln in order["lines"]] == ["browser-deal"]
+        page.screenshot(path=str(shots / "guest-rule-price.png"))
+
+        context, pos, guard = open_page(browser, shop.edge.url)
+        try:
+            pos.goto(shop.edge.url + "/")
+            staff_login(pos, "cashier", STAFF["cashier"])
+            pos.locator("#items button.item[data-sku=C002] .price").filter(
+                has_text="¥15.00").wait_for(timeout=5000)
+            guard.check()
+        finally:
+            context.close()
+    finally:
+        shop.staff("DELETE", "/api/v1/price-rules/browser-deal")
