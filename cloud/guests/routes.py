@@ -31,7 +31,9 @@ from common.ratewindow import RateWindow
 from common.schemas import GUEST_ORDER, TABLE_TOKEN
 
 RELAY_WAIT_S: Final = 8.0  # how long an order request waits for the store's answer
-POLL_S: Final = 0.05
+# between looks for the store's answer: an ingest worker in another process may apply it (in
+# this process, the apply wakes the relay at once)
+POLL_S: Final = 0.25
 ORDERS_PER_MIN: Final = 10  # per table, as at the edge (guest.max_orders_per_min)
 UNKNOWN_PER_MIN: Final = 30  # unknown tokens per client address
 STATUS = {"NotFound": 404, "Conflict": 409, "DomainError": 422}
@@ -117,9 +119,14 @@ async def _answer(request: web.Request, store: str, digest: str, key: str,
         answer = _outcome(found or {}, key, created)
         if answer is not None:
             return answer
-        if time.monotonic() >= deadline:
+        left = deadline - time.monotonic()
+        if left <= 0:
             return _pending(key)
-        await asyncio.sleep(POLL_S)
+        link = request.app[keys.LINK]
+        if link is None:
+            await asyncio.sleep(min(POLL_S, left))
+        else:  # woken by this process's apply of the store's batch; else look again anyway
+            await link.ingest.applied(store, min(POLL_S, left))
 
 
 def _outcome(found: dict[str, Any], key: str, created: bool) -> web.Response | None:

@@ -42,6 +42,7 @@ class Ingest:
         self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self._thread = DbThread("cloud-ingest")
         self._tasks: set[asyncio.Task[object]] = set()
+        self._applied: dict[str, asyncio.Event] = {}  # store -> set at its next applied batch
 
     def dispatch(self, topic: str, payload: bytes, retained: bool = False) -> None:
         """An ``MqttClient.on_message`` callback: handle the message in a task of its own.
@@ -62,6 +63,18 @@ class Ingest:
         (their tasks have queued their calls there already); raises what it raises."""
         await asyncio.sleep(0)  # let the tasks of messages taken so far queue their calls
         return await self._thread.call(fn, *args)
+
+    async def applied(self, store: str, timeout: float) -> bool:
+        """Wait until this process applies a batch of ``store`` (True) or ``timeout`` passes
+        (False): HQ's relay of a guest order learns of the store's answer at once. Another
+        worker process may apply it instead: the caller looks again after the timeout."""
+        event = self._applied.setdefault(store, asyncio.Event())
+        try:
+            async with asyncio.timeout(timeout):
+                await event.wait()
+            return True
+        except TimeoutError:
+            return False
 
     async def close(self) -> None:
         """Wait for the messages being handled, then end the database thread."""
@@ -84,6 +97,8 @@ class Ingest:
         if ack is None:  # the database failed: no ack, the edge resends
             return None
         self._count(ack)
+        if ack.kind == "applied" and (woken := self._applied.pop(parsed.store, None)):
+            woken.set()
         await self._send_ack(parsed.tenant, parsed.store, ack)
         if ack.feed and self.feed is not None:  # member changes the batch sent to stores
             await self.feed.push(ack.feed)
