@@ -145,6 +145,8 @@ def parse_down(payload: bytes) -> dict[str, Any]:
     for flag in ("snapshot", "reset"):
         if not isinstance(message.get(flag, False), bool):
             raise MessageError(f"{flag} must be a boolean")
+    if "epoch" in message:  # the store's current box (absent: an HQ before epochs)
+        _int(message, "epoch", 1)
     return message
 
 

@@ -133,19 +133,19 @@ def _decode(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def changes_since(db: Backend, store: str, cursor: int, limit: int) -> Feed:
     with db.read():
-        row = db.execute("SELECT down_cursor, feed_floor FROM stores WHERE store = ?",
+        row = db.execute("SELECT down_cursor, feed_floor, epoch FROM stores WHERE store = ?",
                          (store,)).fetchone()
         if row is None:
             raise UnknownStore(store)
-        latest, floor = int(row[0]), int(row[1])
+        latest, floor, epoch = int(row[0]), int(row[1]), int(row[2])
         if cursor > latest or cursor < floor or latest - cursor > limit:
             # an edge ahead of the feed (HQ restored from a backup, the store provisioned
             # again): its cursor must come back to ours, the one case where it moves back
             return Feed(True, 0, latest, snapshot(db, store, cursor, latest),
-                        reset=cursor > latest)
+                        reset=cursor > latest, epoch=epoch)
         rows = db.rows("SELECT cursor, type, data FROM changes WHERE store = ? AND cursor > ? "
                        "AND cursor <= ? ORDER BY cursor", (store, cursor, latest))
-    return Feed(False, cursor, latest, _decode(rows))
+    return Feed(False, cursor, latest, _decode(rows), epoch=epoch)
 
 
 def snapshot(db: Backend, store: str, cursor: int, latest: int) -> list[dict[str, Any]]:

@@ -70,3 +70,5 @@ class Feed:
     cursor: int
     changes: list[dict[str, Any]] = field(default_factory=list)
     reset: bool = False
+    # the store's current box: its down messages say so (a replaced box drops them)
+    epoch: int = field(default=1, compare=False)

@@ -86,7 +86,8 @@ class FeedPublisher:
             return 0
         if feed.snapshot:
             self.counters["snapshots"] += 1
-        return await self._send(tenant, store, down_messages(feed, cursor, self.page_size))
+        return await self._send(tenant, store, down_messages(feed, cursor, self.page_size),
+                                feed.epoch)
 
     async def push(self, stores: dict[str, int]) -> int:
         """Send each store the changes from its new cursor on (``put_catalog_item``'s answer).
@@ -99,24 +100,28 @@ class FeedPublisher:
             log.exception("reading the feeds of %s failed", sorted(stores)[:10])
             self.counters["db_errors"] += 1
             return 0
-        sent = await asyncio.gather(*(self._send(t, s, m) for t, s, m in plans))
+        sent = await asyncio.gather(*(self._send(t, s, m, e) for t, s, m, e in plans))
         return sum(sent)
 
-    def _plan_push(self, stores: dict[str, int]) -> list[tuple[str, str, list[dict[str, Any]]]]:
+    def _plan_push(self, stores: dict[str, int]
+                   ) -> list[tuple[str, str, list[dict[str, Any]], int]]:
         plans = []
         for store, cursor in sorted(stores.items()):
             info = self.db.get_store(store)
             if info is None or not info["online"]:
                 continue
             feed = self.db.changes_since(store, cursor - 1)
-            plans.append((info["tenant"], store, down_messages(feed, cursor - 1, self.page_size)))
+            plans.append((info["tenant"], store, down_messages(feed, cursor - 1, self.page_size),
+                          feed.epoch))
         return plans
 
-    async def _send(self, tenant: str, store: str, pages: list[dict[str, Any]]) -> int:
+    async def _send(self, tenant: str, store: str, pages: list[dict[str, Any]],
+                    epoch: int = 1) -> int:
+        """Publish ``pages``, each stating the store's current box (``epoch``)."""
         topic = topics.topic(tenant, store, "down")
         for n, page in enumerate(pages):
             try:
-                code = await self.publish(topic, messages.encode(page))
+                code = await self.publish(topic, messages.encode({**page, "epoch": epoch}))
             except ConnectionError as exc:  # the next birth replays from the edge's cursor
                 log.warning("down feed to %s not sent: %s", store, exc)
                 self.counters["publish_failed"] += 1

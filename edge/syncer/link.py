@@ -239,6 +239,11 @@ class EdgeSync:
                 self.counters["down_invalid"] += 1
                 log.warning("invalid down message dropped: %s", exc)
                 continue
+            epoch = message.get("epoch", self.box.epoch)
+            if epoch > self.box.epoch:  # the feed of the box that replaced this one
+                self._superseded()
+            if epoch != self.box.epoch or self.box.superseded_at is not None:
+                continue  # not ours: never applied (a platform order would be placed twice)
             # a snapshot's from_cursor is the cursor its deltas follow (0: a reset, or an
             # older HQ): behind it, deltas were missed, as they are in a gap of the feed
             if message["from_cursor"] > self.down_cursor:

@@ -131,6 +131,7 @@ async def test_a_replaced_box_is_restored_and_the_old_one_drains_then_refuses(
         assert first["number"] == day_last + 101  # after HQ's last plus the gap
         await eventually(lambda: _hq_orders(admin, 6))
 
+        old_stock = await _stock(old_cashier, "/api/v1/inventory")
         proxy.refuse = False  # the old box comes back: its 50 sales reach HQ once
         orders = await eventually(lambda: _hq_orders(admin, 56), timeout=40)
         assert len({o["id"] for o in orders}) == 56
@@ -146,6 +147,8 @@ async def test_a_replaced_box_is_restored_and_the_old_one_drains_then_refuses(
         await eventually(lambda: _same(new_cashier, admin))
         _, health = await new_cashier.get("/api/v1/health")
         assert health["box"] == {"epoch": 2, "superseded_at": None}
+        # the old box applied nothing of the new box's feed (its own sales, forwarded back)
+        assert await _stock(old_cashier, "/api/v1/inventory") == old_stock
         # ... and the points the member earned there (the ledger entry, through the feed)
         _, at_hq = await admin.get(f"/api/v1/members/{member}")
         assert at_hq["balances"]["points"] == earning["points_earned"]
