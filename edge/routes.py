@@ -11,6 +11,7 @@ from common.http.errors import Handler
 from common.http.openapi import build_document
 from common.http.routes import Route
 from common.price_rules import PRICE_RULE
+from common.reservations import RESERVATION
 from common.schemas import CHANNEL, GUEST_ORDER, ITEM_CREATE, ITEM_PATCH, QUOTAS
 
 from edge import __version__, keys, system
@@ -28,6 +29,7 @@ from edge.orders.rules import STATUSES
 from edge.orders.schemas import ORDER_CREATE, TRANSITION
 from edge.printing import routes as printing
 from edge.pricing import routes as pricing
+from edge.reservations import routes as reservations
 from edge.tables import guest, routes as tables
 from edge.tables.schemas import CLOSE, GUEST_CALL, MOVE, OPEN, STATUS, TABLE_CREATE
 
@@ -70,6 +72,33 @@ TABLE_ROUTES: tuple[Route, ...] = (
           body=STATUS, errors=(400, 403, 404, 409, 422)),
     Route("POST", "/api/v1/tables/{id}/calls/{call}/ack", tables.ack_call,
           "Acknowledge a guest's call (waiter, bill, water)", errors=(403, 404)),
+)
+RESERVATION_ROUTES: tuple[Route, ...] = (
+    Route("POST", "/api/v1/reservations", reservations.create,
+          "Book a table (idempotent by Idempotency-Key): the chosen table or the smallest free "
+          "one that seats the party over the whole window; 409 no_table", body=RESERVATION,
+          headers=IDEMPOTENCY, ok=201, errors=(400, 403, 404, 409, 422, 503, 507)),
+    Route("GET", "/api/v1/reservations", reservations.list_day,
+          "A shop-local day's reservations (default today) and the capacity leased to HQ",
+          query=reservations.DAY_QUERY, errors=(400, 403)),
+    Route("GET", "/api/v1/reservations/availability", reservations.availability,
+          "The tables free for a party over a window, smallest first",
+          query=reservations.AVAILABILITY_QUERY, errors=(400, 403, 422)),
+    Route("GET", "/api/v1/reservations/{id}", reservations.get_one, "Read one reservation",
+          errors=(403, 404)),
+    Route("POST", "/api/v1/reservations/{id}/move", reservations.move,
+          "Another time, table, party or duration; 409 no_table and nothing changes when it "
+          "would overlap", body=reservations.MOVE, errors=(400, 403, 404, 409, 422)),
+    Route("POST", "/api/v1/reservations/{id}/transitions", reservations.transition,
+          "arrived, seated (opens the table's seating), no_show, cancelled (free the table)",
+          body=reservations.TRANSITION, errors=(400, 403, 404, 409, 422)),
+    Route("POST", "/api/v1/reservation-leases", reservations.lease,
+          "Lease booking capacity to HQ (manager): N tables of at least P seats at a time, "
+          "held for HQ's online bookings; all or none (409 no_table)",
+          body=reservations.LEASE, ok=201, errors=(400, 403, 409, 422)),
+    Route("POST", "/api/v1/reservation-leases/{lease}/return", reservations.return_lease,
+          "Ask HQ to give a lease back (manager); its unused tables are freed when HQ answers",
+          ok=202, errors=(403, 404)),
 )
 GUEST_ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/guest/{token}/menu", guest.menu,
@@ -189,6 +218,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/metrics", system.metrics, "Prometheus metrics (manager, technician)",
           produces="text/plain"),
     *TABLE_ROUTES,
+    *RESERVATION_ROUTES,
     *GUEST_ROUTES,
 )
 

@@ -10,6 +10,7 @@ from typing import Any, Final
 
 from common.http.body import Validator
 from common.price_rules import PRICE_RULE, RULE_ID
+from common.reservations import CHANGES as RESERVATION_CHANGES
 from common.schemas import (CHANNEL, COUPON_CODE, GUEST_ORDER, IDHASH, ITEM_PROPS,
                             MEMBER_ID, ORDER_LINE, PROFILE, QUOTAS, REF, SKU, TABLE_TOKEN)
 from common.vocabulary import (ACCOUNTS, CHANNELS, COUPON_KINDS, COUPON_STATES, ENTRY_KINDS,
@@ -129,6 +130,8 @@ CHANGE_SCHEMAS["guest.order"] = {
         "token": {"type": "string", "pattern": TABLE_TOKEN.pattern},
         "idempotency_key": {"type": "string", "pattern": r"^[A-Za-z0-9_.:-]{8,128}(?!\n)$"},
         "body": GUEST_ORDER}}
+# bookings HQ took for the store (cloud/reservations, edge/reservations)
+CHANGE_SCHEMAS.update(RESERVATION_CHANGES)
 _VALIDATORS = {kind: Validator(schema) for kind, schema in CHANGE_SCHEMAS.items()}
 
 

@@ -380,6 +380,65 @@ MIGRATIONS: Sequence[tuple[str, str]] = (
         );
         """,
     ),
+    (
+        # reservations (edge/reservations/, docs/reservations.md): a row holds its table from
+        # starts to ends (UTC epoch minutes) while its status is booked, arrived, seated or
+        # leased (capacity leased to HQ); the triggers refuse two holds of one table over
+        # overlapping time in the writing transaction itself, whoever writes (durations are at
+        # most 720 minutes, which bounds the index range)
+        "0014_reservations",
+        """
+        CREATE TABLE reservations (
+            id TEXT PRIMARY KEY,
+            code TEXT NOT NULL UNIQUE,
+            status TEXT NOT NULL CHECK (status IN ('booked', 'arrived', 'seated', 'completed',
+                'no_show', 'cancelled', 'leased', 'returned')),
+            table_id TEXT NOT NULL REFERENCES dining_tables(id),
+            starts INTEGER NOT NULL,
+            ends INTEGER NOT NULL CHECK (ends > starts AND ends - starts <= 720),
+            at_local TEXT NOT NULL,
+            day TEXT NOT NULL,
+            party INTEGER NOT NULL CHECK (party BETWEEN 1 AND 100),
+            duration_min INTEGER NOT NULL,
+            name TEXT NOT NULL DEFAULT '',
+            phone TEXT NOT NULL DEFAULT '',
+            note TEXT NOT NULL DEFAULT '',
+            source TEXT NOT NULL,
+            member_id TEXT,
+            hq_id TEXT UNIQUE,
+            lease_id TEXT,
+            session_id TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX reservations_hold ON reservations(table_id, starts)
+            WHERE status IN ('booked', 'arrived', 'seated', 'leased');
+        CREATE INDEX reservations_day ON reservations(day, starts);
+        CREATE INDEX reservations_lease ON reservations(lease_id) WHERE lease_id IS NOT NULL;
+        CREATE TRIGGER reservations_no_overlap_insert BEFORE INSERT ON reservations
+        WHEN NEW.status IN ('booked', 'arrived', 'seated', 'leased')
+        BEGIN
+            SELECT RAISE(ABORT, 'no_table') FROM reservations
+             WHERE table_id = NEW.table_id
+               AND status IN ('booked', 'arrived', 'seated', 'leased')
+               AND starts > NEW.starts - 720 AND starts < NEW.ends AND ends > NEW.starts;
+        END;
+        CREATE TRIGGER reservations_no_overlap_update
+        BEFORE UPDATE OF table_id, starts, ends, status ON reservations
+        WHEN NEW.status IN ('booked', 'arrived', 'seated', 'leased')
+        BEGIN
+            SELECT RAISE(ABORT, 'no_table') FROM reservations
+             WHERE table_id = NEW.table_id AND id <> NEW.id
+               AND status IN ('booked', 'arrived', 'seated', 'leased')
+               AND starts > NEW.starts - 720 AND starts < NEW.ends AND ends > NEW.starts;
+        END;
+        CREATE TABLE reservation_keys (
+            key TEXT PRIMARY KEY,
+            request_hash TEXT NOT NULL,
+            reservation_id TEXT NOT NULL
+        ) WITHOUT ROWID;
+        """,
+    ),
 )
 
 

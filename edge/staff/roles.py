@@ -30,6 +30,11 @@ PERMISSIONS: Final[dict[str, frozenset[str]]] = {
     "tables.manage": frozenset({"manager"}),  # add tables, rotate their tokens
     "pricing.read": _ALL,
     "pricing.write": frozenset({"manager"}),
+    "reservations.read": _ALL,
+    "reservations.write": frozenset({"cashier", "manager"}),  # book, move, arrive, seat, ...
+    "reservations.manage": frozenset({"manager"}),  # lease booking capacity to HQ
+    "waitlist.read": _ALL,
+    "waitlist.write": frozenset({"cashier", "manager"}),  # issue, call, seat, skip, cancel
 }
 
 # target status -> roles allowed to move an order there

@@ -18,6 +18,7 @@ from edge.members import feed as members_feed
 from edge.catalog import sql as catalog
 from edge.orders import platform_feed
 from edge.tables import relay
+from edge.reservations import sql as reservations
 from edge.tables.settings import TableSettings
 from edge.pricing.sql import apply_hq_rule
 from edge.db.stockcache import keeps_stock_cache
@@ -183,9 +184,13 @@ def _held_from_backup(conn: sqlite3.Connection, ref: str | None) -> bool:
 STATE_CHANGES = frozenset(messages.STATE_KINDS)
 CHANGE_HANDLERS = {"catalog.item": _apply_item, "inventory.quotas": _apply_quotas,
                    "stock.adjust": _apply_stock, "price_rule": apply_hq_rule,
+                   "reservation.confirmed": reservations.apply_hq_confirmed,
+                   "booking.lease_released": reservations.apply_lease_released,
+                   "reservation.cancel": reservations.apply_hq_cancel,
                    **members_feed.HANDLERS}
-# handlers that also need the store's time zone (the order's local day)
-ZONED_HANDLERS = {"platform.order": platform_feed.apply_platform_order}
+# handlers that also need the store's time zone (the order's local day, the booking's time)
+ZONED_HANDLERS = {"platform.order": platform_feed.apply_platform_order,
+                  "reservation.request": reservations.apply_hq_request}
 # handlers that also need the store's table settings (the seating's limits, self-opening)
 TABLE_HANDLERS = {"guest.order": relay.apply_guest_order}
 

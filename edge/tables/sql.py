@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import sqlite3
+from datetime import datetime
 from typing import Any
 
 from common.clock import utc_now_iso
@@ -171,6 +172,7 @@ def close_table(tx: Tx, table_id: str, force: bool) -> dict[str, Any]:
     tx.cur.execute("UPDATE dining_tables SET status = 'cleaning' WHERE id = ?", (table_id,))
     tx.cur.execute("UPDATE table_calls SET acked_at = ? WHERE table_id = ? AND acked_at IS NULL",
                    (at, table_id))
+    _end_seated_booking(tx, session_id, at)
     closed = {"table": table_id, "session": session_id, "closed_at": at,
               "orders": [o["id"] for o in orders], "total_cents": rules.bill_total(orders),
               "unpaid": unpaid, "forced": bool(unpaid)}
@@ -199,9 +201,25 @@ def move_table(tx: Tx, table_id: str, target: str) -> dict[str, Any]:
                    (target, session_id))
     orders = [r[0] for r in tx.conn.execute("SELECT id FROM orders WHERE session_id = ?",
                                             (session_id,))]
+    _end_seated_booking(tx, session_id, utc_now_iso())
     moved = {"session": session_id, "from": table_id, "to": target, "orders": orders}
     tx.emit("table.moved", moved)
     return moved
+
+
+def _end_seated_booking(tx: Tx, session_id: str, at: str) -> None:
+    """The reservation seated in this seating is done when the seating closes or moves: its
+    table is free from now on, not only from the end of the booked window."""
+    now_min = int(datetime.fromisoformat(at).timestamp() // 60)
+    for rid, table, hq_id, party, source, day in tx.conn.execute(
+            "SELECT id, table_id, hq_id, party, source, day FROM reservations "
+            "WHERE session_id = ? AND status = 'seated'", (session_id,)).fetchall():
+        tx.cur.execute("UPDATE reservations SET status = 'completed', updated_at = ?, "
+                       "ends = MAX(starts + 1, MIN(ends, ?)) WHERE id = ?", (at, now_min, rid))
+        tx.emit("reservation.changed", {"id": rid, "hq_id": hq_id, "from": "seated",
+                                        "to": "completed", "at": at, "table": table,
+                                        "party": party, "source": source, "day": day,
+                                        "session": session_id})
 
 
 def set_status(tx: Tx, table_id: str, target: str) -> dict[str, Any]:

@@ -11,18 +11,14 @@ from aiohttp.test_utils import TestClient
 from edge.config import load_settings
 from edge.tables import commands
 
-from tests.helpers import make_store
+from tests.helpers import store_with_tables
 
 TABLES = (("A1", "A1", 4, "hall"), ("A2", "A2", 2, "hall"), ("R1", "包间1", 10, "rooms"))
 
 
 @pytest.fixture
 def store_dir(tmp_path: Path) -> Path:
-    data_dir = make_store(tmp_path / "store")
-    settings = load_settings(data_dir)
-    for table_id, name, seats, area in TABLES:
-        commands.add_table(settings, table_id, name, seats, area)
-    return data_dir
+    return store_with_tables(tmp_path / "store", TABLES)
 
 
 @pytest.fixture
