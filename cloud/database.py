@@ -20,6 +20,7 @@ from cloud.db.schema import migrate
 from cloud.feed import fanout
 from cloud.feed.changes import SNAPSHOT_AFTER
 from cloud.guests.ops import GuestOps
+from cloud.reservations.ops import ReservationOps
 from cloud.members import sql as members
 from cloud.members.loyalty import LoyaltyOps
 from cloud.members.ops import MemberOps
@@ -33,7 +34,7 @@ __all__ = ["REPORTS", "SNAPSHOT_AFTER", "CloudDb", "DbRunner", "open_runner"]
 
 
 class CloudDb(StoreOps, UserOps, SyncOps, CatalogOps, MemberOps, AnalyticsOps, LoyaltyOps,
-              PlatformOps, ReportOps, PricingOps, GuestOps):
+              PlatformOps, ReportOps, PricingOps, GuestOps, ReservationOps):
     """Every capability's operations over one backend; each method takes ``self._lock``."""
 
     def __init__(self, backend: Backend) -> None:

@@ -25,6 +25,7 @@ from cloud.platforms.routes import PLATFORM_ROUTES
 from cloud.guests.routes import GUEST_ROUTES
 from cloud.pricing.routes import PRICING_ROUTES
 from cloud.reports.routes import REPORT_ROUTES
+from cloud.reservations.routes import RESERVATION_ROUTES
 from cloud.stores import routes as stores
 from common import __version__
 from common.http.auth import bearer
@@ -65,6 +66,7 @@ ROUTES: tuple[Route, ...] = (
     *ANALYTICS_ROUTES,
     *PLATFORM_ROUTES,
     *REPORT_ROUTES,
+    *RESERVATION_ROUTES,
     *PRICING_ROUTES,
     *GUEST_ROUTES,
     Route("GET", "/metrics", system.metrics, "Prometheus metrics", produces="text/plain"),

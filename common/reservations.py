@@ -6,8 +6,12 @@ bookings, and the dining scene HQ reads from a booking (documented in docs/reser
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final
+from zoneinfo import ZoneInfo
 
+from common.errors import DomainError
 from common.schemas import ULID_PATTERN
 
 TABLE_ID: Final[dict[str, Any]] = {"type": "string",
@@ -20,6 +24,77 @@ NAME: Final[dict[str, Any]] = {"type": "string", "maxLength": 60}
 PHONE: Final[dict[str, Any]] = {"type": "string", "minLength": 3, "maxLength": 32}
 NOTE: Final[dict[str, Any]] = {"type": "string", "maxLength": 300}
 SOURCES: Final = ("phone", "walk_in", "mini_program", "platform")
+
+# the default duration of a party of up to N guests (minutes); a booking may state its own
+DEFAULT_DURATIONS: Final[tuple[tuple[int, int], ...]] = ((2, 90), (4, 105), (8, 120), (100, 150))
+MAX_DURATION_MIN: Final = 720  # the schema's bound too
+MIN_DURATION_MIN: Final = 15
+MAX_PARTY: Final = 100
+BOOK_AHEAD_DAYS: Final = 180
+GRACE_MIN: Final = 15  # a booking may start up to this long ago (a guest on the phone, late)
+LOCAL_AT_RE: Final = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}$")
+
+
+def default_duration(party: int) -> int:
+    for up_to, minutes in DEFAULT_DURATIONS:
+        if party <= up_to:
+            return minutes
+    return DEFAULT_DURATIONS[-1][1]
+
+
+@dataclass(frozen=True)
+class Window:
+    """A booking's time: as the guest said it (shop-local) and in UTC minutes."""
+
+    at_local: str
+    day: str
+    starts: int
+    ends: int
+
+    @property
+    def duration_min(self) -> int:
+        return self.ends - self.starts
+
+
+def epoch_min(moment: datetime) -> int:
+    return int(moment.timestamp() // 60)
+
+
+def from_epoch_min(minutes: int) -> datetime:
+    return datetime.fromtimestamp(minutes * 60, UTC)
+
+
+def local_window(at_local: str, duration_min: int, tz: ZoneInfo) -> Window:
+    """The UTC window of a shop-local ``YYYY-MM-DDTHH:MM``; 422 ``invalid_time`` for a time
+    that is not one (a day 31 of February, a time the clocks skip)."""
+    if not LOCAL_AT_RE.match(at_local):
+        raise DomainError("invalid_time", {"at": at_local[:32], "format": "YYYY-MM-DDTHH:MM"})
+    try:
+        naive = datetime.fromisoformat(at_local)
+    except ValueError:
+        raise DomainError("invalid_time", {"at": at_local}) from None
+    local = naive.replace(tzinfo=tz)
+    back = local.astimezone(UTC).astimezone(tz)
+    if back.replace(tzinfo=None) != naive:  # a local time the clocks jump over
+        raise DomainError("invalid_time", {"at": at_local, "reason": "does not exist here"})
+    if not MIN_DURATION_MIN <= duration_min <= MAX_DURATION_MIN:
+        raise DomainError("invalid_duration", {"duration_min": duration_min,
+                                               "min": MIN_DURATION_MIN,
+                                               "max": MAX_DURATION_MIN})
+    starts = epoch_min(local)
+    return Window(at_local, naive.date().isoformat(), starts, starts + duration_min)
+
+
+def check_bookable(window: Window, now: datetime) -> None:
+    """422 ``in_the_past`` / ``too_far_ahead`` for a window a guest cannot be booked into."""
+    now_min = epoch_min(now)
+    if window.starts < now_min - GRACE_MIN:
+        raise DomainError("in_the_past", {"at": window.at_local})
+    if window.starts > now_min + BOOK_AHEAD_DAYS * 24 * 60:
+        raise DomainError("too_far_ahead", {"at": window.at_local,
+                                            "max_days": BOOK_AHEAD_DAYS})
+
+
 
 RESERVATION: Final[dict[str, Any]] = {
     "type": "object", "required": ["party", "at"], "additionalProperties": False,

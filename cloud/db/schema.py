@@ -547,6 +547,77 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
     -- the time-window price rule that priced the line at the store (NULL: none did)
     ALTER TABLE order_lines ADD COLUMN price_rule TEXT
     """),
+    ("0017_reservations", """
+    -- every store's reservations (its reservation.* events) and the bookings HQ took for it
+    -- (cloud/reservations): id is HQ's id for a booking made at HQ, else the store's
+    CREATE TABLE reservations (
+        store TEXT NOT NULL,
+        id TEXT NOT NULL,
+        local_id TEXT,                           -- the store's id of it, once the store has it
+        status TEXT NOT NULL,
+        reason TEXT,                             -- why the store rejected it
+        table_id TEXT,
+        at_local TEXT NOT NULL,                  -- shop-local YYYY-MM-DDTHH:MM
+        day TEXT NOT NULL,
+        party INTEGER NOT NULL,
+        duration_min INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        phone TEXT NOT NULL DEFAULT '',
+        note TEXT NOT NULL DEFAULT '',
+        member TEXT,
+        scene TEXT,                              -- the dining scene (common/reservations.py)
+        slot TEXT,                               -- the leased slot HQ confirmed it on
+        idem_key TEXT,                           -- the Idempotency-Key it was made with at HQ
+        body_sha256 TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (store, id)
+    );
+    CREATE UNIQUE INDEX reservations_by_key ON reservations (store, idem_key);
+    CREATE INDEX reservations_by_day ON reservations (store, day);
+    CREATE INDEX reservations_by_member ON reservations (member);
+    -- booking capacity each store leased to HQ (its booking.lease events): one row a table
+    CREATE TABLE booking_slots (
+        store TEXT NOT NULL,
+        slot TEXT NOT NULL,
+        lease TEXT NOT NULL,
+        table_id TEXT NOT NULL,
+        seats INTEGER NOT NULL,
+        at_local TEXT NOT NULL,
+        day TEXT NOT NULL,
+        duration_min INTEGER NOT NULL,
+        status TEXT NOT NULL,                    -- open, used, returned
+        reservation TEXT,
+        PRIMARY KEY (store, slot)
+    );
+    CREATE INDEX booking_slots_by_time ON booking_slots (store, at_local, status);
+    -- every store's waitlist tickets (its waitlist.* events): waits and their estimates
+    CREATE TABLE waitlist_tickets (
+        store TEXT NOT NULL,
+        id TEXT NOT NULL,
+        ticket TEXT NOT NULL,
+        queue TEXT NOT NULL,
+        party INTEGER NOT NULL,
+        day TEXT NOT NULL,
+        source TEXT NOT NULL,
+        status TEXT NOT NULL,
+        issued_at TEXT NOT NULL,
+        wait_min INTEGER,                        -- the estimate the guest was given
+        waited_s INTEGER,                        -- issued to called (or seated, if never called)
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (store, id)
+    );
+    CREATE INDEX waitlist_tickets_by_day ON waitlist_tickets (store, day);
+    -- the dining scenes of each member's bookings (a profile dimension of the segments)
+    CREATE TABLE member_scenes (
+        member TEXT NOT NULL,
+        scene TEXT NOT NULL,
+        bookings INTEGER NOT NULL,
+        last_at TEXT NOT NULL,
+        PRIMARY KEY (member, scene)
+    )
+    """),
 )
 PG_ONLY: Final = "POSTGRESQL ONLY "
 SQLITE_ONLY: Final = "SQLITE ONLY "

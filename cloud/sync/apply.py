@@ -24,6 +24,7 @@ from cloud.guests import sql as guests
 from cloud.stores import sql as stores
 from cloud.members import leases
 from cloud.platforms import sql as platforms
+from cloud.reservations import sql as reservations
 from cloud.sync import forward
 from cloud.sync.project import Projection
 from sync import messages
@@ -89,14 +90,19 @@ def apply_batch(db: Backend, tenant: str, store: str, payload: bytes) -> Ack:
                 platforms.on_events(db, store, fresh, now, int(time.time() * 1000))
             if any(e["type"] in guests.HOOKED for e in fresh):  # relayed guest orders
                 guests.on_events(db, store, fresh, now)
+            booked: dict[str, int] = {}
+            if any(e["type"] in reservations.HOOKED for e in fresh):  # bookings, leases, queue
+                booked = reservations.on_events(db, store, fresh, now)
             if old:
                 db.execute(ADVANCE_BOX, (last, store, epoch))
                 pushed = forward.stock(db, store, f"box{epoch}:{last}", projection.stock)
+                pushed = {s: max(c, booked.get(s, 0)) for s, c in {**booked, **pushed}.items()}
             else:
                 if any(e["type"] in stores.HOOKED for e in fresh):  # the store's last backup
                     stores.on_events(db, store, fresh)
                 db.execute(ADVANCE, (last, now, fresh[-1]["at"], store))
                 leases.settle_if_due(db, store, now)  # a catch-up after a reconnect is done
+                pushed = booked  # a lease given back: the store frees the tables
     except _Outcome as outcome:
         return outcome.ack
     except db.input_errors as exc:  # e.g. an event_id already stored under another seq
