@@ -71,6 +71,7 @@ async function start() {
   state.stock = new Map(stock.map((s) => [s.sku, s]));
   renderChannels(); renderMenu(); await loadOrders();
   if (SN.tables) SN.tables.start();  // /static/tables.js
+  if (SN.reservations) SN.reservations.start();  // /static/reservations.js
 }
 
 function channel() { return $("channel").value || "pos"; }
