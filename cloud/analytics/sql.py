@@ -20,6 +20,7 @@ from cloud.db.backend import Backend
 from cloud.db.schema import UPSERT_SETTING
 from cloud.feed.changes import advance, lock_stores, record
 from cloud.members import coupons
+from cloud.reservations import sql as reservations
 from common.clock import iso
 
 # (backend, expression) -> SQL; {col} is a column, ? a parameter
@@ -99,10 +100,11 @@ def segment_counts(db: Backend, store: str | None, tenant: str | None) -> dict[s
         rows = db.execute(f"SELECT segment, count(*) FROM member_rfm{clause} GROUP BY segment",
                           params).fetchall()
         found = db.execute("SELECT value FROM hq_settings WHERE key = ?", (RFM_AT,)).fetchone()
+        scenes = reservations.scene_counts(db, store, tenant)
     computed = found[0] if found else None
     counts = {name: 0 for name in rfm.SEGMENT_NAMES} | {s: int(n) for s, n in rows}
     return {"computed_at": computed, "store": store, "tenant": tenant,
-            "members": sum(counts.values()), "segments": counts}
+            "members": sum(counts.values()), "segments": counts, "dining_scenes": scenes}
 
 
 def member_rfm(db: Backend, member: str) -> dict[str, Any] | None:

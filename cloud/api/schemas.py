@@ -5,6 +5,7 @@ Catalog items are validated exactly like the edge's items (the same field schema
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any, Final, cast
 
@@ -49,6 +50,20 @@ ORDERS_QUERY: dict[str, dict[str, Any]] = {
     "since": {"type": "string", "format": "date-time"},
     "limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 200},
 }
+
+
+IDEMPOTENCY_KEY: Final = re.compile(r"^[A-Za-z0-9_.:-]{8,128}(?!\n)$")
+IDEMPOTENCY = {"Idempotency-Key": {"type": "string", "pattern": IDEMPOTENCY_KEY.pattern}}
+
+
+def idempotency_key(request: web.Request, required: bool) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None and not required:
+        return None
+    if key is None or not IDEMPOTENCY_KEY.match(key):
+        raise ApiError(422, "idempotency_key_required",
+                       "send an Idempotency-Key header of 8-128 characters [A-Za-z0-9_.:-]")
+    return key
 
 
 def path_id(request: web.Request, name: str = "store") -> str:

@@ -608,15 +608,7 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
         updated_at TEXT NOT NULL,
         PRIMARY KEY (store, id)
     );
-    CREATE INDEX waitlist_tickets_by_day ON waitlist_tickets (store, day);
-    -- the dining scenes of each member's bookings (a profile dimension of the segments)
-    CREATE TABLE member_scenes (
-        member TEXT NOT NULL,
-        scene TEXT NOT NULL,
-        bookings INTEGER NOT NULL,
-        last_at TEXT NOT NULL,
-        PRIMARY KEY (member, scene)
-    )
+    CREATE INDEX waitlist_tickets_by_day ON waitlist_tickets (store, day)
     """),
 )
 PG_ONLY: Final = "POSTGRESQL ONLY "

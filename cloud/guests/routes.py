@@ -23,7 +23,7 @@ from cloud import keys
 from cloud.api.errors import ApiError
 from cloud.guests.ops import GuestOps
 from cloud.guests.sql import Refused
-from cloud.members.schemas import IDEMPOTENCY, IDEMPOTENCY_KEY, idempotency_key
+from cloud.api.schemas import IDEMPOTENCY, IDEMPOTENCY_KEY, idempotency_key
 from cloud.names import ID
 from common.http.body import canonical_json, read_body
 from common.http.routes import Route

@@ -21,6 +21,7 @@ from common.vocabulary import PROFILE_FIELDS
 from cloud.members.coupons import UnknownTemplate
 from cloud.members.leases import LeasePolicy
 from cloud.members.sql import Ctx
+from cloud.reservations import sql as reservations
 
 __all__ = ["IdempotencyReused", "InsufficientBalance", "MemberOps", "UnknownMember",
            "UnknownStore", "UnknownTemplate"]
@@ -131,6 +132,7 @@ class MemberOps:
                 "LIMIT 1000", (mid,))
             member["leases"] = leases.outstanding(db, mid, utc_now_iso())
             member["lease_history"] = leases.history(db, mid)
+            member["dining_scenes"] = reservations.member_scenes(db, mid)
             member["coupons"] = db.rows("SELECT code, template_id, state, redeemed_store, "
                                         "order_id FROM coupons WHERE member = ? ORDER BY code",
                                         (mid,))

@@ -10,14 +10,15 @@ from aiohttp import web
 
 from cloud.api.errors import ApiError
 from cloud.api.schemas import ID_SCHEMA
+from cloud.api.schemas import IDEMPOTENCY as IDEMPOTENCY
+from cloud.api.schemas import IDEMPOTENCY_KEY as IDEMPOTENCY_KEY
+from cloud.api.schemas import idempotency_key as idempotency_key
 from common.clock import iso
 from common.schemas import CHANNEL, SKU
 
-IDEMPOTENCY_KEY: Final = re.compile(r"^[A-Za-z0-9_.:-]{8,128}(?!\n)$")
 MEMBER_ID: Final = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}(?!\n)$")
 IDHASH: Final = re.compile(r"^[0-9a-f]{64}(?!\n)$")
 NAME = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}(?!\n)$"}
-IDEMPOTENCY = {"Idempotency-Key": {"type": "string", "pattern": IDEMPOTENCY_KEY.pattern}}
 STORE_LIST = {"type": "array", "items": ID_SCHEMA, "minItems": 1, "maxItems": 500,
               "uniqueItems": True}
 # what HQ may write to a ledger, per account; the sign each kind needs (0: either)
@@ -103,16 +104,6 @@ MEMBERS_QUERY: dict[str, dict[str, Any]] = {
     "phone_hash": {"type": "string", "pattern": IDHASH.pattern},
     "id": {"type": "string", "pattern": MEMBER_ID.pattern},
 }
-
-
-def idempotency_key(request: web.Request, required: bool) -> str | None:
-    key = request.headers.get("Idempotency-Key")
-    if key is None and not required:
-        return None
-    if key is None or not IDEMPOTENCY_KEY.match(key):
-        raise ApiError(422, "idempotency_key_required",
-                       "send an Idempotency-Key header of 8-128 characters [A-Za-z0-9_.:-]")
-    return key
 
 
 def path_name(request: web.Request, name: str) -> str:

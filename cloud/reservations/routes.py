@@ -14,8 +14,7 @@ from aiohttp import web
 
 from cloud import keys
 from cloud.api.errors import ApiError
-from cloud.api.schemas import path_id, query_stores, read_body
-from cloud.members.schemas import IDEMPOTENCY, idempotency_key
+from cloud.api.schemas import IDEMPOTENCY, idempotency_key, path_id, query_stores, read_body
 from cloud.reservations.ops import ReservationOps
 from cloud.reservations.sql import Refused
 from common.http.body import canonical_json

@@ -206,7 +206,7 @@ def _reservation(db: Backend, store: str, kind: str, data: dict[str, Any], now: 
     local = datetime.fromisoformat(at)
     scene = dining_scene(party, local.hour, local.isoweekday(), note)
     member = data.get("member") if isinstance(data.get("member"), str) else None
-    exists = db.execute("SELECT status, member FROM reservations WHERE store = ? AND id = ?",
+    exists = db.execute("SELECT status FROM reservations WHERE store = ? AND id = ?",
                         (store, key)).fetchone()
     if exists is None:
         db.execute("INSERT INTO reservations(store, id, local_id, status, table_id, at_local, "
@@ -226,15 +226,6 @@ def _reservation(db: Backend, store: str, kind: str, data: dict[str, Any], now: 
                    "WHERE store = ? AND id = ?",
                    (str(data["id"]), status, data.get("table"), at, str(data["day"]), party,
                     int(data["duration_min"]), note, member, scene, now, store, key))
-    if kind == "reservation.booked" and (member or (exists is not None and exists[1])):
-        _scene(db, str(member or exists[1]), scene, now)
-
-
-def _scene(db: Backend, member: str, scene: str, now: str) -> None:
-    db.execute("INSERT INTO member_scenes(member, scene, bookings, last_at) VALUES (?, ?, 1, ?) "
-               "ON CONFLICT (member, scene) DO UPDATE SET "
-               "bookings = member_scenes.bookings + 1, last_at = excluded.last_at",
-               (member, scene, now))
 
 
 def _ticket(db: Backend, store: str, kind: str, data: dict[str, Any], now: str) -> None:
@@ -293,19 +284,34 @@ def report(db: Backend, stores: list[str] | None, since: str, until: str) -> dic
     return {"from": since, "to": until, "bookings": by_day, "no_shows": shows, "waits": waits}
 
 
+# the bookings a scene counts: the guest kept them or may still (not rejected or cancelled)
+_KEPT: Final = "status NOT IN ('rejected', 'cancelled')"
+
+
 def member_scenes(db: Backend, member: str) -> dict[str, int]:
-    return {r["scene"]: int(r["bookings"]) for r in db.rows(
-        "SELECT scene, bookings FROM member_scenes WHERE member = ? ORDER BY scene", (member,))}
+    """A member's bookings by dining scene, every store."""
+    return {r["scene"]: int(r["n"]) for r in db.rows(
+        f"SELECT scene, count(*) AS n FROM reservations WHERE member = ? AND {_KEPT} "
+        "GROUP BY scene ORDER BY scene", (member,))}
 
 
-def scene_counts(db: Backend) -> dict[str, int]:
-    """Members by the scene they book most (ties: the latest)."""
-    counts: dict[str, int] = {}
+def scene_counts(db: Backend, store: str | None = None, tenant: str | None = None
+                 ) -> dict[str, int]:
+    """Members by the dining scene they book most (ties: the scene of their latest booking),
+    among the members who booked (at ``store``, of ``tenant``)."""
+    where, params = f"r.member IS NOT NULL AND r.{_KEPT}", []
+    if store:
+        where, params = where + " AND r.store = ?", [store]
+    if tenant:
+        where, params = where + " AND s.tenant = ?", [*params, tenant]
     best: dict[str, tuple[int, str, str]] = {}
-    for r in db.rows("SELECT member, scene, bookings, last_at FROM member_scenes"):
-        mark = (int(r["bookings"]), str(r["last_at"]), str(r["scene"]))
+    for r in db.rows(f"SELECT r.member, r.scene, count(*) AS n, max(r.at_local) AS last "
+                     f"FROM reservations r JOIN stores s ON s.store = r.store WHERE {where} "
+                     f"GROUP BY r.member, r.scene", params):
+        mark = (int(r["n"]), str(r["last"]), str(r["scene"]))
         if r["member"] not in best or mark > best[r["member"]]:
             best[r["member"]] = mark
+    counts: dict[str, int] = {}
     for _, _, scene in best.values():
         counts[scene] = counts.get(scene, 0) + 1
     return counts
