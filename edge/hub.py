@@ -8,7 +8,7 @@ from typing import Any, Final
 
 # event types pushed to LAN clients (members' data never is)
 LAN_EVENT_PREFIXES: Final = ("order.", "stock.", "catalog.", "inventory.", "printer.", "print.",
-                                "locker.", "table.")
+                                "locker.", "table.", "reservation.", "booking.", "waitlist.")
 QUEUE_LIMIT: Final = 1000
 
 
