@@ -554,6 +554,7 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
         store TEXT NOT NULL,
         id TEXT NOT NULL,
         local_id TEXT,                           -- the store's id of it, once the store has it
+        code TEXT,                               -- what the guest quotes at the door
         status TEXT NOT NULL,
         reason TEXT,                             -- why the store rejected it
         table_id TEXT,

@@ -14,7 +14,7 @@ not use, and the store frees their tables only when that answer reaches it.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from cloud.db.backend import Backend, utc_now_iso
@@ -23,13 +23,15 @@ from cloud.guests.sql import store_timezone
 from common.clock import utc_now
 from common.errors import DomainError
 from common.ids import new_ulid
-from common.reservations import check_bookable, default_duration, dining_scene, local_window
+from common.reservations import (check_bookable, default_duration, dining_scene, epoch_min,
+                                 local_window)
 
 HOOKED: Final = frozenset({"reservation.booked", "reservation.moved", "reservation.changed",
                            "reservation.rejected", "booking.lease", "booking.lease_return",
                            "waitlist.issued", "waitlist.changed"})
-COLUMNS: Final = ("id, local_id, status, reason, table_id, at_local, day, party, duration_min, "
-                  "source, name, phone, note, member, scene, slot, created_at, updated_at")
+COLUMNS: Final = ("id, local_id, code, status, reason, table_id, at_local, day, party, "
+                  "duration_min, source, name, phone, note, member, scene, slot, created_at, "
+                  "updated_at")
 
 
 class Refused(Exception):
@@ -209,22 +211,24 @@ def _reservation(db: Backend, store: str, kind: str, data: dict[str, Any], now: 
     exists = db.execute("SELECT status FROM reservations WHERE store = ? AND id = ?",
                         (store, key)).fetchone()
     if exists is None:
-        db.execute("INSERT INTO reservations(store, id, local_id, status, table_id, at_local, "
-                   "day, party, duration_min, source, name, phone, note, member, scene, "
-                   "created_at, updated_at) VALUES (?, ?, ?, 'booked', ?, ?, ?, ?, ?, ?, ?, ?, "
-                   "?, ?, ?, ?, ?)",
-                   (store, key, str(data["id"]), data.get("table"), at, str(data["day"]),
+        db.execute("INSERT INTO reservations(store, id, local_id, code, status, table_id, "
+                   "at_local, day, party, duration_min, source, name, phone, note, member, "
+                   "scene, created_at, updated_at) VALUES (?, ?, ?, ?, 'booked', ?, ?, ?, ?, ?, "
+                   "?, ?, ?, ?, ?, ?, ?, ?)",
+                   (store, key, str(data["id"]), data.get("code"), data.get("table"), at,
+                    str(data["day"]),
                     party, int(data["duration_min"]), str(data.get("source") or "phone"),
                     str(data.get("name") or ""), str(data.get("phone") or ""), note, member,
                     scene, now, now))
     else:  # HQ's own booking the store took (or a move): the store's table and times
         status = "confirmed" if exists[0] == "confirmed" else (
             "booked" if exists[0] in ("pending", "booked") else exists[0])
-        db.execute("UPDATE reservations SET local_id = ?, status = ?, table_id = ?, "
-                   "at_local = ?, day = ?, party = ?, duration_min = ?, note = ?, "
-                   "member = COALESCE(?, member), scene = ?, updated_at = ? "
-                   "WHERE store = ? AND id = ?",
-                   (str(data["id"]), status, data.get("table"), at, str(data["day"]), party,
+        db.execute("UPDATE reservations SET local_id = ?, code = COALESCE(?, code), "
+                   "status = ?, table_id = ?, at_local = ?, day = ?, party = ?, "
+                   "duration_min = ?, note = ?, member = COALESCE(?, member), scene = ?, "
+                   "updated_at = ? WHERE store = ? AND id = ?",
+                   (str(data["id"]), data.get("code"), status, data.get("table"), at,
+                    str(data["day"]), party,
                     int(data["duration_min"]), note, member, scene, now, store, key))
 
 
@@ -247,6 +251,46 @@ def _ticket(db: Backend, store: str, kind: str, data: dict[str, Any], now: str) 
 def _int_or_none(value: Any) -> int | None:
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
         else None
+
+
+# -- a replacement box (storenode restore) ----------------------------------------------------
+# HQ's status -> the status the restored box holds the table with (a seating is not restored:
+# a seated party is "arrived" there, staff seat it again)
+RESTORED_STATUS: Final = {"confirmed": "booked", "booked": "booked", "arrived": "arrived",
+                          "seated": "arrived"}
+
+
+def for_restore(db: Backend, store: str) -> list[dict[str, Any]]:
+    """The store's bookings and leased slots from yesterday on that hold a table, as a
+    replacement box writes them (so it never books a table HQ or its guests hold)."""
+    tz = store_timezone(db, store)
+    since = (utc_now().astimezone(tz).date() - timedelta(days=1)).isoformat()
+    rows = []
+    for r in db.rows(f"SELECT {COLUMNS} FROM reservations WHERE store = ? AND day >= ? AND "
+                     "table_id IS NOT NULL AND status IN ('confirmed', 'booked', 'arrived', "
+                     "'seated') ORDER BY at_local, id", (store, since)):
+        hq_made = r["local_id"] not in (None, r["id"])
+        rows.append({**_restored_window(r["at_local"], r["duration_min"], tz),
+                     "id": r["local_id"] or r["id"], "code": r["code"],
+                     "status": RESTORED_STATUS[r["status"]], "table": r["table_id"],
+                     "party": r["party"], "name": r["name"], "phone": r["phone"],
+                     "note": r["note"], "source": r["source"], "member": r["member"],
+                     "hq_id": r["id"] if hq_made else None, "lease": None})
+    for s in db.rows("SELECT slot, lease, table_id, seats, at_local, duration_min FROM "
+                     "booking_slots WHERE store = ? AND day >= ? AND status = 'open' "
+                     "ORDER BY at_local, slot", (store, since)):
+        rows.append({**_restored_window(s["at_local"], s["duration_min"], tz),
+                     "id": s["slot"], "code": None, "status": "leased", "table": s["table_id"],
+                     "party": s["seats"], "name": "", "phone": "", "note": "",
+                     "source": "mini_program", "member": None, "hq_id": None,
+                     "lease": s["lease"]})
+    return rows
+
+
+def _restored_window(at_local: str, duration_min: int, tz: Any) -> dict[str, Any]:
+    starts = epoch_min(datetime.fromisoformat(at_local).replace(tzinfo=tz))
+    return {"at": at_local, "day": at_local[:10], "starts": starts,
+            "ends": starts + int(duration_min), "duration_min": int(duration_min)}
 
 
 # -- reports ----------------------------------------------------------------------------------

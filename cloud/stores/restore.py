@@ -21,6 +21,7 @@ from typing import Any, Final
 from cloud.db.backend import Backend, utc_now_iso
 from cloud.errors import UnknownStore
 from cloud.members.seed import changes_for
+from cloud.reservations import sql as reservations
 from cloud.stores import sql as reads
 from sync import messages
 
@@ -54,6 +55,7 @@ def build(db: Backend, store: str) -> dict[str, Any]:
                     "staff": db.rows("SELECT staff, role, pin_hash, active FROM store_staff "
                                      "WHERE store = ? ORDER BY staff", (store,)),
                     "tables": _tables(db, store),
+                    "reservations": reservations.for_restore(db, store),
                     **_orders(db, store)}
     chunks = [{"section": "meta", "rows": [meta]}]
     for section, rows in sections.items():

@@ -5,6 +5,7 @@ comes back only when HQ answers, and the stores' bookings and waits reach HQ's r
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,11 +13,14 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from cloud.app import create_app as create_hq
+from cloud.broker import provision
 from cloud.config import load_settings as hq_settings
 from common.clock import utc_now
 from devtools.chaos import ChaosProxy
 from devtools.stack import Hq, edge_app, eventually, hq_login
+from edge.app import create_app as create_edge
 from edge.config import load_settings
+from edge.syncer.restore import restore_from_hq
 from tests.conftest import Api, login_as
 
 TABLES = (("T2a", 2), ("T2b", 2), ("T4", 4))
@@ -134,3 +138,57 @@ async def test_hq_confirms_offline_within_the_lease_and_never_double_books(
         assert doc["bookings"][0]["rejected"] == 1 and doc["bookings"][0]["cancelled"] == 1
         await edge.close()
         await hq.close()
+
+
+async def test_a_replacement_box_holds_every_booking_and_lease(
+        system: Hq, tmp_path: Path, aiohttp_client: Any) -> None:
+    hq: TestClient = await aiohttp_client(create_hq(hq_settings(system.dir)))
+    admin = await hq_login(hq)
+    old = await edge_app(tmp_path, system, "s1", aiohttp_client)
+    manager = await login_as(old, "manager")
+    for table, seats in TABLES:
+        await manager.post("/api/v1/tables", {"id": table, "name": table, "seats": seats})
+    tz = load_settings(tmp_path / "s1").timezone
+    day = (utc_now().astimezone(tz) + timedelta(days=1)).date().isoformat()
+    at = f"{day}T19:00"
+    _, own = await manager.post("/api/v1/reservations", {"name": "店内", "party": 4, "at": at},
+                                headers={"Idempotency-Key": "store-own-0001"})
+    _, lease = await manager.post("/api/v1/reservation-leases",
+                                  {"at": at, "party": 2, "tables": 2})
+    base = "/api/v1/stores/s1/reservations"
+
+    async def slots_known() -> bool:
+        _, found = await admin.get(f"{base}?day={day}")
+        return len(found["slots"]) == 2 and len(found["reservations"]) == 1
+    await eventually(slots_known)
+    status, confirmed = await _call(admin, "POST", base, _guest(at), "mini-restore-1")
+    assert status == 201
+
+    async def held() -> bool:
+        _, found = await manager.get(f"/api/v1/reservations?day={day}")
+        return any(r.get("hq_id") == confirmed["id"] for r in found["reservations"])
+    await eventually(held)
+
+    async def code_known() -> bool:  # the store's events are applied at HQ (the code too)
+        _, found = await admin.get(f"{base}?day={day}")
+        return sum(1 for r in found["reservations"] if r["table"]) == 2
+    await eventually(code_known)
+    await old.close()
+
+    creds = await asyncio.to_thread(provision.replace_store, system.dir, "s1")
+    new_dir = tmp_path / "new-box"
+    await restore_from_hq(new_dir, system.broker_url, creds["username"], creds["password"])
+    new: TestClient = await aiohttp_client(create_edge(load_settings(new_dir)))
+    new_manager = await login_as(new, "manager")
+    _, found = await new_manager.get(f"/api/v1/reservations?day={day}")
+    kept = {(r["table"], r["status"], r.get("hq_id")) for r in found["reservations"]}
+    assert kept == {("T4", "booked", None), ("T2a", "booked", confirmed["id"])}
+    assert [r["code"] for r in found["reservations"] if r["table"] == "T4"] == [own["code"]]
+    assert [s["table"] for lease_ in found["leases"] for s in lease_["slots"]
+            if s["status"] == "leased"] == ["T2b"]
+    # every table is held at 19:00: the new box books none of them twice
+    status, body = await new_manager.post("/api/v1/reservations", {"party": 2, "at": at},
+                                          headers={"Idempotency-Key": "after-restore-1"})
+    assert status == 409 and body["error"] == "no_table"
+    await new.close()
+    await hq.close()
