@@ -6,9 +6,12 @@ its own host; the POS page loads under 1 s and under 300 KB."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
+from zoneinfo import ZoneInfo
 from pathlib import Path
 from typing import Any
 
+from common.clock import utc_now
 from tests.helpers import STAFF
 from devtools.stack import wait_until
 
@@ -234,7 +237,28 @@ def test_pickup_board_shows_the_locker_compartment(
     context.close()
 
 
+def _no_show(stack: Stack) -> None:
+    """A booking at the store for a few minutes from now whose guest does not come."""
+    local = utc_now().astimezone(ZoneInfo("Asia/Shanghai")) + timedelta(minutes=5)
+    status, _ = stack.edge_call("POST", "/api/v1/tables", {"id": "B1", "name": "B1", "seats": 4},
+                                role="manager")
+    assert status == 201
+    status, booked = stack.edge_call("POST", "/api/v1/reservations", {
+        "name": "王", "party": 2, "at": local.strftime("%Y-%m-%dT%H:%M")}, key=True)
+    assert status == 201, booked
+    status, _ = stack.edge_call("POST", f"/api/v1/reservations/{booked['id']}/transitions",
+                                {"to": "no_show"})
+    assert status == 200
+
+    def reported() -> bool:
+        day = booked["day"]
+        _, doc = stack.hq_call("GET", f"/api/v1/reports/reservations?from={day}&to={day}")
+        return any(r["store"] == STORE and r["no_shows"] == 1 for r in doc["bookings"])
+    wait_until(reported, what="the no-show at HQ")
+
+
 def _dashboard(stack: Stack, browser: Any, shots: Path, order: dict[str, Any]) -> None:
+    _no_show(stack)
     context, page, guard = open_page(browser, stack.hq.url)
     page.goto(stack.hq.url + "/")
     page.fill("#login-form input[name=user]", ADMIN[0])
@@ -256,6 +280,8 @@ def _dashboard(stack: Stack, browser: Any, shots: Path, order: dict[str, Any]) -
         "want => document.getElementById('k-revenue').textContent === want",
         arg=f"¥{want / 100:.2f}", timeout=15_000)
     assert "s1" in page.inner_text("#by-store") and "收银" in page.inner_text("#by-channel")
+    page.wait_for_selector("#noshows td:text-is('100.0%')")  # the booking nobody came to
+    assert STORE in page.inner_text("#reservations")
     assert page.locator("#chart-channel").bounding_box()["height"] > 50  # type: ignore[index]
     assert page.evaluate("() => typeof Chart === 'function'")
     page.click("#lang")

@@ -1,7 +1,7 @@
 "use strict";
 // HQ dashboard: stores online/offline with sync lag; revenue, orders and average ticket by
 // channel and by store (charts: the vendored Chart.js); stock alerts; member segments;
-// conflicts to resolve. Everything comes from this service's own /api/v1.
+// reservations (bookings, no-show rate, waits and their estimate error); conflicts to resolve. Everything comes from this service's own /api/v1.
 const { $, t, el, yuan, api } = SN;
 const REFRESH_MS = 10000;
 const charts = {};
@@ -22,6 +22,11 @@ SN.messages({
   "hq.members": ["会员数", "Members"], "hq.kind": ["类型", "Kind"], "hq.detail": ["详情", "Detail"],
   "hq.resolve": ["标记已处理", "Mark resolved"], "hq.none": ["无", "None"],
   "hq.updated": ["更新于 {t}", "updated {t}"],
+  "hq.reservations": ["预订与排队", "Reservations and waitlist"], "hq.day": ["日期", "Day"],
+  "hq.bookings": ["预订数", "Bookings"], "hq.guests": ["人数", "Guests"], "hq.no_shows": ["未到", "No-shows"],
+  "hq.source": ["来源", "Source"], "hq.no_show_rate": ["未到率", "No-show rate"],
+  "hq.queue": ["队列", "Queue"], "hq.tickets": ["取号数", "Tickets"], "hq.avg_wait": ["平均等位", "Average wait"],
+  "hq.wait_error": ["预估误差", "Estimate error"], "hq.scene": ["用餐场景", "Dining scene"],
 });
 
 SN.onLang(() => { if (last) render(last); });
@@ -44,15 +49,18 @@ function since() {
 async function refresh() {
   if (!SN.session.token) return;
   const from = encodeURIComponent(since());
-  const [stores, segments, conflicts] = await Promise.all([
-    api("GET", "/stores"), api("GET", "/segments"), api("GET", "/conflicts?resolved=false")]);
+  // shop-local days: a store east of this browser may be a day ahead
+  const days = `from=${localDay(since())}&to=${localDay(new Date(Date.now() + 86400000).toISOString())}`;
+  const [stores, segments, conflicts, bookings] = await Promise.all([
+    api("GET", "/stores"), api("GET", "/segments"), api("GET", "/conflicts?resolved=false"),
+    api("GET", `/reports/reservations?${days}`)]);
   const perStore = await Promise.all(stores.map(async (s) => {
     const [orders, alerts] = await Promise.all([
       api("GET", `/stores/${s.store}/orders?since=${from}&limit=1000`),
       api("GET", `/stores/${s.store}/stock-alerts`)]);
     return { store: s.store, orders, alerts };
   }));
-  last = { stores, segments, conflicts, perStore, at: new Date() };
+  last = { stores, segments, conflicts, perStore, bookings, at: new Date() };
   render(last);
 }
 
@@ -72,7 +80,23 @@ function table(id, head, rows) {
 
 const avg = (r) => (r.orders ? yuan(Math.round(r.revenue / r.orders)) : "—");
 
-function render({ stores, segments, conflicts, perStore, at }) {
+function localDay(iso) {
+  const d = new Date(iso);
+  return new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 10);
+}
+
+const minutes = (s) => (s === null || s === undefined ? "—" : `${Math.round(s / 60)} min`);
+
+function renderBookings(bookings) {
+  table("reservations", ["hq.store", "hq.day", "hq.bookings", "hq.guests", "hq.no_shows"], bookings.bookings.map((b) => [
+    b.store, b.day, String(b.bookings), String(b.guests), String(b.no_shows)]));
+  table("noshows", ["hq.store", "hq.source", "hq.no_show_rate"], bookings.no_shows.map((r) => [
+    r.store, r.source, r.no_show_rate === null ? "—" : `${(r.no_show_rate * 100).toFixed(1)}%`]));
+  table("waits", ["hq.store", "hq.queue", "hq.tickets", "hq.avg_wait", "hq.wait_error"], bookings.waits.map((w) => [
+    w.store, w.queue, String(w.tickets), minutes(w.avg_wait_s), minutes(w.mean_abs_error_s)]));
+}
+
+function render({ stores, segments, conflicts, perStore, bookings, at }) {
   $("updated").textContent = t("hq.updated", { t: at.toLocaleTimeString() });
   table("stores", ["hq.store", "hq.online", "hq.last_seen", "hq.applied", "hq.lag"], stores.map((s) => [
     s.store, el("span", { class: s.online ? "online" : "offline", textContent: t(s.online ? "hq.online" : "hq.offline") }),
@@ -97,6 +121,8 @@ function render({ stores, segments, conflicts, perStore, at }) {
   }
   table("alerts", ["hq.store", "hq.sku", "hq.on_hand", "hq.safety", "hq.at"], alerts);
   table("segments", ["hq.segment", "hq.members"], Object.entries(segments.segments).map(([s, n]) => [s, String(n)]));
+  table("scenes", ["hq.scene", "hq.members"], Object.entries(segments.dining_scenes || {}).map(([s, n]) => [s, String(n)]));
+  renderBookings(bookings);
   table("conflicts", ["hq.store", "hq.kind", "hq.detail", "hq.at", ""], conflicts.map((c) => [
     c.store, c.kind, JSON.stringify(c.detail).slice(0, 160), c.created_at.slice(0, 16).replace("T", " "),
     el("button", { type: "button", class: "resolve", textContent: t("hq.resolve"), onclick: () => resolve(c.id) })]));
