@@ -24,10 +24,21 @@ def check_database(path: Path) -> dict[str, Any]:
             "LEFT JOIN stock_movements m USING (sku) GROUP BY s.sku "
             "HAVING s.on_hand != COALESCE(SUM(m.delta), 0)").fetchall()
         assert drift == [], f"on_hand differs from the sum of movements: {drift}"
-        sold = dict(conn.execute(
-            "SELECT sku, -SUM(delta) FROM stock_movements WHERE reason = 'sale' GROUP BY sku"))
-        ordered = dict(conn.execute("SELECT sku, SUM(qty) FROM order_lines GROUP BY sku"))
-        assert sold == ordered, "sale movements do not match order lines"
+        # per order and SKU: what its sale movements took is what its lines sold; a line with
+        # no sale movement is of an item that did not track stock when it was sold
+        unmatched = conn.execute(
+            "SELECT m.ref, m.sku, -SUM(m.delta), (SELECT SUM(qty) FROM order_lines l "
+            "WHERE l.order_id = m.ref AND l.sku = m.sku) AS qty FROM stock_movements m "
+            "WHERE m.reason = 'sale' GROUP BY m.ref, m.sku "
+            "HAVING qty IS NULL OR -SUM(m.delta) != qty").fetchall()
+        assert unmatched == [], f"sale movements do not match order lines: {unmatched[:5]}"
+        untracked = conn.execute(
+            "SELECT l.order_id, l.sku FROM order_lines l JOIN items i ON i.sku = l.sku "
+            "WHERE i.track_stock AND NOT EXISTS (SELECT 1 FROM stock_movements m WHERE "
+            "m.reason = 'sale' AND m.ref = l.order_id AND m.sku = l.sku) AND NOT EXISTS "
+            "(SELECT 1 FROM outbox o WHERE o.type = 'catalog.item_changed' AND "
+            "o.data LIKE '%\"sku\":\"' || l.sku || '\"%')").fetchall()
+        assert untracked == [], f"a tracked item sold without a sale movement: {untracked[:5]}"
         bare = conn.execute("SELECT COUNT(*) FROM orders o WHERE NOT EXISTS "
                             "(SELECT 1 FROM order_lines l WHERE l.order_id = o.id)").fetchone()
         assert bare[0] == 0, "an order without lines was committed"
