@@ -14,6 +14,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from cloud.feedback import routes as feedback_routes
 from cloud.guests import routes as guest_routes
 from cloud import keys
 from cloud.api.auth import LoginLimiter, TokenSigner
@@ -38,6 +39,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.TOKENS] = TokenSigner(settings.secret, settings.token_ttl_s)
     app[keys.LIMITER] = LoginLimiter(settings.max_failures, settings.lockout_s)
     app[guest_routes.LIMITS] = guest_routes.RelayLimits()
+    app[feedback_routes.LIMITS] = feedback_routes.FeedbackLimits()
     app[keys.LINK] = None
     app[keys.METRICS] = Metrics(lambda: counters(app[keys.LINK]))
     app.cleanup_ctx.append(database_ctx)
@@ -60,6 +62,7 @@ def setup_pages(app: web.Application) -> None:
         return web.FileResponse(PAGES / "dashboard.html", headers={"Cache-Control": "no-cache"})
 
     app.router.add_get("/", dashboard)
+    app.router.add_get("/f/{store}/{token}", feedback_routes.page)
     setup_shared_pages(app)
     app.router.add_static("/static/", PAGES / "static")
 

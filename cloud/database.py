@@ -19,6 +19,7 @@ from cloud.db.runner import DbRunner
 from cloud.db.schema import migrate
 from cloud.feed import fanout
 from cloud.feed.changes import SNAPSHOT_AFTER
+from cloud.feedback.ops import FeedbackOps
 from cloud.guests.ops import GuestOps
 from cloud.reservations.ops import ReservationOps
 from cloud.members import sql as members
@@ -34,7 +35,7 @@ __all__ = ["REPORTS", "SNAPSHOT_AFTER", "CloudDb", "DbRunner", "open_runner"]
 
 
 class CloudDb(StoreOps, UserOps, SyncOps, CatalogOps, MemberOps, AnalyticsOps, LoyaltyOps,
-              PlatformOps, ReportOps, PricingOps, GuestOps, ReservationOps):
+              PlatformOps, ReportOps, PricingOps, GuestOps, ReservationOps, FeedbackOps):
     """Every capability's operations over one backend; each method takes ``self._lock``."""
 
     def __init__(self, backend: Backend) -> None:

@@ -22,6 +22,7 @@ from cloud.api.schemas import (
 from cloud.catalog import routes as catalog
 from cloud.members.routes import MEMBER_ROUTES
 from cloud.platforms.routes import PLATFORM_ROUTES
+from cloud.feedback.routes import FEEDBACK_ROUTES
 from cloud.guests.routes import GUEST_ROUTES
 from cloud.pricing.routes import PRICING_ROUTES
 from cloud.reports.routes import REPORT_ROUTES
@@ -67,6 +68,7 @@ ROUTES: tuple[Route, ...] = (
     *PLATFORM_ROUTES,
     *REPORT_ROUTES,
     *RESERVATION_ROUTES,
+    *FEEDBACK_ROUTES,
     *PRICING_ROUTES,
     *GUEST_ROUTES,
     Route("GET", "/metrics", system.metrics, "Prometheus metrics", produces="text/plain"),

@@ -15,6 +15,7 @@ from common.tasks import background
 from common.http.auth import LoginLimiter, TokenSigner
 from common.http.errors import REQUEST_METRICS, error_middleware
 from common.pages import setup_shared_pages
+from common.ratewindow import RateWindow
 
 from edge import keys
 from edge.api.events import SOCKETS, close_sockets
@@ -29,6 +30,8 @@ from edge.printing.coordinator import printing_ctx
 from edge.db.database import Database, migrate
 from edge.syncer.link import sync_ctx
 from edge.tables.guest import GuestLimits, load_page
+from edge.waitlist.guest import WaitlistLimits
+from edge.feedback import routes as feedback_routes
 
 log = logging.getLogger(__name__)
 PAGES = Path(__file__).parent / "pages"
@@ -48,6 +51,8 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.DEVICES] = DeviceRegistry()
     app[keys.GUEST_LIMITS] = GuestLimits.from_settings(settings.tables)
     app[keys.GUEST_PAGE] = load_page()
+    app[keys.WAITLIST_LIMITS] = WaitlistLimits()
+    app[feedback_routes.LIMITS] = RateWindow(feedback_routes.PER_ADDRESS_PER_MIN)
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(sync_ctx)
     app.cleanup_ctx.append(printing_ctx)

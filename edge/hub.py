@@ -8,7 +8,8 @@ from typing import Any, Final
 
 # event types pushed to LAN clients (members' data never is)
 LAN_EVENT_PREFIXES: Final = ("order.", "stock.", "catalog.", "inventory.", "printer.", "print.",
-                                "locker.", "table.", "reservation.", "booking.", "waitlist.")
+                                "locker.", "table.", "reservation.", "booking.", "waitlist.",
+                                "feedback.")
 QUEUE_LIMIT: Final = 1000
 
 

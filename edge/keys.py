@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from edge.syncer.box import Box
     from edge.syncer.link import EdgeSync
     from edge.tables.guest import GuestLimits
+    from edge.waitlist.guest import WaitlistLimits
 
 SETTINGS: web.AppKey["Settings"] = web.AppKey("settings")
 DB: web.AppKey["Database"] = web.AppKey("db")
@@ -37,3 +38,4 @@ LOCKERS: web.AppKey["LockerService"] = web.AppKey("lockers")  # only with [locke
 PROBES: web.AppKey["ProbeService"] = web.AppKey("probes")  # only with [probes.<zone>]
 GUEST_LIMITS: web.AppKey["GuestLimits"] = web.AppKey("guest_limits")  # edge/tables/guest.py
 GUEST_PAGE: web.AppKey[tuple[bytes, bytes]] = web.AppKey("guest_page")  # (page, its gzip)
+WAITLIST_LIMITS: web.AppKey["WaitlistLimits"] = web.AppKey("waitlist_limits")  # edge/waitlist

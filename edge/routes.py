@@ -10,6 +10,7 @@ from common.http.auth import PRINCIPAL, bearer
 from common.http.errors import Handler
 from common.http.openapi import build_document
 from common.http.routes import Route
+from common.feedback import FEEDBACK
 from common.price_rules import PRICE_RULE
 from common.reservations import RESERVATION
 from common.schemas import CHANNEL, GUEST_ORDER, ITEM_CREATE, ITEM_PATCH, QUOTAS
@@ -28,10 +29,13 @@ from edge.orders import routes as orders, payment_routes as payments
 from edge.orders.rules import STATUSES
 from edge.orders.schemas import ORDER_CREATE, TRANSITION
 from edge.printing import routes as printing
+from edge.feedback import routes as feedback
 from edge.pricing import routes as pricing
 from edge.reservations import routes as reservations
 from edge.tables import guest, routes as tables
 from edge.tables.schemas import CLOSE, GUEST_CALL, MOVE, OPEN, STATUS, TABLE_CREATE
+from edge.waitlist import guest as waitlist_guest, routes as waitlist
+from edge.waitlist.schemas import DAY_QUERY as WAITLIST_DAY, ISSUE, TRANSITION as WAIT_MOVE
 
 IDEMPOTENCY = {"Idempotency-Key": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{8,128}$"}}
 ORDER_QUERY: dict[str, dict[str, Any]] = {
@@ -99,6 +103,42 @@ RESERVATION_ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/v1/reservation-leases/{lease}/return", reservations.return_lease,
           "Ask HQ to give a lease back (manager); its unused tables are freed when HQ answers",
           ok=202, errors=(403, 404)),
+)
+FEEDBACK_ROUTES: tuple[Route, ...] = (
+    Route("GET", "/api/v1/feedback/{token}", feedback.order,
+          "What the feedback page shows of the order (number, dishes, whether rated); no "
+          "login: the order's signed token (404 for a forged or another store's)",
+          public=True, errors=(404, 429)),
+    Route("POST", "/api/v1/feedback/{token}", feedback.rate,
+          "Rate the order once on the shop's Wi-Fi (score 0-10, thumbs per dish, a comment); "
+          "a low score alerts staff (feedback.alert); 409 already_rated", public=True,
+          body=FEEDBACK, ok=201, errors=(400, 404, 409, 413, 422, 429, 503, 507)),
+)
+WAITLIST_ROUTES: tuple[Route, ...] = (
+    Route("POST", "/api/v1/waitlist", waitlist.issue,
+          "Issue a waitlist ticket (A: 1-2, B: 3-4, C: 5+ guests) with its place and estimated "
+          "wait; 409 phone_has_ticket", body=ISSUE, ok=201,
+          errors=(400, 403, 409, 422, 503, 507)),
+    Route("GET", "/api/v1/waitlist", waitlist.list_open,
+          "A shop-local day's (default today) open tickets per queue and the recent calls",
+          query=WAITLIST_DAY, errors=(400, 403)),
+    Route("GET", "/api/v1/waitlist/stats", waitlist.stats,
+          "Per queue: tickets, outcomes, mean wait, the estimate's mean absolute error and the "
+          "turn times used", query=WAITLIST_DAY, errors=(400, 403)),
+    Route("POST", "/api/v1/waitlist/{id}/transitions", waitlist.transition,
+          "called (again; print: the number on the receipt printer), seated (with table: opens "
+          "its seating), skipped, cancelled; 409 invalid_transition", body=WAIT_MOVE,
+          errors=(400, 403, 404, 409, 422, 503, 507)),
+    Route("POST", "/api/v1/guest/waitlist", waitlist_guest.take,
+          "A guest takes a ticket at the door (no login; rate-limited per address, one open "
+          "ticket per phone); answers its token and page", public=True, body=ISSUE, ok=201,
+          errors=(400, 409, 422, 429, 503, 507)),
+    Route("GET", "/api/v1/guest/waitlist/{token}", waitlist_guest.ticket,
+          "The guest's own ticket: status, place, estimated wait, when it was called",
+          public=True, errors=(404, 429)),
+    Route("GET", "/api/v1/guest/queue", waitlist_guest.board_data,
+          "The door's board: per queue the numbers called last and how many wait (no phones)",
+          public=True),
 )
 GUEST_ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/guest/{token}/menu", guest.menu,
@@ -220,6 +260,8 @@ ROUTES: tuple[Route, ...] = (
     *TABLE_ROUTES,
     *RESERVATION_ROUTES,
     *GUEST_ROUTES,
+    *FEEDBACK_ROUTES,
+    *WAITLIST_ROUTES,
 )
 
 PUBLIC_PATHS = frozenset(r.path for r in ROUTES if r.public) | {"/api/openapi.json"}
@@ -239,6 +281,8 @@ def setup_routes(app: web.Application) -> None:
         app.router.add_route(route.method, route.path, route.handler)
     members.setup(app)
     app.router.add_get("/t/{token}", guest.page)
+    waitlist_guest.setup_pages(app)
+    app.router.add_get("/f/{token}", feedback.page)
     app.router.add_get("/api/openapi.json", openapi)
 
 

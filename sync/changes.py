@@ -12,7 +12,8 @@ from common.http.body import Validator
 from common.price_rules import PRICE_RULE, RULE_ID
 from common.reservations import CHANGES as RESERVATION_CHANGES
 from common.schemas import (CHANNEL, COUPON_CODE, GUEST_ORDER, IDHASH, ITEM_PROPS,
-                            MEMBER_ID, ORDER_LINE, PROFILE, QUOTAS, REF, SKU, TABLE_TOKEN)
+                            MEMBER_ID, ORDER_LINE, PROFILE, QUOTAS, REF, SKU, TABLE_TOKEN,
+                            ULID_PATTERN)
 from common.vocabulary import (ACCOUNTS, CHANNELS, COUPON_KINDS, COUPON_STATES, ENTRY_KINDS,
                                ID_KINDS, MAX_LINES, MOVEMENT_REASONS,
                                OLD_BOX)
@@ -130,6 +131,13 @@ CHANGE_SCHEMAS["guest.order"] = {
         "token": {"type": "string", "pattern": TABLE_TOKEN.pattern},
         "idempotency_key": {"type": "string", "pattern": r"^[A-Za-z0-9_.:-]{8,128}(?!\n)$"},
         "body": GUEST_ORDER}}
+# a rating HQ took for one of the store's orders (cloud/feedback, edge/feedback)
+CHANGE_SCHEMAS["feedback.rated"] = {
+    "type": "object", "required": ["order_id", "score"], "properties": {
+        "order_id": {"type": "string", "pattern": ULID_PATTERN},
+        "score": {"type": "integer", "minimum": 0, "maximum": 10},
+        "comment": {"type": "string", "maxLength": 2000},
+        "number": {"type": ["integer", "null"]}, "alert": {"type": "boolean"}}}
 # bookings HQ took for the store (cloud/reservations, edge/reservations)
 CHANGE_SCHEMAS.update(RESERVATION_CHANGES)
 _VALIDATORS = {kind: Validator(schema) for kind, schema in CHANGE_SCHEMAS.items()}

@@ -611,6 +611,38 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
     );
     CREATE INDEX waitlist_tickets_by_day ON waitlist_tickets (store, day)
     """),
+    ("0018_feedback", """
+    -- after the visit (cloud/feedback): one rating an order, given on the shop's Wi-Fi (the
+    -- store's feedback.given event) or at HQ; day and hour are the store's local ones
+    CREATE TABLE feedback (
+        store TEXT NOT NULL,
+        order_id TEXT NOT NULL,
+        score INTEGER NOT NULL,
+        comment TEXT NOT NULL DEFAULT '',
+        member TEXT,
+        source TEXT NOT NULL,                    -- lan or hq
+        day TEXT NOT NULL,
+        local_hour INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        recovery_coupon TEXT,                    -- the coupon a low score earned, if any
+        PRIMARY KEY (store, order_id)
+    );
+    CREATE INDEX feedback_by_day ON feedback (day, store);
+    CREATE TABLE feedback_dishes (
+        store TEXT NOT NULL,
+        order_id TEXT NOT NULL,
+        sku TEXT NOT NULL,
+        vote INTEGER NOT NULL,                   -- 1 or -1
+        PRIMARY KEY (store, order_id, sku)
+    );
+    -- recovery coupons issued per member and month (the rule's cap)
+    CREATE TABLE recovery_coupons (
+        member TEXT NOT NULL,
+        month TEXT NOT NULL,
+        issued INTEGER NOT NULL,
+        PRIMARY KEY (member, month)
+    )
+    """),
 )
 PG_ONLY: Final = "POSTGRESQL ONLY "
 SQLITE_ONLY: Final = "SQLITE ONLY "

@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from cloud.db.backend import Backend, utc_now_iso
 from cloud.feed.results import Ack
+from cloud.feedback import sql as feedback
 from cloud.guests import sql as guests
 from cloud.stores import sql as stores
 from cloud.members import leases
@@ -90,6 +91,8 @@ def apply_batch(db: Backend, tenant: str, store: str, payload: bytes) -> Ack:
                 platforms.on_events(db, store, fresh, now, int(time.time() * 1000))
             if any(e["type"] in guests.HOOKED for e in fresh):  # relayed guest orders
                 guests.on_events(db, store, fresh, now)
+            if any(e["type"] in feedback.HOOKED for e in fresh):  # ratings on the LAN
+                feedback.on_events(db, store, fresh)
             booked: dict[str, int] = {}
             if any(e["type"] in reservations.HOOKED for e in fresh):  # bookings, leases, queue
                 booked = reservations.on_events(db, store, fresh, now)

@@ -31,3 +31,16 @@ def setup_shared_pages(app: web.Application) -> None:
 
     app.router.add_get("/static/common.js", common_js)
     app.router.add_get("/static/vocabulary.js", vocabulary_script)
+
+
+FEEDBACK_HEADERS = {"Cache-Control": "no-cache", "Referrer-Policy": "no-referrer",
+                    "X-Content-Type-Options": "nosniff",
+                    "Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline'; "
+                    "style-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'"}
+
+
+def feedback_page() -> web.Response:
+    """The after-visit feedback page (the edge serves it at ``/f/{token}``, HQ at
+    ``/f/{store}/{token}``): one file, no external asset, comments shown as text only."""
+    return web.Response(body=(HERE / "feedback.html").read_bytes(), content_type="text/html",
+                        charset="utf-8", headers=FEEDBACK_HEADERS)

@@ -439,6 +439,79 @@ MIGRATIONS: Sequence[tuple[str, str]] = (
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        # the waitlist (edge/waitlist/, docs/waitlist.md): tickets numbered per queue and
+        # shop-local day, the estimate given at issue and the wait that happened; print_jobs
+        # rebuilt to take a called number's slip (kind 'waitlist', order_id = the ticket)
+        "0015_waitlist",
+        """
+        CREATE TABLE waitlist (
+            id TEXT PRIMARY KEY,
+            day TEXT NOT NULL,
+            queue TEXT NOT NULL CHECK (queue IN ('A', 'B', 'C')),
+            number INTEGER NOT NULL,
+            ticket TEXT NOT NULL,
+            party INTEGER NOT NULL CHECK (party BETWEEN 1 AND 100),
+            phone TEXT,
+            token TEXT NOT NULL UNIQUE,
+            source TEXT NOT NULL CHECK (source IN ('staff', 'guest')),
+            status TEXT NOT NULL CHECK (status IN
+                ('waiting', 'called', 'seated', 'skipped', 'cancelled')),
+            issued_at TEXT NOT NULL,
+            wait_min INTEGER NOT NULL,
+            turn_min INTEGER NOT NULL,
+            called_at TEXT,
+            calls INTEGER NOT NULL DEFAULT 0,
+            ended_at TEXT,
+            waited_s INTEGER,
+            table_id TEXT,
+            session_id TEXT,
+            updated_at TEXT NOT NULL,
+            UNIQUE (day, queue, number)
+        );
+        CREATE INDEX waitlist_open_phone ON waitlist(phone, day)
+            WHERE phone IS NOT NULL AND status IN ('waiting', 'called');
+        CREATE INDEX table_sessions_closed ON table_sessions(closed_at)
+            WHERE closed_at IS NOT NULL;
+        CREATE TABLE print_jobs_new (
+            id INTEGER PRIMARY KEY,
+            order_id TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('kitchen', 'receipt', 'label', 'waitlist')),
+            station TEXT,
+            printer TEXT,
+            routed_to TEXT,
+            state TEXT NOT NULL CHECK (state IN
+                ('queued', 'sending', 'printed', 'interrupted', 'unrouted')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            reprint_by TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            printed_at TEXT
+        );
+        INSERT INTO print_jobs_new SELECT id, order_id, kind, station, printer, routed_to,
+            state, attempts, last_error, reprint_by, created_at, updated_at, printed_at
+            FROM print_jobs;
+        DROP TABLE print_jobs;
+        ALTER TABLE print_jobs_new RENAME TO print_jobs;
+        CREATE INDEX print_jobs_queue ON print_jobs(printer, id) WHERE state = 'queued';
+        CREATE INDEX print_jobs_order ON print_jobs(order_id);
+        CREATE INDEX print_jobs_open ON print_jobs(state) WHERE state <> 'printed';
+        """,
+    ),
+    (
+        # one rating an order (edge/feedback/): given on the LAN, or at HQ (its feedback.rated)
+        "0016_feedback",
+        """
+        CREATE TABLE feedback (
+            order_id TEXT PRIMARY KEY,
+            score INTEGER NOT NULL CHECK (score BETWEEN 0 AND 10),
+            comment TEXT NOT NULL DEFAULT '',
+            source TEXT NOT NULL CHECK (source IN ('lan', 'hq')),
+            at TEXT NOT NULL
+        ) WITHOUT ROWID;
+        """,
+    ),
 )
 
 

@@ -21,6 +21,7 @@ from edge.orders.rules import STATUSES
 from edge.orders import reads, writes
 from edge.api.auth import require
 from edge.api.params import idempotency_key, path_order_id
+from edge.feedback.routes import feedback_url
 from edge.orders.schemas import ORDER_CREATE, TRANSITION
 
 
@@ -35,7 +36,8 @@ async def create_order(request: web.Request) -> web.Response:
     )
     if not replayed:
         app[keys.METRICS].order_created(body["channel"])
-    return json_response(order, status=200 if replayed else 201)
+    return json_response({**order, "feedback_url": feedback_url(app, order["id"])},
+                         status=200 if replayed else 201)
 
 
 async def list_orders(request: web.Request) -> web.Response:
@@ -84,7 +86,7 @@ async def get_order(request: web.Request) -> web.Response:
     order = await request.app[keys.DB].read(reads.get_order, order_id)
     if order is None:
         raise NotFound("unknown_order", {"id": order_id})
-    return json_response(order)
+    return json_response({**order, "feedback_url": feedback_url(request.app, order_id)})
 
 
 async def transition(request: web.Request) -> web.Response:

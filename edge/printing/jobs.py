@@ -50,6 +50,19 @@ def _insert_jobs(tx: Tx, jobs: list[NewJob], by: str | None) -> list[int]:
          at, at)).fetchone()[0] for order_id, kind, station, printer in jobs]
 
 
+def add_jobs(tx: Tx, jobs: list[NewJob]) -> list[int]:
+    """Jobs queued by another write job in its own transaction (a waitlist ticket's call
+    slip: ``order_id`` is then the ticket's id, ``kind`` ``waitlist``)."""
+    return _insert_jobs(tx, jobs, None)
+
+
+def waitlist_slip(conn: sqlite3.Connection, ticket_id: str) -> dict[str, Any] | None:
+    """What a ``waitlist`` job prints: the called ticket's number and party size."""
+    row = conn.execute("SELECT ticket, party, called_at FROM waitlist WHERE id = ?",
+                       (ticket_id,)).fetchone()
+    return None if row is None else {"ticket": row[0], "party": row[1], "called_at": row[2]}
+
+
 @keeps_stock_cache  # print jobs only: no catalog or stock
 def materialize(tx: Tx, expected: int, cursor: int, jobs: list[NewJob]) -> list[int] | None:
     """Insert ``jobs`` and move the cursor from ``expected`` to ``cursor``; ``None`` (nothing

@@ -96,6 +96,21 @@ def render(kind: str, order: Mapping[str, Any], printer: PrinterConfig, tz: Zone
     return doc.feed(2).finish()
 
 
+def waitlist_slip(slip: Mapping[str, Any], printer: PrinterConfig, tz: ZoneInfo,
+                  header: str = "") -> bytes:
+    """A called waitlist number, for the guest or the host at the door."""
+    doc = Doc(printer.columns, printer.cjk)
+    if header:
+        doc.style(1, bold=True, align="center").text(header)
+    doc.style(1, align="center").text("叫号 NOW CALLING")
+    doc.style(2, bold=True, align="center").text(str(slip["ticket"]))
+    doc.style(1, bold=True, align="center").text("请到前台 Please come to the desk")
+    doc.style(1, align="center").text(f"{slip['party']} 位 guests")
+    if slip.get("called_at"):
+        doc.text(_local(str(slip["called_at"]), tz))
+    return doc.feed(2).finish()
+
+
 def test_page(printer: PrinterConfig, now: datetime) -> bytes:
     """What ``storenode printer test`` prints."""
     doc = Doc(printer.columns, printer.cjk)

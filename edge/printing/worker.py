@@ -117,6 +117,12 @@ class PrinterWorker:
 
     async def _render(self, job: dict[str, Any]) -> bytes:
         coord = self.coord
+        if job["kind"] == "waitlist":  # a called number's slip (edge/waitlist)
+            slip = await coord.db.read(printjobs.waitlist_slip, job["order_id"])
+            if slip is None:
+                raise LookupError(f"print job {job['id']}: no ticket {job['order_id']}")
+            return tickets.waitlist_slip(slip, self.config, coord.tz,
+                                         header=coord.settings.header)
         order = coord.orders.get(job["order_id"]) or await coord.db.read(fetch_order,
                                                                           job["order_id"])
         if order is None:  # orders are never deleted: a damaged database (logged, retried)

@@ -19,6 +19,7 @@ from edge.catalog import sql as catalog
 from edge.orders import platform_feed
 from edge.tables import relay
 from edge.reservations import sql as reservations
+from edge.feedback import sql as feedback
 from edge.tables.settings import TableSettings
 from edge.pricing.sql import apply_hq_rule
 from edge.db.stockcache import keeps_stock_cache
@@ -187,6 +188,7 @@ CHANGE_HANDLERS = {"catalog.item": _apply_item, "inventory.quotas": _apply_quota
                    "reservation.confirmed": reservations.apply_hq_confirmed,
                    "booking.lease_released": reservations.apply_lease_released,
                    "reservation.cancel": reservations.apply_hq_cancel,
+                   "feedback.rated": feedback.apply_rated,
                    **members_feed.HANDLERS}
 # handlers that also need the store's time zone (the order's local day, the booking's time)
 ZONED_HANDLERS = {"platform.order": platform_feed.apply_platform_order,

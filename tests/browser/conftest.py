@@ -12,7 +12,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.helpers import ROOT, Daemon, login, request
+from edge.config import load_settings
+from edge.tables.commands import add_table
+from tests.helpers import ROOT, Daemon, login, make_store, request
 from devtools.stack import ADMIN, Hq, edge_daemon, wait_until  # noqa: F401 (ADMIN: tests)
 
 from .proxy import Blip
@@ -181,3 +183,16 @@ def staff_login(page: Any, staff: str, pin: str) -> None:
     page.fill("#login-form input[name=pin]", pin)
     page.click("#login-form button[type=submit]")
 
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Daemon]:
+    """A store with tables T2 and T4 and no HQ (the shop's LAN only)."""
+    data_dir = make_store(tmp_path / "store", "s1")
+    for table_id, seats in (("T2", 2), ("T4", 4)):
+        add_table(load_settings(data_dir), table_id, table_id, seats, "hall")
+    edge = Daemon(data_dir)
+    try:
+        edge.start()
+        yield edge
+    finally:
+        edge.stop()

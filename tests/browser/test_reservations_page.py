@@ -5,32 +5,15 @@ left is refused with the reason on the page."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import pytest
-
 from common.clock import utc_now
-from devtools.helpers import Daemon, make_store, request
+from devtools.helpers import Daemon, request
 from edge.config import load_settings
-from edge.tables.commands import add_table
 from tests.helpers import STAFF, login
 
 from .conftest import open_page, staff_login
-
-
-@pytest.fixture
-def store(tmp_path: Any) -> Iterator[Daemon]:
-    data_dir = make_store(tmp_path / "store", "s1")
-    for table_id, seats in (("T2", 2), ("T4", 4)):
-        add_table(load_settings(data_dir), table_id, table_id, seats, "hall")
-    edge = Daemon(data_dir)
-    try:
-        edge.start()
-        yield edge
-    finally:
-        edge.stop()
 
 
 def test_book_list_and_seat_from_the_pos(store: Daemon, browser: Any) -> None:

@@ -72,6 +72,7 @@ async function start() {
   renderChannels(); renderMenu(); await loadOrders();
   if (SN.tables) SN.tables.start();  // /static/tables.js
   if (SN.reservations) SN.reservations.start();  // /static/reservations.js
+  if (SN.waitlist) SN.waitlist.start();  // /static/waitlist.js
 }
 
 function channel() { return $("channel").value || "pos"; }

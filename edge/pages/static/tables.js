@@ -18,6 +18,7 @@
     "tables.call": ["{table} {kind}", "{table} {kind}"],
     "tables.unpaid": ["有未付订单：{n}", "Unpaid orders: {n}"],
     "tables.fail": ["未完成：{why}", "Not done: {why}"],
+    "feedback.alert": ["差评：{n} 号单 {score} 分 {comment}", "Low score: order {n} rated {score} {comment}"],
   });
 
   async function load() {
@@ -95,6 +96,13 @@
     box.textContent = t("tables.call", { table: table ? table.name : d.table, kind: t("call." + d.kind) });
   }
 
+  // a low score after the visit (here or through HQ): a manager can go to the guest now
+  function feedbackAlert(event) {
+    const d = event.data, box = $("tables-result");
+    box.className = "feedback-alert";
+    box.textContent = t("feedback.alert", { n: d.number ?? "?", score: d.score, comment: d.comment || "" });
+  }
+
   function listen() {
     if (floor.socket || !SN.session.token) return;
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
@@ -106,6 +114,7 @@
       if (typeof event.seq === "number") floor.lastSeq = event.seq;
       if (!event.type) return;
       if (event.type === "table.call") banner(event);
+      if (event.type === "feedback.alert") feedbackAlert(event);
       if (event.type.startsWith("table.") || (event.data && event.data.order && event.data.order.table)) load();
     };
     ws.onclose = () => {

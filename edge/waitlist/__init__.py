@@ -1,0 +1,1 @@
+"""The waitlist: queue tickets by party size, called, seated, skipped or cancelled."""
