@@ -15,7 +15,7 @@ from typing import Any
 from cloud.db.backend import Backend, utc_now_iso
 from cloud.errors import UnknownStore
 from cloud.feed import fanout
-from cloud.members import coupons, leases, ledger
+from cloud.members import coupons, journey, leases, ledger
 from cloud.members import sql as members
 from common.vocabulary import PROFILE_FIELDS
 from cloud.members.coupons import UnknownTemplate
@@ -107,6 +107,11 @@ class MemberOps:
         if not rows:
             return None
         return {**rows[0], "balances": members.balances(self._db, member)}
+
+    def member_journey(self, member_id: str) -> dict[str, Any] | None:
+        """The member's timeline across channels and stores (None: unknown)."""
+        with self._lock, self._db.read():
+            return journey.journey(self._db, member_id)
 
     def member_detail(self, member_id: str) -> dict[str, Any] | None:
         """The survivor of ``member_id``: balances, identities, merges, ledger, the leases that

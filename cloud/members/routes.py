@@ -80,6 +80,13 @@ async def get_member(request: web.Request) -> web.Response:
     return web.json_response(member)
 
 
+async def get_journey(request: web.Request) -> web.Response:
+    found = await _call(request, MemberOps.member_journey, path_member(request))
+    if found is None:
+        raise ApiError(404, "unknown_member", request.match_info["member"])
+    return web.json_response(found)
+
+
 async def post_ledger(request: web.Request) -> web.Response:
     member = path_member(request)
     key = idempotency_key(request, required=True)
@@ -163,6 +170,9 @@ MEMBER_ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/members", find_members,
           "Members by ?phone_hash= (HMAC of the phone with the tenant key) or ?id=",
           query=MEMBERS_QUERY, errors=(400,)),
+    Route("GET", "/api/v1/members/{member}/journey", get_journey,
+          "The member's timeline across channels and stores, newest first: orders, bookings, "
+          "ratings, coupons issued and redeemed, points and stored value", errors=(404,)),
     Route("GET", "/api/v1/members/{member}", get_member,
           "A member (the survivor of a merged id): balances, identities (hashes, last 4), "
           "merge history, ledger, the leases that still count and their history (grants, "

@@ -282,6 +282,9 @@ def _dashboard(stack: Stack, browser: Any, shots: Path, order: dict[str, Any]) -
     assert "s1" in page.inner_text("#by-store") and "收银" in page.inner_text("#by-channel")
     page.wait_for_selector("#noshows td:text-is('100.0%')")  # the booking nobody came to
     assert STORE in page.inner_text("#reservations")
+    page.fill("#journey-member", order["member"])  # the member's journey: the sale is on it
+    page.click("#journey-form button[type=submit]")
+    page.wait_for_selector(f"#journey td:has-text('{order['id']}')")
     assert page.locator("#chart-channel").bounding_box()["height"] > 50  # type: ignore[index]
     assert page.evaluate("() => typeof Chart === 'function'")
     page.click("#lang")

@@ -26,13 +26,29 @@ SN.messages({
   "hq.bookings": ["预订数", "Bookings"], "hq.guests": ["人数", "Guests"], "hq.no_shows": ["未到", "No-shows"],
   "hq.source": ["来源", "Source"], "hq.no_show_rate": ["未到率", "No-show rate"],
   "hq.queue": ["队列", "Queue"], "hq.tickets": ["取号数", "Tickets"], "hq.avg_wait": ["平均等位", "Average wait"],
-  "hq.wait_error": ["预估误差", "Estimate error"], "hq.scene": ["用餐场景", "Dining scene"],
+  "hq.wait_error": ["预估误差", "Estimate error"],
+  "hq.journey": ["顾客旅程", "Guest journey"], "hq.member_id": ["会员 ID", "Member id"],
+  "hq.show": ["查看", "Show"], "hq.what": ["事件", "What"], "hq.where": ["门店 / 渠道", "Store / channel"],
+  "hq.journey_of": ["{member}：{n} 条记录，门店 {stores}", "{member}: {n} entries, stores {stores}"], "hq.scene": ["用餐场景", "Dining scene"],
 });
 
 SN.onLang(() => { if (last) render(last); });
 SN.loginForm((f) => api("POST", "/auth/login", { user: f.user, password: f.password }), start, "password");
 $("logout").addEventListener("click", () => clearInterval(timer));
 $("period").addEventListener("change", () => refresh());
+
+// one member's timeline across channels and stores (GET /members/{id}/journey); text only
+$("journey-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const member = $("journey-member").value.trim();
+  let trip;
+  try { trip = await api("GET", `/members/${encodeURIComponent(member)}/journey`); }
+  catch (err) { $("journey-summary").textContent = (err.data && err.data.error) || err.message; $("journey").replaceChildren(); return; }
+  $("journey-summary").textContent = t("hq.journey_of", { member: trip.member, n: trip.events.length, stores: trip.stores.join(", ") || "—" });
+  table("journey", ["hq.at", "hq.what", "hq.where", "hq.detail"], trip.events.map((e) => [
+    e.at.slice(0, 16).replace("T", " "), e.kind, [e.store, e.channel].filter(Boolean).join(" / ") || "—",
+    JSON.stringify(e.detail).slice(0, 200)]));
+});
 
 async function start() {
   await refresh();

@@ -145,6 +145,19 @@ async def test_feedback_both_ways_alert_recovery_and_nps(
     _, detail = await admin.get(f"/api/v1/members/{member['id']}")
     codes = [c for c in detail["coupons"] if c["template_id"] == "sorry-8"]
     assert len(codes) == 1  # the cap: one recovery coupon a month
+    # the member's journey: both orders, both ratings, the coupon, the points, one timeline
+    status, _ = await admin.call("POST", f"/api/v1/members/{member['id']}/ledger",
+                                 {"account": "points", "kind": "earn", "amount": 50},
+                                 {"Idempotency-Key": "sorry-points-1"})
+    assert status == 201
+    status, trip = await admin.get(f"/api/v1/members/{member['id']}/journey")
+    assert status == 200 and trip["stores"] == ["s1"] and trip["channels"] == ["pos"]
+    kinds = [e["kind"] for e in trip["events"]]
+    assert kinds.count("order") == 2 and kinds.count("feedback") == 2
+    assert "coupon_issued" in kinds and "points.earn" in kinds, kinds
+    assert [e["at"] for e in trip["events"]] == sorted((e["at"] for e in trip["events"]),
+                                                      reverse=True)
+    assert (await admin.get("/api/v1/members/01ARZ3NDEKTSV4RRFFQ69G5FAV/journey"))[0] == 404
     assert (await admin.get("/api/v1/reports/nps?from=2026-13-01&to=x"))[0] == 400
     await edge.close()
     await hq.close()
