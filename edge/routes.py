@@ -10,6 +10,7 @@ from common.http.auth import PRINCIPAL, bearer
 from common.http.errors import Handler
 from common.http.openapi import build_document
 from common.http.routes import Route
+from common.consent import CONSENTS
 from common.feedback import FEEDBACK
 from common.price_rules import PRICE_RULE
 from common.reservations import RESERVATION
@@ -229,6 +230,10 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/v1/members/{id}/viewed", members.viewed,
           "Record that the member viewed these SKUs (member.viewed to HQ)",
           body=MEMBER_VIEWED, ok=202, errors=(400, 404, 422, 503, 507)),
+    Route("PUT", "/api/v1/members/{id}/consents", members.consents,
+          "The member grants or withdraws consent per purpose (marketing, profiling) at the "
+          "till; HQ applies it (member.consent_changed)", body=CONSENTS, ok=202,
+          errors=(400, 404, 422, 503, 507)),
     Route("POST", "/api/v1/members/{id}/redeem", members.redeem,
           "Spend points or stored value from this store's lease (idempotent)",
           body=REDEEM, headers=IDEMPOTENCY, ok=201,

@@ -19,7 +19,7 @@ from cloud.analytics.reco import RecoParams
 from cloud.db.backend import Backend
 from cloud.db.schema import UPSERT_SETTING
 from cloud.feed.changes import advance, lock_stores, record
-from cloud.members import coupons
+from cloud.members import consent, coupons
 from cloud.reservations import sql as reservations
 from common.clock import iso
 
@@ -195,7 +195,10 @@ def record_runs(db: Backend, trigger: str, template: str, found: list[Candidate]
 def _insert_runs(db: Backend, trigger: str, chunk: list[Candidate],
                  at: str) -> list[dict[str, Any]]:
     runs = []
+    allowed = consent.granted(db, sorted({c[0] for c in chunk}), "marketing")
     for member, tenant, period, detail in chunk:
+        if member not in allowed:
+            continue  # no marketing consent (or withdrawn): no run, no coupon
         inserted = db.execute(
             "INSERT INTO automation_runs(trigger_name, member, period, at, outcome, detail) "
             "VALUES (?, ?, ?, ?, 'recorded', ?) ON CONFLICT DO NOTHING",

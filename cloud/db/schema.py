@@ -643,6 +643,28 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
         PRIMARY KEY (member, month)
     )
     """),
+    ("0019_consents", """
+    -- consent per purpose (cloud/members/consent.py): both purposes are off until granted;
+    -- the current state per member and purpose, and every change (who, when, from where)
+    CREATE TABLE member_consents (
+        member TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        granted INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        source TEXT NOT NULL,
+        PRIMARY KEY (member, purpose)
+    );
+    CREATE TABLE consent_log (
+        id {ID},
+        member TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        granted INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        source TEXT NOT NULL,                    -- hq, till, guest
+        store TEXT
+    );
+    CREATE INDEX consent_log_by_member ON consent_log (member, id)
+    """),
 )
 PG_ONLY: Final = "POSTGRESQL ONLY "
 SQLITE_ONLY: Final = "SQLITE ONLY "

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from cloud.db.backend import Backend
-from cloud.members import coupons, leases, ledger
+from cloud.members import consent, coupons, leases, ledger
 from cloud.members import sql as members
 from cloud.members.sql import Ctx, MemberError
 
@@ -77,6 +77,7 @@ HANDLERS: Final[dict[str, Callable[[Ctx, dict[str, Any]], None]]] = {
     "ledger.entry": ledger_entry,
     "coupon.redeemed": coupon_redeemed,
     "lease.acked": leases.acked,
+    consent.CONSENT_EVENT: consent.changed_at_store,
 }
 ORDER_PLACED: Final = "order.placed"
 

@@ -15,7 +15,7 @@ from typing import Any
 from cloud.db.backend import Backend, utc_now_iso
 from cloud.errors import UnknownStore
 from cloud.feed import fanout
-from cloud.members import coupons, journey, leases, ledger
+from cloud.members import consent, coupons, journey, leases, ledger
 from cloud.members import sql as members
 from common.vocabulary import PROFILE_FIELDS
 from cloud.members.coupons import UnknownTemplate
@@ -107,6 +107,19 @@ class MemberOps:
         if not rows:
             return None
         return {**rows[0], "balances": members.balances(self._db, member)}
+
+    def member_consents(self, member_id: str, wanted: dict[str, bool] | None = None
+                        ) -> dict[str, Any] | None:
+        """The member's consent per purpose and its history; ``wanted``: change it first
+        (source ``hq``). None: unknown member."""
+        with self._lock, self._db.write():
+            mid = members.resolve(self._db, member_id)
+            if self._db.execute("SELECT 1 FROM members WHERE id = ?", (mid,)).fetchone() is None:
+                return None
+            if wanted:
+                consent.change(self._db, mid, wanted, "hq", None, utc_now_iso())
+            return {"member": mid, "consents": consent.current(self._db, mid),
+                    "history": consent.history(self._db, mid)}
 
     def member_journey(self, member_id: str) -> dict[str, Any] | None:
         """The member's timeline across channels and stores (None: unknown)."""

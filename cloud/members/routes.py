@@ -38,6 +38,7 @@ from cloud.members.schemas import (
     path_name,
     window,
 )
+from common.consent import CONSENTS
 from common.http.routes import Route
 
 
@@ -78,6 +79,16 @@ async def get_member(request: web.Request) -> web.Response:
     if member is None:
         raise ApiError(404, "unknown_member", request.match_info["member"])
     return web.json_response(member)
+
+
+async def consents(request: web.Request) -> web.Response:
+    """GET: the member's consents; PUT: change them first."""
+    member = path_member(request)
+    body = await read_body(request, CONSENTS) if request.method == "PUT" else None
+    found = await _call(request, MemberOps.member_consents, member, body)
+    if found is None:
+        raise ApiError(404, "unknown_member", request.match_info["member"])
+    return web.json_response(found)
 
 
 async def get_journey(request: web.Request) -> web.Response:
@@ -170,6 +181,13 @@ MEMBER_ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/members", find_members,
           "Members by ?phone_hash= (HMAC of the phone with the tenant key) or ?id=",
           query=MEMBERS_QUERY, errors=(400,)),
+    Route("GET", "/api/v1/members/{member}/consents", consents,
+          "The member's consent per purpose (marketing, profiling; off until granted) and "
+          "every change with its time and source", errors=(404,)),
+    Route("PUT", "/api/v1/members/{member}/consents", consents,
+          "Grant or withdraw consent per purpose (hq_admin; source hq): the automation skips "
+          "a member without marketing at its next run, the dining scenes without profiling",
+          body=CONSENTS, errors=(400, 404, 422)),
     Route("GET", "/api/v1/members/{member}/journey", get_journey,
           "The member's timeline across channels and stores, newest first: orders, bookings, "
           "ratings, coupons issued and redeemed, points and stored value", errors=(404,)),

@@ -330,20 +330,25 @@ def report(db: Backend, stores: list[str] | None, since: str, until: str) -> dic
 
 # the bookings a scene counts: the guest kept them or may still (not rejected or cancelled)
 _KEPT: Final = "status NOT IN ('rejected', 'cancelled')"
+# a member's scenes are a profile: only of members who granted profiling (common/consent.py)
+_PROFILING: Final = ("EXISTS (SELECT 1 FROM member_consents c WHERE c.member = {m} AND "
+                     "c.purpose = 'profiling' AND c.granted = 1)")
 
 
 def member_scenes(db: Backend, member: str) -> dict[str, int]:
-    """A member's bookings by dining scene, every store."""
+    """A member's bookings by dining scene, every store (none without profiling consent)."""
     return {r["scene"]: int(r["n"]) for r in db.rows(
-        f"SELECT scene, count(*) AS n FROM reservations WHERE member = ? AND {_KEPT} "
-        "GROUP BY scene ORDER BY scene", (member,))}
+        f"SELECT scene, count(*) AS n FROM reservations WHERE member = ? AND {_KEPT} AND "
+        f"{_PROFILING.format(m='reservations.member')} GROUP BY scene ORDER BY scene",
+        (member,))}
 
 
 def scene_counts(db: Backend, store: str | None = None, tenant: str | None = None
                  ) -> dict[str, int]:
     """Members by the dining scene they book most (ties: the scene of their latest booking),
     among the members who booked (at ``store``, of ``tenant``)."""
-    where, params = f"r.member IS NOT NULL AND r.{_KEPT}", []
+    where = f"r.member IS NOT NULL AND r.{_KEPT} AND {_PROFILING.format(m='r.member')}"
+    params: list[str] = []
     if store:
         where, params = where + " AND r.store = ?", [store]
     if tenant:

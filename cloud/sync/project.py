@@ -52,7 +52,7 @@ STATEMENTS: Final[dict[str, str]] = {
 DEFERRED: Final = frozenset({"member.created", "member.identity_added",
                              "member.profile_changed", "member.lookup", "member.viewed",
                              "ledger.entry", "coupon.redeemed", "order.placed",
-                             "lease.acked"})
+                             "lease.acked", "member.consent_changed"})
 _BIGINT: Final[int] = 1 << 63
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from common.consent import CONSENTS
 from common.errors import NotFound
 from common.http.body import read_body
 from common.http.errors import ApiError
@@ -186,6 +187,15 @@ async def viewed(request: web.Request) -> web.Response:
     _tenant_key(request)
     skus = list(dict.fromkeys(body["skus"]))  # a repeated SKU counts once
     data = await request.app[keys.DB].write(members.record_view, member, skus)
+    return web.json_response(data, status=202)
+
+
+async def consents(request: web.Request) -> web.Response:
+    """``PUT /api/v1/members/{id}/consents {"marketing"?, "profiling"?}``: to HQ."""
+    require(request, "members.write")
+    member = _member_id(request)
+    body = await read_body(request, CONSENTS)
+    data = await request.app[keys.DB].write(members.record_consents, member, body, "till")
     return web.json_response(data, status=202)
 
 

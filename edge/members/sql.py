@@ -285,6 +285,16 @@ def record_view(tx: Tx, member: str, skus: list[str]) -> dict[str, Any]:
     return data
 
 
+def record_consents(tx: Tx, member: str, consents: dict[str, bool], source: str
+                    ) -> dict[str, Any]:
+    """The member granted or withdrew consent at the till (or a guest page): kept at HQ,
+    which applies it to the automation at once (``member.consent_changed``)."""
+    member = _known_member(tx.conn, member)
+    data = {"member": member, "consents": consents, "at": iso(utc_now()), "source": source}
+    tx.emit("member.consent_changed", data)
+    return data
+
+
 def record_lookups(tx: Tx, looked_up: list[str]) -> None:
     """Tills looked these members up: HQ grants or tops up this store's leases."""
     for member in looked_up:

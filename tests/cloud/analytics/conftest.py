@@ -13,6 +13,7 @@ import pytest
 
 from cloud.analytics.sql import iso
 from cloud.database import CloudDb
+from cloud.members import consent
 from tests.cloud.sync.conftest import db_url  # noqa: F401  (both backends)
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
@@ -38,11 +39,14 @@ def recent(days: float = 0) -> str:
 
 
 def add_member(hq: CloudDb, member: str, tenant: str = "acme", birthday: str | None = None,
-               merged_into: str | None = None) -> None:
+               merged_into: str | None = None, marketing: bool = True) -> None:
+    """A member (who granted marketing, so the automation may reach them, unless told not)."""
     with hq._db.write():
         hq._db.execute("INSERT INTO members(id, tenant, origin, birthday, created_at, "
                        "merged_into, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                        (member, tenant, "s1", birthday, ago(500), merged_into, ago(500)))
+        if marketing:
+            consent.change(hq._db, member, {"marketing": True}, "hq", None, ago(500))
 
 
 class Orders:

@@ -165,3 +165,20 @@ def test_viewed_window_and_lookback_come_from_the_settings(hq: CloudDb, orders: 
     hq.put_automation_settings("viewed_not_bought", {"window_h": 6, "lookback_days": 2})
     run = hq.run_automation("viewed_not_bought", NOW)
     assert members_of(run) == ["A"] and run["runs"][0]["detail"]["window_h"] == 6
+
+
+def test_consent_gates_the_automation(hq: CloudDb) -> None:
+    """Off until granted; a withdrawal stops the next run's coupon; granted again, it runs."""
+    hq.put_coupon_template(TEMPLATE)
+    add_member(hq, "A", birthday="06-01")
+    add_member(hq, "N", birthday="06-02", marketing=False)  # never granted
+    add_member(hq, "W", birthday="06-03")
+    hq.member_consents("W", {"marketing": False})  # withdrawn at HQ before the run
+    assert members_of(hq.run_automation("birthday", NOW)) == ["A"]
+    assert [c["data"]["member"] for c in feed(hq, "s1", "coupon.issued")] == ["A"]
+    found = hq.member_consents("W", {"marketing": True})
+    assert found is not None and found["consents"]["marketing"]["granted"]
+    assert [(h["purpose"], h["granted"], h["source"]) for h in found["history"]] == [
+        ("marketing", True, "hq"), ("marketing", False, "hq"), ("marketing", True, "hq")]
+    assert members_of(hq.run_automation("birthday", NOW + timedelta(days=1))) == ["W"]
+    assert hq.member_consents("nobody") is None

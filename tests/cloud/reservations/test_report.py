@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from cloud.database import CloudDb
+from cloud.members import consent
 from cloud.sync.apply import apply_batch
 from common.reservations import dining_scene
 from sync import messages
@@ -83,6 +84,9 @@ def test_report_and_scenes(hq: CloudDb) -> None:
                                       "at": f"{DAY}T11:20:00Z", "waited_s": waited + 300,
                                       "wait_min": estimate})
     _apply(hq, sim)
+    assert hq.dining_scenes(MEMBER) == {}  # no profiling consent: no profile
+    with hq._db.write():
+        consent.change(hq._db, MEMBER, {"profiling": True}, "hq", None, f"{DAY}T00:00:00Z")
 
     doc = hq.reservation_report(None, DAY, DAY)
     [day] = doc["bookings"]
