@@ -665,6 +665,19 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
     );
     CREATE INDEX consent_log_by_member ON consent_log (member, id)
     """),
+    ("0020_erasure", """
+    -- a member erased (cloud/members/erasure.py): its id stays, anonymous, for the accounts;
+    -- the audit of every erasure (who asked, when, what was removed), without personal data
+    ALTER TABLE members ADD COLUMN erased_at TEXT;
+    CREATE TABLE erasures (
+        id {ID},
+        member TEXT NOT NULL,
+        ids TEXT NOT NULL,                       -- JSON: the member and those merged into it
+        at TEXT NOT NULL,
+        by_user TEXT NOT NULL,
+        removed TEXT NOT NULL                    -- JSON: rows changed per table
+    )
+    """),
 )
 PG_ONLY: Final = "POSTGRESQL ONLY "
 SQLITE_ONLY: Final = "SQLITE ONLY "

@@ -15,7 +15,7 @@ from typing import Any
 from cloud.db.backend import Backend, utc_now_iso
 from cloud.errors import UnknownStore
 from cloud.feed import fanout
-from cloud.members import consent, coupons, journey, leases, ledger
+from cloud.members import consent, coupons, erasure, journey, leases, ledger
 from cloud.members import sql as members
 from common.vocabulary import PROFILE_FIELDS
 from cloud.members.coupons import UnknownTemplate
@@ -120,6 +120,22 @@ class MemberOps:
                 consent.change(self._db, mid, wanted, "hq", None, utc_now_iso())
             return {"member": mid, "consents": consent.current(self._db, mid),
                     "history": consent.history(self._db, mid)}
+
+    def member_export(self, member_id: str) -> dict[str, Any] | None:
+        with self._lock, self._db.read():
+            return erasure.export(self._db, member_id)
+
+    def erase_member(self, member_id: str, by: str) -> tuple[dict[str, Any] | None,
+                                                              dict[str, int]]:
+        """Erase the member everywhere (its ``member.erased`` queued to every store of its
+        tenant): (what was done or None when unknown, {store: cursor} to push)."""
+        with self._lock:
+            done = erasure.erase(self._db, member_id, by)
+            return done, fanout.drain(self._db) if done else {}
+
+    def erasures(self, member_id: str | None = None) -> list[dict[str, Any]]:
+        with self._lock, self._db.read():
+            return erasure.erasures(self._db, member_id)
 
     def member_journey(self, member_id: str) -> dict[str, Any] | None:
         """The member's timeline across channels and stores (None: unknown)."""

@@ -39,6 +39,7 @@ from cloud.members.schemas import (
     window,
 )
 from common.consent import CONSENTS
+from common.http.auth import PRINCIPAL
 from common.http.routes import Route
 
 
@@ -89,6 +90,27 @@ async def consents(request: web.Request) -> web.Response:
     if found is None:
         raise ApiError(404, "unknown_member", request.match_info["member"])
     return web.json_response(found)
+
+
+async def export_member(request: web.Request) -> web.Response:
+    found = await _call(request, MemberOps.member_export, path_member(request))
+    if found is None:
+        raise ApiError(404, "unknown_member", request.match_info["member"])
+    return web.json_response(found, headers={
+        "Content-Disposition": f'attachment; filename="member-{found["member"]["id"]}.json"'})
+
+
+async def erase_member(request: web.Request) -> web.Response:
+    who = request[PRINCIPAL]
+    done, cursors = await _call(request, MemberOps.erase_member, path_member(request),
+                                who.staff)
+    if done is None:
+        raise ApiError(404, "unknown_member", request.match_info["member"])
+    return web.json_response({**done, **await _pushed(request, cursors)})
+
+
+async def list_erasures(request: web.Request) -> web.Response:
+    return web.json_response(await _call(request, MemberOps.erasures, None))
 
 
 async def get_journey(request: web.Request) -> web.Response:
@@ -188,6 +210,14 @@ MEMBER_ROUTES: tuple[Route, ...] = (
           "Grant or withdraw consent per purpose (hq_admin; source hq): the automation skips "
           "a member without marketing at its next run, the dining scenes without profiling",
           body=CONSENTS, errors=(400, 404, 422)),
+    Route("GET", "/api/v1/members/{member}/export", export_member,
+          "Everything HQ holds about the member (and the members merged into it), as JSON",
+          errors=(404,)),
+    Route("DELETE", "/api/v1/members/{member}", erase_member,
+          "Erase the member at HQ and, through the feed, at every store: identifiers, "
+          "profile, bookings' names and phones, comments, their copies in raw events and the "
+          "feed; the anonymous id stays for the accounts (hq_admin; audited)", errors=(404,)),
+    Route("GET", "/api/v1/erasures", list_erasures, "The audit of erasures, newest first"),
     Route("GET", "/api/v1/members/{member}/journey", get_journey,
           "The member's timeline across channels and stores, newest first: orders, bookings, "
           "ratings, coupons issued and redeemed, points and stored value", errors=(404,)),

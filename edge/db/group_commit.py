@@ -29,6 +29,7 @@ from edge.db.stockcache import StockCache
 log = logging.getLogger(__name__)
 
 _STOP = object()
+ERASED = "member.erased"  # edge/members/erasure.py
 
 
 @dataclass
@@ -164,6 +165,13 @@ class DbWriter:
         self.commits += 1
         self.jobs_done += len(batch)
         self.last_error = None
+        if any(e["type"] == ERASED for e in events):
+            # a member erased: the WAL still holds the pages as they were; fold it into the
+            # file (secure_delete zeroed what was freed there) and empty it
+            try:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:
+                log.warning("checkpoint after an erasure failed: %s", exc)
         if events and self.on_commit is not None:
             self.on_commit(events)
         _resolve_all(outcomes)

@@ -20,6 +20,7 @@ from edge.orders import platform_feed
 from edge.tables import relay
 from edge.reservations import sql as reservations
 from edge.feedback import sql as feedback
+from edge.members import erasure
 from edge.tables.settings import TableSettings
 from edge.pricing.sql import apply_hq_rule
 from edge.db.stockcache import keeps_stock_cache
@@ -189,6 +190,7 @@ CHANGE_HANDLERS = {"catalog.item": _apply_item, "inventory.quotas": _apply_quota
                    "booking.lease_released": reservations.apply_lease_released,
                    "reservation.cancel": reservations.apply_hq_cancel,
                    "feedback.rated": feedback.apply_rated,
+                   "member.erased": erasure.apply_member_erased,
                    **members_feed.HANDLERS}
 # handlers that also need the store's time zone (the order's local day, the booking's time)
 ZONED_HANDLERS = {"platform.order": platform_feed.apply_platform_order,

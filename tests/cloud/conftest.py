@@ -11,19 +11,24 @@ from devtools.stack import Hq
 from tests.pg import throwaway_database
 
 
-@pytest.fixture(params=("sqlite", "postgres"))
-def system(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Hq]:
-    """A provisioned HQ for store s1 and its real Mosquitto, on SQLite and on PostgreSQL."""
+def hq_stack(backend: str, tmp_path: Path, stores: list[str]) -> Iterator[Hq]:
+    """A provisioned HQ for ``stores`` and its real Mosquitto, on ``backend``."""
     def build(database: str | None) -> Iterator[Hq]:
-        found = Hq(tmp_path, ["s1"], database)
+        found = Hq(tmp_path, stores, database)
         found.start_broker()
         try:
             yield found
         finally:
             found.stop_all()
 
-    if request.param == "sqlite":
+    if backend == "sqlite":
         yield from build(None)
     else:
         with throwaway_database("storenode_test_e2e") as url:
             yield from build(url)
+
+
+@pytest.fixture(params=("sqlite", "postgres"))
+def system(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Hq]:
+    """A provisioned HQ for store s1 and its real Mosquitto, on SQLite and on PostgreSQL."""
+    yield from hq_stack(request.param, tmp_path, ["s1"])
