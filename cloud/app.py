@@ -14,6 +14,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from cloud.campaigns import routes as campaign_routes
 from cloud.feedback import routes as feedback_routes
 from cloud.guests import routes as guest_routes
 from cloud import keys
@@ -23,6 +24,7 @@ from cloud.api.metrics import Metrics
 from cloud.config import Settings
 from cloud.database import CloudDb, open_runner
 from cloud.jobs.scheduler import analytics_ctx
+from cloud.members import referral_routes
 from cloud.members.leases import LeasePolicy
 from cloud.platforms.callbacks import callbacks_ctx
 from cloud.routes import auth_middleware, setup_routes
@@ -30,6 +32,7 @@ from cloud.sync.link import CloudLink, counters
 from common import sdnotify
 from common.tasks import background
 from common.pages import setup_shared_pages
+from common.ratewindow import RateWindow
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -40,6 +43,8 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.LIMITER] = LoginLimiter(settings.max_failures, settings.lockout_s)
     app[guest_routes.LIMITS] = guest_routes.RelayLimits()
     app[feedback_routes.LIMITS] = feedback_routes.FeedbackLimits()
+    app[campaign_routes.LIMITS] = RateWindow(campaign_routes.PER_ADDRESS_PER_MIN)
+    app[referral_routes.PAGES] = RateWindow(referral_routes.PAGES_PER_ADDRESS_PER_MIN)
     app[keys.LINK] = None
     app[keys.METRICS] = Metrics(lambda: counters(app[keys.LINK]))
     app.cleanup_ctx.append(database_ctx)
@@ -63,6 +68,8 @@ def setup_pages(app: web.Application) -> None:
 
     app.router.add_get("/", dashboard)
     app.router.add_get("/f/{store}/{token}", feedback_routes.page)
+    app.router.add_get("/visit", campaign_routes.landing)  # a campaign's tracked link
+    app.router.add_get("/r/{code}", referral_routes.page)  # a member's referral link
     setup_shared_pages(app)
     app.router.add_static("/static/", PAGES / "static")
 

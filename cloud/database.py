@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from cloud.analytics.ops import AnalyticsOps
+from cloud.campaigns.ops import CampaignOps
 from cloud.api.users import UserOps
 from cloud.catalog.ops import CatalogOps
 from cloud.db.backend import Backend, open_backend
@@ -25,6 +26,7 @@ from cloud.reservations.ops import ReservationOps
 from cloud.members import sql as members
 from cloud.members.loyalty import LoyaltyOps
 from cloud.members.ops import MemberOps
+from cloud.members.referrals import ReferralOps
 from cloud.platforms.ops import PlatformOps
 from cloud.pricing.ops import PricingOps
 from cloud.reports.ops import ReportOps
@@ -35,7 +37,8 @@ __all__ = ["REPORTS", "SNAPSHOT_AFTER", "CloudDb", "DbRunner", "open_runner"]
 
 
 class CloudDb(StoreOps, UserOps, SyncOps, CatalogOps, MemberOps, AnalyticsOps, LoyaltyOps,
-              PlatformOps, ReportOps, PricingOps, GuestOps, ReservationOps, FeedbackOps):
+              PlatformOps, ReportOps, PricingOps, GuestOps, ReservationOps, FeedbackOps,
+              ReferralOps, CampaignOps):
     """Every capability's operations over one backend; each method takes ``self._lock``."""
 
     def __init__(self, backend: Backend) -> None:
@@ -67,7 +70,7 @@ class CloudDb(StoreOps, UserOps, SyncOps, CatalogOps, MemberOps, AnalyticsOps, L
 # the long reports: each runs on a connection and thread of their own (cloud/db/runner.py)
 REPORTS: Final[frozenset[Callable[..., Any]]] = frozenset({
     ReportOps.channel_figures, ReportOps.refresh_channel_months, ReportOps.settlement_figures,
-    ReportOps.cross_store_flows})
+    ReportOps.cross_store_flows, CampaignOps.campaign_report})
 
 
 async def open_runner(url: str, name: str = "cloud-api-db", timeout_s: float = 30,

@@ -19,7 +19,9 @@ from cloud.api.schemas import (
     STOCKTAKE,
     STORES_QUERY,
 )
+from cloud.campaigns.routes import CAMPAIGN_ROUTES
 from cloud.catalog import routes as catalog
+from cloud.members.referral_routes import REFERRAL_ROUTES
 from cloud.members.routes import MEMBER_ROUTES
 from cloud.platforms.routes import PLATFORM_ROUTES
 from cloud.feedback.routes import FEEDBACK_ROUTES
@@ -63,12 +65,14 @@ ROUTES: tuple[Route, ...] = (
     Route("PUT", "/api/v1/catalog/items/{sku}/quotas", catalog.put_quotas,
           "Set per-channel daily quotas (null removes one) at every store or at ?stores= "
           "(hq_admin)", body=QUOTAS, query=STORES_QUERY, errors=(400, 404, 422)),
+    *REFERRAL_ROUTES,  # /members/{member}/referral before /members/{member}
     *MEMBER_ROUTES,
     *ANALYTICS_ROUTES,
     *PLATFORM_ROUTES,
     *REPORT_ROUTES,
     *RESERVATION_ROUTES,
     *FEEDBACK_ROUTES,
+    *CAMPAIGN_ROUTES,
     *PRICING_ROUTES,
     *GUEST_ROUTES,
     Route("GET", "/metrics", system.metrics, "Prometheus metrics", produces="text/plain"),

@@ -6,7 +6,7 @@ Catalog items are validated exactly like the edge's items (the same field schema
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Final, cast
 
 from aiohttp import web
@@ -111,3 +111,22 @@ def query_since(request: web.Request) -> str | None:
         return iso(moment)
     except (ValueError, OverflowError) as exc:
         raise ApiError(400, "bad_query", {"since": "an ISO 8601 date-time"}) from exc
+
+
+def query_day(request: web.Request, name: str) -> str:
+    """``?{name}=YYYY-MM-DD`` (ASCII digits only), else 400 ``bad_query``."""
+    text = request.query.get(name, "")
+    try:
+        if len(text) != 10 or not text.isascii():
+            raise ValueError(text)
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise ApiError(400, "bad_query", {name: "YYYY-MM-DD"}) from None
+
+
+def query_days(request: web.Request) -> tuple[str, str]:
+    """``?from=&to=`` days, ``to`` on or after ``from``."""
+    since, until = query_day(request, "from"), query_day(request, "to")
+    if until < since:
+        raise ApiError(400, "bad_query", {"to": "on or after from"})
+    return since, until

@@ -678,6 +678,77 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
         removed TEXT NOT NULL                    -- JSON: rows changed per table
     )
     """),
+    ("0021_referrals", """
+    -- referrals (cloud/members/referrals.py): one code a member, drawn at random, and one row
+    -- a member who joined with a code: pending until its first paid order of the rule's
+    -- minimum rewards both (once), or refused with the reason
+    CREATE TABLE referral_codes (
+        code TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        member TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE referrals (
+        referee TEXT PRIMARY KEY,                -- the member who joined with the code
+        referrer TEXT,                           -- the code's member (None: unknown code)
+        tenant TEXT NOT NULL,
+        code TEXT NOT NULL,
+        store TEXT NOT NULL,                     -- where the referee joined
+        at TEXT NOT NULL,
+        status TEXT NOT NULL,                    -- pending, rewarded, refused
+        reason TEXT,                             -- why refused: unknown_code, self, loop, not_new
+        order_store TEXT,                        -- the order that earned the rewards
+        order_id TEXT,
+        rewarded_at TEXT,
+        referrer_coupon TEXT,
+        referee_coupon TEXT
+    );
+    CREATE INDEX referrals_by_referrer ON referrals (referrer);
+    CREATE INDEX referrals_by_store ON referrals (store, at);
+    -- the members merged into one (a paid order looks up its member's referral under them)
+    CREATE INDEX members_by_merged_into ON members (merged_into) WHERE merged_into IS NOT NULL
+    """),
+    ("0022_campaigns", """
+    -- campaigns (cloud/campaigns): the campaign, its visits (anonymous until linked to a
+    -- member who granted marketing) and one attribution an order (last touch, see
+    -- cloud/campaigns/attribution.py); times are UTC ISO text like every other
+    CREATE TABLE campaigns (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        source TEXT NOT NULL,                    -- cloud/campaigns/schemas.py SOURCES
+        starts TEXT NOT NULL,                    -- first day, in the campaign's time zone
+        ends TEXT NOT NULL,                      -- last day (inclusive)
+        timezone TEXT NOT NULL,
+        starts_at TEXT NOT NULL,                 -- UTC: midnight starting the first day
+        ends_at TEXT NOT NULL,                   -- UTC: midnight ending the last day
+        cost_cents BIGINT NOT NULL,
+        window_days INTEGER NOT NULL,
+        landing TEXT,                            -- where the landing page sends the guest
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE campaign_visits (
+        id {ID},
+        campaign TEXT NOT NULL,
+        visitor TEXT,                            -- the landing page's random id, if any
+        member TEXT,                             -- null: anonymous
+        at TEXT NOT NULL
+    );
+    CREATE INDEX campaign_visits_by_campaign ON campaign_visits (campaign, at);
+    CREATE INDEX campaign_visits_by_member ON campaign_visits (member, at);
+    CREATE INDEX campaign_visits_by_visitor ON campaign_visits (visitor);
+    CREATE TABLE order_attributions (
+        store TEXT NOT NULL,
+        order_id TEXT NOT NULL,
+        campaign TEXT NOT NULL,
+        member TEXT NOT NULL,
+        visit BIGINT NOT NULL,                   -- the last touch: campaign_visits.id
+        visit_at TEXT NOT NULL,
+        PRIMARY KEY (store, order_id)
+    );
+    CREATE INDEX order_attributions_by_campaign ON order_attributions (campaign);
+    CREATE INDEX order_attributions_by_member ON order_attributions (member)
+    """),
 )
 PG_ONLY: Final = "POSTGRESQL ONLY "
 SQLITE_ONLY: Final = "SQLITE ONLY "

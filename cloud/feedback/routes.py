@@ -4,19 +4,17 @@ rule, and the NPS report."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any, Final
 
 from aiohttp import web
 
 from cloud import keys
-from cloud.api.errors import ApiError
-from cloud.api.schemas import query_stores, read_body
+from cloud.api.errors import ApiError, slow_down
+from cloud.api.schemas import query_days, query_stores, read_body
 from cloud.feedback.ops import FeedbackOps
 from cloud.feedback.sql import Refused
-from cloud.members.coupons import UnknownTemplate
+from cloud.members.rule_routes import rule_handlers
 from common.feedback import FEEDBACK, check_token, parse_token
 from common.http.routes import Route
 from common.pages import feedback_page
@@ -40,11 +38,7 @@ LIMITS: web.AppKey[FeedbackLimits] = web.AppKey("feedback_limits")
 
 
 def _limited(request: web.Request) -> None:
-    limits, address = request.app[LIMITS], request.remote or "?"
-    if not limits.calls.allow(address, time.monotonic()):
-        wait = limits.calls.retry_after(address, time.monotonic())
-        raise ApiError(429, "slow_down", {"retry_after_s": wait},
-                       headers={"Retry-After": str(wait)})
+    slow_down(request, request.app[LIMITS].calls)
 
 
 async def _order(request: web.Request) -> tuple[str, str]:
@@ -84,34 +78,12 @@ async def rate(request: web.Request) -> web.Response:
     return web.json_response(answer, status=201)
 
 
-async def get_rule(request: web.Request) -> web.Response:
-    return web.json_response({"rule": await request.app[keys.DB].call(FeedbackOps.recovery_rule)})
-
-
-async def put_rule(request: web.Request) -> web.Response:
-    body = await read_body(request, RECOVERY_RULE)
-    try:
-        await request.app[keys.DB].call(FeedbackOps.put_recovery_rule, body)
-    except UnknownTemplate as exc:
-        raise ApiError(404, "unknown_template", str(exc)) from None
-    return web.json_response({"rule": body})
-
-
-def _day(request: web.Request, name: str) -> str:
-    text = request.query.get(name, "")
-    try:
-        if len(text) != 10 or not text.isascii():
-            raise ValueError(text)
-        return date.fromisoformat(text).isoformat()
-    except ValueError:
-        raise ApiError(400, "bad_query", {name: "YYYY-MM-DD"}) from None
+get_rule, put_rule = rule_handlers(FeedbackOps.recovery_rule, FeedbackOps.put_recovery_rule, RECOVERY_RULE)
 
 
 async def nps_report(request: web.Request) -> web.Response:
     stores = query_stores(request)
-    since, until = _day(request, "from"), _day(request, "to")
-    if until < since:
-        raise ApiError(400, "bad_query", {"to": "on or after from"})
+    since, until = query_days(request)
     return web.json_response(await request.app[keys.DB].call(FeedbackOps.nps_report, stores,
                                                              since, until))
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from cloud.campaigns import attribution
 from cloud.db.backend import Backend
 from cloud.members.sql import Ctx, MemberError, resolve
 from common.consent import PURPOSES, SOURCES
@@ -59,6 +60,8 @@ def change(db: Backend, member: str, wanted: dict[str, bool], source: str, store
                    "VALUES (?, ?, ?, ?, ?, ?)", (member, purpose, int(granted), at, source,
                                                  store))
         changed.append(purpose)
+        if purpose == attribution.MARKETING and not granted:  # attribution stops at once
+            attribution.forget(db, [member])
     return changed
 
 

@@ -165,8 +165,21 @@ def order_placed(ctx: Ctx, rules: list[dict[str, Any]], order: dict[str, Any]) -
                                   "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                                   (rule["rule_id"], ctx.store, order_id, coupon["code"]))
         if inserted.rowcount:
-            _insert(ctx.db, coupon)
-            queue(ctx.db, ctx.tenant, "coupon.issued", coupon, stores=[rule["to_store"]])
+            send(ctx, coupon)
+
+
+def send(ctx: Ctx, coupon: dict[str, Any]) -> None:
+    """Store ``coupon`` and send it to the stores of its scope (all: None) after the batch's
+    transaction commits (``fanout``: a batch never locks other stores' rows)."""
+    _insert(ctx.db, coupon)
+    queue(ctx.db, ctx.tenant, "coupon.issued", coupon, stores=coupon["stores"])
+
+
+def grant(ctx: Ctx, template_id: str, member: str) -> str:
+    """A coupon of ``template_id`` (its own store scope) for ``member``; its code."""
+    coupon = make(template_id, member, get_template(ctx.db, template_id).get("stores"), ctx.now)
+    send(ctx, coupon)
+    return str(coupon["code"])
 
 
 # -- clashes -----------------------------------------------------------------------------

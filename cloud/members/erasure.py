@@ -6,7 +6,8 @@ with a merge: it takes the survivor of the member and every member merged into i
 the member id, now anonymous, because the accounts need it (orders, points and stored-value
 balances, coupons), and removes the rest: identities (their hashes), name and birthday, the
 views and profiles (RFM, scenes, consents), the names, phones and notes of bookings, the
-comments of ratings, and every copy of those in HQ's raw events, change feed and queued
+comments of ratings, the campaign attributions of its orders and the link of its campaign
+visits (they stay as anonymous visits, their visitor ids cleared), and every copy of those in HQ's raw events, change feed and queued
 fan-out. ``member.erased`` goes to every store of the tenant, which does the same in its own
 file. On SQLite the transaction runs with ``secure_delete`` and the WAL is checkpointed
 (TRUNCATE) afterwards, so no copy stays in the file or its WAL; on PostgreSQL dead row
@@ -20,6 +21,7 @@ from typing import Any, Final
 
 from common.privacy import scrub
 
+from cloud.campaigns import attribution
 from cloud.db.backend import Backend, utc_now_iso
 from cloud.feed.fanout import queue
 from cloud.members import consent, journey
@@ -40,7 +42,7 @@ def export(db: Backend, member: str) -> dict[str, Any] | None:
     marks = ",".join("?" * len(ids))
 
     def of(sql: str) -> list[dict[str, Any]]:
-        return db.rows(sql.format(marks=marks), ids)
+        return db.rows(sql.format(marks=marks), ids * sql.count("{marks}"))
     return {
         "member": rows[0], "merged": ids[1:],
         "identities": of("SELECT member, kind, idhash, last4, added_at FROM member_identities "
@@ -58,6 +60,12 @@ def export(db: Backend, member: str) -> dict[str, Any] | None:
         "feedback": of("SELECT store, order_id, score, comment, at FROM feedback "
                        "WHERE member IN ({marks})"),
         "views": of("SELECT store, at, skus FROM member_views WHERE member IN ({marks})"),
+        "referral_code": of("SELECT code, created_at FROM referral_codes WHERE member IN "
+                            "({marks})"),
+        "referrals": of("SELECT referee, referrer, store, at, status, reason, rewarded_at FROM "
+                        "referrals WHERE referee IN ({marks}) OR referrer IN ({marks})"),
+        "campaign_visits": attribution.visits_of(db, ids),
+        "campaign_attributions": attribution.attributions_of(db, ids),
         "rfm": of("SELECT store, recency_days, frequency, monetary, segment, computed_at "
                   "FROM member_rfm WHERE member IN ({marks})"),
     }
@@ -106,9 +114,11 @@ def erase(db: Backend, member: str, by: str) -> dict[str, Any] | None:
         run("member_rfm", "DELETE FROM member_rfm WHERE member IN ({marks})")
         run("member_consents", "DELETE FROM member_consents WHERE member IN ({marks})")
         run("consent_log", "DELETE FROM consent_log WHERE member IN ({marks})")
+        run("referral_codes", "DELETE FROM referral_codes WHERE member IN ({marks})")
         run("reservations", "UPDATE reservations SET name = '', phone = '', note = '', "
                             "member = NULL WHERE member IN ({marks})")
         run("feedback", "UPDATE feedback SET comment = '' WHERE member IN ({marks})")
+        removed.update(attribution.forget(db, ids, erase=True))  # visits unlinked, anonymous
         _rewrite(db, "events", "event_id", ids,
                  (*_MEMBER_EVENTS, "reservation.booked", "reservation.moved", "feedback.given"),
                  removed)

@@ -12,8 +12,9 @@ import json
 from collections.abc import Callable
 from typing import Any, Final
 
+from cloud.campaigns import attribution
 from cloud.db.backend import Backend
-from cloud.members import consent, coupons, leases, ledger
+from cloud.members import consent, coupons, leases, ledger, referrals
 from cloud.members import sql as members
 from cloud.members.sql import Ctx, MemberError
 
@@ -29,7 +30,9 @@ def member_created(ctx: Ctx, data: dict[str, Any]) -> None:
     member, identities = data.get("member"), data.get("identities", [])
     if not isinstance(member, dict) or not isinstance(identities, list):
         raise MemberError("member or identities of the wrong type")
-    members.create(ctx, member, identities)
+    merged = members.create(ctx, member, identities)
+    if "referral" in data:
+        referrals.joined(ctx, str(member["id"]), data["referral"], merged)
 
 
 def identity_added(ctx: Ctx, data: dict[str, Any]) -> None:
@@ -80,6 +83,8 @@ HANDLERS: Final[dict[str, Callable[[Ctx, dict[str, Any]], None]]] = {
     consent.CONSENT_EVENT: consent.changed_at_store,
 }
 ORDER_PLACED: Final = "order.placed"
+ORDER_PAID: Final = "order.paid"
+_ORDERS: Final = (ORDER_PLACED, ORDER_PAID)  # need no member lock
 
 
 def project(db: Backend, store: str, events: list[dict[str, Any]], now: str,
@@ -90,12 +95,20 @@ def project(db: Backend, store: str, events: list[dict[str, Any]], now: str,
     ctx = Ctx(db, tenant, store, now, superseded)
     orders = [e["data"].get("order") for e in events if e["type"] == ORDER_PLACED]
     orders = [o for o in orders if isinstance(o, dict)]
-    if len(orders) < len(events) or any(isinstance(o.get("member"), str) for o in orders):
+    if any(e["type"] not in _ORDERS for e in events) or any(
+            isinstance(o.get("member"), str) for o in orders):
         members.lock_tenant(db, tenant)
     rules = coupons.campaign_rules(db, store) if orders else []
+    reward = referrals.rule(db) if any(e["type"] in _ORDERS for e in events) else None
     for event in events:
         if event["type"] == ORDER_PLACED:
             _order(ctx, rules, event["data"].get("order"))
+            order = event["data"].get("order")
+            if isinstance(order, dict):
+                referrals.order_paid(ctx, reward, order.get("id"), placed=order)
+            continue
+        if event["type"] == ORDER_PAID:
+            referrals.order_paid(ctx, reward, event["data"].get("order_id"))
             continue
         try:
             HANDLERS[event["type"]](ctx, event["data"])
@@ -106,7 +119,8 @@ def project(db: Backend, store: str, events: list[dict[str, Any]], now: str,
 
 
 def _order(ctx: Ctx, rules: list[dict[str, Any]], order: Any) -> None:
-    """A late order naming a merged member lands on the survivor; campaigns may issue."""
+    """A late order naming a merged member lands on the survivor; coupon campaigns may issue;
+    a marketing campaign the member visited may be attributed the order (last touch)."""
     if not isinstance(order, dict):
         return
     member = order.get("member")
@@ -115,5 +129,6 @@ def _order(ctx: Ctx, rules: list[dict[str, Any]], order: Any) -> None:
         if survivor != member:
             ctx.db.execute("UPDATE orders SET member = ? WHERE store = ? AND id = ?",
                            (survivor, ctx.store, order["id"]))
+        attribution.attribute(ctx.db, ctx.store, order["id"], survivor, order.get("created_at"))
     if rules:
         coupons.order_placed(ctx, rules, order)

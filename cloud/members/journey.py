@@ -1,27 +1,21 @@
-"""One member's journey across channels and stores (ARCHITECTURE §4f): every order, booking,
-rating, coupon and points entry HQ holds of the member and of the members merged into it, as
-one timeline, newest first. Campaign visits join it once campaigns are tracked."""
+"""One member's journey across channels and stores (ARCHITECTURE §4f): every campaign visit,
+order, booking, rating, coupon and points entry HQ holds of the member and of the members
+merged into it, as one timeline, newest first."""
 
 from __future__ import annotations
 
 from typing import Any, Final
 
+from cloud.campaigns import attribution
 from cloud.db.backend import Backend
-from cloud.members.sql import resolve
+from cloud.members.sql import merged_ids, resolve
 
 LIMIT: Final = 500  # entries of each kind
 
 
 def _ids(db: Backend, survivor: str) -> list[str]:
     """The survivor and every member merged into it (directly or through another)."""
-    ids, frontier = [survivor], [survivor]
-    while frontier and len(ids) < 100:
-        marks = ",".join("?" * len(frontier))
-        frontier = [r[0] for r in db.execute(
-            f"SELECT id FROM members WHERE merged_into IN ({marks})", frontier).fetchall()
-            if r[0] not in ids]
-        ids += frontier
-    return ids
+    return merged_ids(db, survivor)
 
 
 def journey(db: Backend, member: str) -> dict[str, Any] | None:
@@ -68,6 +62,10 @@ def journey(db: Backend, member: str) -> dict[str, Any] | None:
                        "store": r["store"], "channel": None, "detail": {
                            "entry_id": r["entry_id"], "amount": r["amount"],
                            "order_id": r["order_id"]}})
+    for r in attribution.visits_of(db, ids):
+        events.append({"at": r["at"], "kind": "campaign_visit", "store": None,
+                       "channel": r["source"], "detail": {
+                           "campaign": r["campaign"], "name": r["name"], "visit": r["id"]}})
     events.sort(key=lambda e: (str(e["at"]), e["kind"]), reverse=True)
     stores = sorted({e["store"] for e in events if e["store"]})
     channels = sorted({e["channel"] for e in events if e["kind"] == "order" and e["channel"]})

@@ -35,7 +35,7 @@ _PROFILE_AND_HLCS: Final = ", ".join(f"{f}, {f}_hlc" for f in PROFILE_FIELDS)
 _MAX_CHAIN: Final = 32
 # tables whose ``member`` column a merge re-points at the survivor
 MEMBER_COLUMNS: Final = ("member_identities", "ledger", "coupons", "leases", "lease_log",
-                         "member_views", "orders")
+                         "member_views", "orders", "campaign_visits", "order_attributions")
 
 
 class MemberError(ValueError):
@@ -114,6 +114,18 @@ def resolve(db: Backend, member: str) -> str:
     return member
 
 
+def merged_ids(db: Backend, survivor: str) -> list[str]:
+    """The survivor and every member merged into it (directly or through another)."""
+    ids, frontier = [survivor], [survivor]
+    while frontier and len(ids) < 100:
+        marks = ",".join("?" * len(frontier))
+        frontier = [r[0] for r in db.execute(
+            f"SELECT id FROM members WHERE merged_into IN ({marks})", frontier).fetchall()
+            if r[0] not in ids]
+        ids += frontier
+    return ids
+
+
 def tenant_of(db: Backend, member: str) -> str | None:
     row = db.execute("SELECT tenant FROM members WHERE id = ?", (member,)).fetchone()
     return None if row is None else str(row[0])
@@ -150,8 +162,9 @@ def identity(data: Any) -> dict[str, Any]:
             "last4": _text(data, "last4", optional=True, pattern=LAST4)}
 
 
-def create(ctx: Ctx, member: dict[str, Any], identities: list[Any]) -> None:
-    """``member.created``: insert the member once, then its identities (may merge)."""
+def create(ctx: Ctx, member: dict[str, Any], identities: list[Any]) -> bool:
+    """``member.created``: insert the member once, then its identities (may merge: then
+    True, the "new" member was a known one)."""
     member_id, written = _text(member, "id"), hlc(member)
     fields = profile(member)
     found = [identity(i) for i in identities]
@@ -164,6 +177,7 @@ def create(ctx: Ctx, member: dict[str, Any], identities: list[Any]) -> None:
     if not merged:
         queue(ctx.db, ctx.tenant, "member.upsert", upsert_data(ctx.db, member_id),
               exclude=ctx.origin)
+    return bool(merged)
 
 
 def profile(data: dict[str, Any]) -> dict[str, Any]:

@@ -51,7 +51,7 @@ STATEMENTS: Final[dict[str, str]] = {
 # projected afterwards, one by one with the tenant's member lock (member_events.py)
 DEFERRED: Final = frozenset({"member.created", "member.identity_added",
                              "member.profile_changed", "member.lookup", "member.viewed",
-                             "ledger.entry", "coupon.redeemed", "order.placed",
+                             "ledger.entry", "coupon.redeemed", "order.placed", "order.paid",
                              "lease.acked", "member.consent_changed"})
 _BIGINT: Final[int] = 1 << 63
 

@@ -22,6 +22,7 @@ from common.consent import CONSENTS
 from common.errors import NotFound
 from common.http.body import read_body
 from common.http.errors import ApiError
+from common.referrals import normal
 from common.schemas import SKU_PATTERN, ULID_PATTERN
 from common.vocabulary import CHANNELS, PROFILE_FIELDS
 
@@ -145,9 +146,11 @@ async def create(request: web.Request) -> web.Response:
     profile = {f: body[f] for f in PROFILE_FIELDS if body.get(f) is not None}
     rules.check_profile(profile)  # e.g. a birthday of a real month and day (02-30 is not)
     # hashed, never the raw identifiers: the request hash is stored with the key
-    req_hash = _request_hash("create", {"profile": profile, "identities": identities})
+    referral = normal(body["referral"]) if "referral" in body else None
+    req_hash = _request_hash("create", {"profile": profile, "identities": identities,
+                                        **({"referral": referral} if referral else {})})
     view, replayed = await request.app[keys.DB].write(
-        members.create_member, profile, identities, key, req_hash)
+        members.create_member, profile, identities, key, req_hash, referral)
     return web.json_response(view, status=200 if replayed else 201)
 
 

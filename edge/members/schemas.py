@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from common.referrals import REFERRAL_CODE
 from common.schemas import CENTS, PROFILE, SKU, ULID_PATTERN
 from common.vocabulary import ID_KINDS
 
@@ -16,6 +17,7 @@ MEMBER_CREATE = {
         "phone": {"type": "string", "minLength": 1, "maxLength": 32},
         "code": {"type": "string", "pattern": r"^[A-Za-z0-9_.:-]{4,64}(?!\n)$"},
         "unionid": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{8,64}(?!\n)$"},
+        "referral": REFERRAL_CODE,  # another member's referral code: HQ rewards both
         **PROFILE,
     },
     "anyOf": [{"required": ["phone"]}, {"required": ["code"]}, {"required": ["unionid"]}],

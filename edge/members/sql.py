@@ -174,8 +174,9 @@ def _remember(tx: Tx, key: str, req_hash: str, answer: dict[str, Any]) -> None:
 
 # -- writes ---------------------------------------------------------------------------------
 def create_member(tx: Tx, profile: dict[str, Any], identities: list[dict[str, Any]], key: str,
-                  req_hash: str) -> tuple[dict[str, Any], bool]:
-    """A member first seen at this store (offline too): ``member.created`` goes up to HQ."""
+                  req_hash: str, referral: str | None = None) -> tuple[dict[str, Any], bool]:
+    """A member first seen at this store (offline too): ``member.created`` goes up to HQ,
+    with the ``referral`` code the guest joined with (HQ checks it and rewards both)."""
     first = replayed(tx, key, req_hash)
     if first is not None:
         return first, True
@@ -192,7 +193,8 @@ def create_member(tx: Tx, profile: dict[str, Any], identities: list[dict[str, An
         (member["id"], member["origin"], at, *(profile.get(f) for f in PROFILE_FIELDS),
          *(hlc for _ in PROFILE_FIELDS)))
     _add_identities(tx.conn, member["id"], identities)
-    tx.emit("member.created", {"member": member, "identities": identities})
+    tx.emit("member.created", {"member": member, "identities": identities,
+                               **({"referral": referral} if referral else {})})
     view = member_view(tx.conn, member["id"], at)
     assert view is not None
     _remember(tx, key, req_hash, view)
