@@ -12,9 +12,17 @@ from typing import Any
 
 from common.clock import utc_now_iso
 from common.errors import Conflict, NotFound
-from common.feedback import ALERT_BELOW
+from common.feedback import ALERT_BELOW, make_token
 
 from edge.db.group_commit import Tx
+from edge.members.sql import data_dir_of, load_key
+
+
+def token_for(conn: sqlite3.Connection, store: str, order_id: str) -> str | None:
+    """The order's feedback token (what the receipt's QR carries), None before HQ sent the
+    tenant key."""
+    key = load_key(data_dir_of(conn))
+    return None if key is None else make_token(key, store, order_id)
 
 
 def order_for_page(conn: sqlite3.Connection, order_id: str) -> dict[str, Any] | None:

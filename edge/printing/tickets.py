@@ -52,8 +52,10 @@ def kitchen(doc: Doc, order: Mapping[str, Any], station: str | None, tz: ZoneInf
 
 
 def receipt(doc: Doc, order: Mapping[str, Any], station: str | None, tz: ZoneInfo,
-            header: str = "", qr_url: str = "", store: str = "", **_: Any) -> None:
-    """Lines with prices, total, and the QR code (e.g. the shop's mini-program)."""
+            header: str = "", qr_url: str = "", store: str = "", feedback: str | None = None,
+            **_: Any) -> None:
+    """Lines with prices, total, and the QR code (e.g. the shop's mini-program, or the
+    order's feedback page: ``{feedback}``, the order's token; without a token yet, no QR)."""
     for line in order["lines"]:
         doc.style(1).text(line["name"]).columns2(
             f"  {line['qty']} x {_yuan(line['unit_cents'])}", _yuan(line["total_cents"]))
@@ -65,9 +67,12 @@ def receipt(doc: Doc, order: Mapping[str, Any], station: str | None, tz: ZoneInf
     doc.style(2, bold=True).columns2("合计 Total", _yuan(order["total_cents"]))
     if order.get("points_earned"):
         doc.style(1).text(f"积分 Points +{order['points_earned']}")
-    if qr_url:
-        doc.style(1, align="center").text("扫码关注 Scan to join us").qr(
-            qr_url.format(store=store, order=order["id"], number=order["number"]))
+    rate = "{feedback}" in qr_url
+    if qr_url and (feedback or not rate):
+        doc.style(1, align="center").text(
+            "扫码评价 Scan to rate your visit" if rate else "扫码关注 Scan to join us").qr(
+            qr_url.format(store=store, order=order["id"], number=order["number"],
+                          feedback=feedback or ""))
     doc.style(1, align="center").text("谢谢惠顾 Thank you")
 
 
@@ -87,12 +92,13 @@ BODIES: Final[dict[str, Callable[..., None]]] = {
 
 def render(kind: str, order: Mapping[str, Any], printer: PrinterConfig, tz: ZoneInfo, *,
            station: str | None = None, reprint: bool = False, header: str = "",
-           qr_url: str = "", store: str = "") -> bytes:
+           qr_url: str = "", store: str = "", feedback: str | None = None) -> bytes:
     doc = Doc(printer.columns, printer.cjk)
     if header and kind == "receipt":
         doc.style(2, bold=True, align="center").text(header)
     _head(doc, order, tz, reprint)
-    BODIES[kind](doc, order, station, tz, header=header, qr_url=qr_url, store=store)
+    BODIES[kind](doc, order, station, tz, header=header, qr_url=qr_url, store=store,
+                 feedback=feedback)
     return doc.feed(2).finish()
 
 

@@ -13,6 +13,7 @@ from common.clock import utc_now_iso
 from common.errors import Conflict
 from drivers.printer import Printer, PrinterConfig, PrinterError
 
+from edge.feedback.sql import token_for
 from edge.printing import jobs as printjobs
 from edge.orders.rows import fetch_order
 from edge.printing import tickets
@@ -127,10 +128,13 @@ class PrinterWorker:
                                                                           job["order_id"])
         if order is None:  # orders are never deleted: a damaged database (logged, retried)
             raise LookupError(f"print job {job['id']}: no order {job['order_id']}")
+        qr_url, token = coord.settings.qr_url, None
+        if job["kind"] == "receipt" and "{feedback}" in qr_url:
+            token = await coord.db.read(token_for, coord.store_id, job["order_id"])
         return tickets.render(job["kind"], order, self.config, coord.tz, station=job["station"],
                               reprint=job["reprint_by"] is not None,
-                              header=coord.settings.header, qr_url=coord.settings.qr_url,
-                              store=coord.store_id)
+                              header=coord.settings.header, qr_url=qr_url,
+                              store=coord.store_id, feedback=token)
 
     async def _failed(self, jobs: list[dict[str, Any]], exc: PrinterError) -> None:
         ids = [job["id"] for job in jobs]

@@ -5,15 +5,23 @@ stalled printer that holds up no other station, reprint, jobs interrupted by a c
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
+import secrets
 import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from common.config import ConfigError
+from common.feedback import check_token
 from drivers.printer import PrinterStatus
 from drivers.printer.fake import FakeNetworkPrinter
+from edge.config import load_settings
+from edge.members import sql as member_store
 from tests.conftest import login_as
 
 from .conftest import AppFactory, cashier, coordinator, network, place
@@ -254,3 +262,48 @@ async def test_stalled_printers_do_not_take_the_daemons_threads(
     started = time.monotonic()
     await client.close()  # stop breaks off the blocked checks
     assert time.monotonic() - started < 3
+
+
+async def test_the_receipt_qr_opens_the_orders_feedback_page(
+        edge_app: AppFactory, fake: FakeNetworkPrinter, store_dir: Path) -> None:
+    """``print.qr_url`` with ``{feedback}``: the receipt's QR carries the order's signed token,
+    which the LAN feedback page (and HQ's) accepts; before the store has the tenant key
+    there is no token, and the receipt goes without a QR rather than with a dead link."""
+    with (store_dir / "edge.toml").open("a", encoding="utf-8") as fh:
+        fh.write('\n[print]\nretry_base_ms = 50\n'
+                 'qr_url = "http://192.168.1.10:8080/f/{feedback}"\n')
+    client = await edge_app(network("front", fake.port, receipts=True))
+    first = await place(await cashier(client), "print-fb-1", {"channel": "pos", "lines": [
+        {"sku": "C001", "qty": 1}]})
+    await fake.wait_for(CUT, 1)
+    assert b"\x1d(k" not in fake.received and b"/f/" not in fake.received  # no key yet
+    key = secrets.token_bytes(32)
+    (store_dir / member_store.KEY_FILE).write_text(base64.b64encode(key).decode() + "\n")
+    order = await place(await cashier(client), "print-fb-2", {"channel": "pos", "lines": [
+        {"sku": "C001", "qty": 1}]})
+    await fake.wait_for(CUT, 2)
+    receipt = fake.received.split(CUT)[1]
+    found = re.search(rb"1P0http://192\.168\.1\.10:8080/f/([^\x1d\n]+)", receipt)
+    assert found is not None, receipt
+    token = found[1].decode()
+    assert check_token(key, token) == (order["id"], "test-store") != (first["id"], "test-store")
+    assert token in order["feedback_url"]  # the same link the order's answer gives
+    assert "扫码评价".encode("gb18030") in receipt
+    page = await client.get(f"/f/{token}")
+    assert page.status == 200
+    status = await client.get(f"/api/v1/feedback/{token}")
+    assert status.status == 200 and (await status.json())["order_id"] == order["id"]
+
+
+def test_a_qr_url_with_an_unknown_placeholder_is_refused_at_start(store_dir: Path) -> None:
+    for bad, message in (("https://x/{table}", "unknown placeholder {table}"),
+                         ("https://x/{order.id}", "unknown placeholder"),
+                         ("https://x/{feedback", "print.qr_url")):
+        config = store_dir / "edge.toml"
+        text = config.read_text(encoding="utf-8")
+        config.write_text(text + f'\n[print]\nqr_url = "{bad}"\n', encoding="utf-8")
+        try:
+            with pytest.raises(ConfigError, match=re.escape(message)):
+                load_settings(store_dir)
+        finally:
+            config.write_text(text, encoding="utf-8")
