@@ -114,6 +114,11 @@ FEEDBACK_ROUTES: tuple[Route, ...] = (
           "Rate the order once on the shop's Wi-Fi (score 0-10, thumbs per dish, a comment); "
           "a low score alerts staff (feedback.alert); 409 already_rated", public=True,
           body=FEEDBACK, ok=201, errors=(400, 404, 409, 413, 422, 429, 503, 507)),
+    Route("PUT", "/api/v1/feedback/{token}/consents", feedback.consents,
+          "The guest of a member's order grants or withdraws consent per purpose (marketing, "
+          "profiling) from the feedback page; HQ applies it (member.consent_changed, source "
+          "guest); 409 no_member for an order without a member", public=True, body=CONSENTS,
+          ok=202, errors=(400, 404, 409, 413, 422, 429, 503, 507)),
 )
 WAITLIST_ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/v1/waitlist", waitlist.issue,

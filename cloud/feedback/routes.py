@@ -15,6 +15,7 @@ from cloud.api.schemas import query_days, query_stores, read_body
 from cloud.feedback.ops import FeedbackOps
 from cloud.feedback.sql import Refused
 from cloud.members.rule_routes import rule_handlers
+from common.consent import CONSENTS
 from common.feedback import FEEDBACK, check_token, parse_token
 from common.http.routes import Route
 from common.pages import feedback_page
@@ -81,6 +82,19 @@ async def rate(request: web.Request) -> web.Response:
 get_rule, put_rule = rule_handlers(FeedbackOps.recovery_rule, FeedbackOps.put_recovery_rule, RECOVERY_RULE)
 
 
+async def consents(request: web.Request) -> web.Response:
+    """``PUT /api/v1/feedback/{token}/consents``: the guest of a member's order grants or
+    withdraws consent (source ``guest``), applied at once."""
+    store, order_id = await _order(request)
+    body = await read_body(request, CONSENTS)
+    try:
+        answer = await request.app[keys.DB].call(FeedbackOps.guest_consents, store, order_id,
+                                                 body)
+    except Refused as exc:
+        raise ApiError(exc.status, exc.reason, exc.detail) from None
+    return web.json_response(answer, status=202)
+
+
 async def nps_report(request: web.Request) -> web.Response:
     stores = query_stores(request)
     since, until = query_days(request)
@@ -102,6 +116,11 @@ FEEDBACK_ROUTES: tuple[Route, ...] = (  # the rule's path before the token's
           "Rate the order once (score 0-10, thumbs per dish, a comment up to 2,000 "
           "characters); a low score alerts the store and may earn a recovery coupon; 409 "
           "already_rated", public=True, body=FEEDBACK, ok=201,
+          errors=(400, 404, 409, 413, 422, 429)),
+    Route("PUT", "/api/v1/feedback/{token}/consents", consents,
+          "The guest of a member's order grants or withdraws consent per purpose (marketing, "
+          "profiling) from the feedback page, source guest; 409 no_member when HQ knows no "
+          "member of the order", public=True, body=CONSENTS, ok=202,
           errors=(400, 404, 409, 413, 422, 429)),
     Route("GET", "/api/v1/reports/nps", nps_report,
           "NPS by store, day part and dish, the dishes that drag it down, the latest comments "

@@ -9,6 +9,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from common.consent import CONSENTS
 from common.feedback import FEEDBACK, check_token, make_token
 from common.http.body import json_response, read_body
 from common.http.errors import ApiError
@@ -65,3 +66,12 @@ async def rate(request: web.Request) -> web.Response:
     order_id = _order_id(request)
     body = await read_body(request, FEEDBACK)
     return json_response(await request.app[keys.DB].write(sql.rate, order_id, body), status=201)
+
+
+async def consents(request: web.Request) -> web.Response:
+    """``PUT /api/v1/feedback/{token}/consents``: the guest of a member's order grants or
+    withdraws consent (source ``guest``); it goes to HQ like the till's change."""
+    order_id = _order_id(request)
+    body = await read_body(request, CONSENTS)
+    return json_response(await request.app[keys.DB].write(sql.guest_consents, order_id, body),
+                         status=202)

@@ -15,7 +15,7 @@ from common.errors import Conflict, NotFound
 from common.feedback import ALERT_BELOW, make_token
 
 from edge.db.group_commit import Tx
-from edge.members.sql import data_dir_of, load_key
+from edge.members.sql import data_dir_of, load_key, record_consents
 
 
 def token_for(conn: sqlite3.Connection, store: str, order_id: str) -> str | None:
@@ -26,13 +26,25 @@ def token_for(conn: sqlite3.Connection, store: str, order_id: str) -> str | None
 
 
 def order_for_page(conn: sqlite3.Connection, order_id: str) -> dict[str, Any] | None:
-    row = conn.execute("SELECT number FROM orders WHERE id = ?", (order_id,)).fetchone()
+    row = conn.execute("SELECT number, member FROM orders WHERE id = ?",
+                       (order_id,)).fetchone()
     if row is None:
         return None
     lines = [{"sku": r[0], "name": r[1]} for r in conn.execute(
         "SELECT sku, name FROM order_lines WHERE order_id = ? ORDER BY line_no", (order_id,))]
     rated = conn.execute("SELECT 1 FROM feedback WHERE order_id = ?", (order_id,)).fetchone()
-    return {"order_id": order_id, "number": row[0], "lines": lines, "rated": rated is not None}
+    return {"order_id": order_id, "number": row[0], "lines": lines, "rated": rated is not None,
+            "member": row[1] is not None}
+
+
+def guest_consents(tx: Tx, order_id: str, consents: dict[str, bool]) -> dict[str, Any]:
+    """The guest of a member's order changed consent on the feedback page (source
+    ``guest``); 409 ``no_member`` for an order without a member."""
+    row = tx.conn.execute("SELECT member FROM orders WHERE id = ?", (order_id,)).fetchone()
+    if row is None or row[0] is None:
+        raise Conflict("no_member", {"order_id": order_id})
+    record_consents(tx, str(row[0]), consents, "guest")
+    return {"order_id": order_id, "consents": consents, "status": "sent"}
 
 
 def _alert(tx: Tx, order_id: str, score: int, comment: str) -> None:

@@ -172,3 +172,74 @@ def test_tokens_verify_only_with_their_key_and_store() -> None:
     assert check_token(key, token.replace(".s1.", ".s2.")) is None
     assert check_token(key, token + "x") is None and check_token(key, "") is None
     assert json.dumps(token).strip('"') == token  # nothing to escape in a URL or JSON
+
+
+async def test_the_guest_changes_consent_from_the_feedback_page(
+        system: Hq, tmp_path: Path, aiohttp_client: Any) -> None:
+    """The feedback page of a member's order is a guest page where the member grants or
+    withdraws consent: on the shop's Wi-Fi (to HQ as member.consent_changed, source guest) and
+    at HQ on mobile data (applied at once); an order without a member answers 409."""
+    hq: TestClient = await aiohttp_client(create_hq(hq_settings(system.dir)))
+    admin = await hq_login(hq)
+    edge = await edge_app(tmp_path, system, "s1", aiohttp_client)
+    cashier = await login_as(edge, "cashier")
+
+    async def keyed() -> dict[str, Any] | None:
+        status, member = await cashier.post("/api/v1/members", {"phone": "13900002222"},
+                                            headers={"Idempotency-Key": "member-consent-1"})
+        return member if status in (200, 201) else None
+    member = await eventually(keyed)
+    tokens = []
+    for n, body in enumerate(({"member": member["id"]}, {})):
+        status, placed = await cashier.post("/api/v1/orders", {
+            "channel": "pos", "lines": LINES, **body}, headers={"Idempotency-Key": f"consent-order-{n}"})
+        assert status == 201, placed
+        tokens.append(placed["feedback_url"].split("/")[-1])
+    mine, anonymous = tokens
+    assert (await _public(edge, "GET", f"/api/v1/feedback/{mine}"))[1]["member"] is True
+    assert (await _public(edge, "GET", f"/api/v1/feedback/{anonymous}"))[1]["member"] is False
+
+    for bad in ({}, {"marketing": "yes"}, {"marketing": 1}, {"other": True}, [True]):
+        for client in (edge, hq):
+            status, err = await _public(client, "PUT", f"/api/v1/feedback/{mine}/consents", bad)
+            assert status == 422, (bad, err)
+    forged = make_token(b"k" * 32, "s1", mine.split(".")[0])
+    for client in (edge, hq):
+        status, err = await _public(client, "PUT", f"/api/v1/feedback/{forged}/consents",
+                                    {"marketing": True})
+        assert (status, err["error"]) == (404, "unknown_order")
+    status, err = await _public(edge, "PUT", f"/api/v1/feedback/{anonymous}/consents",
+                                {"marketing": True})
+    assert (status, err["error"]) == (409, "no_member")
+
+    # on the shop's Wi-Fi: granted, and HQ records it with the guest as its source
+    status, sent = await _public(edge, "PUT", f"/api/v1/feedback/{mine}/consents",
+                                 {"marketing": True, "profiling": True})
+    assert status == 202 and sent["status"] == "sent", sent
+
+    async def consents(granted: bool, count: int) -> dict[str, Any] | None:
+        _, found = await admin.get(f"/api/v1/members/{member['id']}/consents")
+        ok = found.get("consents", {}).get("marketing", {}).get("granted") is granted
+        return found if ok and len(found["history"]) == count else None
+    found = await eventually(lambda: consents(True, 2))
+    assert {(h["purpose"], h["source"], h["store"]) for h in found["history"]} == {
+        ("marketing", "guest", "s1"), ("profiling", "guest", "s1")}
+
+    # at HQ on mobile data: withdrawn at once (the order has reached HQ by now)
+    async def withdrawn() -> dict[str, Any] | None:
+        status, body = await _public(hq, "PUT", f"/api/v1/feedback/{mine}/consents",
+                                     {"marketing": False})
+        return body if status == 202 else None
+    assert (await eventually(withdrawn))["status"] == "recorded"
+    found = await consents(False, 3)
+    assert found is not None and found["consents"]["profiling"]["granted"] is True
+    assert found["history"][-1] == {**found["history"][-1], "purpose": "marketing",
+                                    "granted": False, "source": "guest", "store": "s1"}
+
+    async def anonymous_at_hq() -> tuple[int, Any] | None:
+        answer = await _public(hq, "GET", f"/api/v1/feedback/{anonymous}")
+        return answer if answer[1].get("number") is not None else None
+    await eventually(anonymous_at_hq)
+    status, err = await _public(hq, "PUT", f"/api/v1/feedback/{anonymous}/consents",
+                                {"marketing": True})
+    assert (status, err["error"]) == (409, "no_member")
