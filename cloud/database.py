@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from cloud.analytics.ops import AnalyticsOps
+from cloud.apikeys.ops import ApiKeyOps
 from cloud.campaigns.ops import CampaignOps
 from cloud.api.users import UserOps
 from cloud.catalog.ops import CatalogOps
@@ -38,7 +39,7 @@ __all__ = ["REPORTS", "SNAPSHOT_AFTER", "CloudDb", "DbRunner", "open_runner"]
 
 class CloudDb(StoreOps, UserOps, SyncOps, CatalogOps, MemberOps, AnalyticsOps, LoyaltyOps,
               PlatformOps, ReportOps, PricingOps, GuestOps, ReservationOps, FeedbackOps,
-              ReferralOps, CampaignOps):
+              ReferralOps, CampaignOps, ApiKeyOps):
     """Every capability's operations over one backend; each method takes ``self._lock``."""
 
     def __init__(self, backend: Backend) -> None:

@@ -35,9 +35,8 @@ async def health(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     app = request.app
     found = app[keys.METRICS]
-    stores = await app[keys.DB].call(StoreOps.list_stores)
-    found.stores.set(len(stores))
-    found.stores_online.set(sum(1 for s in stores if s["online"]))
+    found.set_stores(await app[keys.DB].call(StoreOps.list_stores))
+    found.conflicts_open.set(await app[keys.DB].call(StoreOps.open_conflicts))
     link = app[keys.LINK]
     found.broker_connected.set(1 if link is not None and link.connected else 0)
     return web.Response(body=found.render(), content_type="text/plain", charset="utf-8",

@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from edge.devices.technician import (TechnicianError, locker_open as open_compar
                                      probe_scan as scan)
 from edge.server import serve
 from edge.tables import commands as floor
+from edge.scrapekeys import commands as scrape_keys
 from edge.backups import commands as backups, local as local_backups
 from edge.syncer.restore import RestoreError, restore_from_backup, restore_from_hq
 
@@ -553,6 +555,53 @@ def tables_qr(table_ids: tuple[str, ...], out: Path, base_url: str | None,
         _out(floor.qr_sheet(load_settings(data_dir), list(table_ids), out, base_url))
     except (DomainError, ConfigError, ValueError, OSError) as exc:
         _fail(str(exc) if not isinstance(exc, DomainError) else f"{exc.code}: {exc.detail}")
+
+
+@cli.group("metrics-key")
+def metrics_key() -> None:
+    """Scrape keys: what Prometheus sends to GET /metrics (nothing else opens with one)."""
+
+
+def _keys(data_dir: Path, job: Callable[..., Any], *args: str) -> None:
+    """``job(settings, *args)`` of ``edge.scrapekeys.commands``, printed; a failure as one line."""
+    try:
+        _out(job(load_settings(data_dir), *args))
+    except (DomainError, ConfigError, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc) if not isinstance(exc, DomainError) else f"{exc.code}: {exc.detail}")
+
+
+@metrics_key.command("add")
+@click.argument("name")
+@DATA_DIR
+def metrics_key_add(name: str, data_dir: Path) -> None:
+    """Make a scrape key; prints {"id","name","key"} once: put the key in Prometheus'
+    credentials file (the box keeps only its digest).
+
+    Example: storenode metrics-key add prometheus --data-dir /var/lib/storenode
+    """
+    _keys(data_dir, scrape_keys.add_key, name)
+
+
+@metrics_key.command("list")
+@DATA_DIR
+def metrics_key_list(data_dir: Path) -> None:
+    """Every scrape key, revoked ones too (never a secret): id, prefix, name, who made it,
+    last use (to the minute), who revoked it.
+
+    Example: storenode metrics-key list --data-dir /var/lib/storenode
+    """
+    _keys(data_dir, scrape_keys.list_keys)
+
+
+@metrics_key.command("revoke")
+@click.argument("key_id")
+@DATA_DIR
+def metrics_key_revoke(key_id: str, data_dir: Path) -> None:
+    """Revoke a scrape key by its id: the running daemon refuses it (401) at the next scrape.
+
+    Example: storenode metrics-key revoke 3f9a1c0b2d4e --data-dir /var/lib/storenode
+    """
+    _keys(data_dir, scrape_keys.revoke_key, key_id)
 
 
 @cli.command()

@@ -33,6 +33,7 @@ from edge.printing import routes as printing
 from edge.feedback import routes as feedback
 from edge.pricing import routes as pricing
 from edge.reservations import routes as reservations
+from edge.scrapekeys.auth import scrape_principal
 from edge.tables import guest, routes as tables
 from edge.tables.schemas import CLOSE, GUEST_CALL, MOVE, OPEN, STATUS, TABLE_CREATE
 from edge.waitlist import guest as waitlist_guest, routes as waitlist
@@ -265,7 +266,8 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", "/api/v1/price-rules/{id}", pricing.delete_rule,
           "Delete a price rule the store set (manager); 409 hq_rule for a rule HQ set",
           errors=(403, 404, 409)),
-    Route("GET", "/metrics", system.metrics, "Prometheus metrics (manager, technician)",
+    Route("GET", "/metrics", system.metrics,
+          "Prometheus metrics (a scrape key from storenode metrics-key; manager, technician)",
           produces="text/plain"),
     *TABLE_ROUTES,
     *RESERVATION_ROUTES,
@@ -298,7 +300,9 @@ def setup_routes(app: web.Application) -> None:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    who = bearer(request, request.app[keys.TOKENS], PUBLIC_PATHS, WEBSOCKET_PATHS)
+    who = await scrape_principal(request, PUBLIC_PATHS)  # GET /metrics only
+    if who is None:
+        who = bearer(request, request.app[keys.TOKENS], PUBLIC_PATHS, WEBSOCKET_PATHS)
     if who is not None:
         request[PRINCIPAL] = who
     if request.method == "POST" and keys.BOX in request.app:

@@ -20,3 +20,22 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+# promtool checks the alert rules, the scrape config and the dashboard's queries
+# (tests/cloud/test_monitoring_config.py): only that binary, out of Debian's prometheus package
+# (installing the package would also start a Prometheus server); without it the test checks less
+if ! command -v promtool >/dev/null 2>&1; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "promtool missing: tests/cloud/test_monitoring_config.py skips its promtool checks" >&2
+  else
+    tmp=$(mktemp -d)
+    if (cd "$tmp" && { apt-get download prometheus >/dev/null 2>&1 \
+          || { apt-get update -qq && apt-get download prometheus >/dev/null 2>&1; }; } \
+        && dpkg-deb --fsys-tarfile prometheus_*.deb | tar -x ./usr/bin/promtool \
+        && install -m 0755 usr/bin/promtool /usr/local/bin/promtool); then
+      echo "installed promtool from Debian's prometheus package" >&2
+    else
+      echo "could not install promtool: the monitoring config test skips its promtool checks" >&2
+    fi
+    rm -rf "$tmp"
+  fi
+fi

@@ -16,6 +16,7 @@ from cloud.analytics import sql as analytics
 from cloud.analytics.automation import TRIGGERS
 from cloud.analytics.reco import RecoParams
 from cloud.db.backend import Backend
+from cloud.db.keyset import Key
 from cloud.members import coupons
 from cloud.members import sql as members
 from common.clock import iso
@@ -85,9 +86,9 @@ class AnalyticsOps:
             return analytics.claim_fire(self._db, job, fire_at)
 
     def automation_runs(self, trigger: str | None = None, member: str | None = None,
-                        limit: int = 200) -> list[dict[str, Any]]:
+                        limit: int = 200, after: Key | None = None) -> list[dict[str, Any]]:
         with self._lock:
-            return analytics.runs(self._db, trigger, member, limit)
+            return analytics.runs(self._db, trigger, member, limit, after)
 
     def bundles(self, tenant: str | None = None, params: RecoParams | None = None,
                 now: datetime | None = None) -> list[dict[str, Any]]:

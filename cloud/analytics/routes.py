@@ -13,6 +13,8 @@ from cloud.analytics import automation
 from cloud.analytics.automation import TRIGGERS
 from cloud.analytics.ops import AnalyticsOps
 from cloud.analytics.reco import RecoParams
+from cloud.analytics.sql import RUNS
+from cloud.api import paging
 from cloud.api.errors import ApiError
 from cloud.api.schemas import read_body
 from cloud.members.coupons import UnknownTemplate
@@ -22,11 +24,9 @@ from common.http.routes import Route
 
 STORE_Q: Final = {"type": "string", "pattern": ID.pattern}
 SEGMENTS_QUERY: Final[dict[str, dict[str, Any]]] = {"store": STORE_Q, "tenant": STORE_Q}
-RUNS_QUERY: Final[dict[str, dict[str, Any]]] = {
-    "trigger": {"type": "string", "enum": list(TRIGGERS)},
-    "member": {"type": "string", "pattern": MEMBER_ID.pattern},
-    "limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 200},
-}
+RUNS_QUERY: Final[dict[str, dict[str, Any]]] = paging.query(
+    RUNS, trigger={"type": "string", "enum": list(TRIGGERS)},
+    member={"type": "string", "pattern": MEMBER_ID.pattern})
 BUNDLES_QUERY: Final[dict[str, dict[str, Any]]] = {
     "tenant": STORE_Q,
     "days": {"type": "integer", "minimum": 1, "maximum": 3660, "default": 90},
@@ -88,9 +88,10 @@ async def automation_runs(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_query", {"trigger": f"one of {sorted(TRIGGERS)}"})
     if member is not None and not MEMBER_ID.match(member):
         raise ApiError(400, "bad_query", {"member": "a member id (ULID)"})
+    found = paging.page(request, RUNS)
     runs = await request.app[keys.DB].call(AnalyticsOps.automation_runs, trigger, member,
-                                           _integer(request, "limit", 200, 1000))
-    return web.json_response(runs)
+                                           found.fetch, found.after)
+    return paging.respond(request, found, runs)
 
 
 def _reco_params(request: web.Request) -> RecoParams:
@@ -188,7 +189,7 @@ ANALYTICS_ROUTES: tuple[Route, ...] = (
           "lookback_days); null returns a field to cloud.toml's (hq_admin)",
           body=SETTINGS_BODY, errors=(400, 404, 422)),
     Route("GET", "/api/v1/automation/runs", automation_runs,
-          "What the triggers did, newest first: member, period, time, outcome",
+          "What the triggers did, newest first: member, period, time, outcome (paged)",
           query=RUNS_QUERY, errors=(400,)),
     Route("GET", "/api/v1/recommendations/bundles", bundles,
           "Often bought together: rules a -> b over the last ?days of orders with support, "

@@ -17,6 +17,7 @@ from cloud.analytics import automation as auto
 from cloud.analytics import rfm
 from cloud.analytics.reco import RecoParams
 from cloud.db.backend import Backend
+from cloud.db.keyset import Column, Key, Keyset, page_rows
 from cloud.db.schema import UPSERT_SETTING
 from cloud.feed.changes import advance, lock_stores, record
 from cloud.members import consent, coupons
@@ -261,10 +262,15 @@ def claim_fire(db: Backend, job: str, fire_at: str) -> bool:
                            (FIRED_KEY + job, fire_at)).rowcount)
 
 
-def runs(db: Backend, trigger: str | None, member: str | None, limit: int) -> list[dict[str, Any]]:
-    clause, params = _where(trigger_name=trigger, member=member)
-    rows = db.rows(f"SELECT id, trigger_name AS trigger, member, period, at, outcome, detail "
-                   f"FROM automation_runs{clause} ORDER BY id DESC LIMIT ?", (*params, limit))
+RUNS: Final = Keyset("automation_runs", (Column("id", int, descending=True),))
+
+
+def runs(db: Backend, trigger: str | None, member: str | None, limit: int,
+         after: Key | None = None) -> list[dict[str, Any]]:
+    """What the triggers did, newest first, after ``after`` in ``RUNS`` order."""
+    rows = page_rows(db, RUNS, "id, trigger_name AS trigger, member, period, at, outcome, "
+                     "detail FROM automation_runs", after, limit, trigger_name=trigger,
+                     member=member)
     for row in rows:
         row["detail"] = json.loads(row["detail"])
     return rows

@@ -7,6 +7,7 @@ collector reads them at scrape time as ``storenode_cloud_<source>_<name>_total``
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -15,7 +16,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from common.metrics import LATENCY_BUCKETS
@@ -42,6 +43,28 @@ class _CounterDicts(Collector):
         yield invalid
 
 
+class _PerStore(Collector):
+    """``storenode_cloud_store_online{store}`` and ``storenode_cloud_store_lag_seconds{store}``
+    (the age of the newest event applied: grows while a store is quiet or cut off) of the
+    stores read at the last scrape: a store no longer listed leaves no stale series."""
+
+    def __init__(self) -> None:
+        self.stores: list[dict[str, Any]] = []
+
+    def collect(self) -> Iterator[Metric]:
+        online = GaugeMetricFamily("storenode_cloud_store_online",
+                                   "1 while the store's last state is a birth", labels=["store"])
+        lag = GaugeMetricFamily("storenode_cloud_store_lag_seconds",
+                                "Age of the newest event HQ applied of the store",
+                                labels=["store"])
+        for store in self.stores:
+            online.add_metric([store["store"]], 1.0 if store["online"] else 0.0)
+            if store["lag_s"] is not None:
+                lag.add_metric([store["store"]], float(store["lag_s"]))
+        yield online
+        yield lag
+
+
 class Metrics:
     def __init__(self, counters: Callable[[], dict[str, dict[str, int]]]) -> None:
         self.registry = CollectorRegistry()
@@ -57,6 +80,14 @@ class Metrics:
             registry=self.registry,
         )
         self.stores = Gauge("storenode_cloud_stores", "Provisioned stores", registry=self.registry)
+        self.stores_offline = Gauge(
+            "storenode_cloud_stores_offline", "Stores whose last state is a death, or none yet",
+            registry=self.registry)
+        self.conflicts_open = Gauge(
+            "storenode_cloud_conflicts_open", "Conflicts not resolved yet (GET /api/v1/conflicts)",
+            registry=self.registry)
+        self.per_store = _PerStore()
+        self.registry.register(self.per_store)
         self.broker_connected = Gauge(
             "storenode_cloud_broker_connected", "1 while connected to the broker",
             registry=self.registry,
@@ -67,6 +98,14 @@ class Metrics:
         self.latency.labels(method, route, str(status)).observe(seconds)
         if status >= 400:
             self.errors.labels(str(status)).inc()
+
+    def set_stores(self, stores: list[dict[str, Any]]) -> None:
+        """What ``GET /api/v1/stores`` lists: the counts and the per-store series."""
+        online = sum(1 for s in stores if s["online"])
+        self.stores.set(len(stores))
+        self.stores_online.set(online)
+        self.stores_offline.set(len(stores) - online)
+        self.per_store.stores = stores
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -46,10 +46,6 @@ STOCKTAKE = {
 }
 STORES_QUERY: dict[str, dict[str, Any]] = {"stores": {"type": "string", "description": "comma-separated store ids; "
                            "absent: every store, now and added later"}}
-ORDERS_QUERY: dict[str, dict[str, Any]] = {
-    "since": {"type": "string", "format": "date-time"},
-    "limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 200},
-}
 
 
 IDEMPOTENCY_KEY: Final = re.compile(r"^[A-Za-z0-9_.:-]{8,128}(?!\n)$")

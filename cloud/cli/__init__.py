@@ -12,6 +12,7 @@ from cloud.api.schemas import ROLES
 from cloud.broker import provision
 from cloud.cli.analytics import analytics
 from cloud.cli.kit import BROKER, DATA_DIR, DATABASE, EXPECTED, fail_with, out
+from cloud.cli.keys import key
 from cloud.cli.reports import report, settlement
 from cloud.cli.weather import weather
 from cloud.config import ensure_data_dir, load_settings
@@ -235,6 +236,7 @@ cli.add_command(report)
 
 
 cli.add_command(weather)
+cli.add_command(key)
 
 
 def main() -> None:

@@ -749,6 +749,38 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
     CREATE INDEX order_attributions_by_campaign ON order_attributions (campaign);
     CREATE INDEX order_attributions_by_member ON order_attributions (member)
     """),
+    ("0023_api_keys", """
+    -- machine credentials (cloud/apikeys): a key is snk_<id>_<secret>; only the SHA-256 of
+    -- the key is kept (the secret is 256 random bits: no KDF needed, see
+    -- common/http/apikeys.py); revoking keeps the row: who made it, who revoked it, when
+    CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,                     -- 12 hex digits, shown in lists
+        name TEXT NOT NULL,
+        scopes TEXT NOT NULL,                    -- JSON list: cloud/apikeys/scopes.py
+        secret_hash TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,                -- user:<hq user> or cli:<account>
+        last_used_at TEXT,                       -- written at most once a minute
+        revoked_at TEXT,
+        revoked_by TEXT
+    )
+    """),
+    ("0024_pagination", """
+    -- the sort keys of paged lists (cloud/db/keyset.py) that no index followed yet, and the
+    -- count of open conflicts that /metrics reads at every scrape; a store's orders by
+    -- (created_at, id), which serves every query the index without id served
+    CREATE INDEX orders_by_store_created ON orders (store, created_at, id);
+    DROP INDEX orders_by_created;
+    CREATE INDEX stock_alerts_by_store ON stock_alerts (store, seq, id);
+    CREATE INDEX platform_orders_by_created ON platform_orders (created_at, platform,
+                                                                platform_order_id);
+    CREATE INDEX platform_orders_by_store ON platform_orders (store, created_at, platform,
+                                                              platform_order_id);
+    CREATE INDEX conflicts_by_resolved ON conflicts (resolved, id);
+    CREATE INDEX platform_callbacks_by_state ON platform_callbacks (state, id);
+    CREATE INDEX automation_runs_by_trigger ON automation_runs (trigger_name, id);
+    CREATE INDEX automation_runs_by_member ON automation_runs (member, id)
+    """),
 )
 PG_ONLY: Final = "POSTGRESQL ONLY "
 SQLITE_ONLY: Final = "SQLITE ONLY "

@@ -23,6 +23,7 @@ from common.privacy import scrub
 
 from cloud.campaigns import attribution
 from cloud.db.backend import Backend, utc_now_iso
+from cloud.db.keyset import Column, Key, Keyset, page_rows
 from cloud.feed.fanout import queue
 from cloud.members import consent, journey
 from cloud.members.sql import lock_tenant, resolve, tenant_of
@@ -135,9 +136,13 @@ def erase(db: Backend, member: str, by: str) -> dict[str, Any] | None:
     return {"member": survivor, "ids": ids, "at": at, "removed": removed}
 
 
-def erasures(db: Backend, member: str | None = None) -> list[dict[str, Any]]:
-    """The audit of erasures (newest first)."""
-    where, params = ("WHERE member = ?", (member,)) if member else ("", ())
+ERASURES: Final = Keyset("erasures", (Column("id", int, descending=True),), hidden=("id",))
+
+
+def erasures(db: Backend, member: str | None = None, after: Key | None = None,
+             limit: int = ERASURES.default) -> list[dict[str, Any]]:
+    """The audit of erasures (newest first), after ``after`` in ``ERASURES`` order."""
+    rows = page_rows(db, ERASURES, "id, member, ids, at, by_user, removed FROM erasures", after,
+                     limit, member=member or None)
     return [{**r, "ids": json.loads(r["ids"]), "removed": json.loads(r["removed"])}
-            for r in db.rows(f"SELECT member, ids, at, by_user, removed FROM erasures {where} "
-                             "ORDER BY id DESC LIMIT 200", params)]
+            for r in rows]

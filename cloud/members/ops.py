@@ -13,6 +13,7 @@ import threading
 from typing import Any
 
 from cloud.db.backend import Backend, utc_now_iso
+from cloud.db.keyset import Key
 from cloud.errors import UnknownStore
 from cloud.feed import fanout
 from cloud.members import consent, coupons, erasure, journey, leases, ledger
@@ -133,9 +134,10 @@ class MemberOps:
             done = erasure.erase(self._db, member_id, by)
             return done, fanout.drain(self._db) if done else {}
 
-    def erasures(self, member_id: str | None = None) -> list[dict[str, Any]]:
+    def erasures(self, member_id: str | None = None, after: Key | None = None,
+                 limit: int = erasure.ERASURES.default) -> list[dict[str, Any]]:
         with self._lock, self._db.read():
-            return erasure.erasures(self._db, member_id)
+            return erasure.erasures(self._db, member_id, after, limit)
 
     def member_journey(self, member_id: str) -> dict[str, Any] | None:
         """The member's timeline across channels and stores (None: unknown)."""

@@ -10,9 +10,11 @@ from typing import Any
 from aiohttp import web
 
 from cloud import keys
+from cloud.api import paging
 from cloud.api.errors import ApiError
 from cloud.api.schemas import path_id, read_body
 from cloud.members.coupons import UnknownTemplate
+from cloud.members.erasure import ERASURES
 from cloud.members.loyalty import LoyaltyOps
 from cloud.members.ops import (
     IdempotencyReused,
@@ -110,7 +112,9 @@ async def erase_member(request: web.Request) -> web.Response:
 
 
 async def list_erasures(request: web.Request) -> web.Response:
-    return web.json_response(await _call(request, MemberOps.erasures, None))
+    found = paging.page(request, ERASURES)
+    rows = await _call(request, MemberOps.erasures, None, found.after, found.fetch)
+    return paging.respond(request, found, rows)
 
 
 async def get_journey(request: web.Request) -> web.Response:
@@ -217,7 +221,8 @@ MEMBER_ROUTES: tuple[Route, ...] = (
           "Erase the member at HQ and, through the feed, at every store: identifiers, "
           "profile, bookings' names and phones, comments, their copies in raw events and the "
           "feed; the anonymous id stays for the accounts (hq_admin; audited)", errors=(404,)),
-    Route("GET", "/api/v1/erasures", list_erasures, "The audit of erasures, newest first"),
+    Route("GET", "/api/v1/erasures", list_erasures, "The audit of erasures, newest first "
+          "(paged)", query=paging.query(ERASURES), errors=(400,)),
     Route("GET", "/api/v1/members/{member}/journey", get_journey,
           "The member's timeline across channels and stores, newest first: orders, bookings, "
           "ratings, coupons issued and redeemed, points and stored value", errors=(404,)),

@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 from cloud.db.backend import Backend
+from cloud.db.keyset import Key
 from cloud.platforms import sql as platforms
 
 
@@ -39,15 +40,17 @@ class PlatformOps:
         with self._lock:
             platforms.callback_failed(self._db, callback_id, error, retry_at_ms)
 
-    def platform_orders(self, store: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    def platform_orders(self, store: str | None = None, limit: int = 200,
+                        after: Key | None = None) -> list[dict[str, Any]]:
         with self._lock:
-            return platforms.list_orders(self._db, store, limit)
+            return platforms.list_orders(self._db, store, limit, after)
 
-    def platform_callbacks(self, state: str | None = None,
-                           limit: int = 200) -> list[dict[str, Any]]:
+    def platform_callbacks(self, state: str | None = None, limit: int = 200,
+                           after: Key | None = None) -> list[dict[str, Any]]:
         with self._lock:
-            return platforms.list_callbacks(self._db, state, limit)
+            return platforms.list_callbacks(self._db, state, limit, after)
 
-    def platform_rejects(self, limit: int = 200) -> list[dict[str, Any]]:
+    def platform_rejects(self, limit: int = 200,
+                         after: Key | None = None) -> list[dict[str, Any]]:
         with self._lock:
-            return platforms.list_rejects(self._db, limit)
+            return platforms.list_rejects(self._db, limit, after)

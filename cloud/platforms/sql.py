@@ -15,6 +15,7 @@ import json
 from typing import Any, Final
 
 from cloud.db.backend import Backend, utc_now_iso
+from cloud.db.keyset import Column, Key, Keyset, page_rows
 from cloud.feed.changes import advance, record
 from common.vocabulary import PLATFORM_CHANNELS
 
@@ -187,22 +188,27 @@ def callback_failed(db: Backend, callback_id: int, error: str, retry_at_ms: int 
 
 
 # -- reads ----------------------------------------------------------------------------------
-def list_orders(db: Backend, store: str | None, limit: int) -> list[dict[str, Any]]:
-    where, params = ("WHERE store = ? ", [store]) if store else ("", [])
-    rows = db.rows("SELECT platform, platform_order_id, store, shop, channel, cursor, order_id, "
-                   "status, total_cents, created_at, updated_at FROM platform_orders "
-                   f"{where}ORDER BY created_at DESC, platform_order_id LIMIT ?",
-                   (*params, limit))
-    return rows
+# the sort keys of the paged lists (cloud/api/paging.py), newest first
+ORDERS: Final = Keyset("platform_orders", tuple(
+    Column(name, str, descending=True) for name in ("created_at", "platform", "platform_order_id")))
+CALLBACKS: Final = Keyset("platform_callbacks", (Column("id", int, descending=True),))
+REJECTS: Final = Keyset("platform_rejects", (Column("id", int, descending=True),))
 
 
-def list_callbacks(db: Backend, state: str | None, limit: int) -> list[dict[str, Any]]:
-    where, params = ("WHERE state = ? ", [state]) if state else ("", [])
-    return db.rows("SELECT id, platform, platform_order_id, status, reason, state, attempts, "
-                   "last_error, created_at, sent_at FROM platform_callbacks "
-                   f"{where}ORDER BY id DESC LIMIT ?", (*params, limit))
+def list_orders(db: Backend, store: str | None, limit: int,
+                after: Key | None = None) -> list[dict[str, Any]]:
+    return page_rows(db, ORDERS, "platform, platform_order_id, store, shop, channel, cursor, "
+                     "order_id, status, total_cents, created_at, updated_at FROM platform_orders",
+                     after, limit, store=store)
 
 
-def list_rejects(db: Backend, limit: int) -> list[dict[str, Any]]:
-    return db.rows("SELECT id, platform, reason, detail, request_id, at FROM platform_rejects "
-                   "ORDER BY id DESC LIMIT ?", (limit,))
+def list_callbacks(db: Backend, state: str | None, limit: int,
+                   after: Key | None = None) -> list[dict[str, Any]]:
+    return page_rows(db, CALLBACKS, "id, platform, platform_order_id, status, reason, state, "
+                     "attempts, last_error, created_at, sent_at FROM platform_callbacks",
+                     after, limit, state=state)
+
+
+def list_rejects(db: Backend, limit: int, after: Key | None = None) -> list[dict[str, Any]]:
+    return page_rows(db, REJECTS, "id, platform, reason, detail, request_id, at "
+                     "FROM platform_rejects", after, limit)

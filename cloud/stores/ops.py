@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 from cloud.db.backend import Backend, utc_now_iso
+from cloud.db.keyset import Key
 from cloud.errors import StoreExists
 from cloud.feed import changes
 from cloud.members import seed as member_seed
@@ -22,16 +23,22 @@ class StoreOps:
 
     def add_store(self, store: str, tenant: str) -> None:
         """Provision a store; its feed starts with what HQ sent to every store."""
-        topics.topic(tenant, store, "up")  # ValueError unless both are valid topic segments
+        self.add_stores([store], tenant)
+
+    def add_stores(self, stores: list[str], tenant: str) -> None:
+        """Provision stores in one transaction (all or none: StoreExists for any known one)."""
+        for store in stores:
+            topics.topic(tenant, store, "up")  # ValueError unless valid topic segments
         with self._lock, self._db.write():
-            inserted = self._db.execute(
-                "INSERT INTO stores(store, tenant, created_at) VALUES (?, ?, ?) "
-                "ON CONFLICT DO NOTHING", (store, tenant, utc_now_iso())).rowcount
-            if inserted != 1:
-                raise StoreExists(store)
-            members.send_tenant_key(self._db, store, tenant)
-            changes.seed_new_store(self._db, store)
-            member_seed.seed_store(self._db, store, tenant)
+            for store in stores:
+                inserted = self._db.execute(
+                    "INSERT INTO stores(store, tenant, created_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT DO NOTHING", (store, tenant, utc_now_iso())).rowcount
+                if inserted != 1:
+                    raise StoreExists(store)
+                members.send_tenant_key(self._db, store, tenant)
+                changes.seed_new_store(self._db, store)
+                member_seed.seed_store(self._db, store, tenant)
 
     def replace_store(self, store: str) -> dict[str, Any]:
         """A new box for ``store``: the next epoch (cloud/stores/boxes.py)."""
@@ -55,15 +62,17 @@ class StoreOps:
         with self._lock:
             return reads.get_store(self._db, store)
 
-    def list_stores(self) -> list[dict[str, Any]]:
-        """``[{store, tenant, online, last_seen, applied_seq, lag_s}]``."""
+    def list_stores(self, after: Key | None = None,
+                    limit: int | None = None) -> list[dict[str, Any]]:
+        """``[{store, tenant, online, last_seen, applied_seq, lag_s}]`` by store id, those
+        after ``after`` (a page: ``reads.STORES``), at most ``limit`` (None: all)."""
         with self._lock:
-            return reads.list_stores(self._db)
+            return reads.list_stores(self._db, after, limit)
 
-    def store_orders(self, store: str, since: str | None = None,
-                     limit: int = 200) -> list[dict[str, Any]]:
+    def store_orders(self, store: str, since: str | None = None, limit: int = 200,
+                     after: Key | None = None) -> list[dict[str, Any]]:
         with self._lock:
-            return reads.store_orders(self._db, store, since, limit)
+            return reads.store_orders(self._db, store, since, limit, after)
 
     def store_inventory(self, store: str) -> list[dict[str, Any]]:
         """``[{sku, on_hand}]`` (raises UnknownStore)."""
@@ -78,14 +87,20 @@ class StoreOps:
         with self._lock:
             return reads.store_quotas(self._db, store)
 
-    def stock_alerts(self, store: str) -> list[dict[str, Any]]:
+    def stock_alerts(self, store: str, after: Key | None = None,
+                     limit: int | None = None) -> list[dict[str, Any]]:
         with self._lock:
-            return reads.stock_alerts(self._db, store)
+            return reads.stock_alerts(self._db, store, after, limit)
 
-    def conflicts(self, resolved: bool | None = None) -> list[dict[str, Any]]:
+    def conflicts(self, resolved: bool | None = None, after: Key | None = None,
+                  limit: int | None = None) -> list[dict[str, Any]]:
         """``[{id, store, kind, detail, created_at, resolved}]``, oldest first."""
         with self._lock:
-            return reads.conflicts(self._db, resolved)
+            return reads.conflicts(self._db, resolved, after, limit)
+
+    def open_conflicts(self) -> int:
+        with self._lock:
+            return reads.open_conflicts(self._db)
 
     def resolve_conflict(self, conflict_id: int) -> bool:
         with self._lock, self._db.write():

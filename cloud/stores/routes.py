@@ -5,27 +5,32 @@ from __future__ import annotations
 from aiohttp import web
 
 from cloud import keys
+from cloud.api import paging
 from cloud.api.errors import ApiError
 from cloud.api.schemas import (
     STOCKTAKE,
     path_id,
     path_sku,
-    query_limit,
     query_since,
     read_body,
 )
 from cloud.catalog.ops import CatalogOps
 from cloud.stores.ops import StoreOps
+from cloud.stores.sql import CONFLICTS, ORDERS, STOCK_ALERTS, STORES
 
 
 async def list_stores(request: web.Request) -> web.Response:
-    return web.json_response(await request.app[keys.DB].call(StoreOps.list_stores))
+    found = paging.page(request, STORES)
+    rows = await request.app[keys.DB].call(StoreOps.list_stores, found.after, found.fetch)
+    return paging.respond(request, found, rows)
 
 
 async def store_orders(request: web.Request) -> web.Response:
     store = path_id(request)
-    since, limit = query_since(request), query_limit(request)
-    return web.json_response(await request.app[keys.DB].call(StoreOps.store_orders, store, since, limit))
+    since, found = query_since(request), paging.page(request, ORDERS)
+    rows = await request.app[keys.DB].call(StoreOps.store_orders, store, since, found.fetch,
+                                           found.after)
+    return paging.respond(request, found, rows)
 
 
 async def store_inventory(request: web.Request) -> web.Response:
@@ -36,9 +41,11 @@ async def store_inventory(request: web.Request) -> web.Response:
 async def stock_alerts(request: web.Request) -> web.Response:
     store = path_id(request)
     db = request.app[keys.DB]
+    found = paging.page(request, STOCK_ALERTS)
     if await db.call(StoreOps.get_store, store) is None:
         raise ApiError(404, "unknown_store", store)
-    return web.json_response(await db.call(StoreOps.stock_alerts, store))
+    rows = await db.call(StoreOps.stock_alerts, store, found.after, found.fetch)
+    return paging.respond(request, found, rows)
 
 
 async def stocktake(request: web.Request) -> web.Response:
@@ -59,7 +66,9 @@ async def conflicts(request: web.Request) -> web.Response:
     if text not in (None, "true", "false"):
         raise ApiError(400, "bad_query", {"resolved": "true or false"})
     resolved = None if text is None else text == "true"
-    return web.json_response(await request.app[keys.DB].call(StoreOps.conflicts, resolved))
+    found = paging.page(request, CONFLICTS)
+    rows = await request.app[keys.DB].call(StoreOps.conflicts, resolved, found.after, found.fetch)
+    return paging.respond(request, found, rows)
 
 
 async def resolve_conflict(request: web.Request) -> web.Response:

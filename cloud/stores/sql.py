@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from cloud.db.backend import Backend
+from cloud.db.keyset import Column, Key, Keyset, page_rows, where
 from cloud.errors import UnknownStore
 from common.clock import age_s
 from common.http.body import Validator
@@ -16,6 +17,13 @@ ORDER_FIELDS = ("id, number, day, channel, status, total_cents, member, table_no
                 "created_at, updated_at")
 LINE_FIELDS = ("order_id, line_no, sku, name, qty, unit_cents, total_cents, station, note, "
                "price_rule")
+# the sort keys of the paged lists (cloud/api/paging.py)
+STORES: Final = Keyset("stores", (Column("store", str),), default=1000)
+ORDERS: Final = Keyset("orders", (Column("created_at", str, descending=True),
+                                  Column("id", str, descending=True)))
+STOCK_ALERTS: Final = Keyset("stock_alerts", (Column("seq", int), Column("id", int)),
+                             hidden=("id",), default=1000)
+CONFLICTS: Final = Keyset("conflicts", (Column("id", int),), default=1000)
 
 
 def _store_dict(row: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -24,10 +32,12 @@ def _store_dict(row: dict[str, Any], now: datetime) -> dict[str, Any]:
             "backup_age_s": age_s(row.get("last_backup_at"), now)}
 
 
-def list_stores(db: Backend) -> list[dict[str, Any]]:
+def list_stores(db: Backend, after: Key | None = None,
+                limit: int | None = None) -> list[dict[str, Any]]:
+    """The stores after ``after`` in ``STORES`` order, at most ``limit`` (None: all)."""
     now = datetime.now(UTC)
-    rows = db.rows("SELECT store, tenant, epoch, online, last_seen, applied_seq, last_event_at, "
-                   "last_backup_at FROM stores ORDER BY store")
+    rows = page_rows(db, STORES, "store, tenant, epoch, online, last_seen, applied_seq, "
+                     "last_event_at, last_backup_at FROM stores", after, limit)
     return [_store_dict(row, now) for row in rows]
 
 
@@ -47,16 +57,19 @@ def require_store(db: Backend, store: str) -> None:
         raise UnknownStore(store)
 
 
-def store_orders(db: Backend, store: str, since: str | None, limit: int) -> list[dict[str, Any]]:
-    """The store's orders created at or after ``since``, newest first, with their lines."""
+def store_orders(db: Backend, store: str, since: str | None, limit: int,
+                 after: Key | None = None) -> list[dict[str, Any]]:
+    """The store's orders created at or after ``since``, newest first, with their lines
+    (after ``after`` in ``ORDERS`` order: the index orders_by_store_created walked backwards)."""
     with db.read():
         require_store(db, store)
-        where, params = "store = ?", [store]
+        conditions, params = ORDERS.after(after)
+        conditions, params = ["store = ?", *conditions], [store, *params]
         if since is not None:
-            where += " AND created_at >= ?"
+            conditions.append("created_at >= ?")
             params.append(since)
-        orders = db.rows(f"SELECT {ORDER_FIELDS} FROM orders WHERE {where} "
-                         "ORDER BY created_at DESC, id DESC LIMIT ?", [*params, limit])
+        orders = db.rows(f"SELECT {ORDER_FIELDS} FROM orders{where(conditions)} "
+                         f"ORDER BY {ORDERS.order_by} LIMIT ?", [*params, limit])
         if not orders:
             return []
         ids = [o["id"] for o in orders]
@@ -93,20 +106,25 @@ def store_quotas(db: Backend, store: str) -> dict[str, dict[str, Any]]:
     return {r["sku"]: json.loads(r["quotas"]) for r in rows}
 
 
-def stock_alerts(db: Backend, store: str) -> list[dict[str, Any]]:
-    return db.rows("SELECT seq, sku, on_hand, safety_stock, at FROM stock_alerts "
-                   "WHERE store = ? ORDER BY seq", (store,))
+def stock_alerts(db: Backend, store: str, after: Key | None = None,
+                 limit: int | None = None) -> list[dict[str, Any]]:
+    return page_rows(db, STOCK_ALERTS, "seq, id, sku, on_hand, safety_stock, at FROM stock_alerts",
+                     after, limit, store=store)
 
 
-def conflicts(db: Backend, resolved: bool | None) -> list[dict[str, Any]]:
-    where, params = "", []
-    if resolved is not None:
-        where, params = "WHERE resolved = ?", [int(resolved)]
-    rows = db.rows(f"SELECT id, store, kind, detail, created_at, resolved FROM conflicts {where} "
-                   "ORDER BY id", params)
+def conflicts(db: Backend, resolved: bool | None, after: Key | None = None,
+              limit: int | None = None) -> list[dict[str, Any]]:
+    rows = page_rows(db, CONFLICTS, "id, store, kind, detail, created_at, resolved FROM conflicts",
+                     after, limit, resolved=None if resolved is None else int(resolved))
     for row in rows:
         row["detail"], row["resolved"] = json.loads(row["detail"]), bool(row["resolved"])
     return rows
+
+
+def open_conflicts(db: Backend) -> int:
+    """Conflicts not resolved yet (an index-only count: conflicts_by_resolved)."""
+    (n,) = db.execute("SELECT COUNT(*) FROM conflicts WHERE resolved = 0").fetchone()
+    return int(n)
 
 
 def count(db: Backend, table: str, store: str) -> int:

@@ -110,23 +110,31 @@ def bearer(request: web.Request, signer: TokenSigner, public_paths: frozenset[st
     route table) that also accept ``?token=``: WebSockets, as browsers cannot set headers on
     them. Nowhere else: a token in a URL ends up in logs and browser history. Shared by the
     edge's and the cloud's middleware."""
-    path = request.path
-    if path in public_paths or not (path.startswith("/api/") or path == "/metrics"):
+    if not needs_token(request, public_paths):
         return None
-    if _route_path(request) in public_paths:
-        return None  # a public route with a parameter, e.g. /api/v1/guest/{token}/menu
-    header = request.headers.get("Authorization", "")
-    if header.startswith("Bearer "):
-        token = header[7:]
-    elif _route_path(request) in query_token_routes:
+    token = header_token(request)
+    if not token and _route_path(request) in query_token_routes:
         token = request.query.get("token", "")
-    else:
-        token = ""
     who = signer.verify(token) if token else None
     if who is None:
         raise ApiError(401, "unauthorized", "send Authorization: Bearer <token> from /auth/login",
                        headers={"WWW-Authenticate": "Bearer"})
     return who
+
+
+def needs_token(request: web.Request, public_paths: frozenset[str]) -> bool:
+    """Whether the request is for an API route (or ``/metrics``) that is not public."""
+    path = request.path
+    if path in public_paths or not (path.startswith("/api/") or path == "/metrics"):
+        return False
+    # a public route with a parameter, e.g. /api/v1/guest/{token}/menu
+    return _route_path(request) not in public_paths
+
+
+def header_token(request: web.Request) -> str:
+    """The token of ``Authorization: Bearer <token>``, or ``""``."""
+    header = request.headers.get("Authorization", "")
+    return header[7:] if header.startswith("Bearer ") else ""
 
 
 def _route_path(request: web.Request) -> str | None:

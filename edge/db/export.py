@@ -13,8 +13,9 @@ from typing import IO, Any
 
 import sqlite_utils
 
-# columns never exported: a PIN hash is a credential, not data
-HIDDEN: dict[str, frozenset[str]] = {"staff": frozenset({"pin_hash"})}
+# columns never exported: a PIN hash or a key's digest is a credential, not data
+HIDDEN: dict[str, frozenset[str]] = {"staff": frozenset({"pin_hash"}),
+                                     "scrape_keys": frozenset({"secret_hash"})}
 FORMATS = ("csv", "json")
 
 

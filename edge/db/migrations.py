@@ -512,6 +512,24 @@ MIGRATIONS: Sequence[tuple[str, str]] = (
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        # scrape keys for /metrics (edge/scrapekeys/): snm_<id>_<secret>, only the key's
+        # SHA-256 kept (256 random bits: no KDF needed, common/http/apikeys.py); local to
+        # this box, never sent to HQ; revoking keeps the row
+        "0017_scrape_keys",
+        """
+        CREATE TABLE scrape_keys (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            secret_hash TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            last_used_at TEXT,
+            revoked_at TEXT,
+            revoked_by TEXT
+        );
+        """,
+    ),
 )
 
 

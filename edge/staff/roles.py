@@ -37,6 +37,10 @@ PERMISSIONS: Final[dict[str, frozenset[str]]] = {
     "waitlist.write": frozenset({"cashier", "manager"}),  # issue, call, seat, skip, cancel
 }
 
+# machines, not staff (no PIN, no login, never in ROLES): a scrape key (storenode metrics-key)
+SCRAPER: Final = "scraper"
+MACHINE_PERMISSIONS: Final[dict[str, frozenset[str]]] = {SCRAPER: frozenset({"metrics.read"})}
+
 # target status -> roles allowed to move an order there
 TRANSITION_ROLES: Final[dict[str, frozenset[str]]] = {
     "accepted": frozenset({"cashier", "kitchen", "manager"}),
@@ -48,4 +52,5 @@ TRANSITION_ROLES: Final[dict[str, frozenset[str]]] = {
 
 
 def role_may(role: str, permission: str) -> bool:
-    return role in PERMISSIONS.get(permission, frozenset())
+    return (role in PERMISSIONS.get(permission, frozenset())
+            or permission in MACHINE_PERMISSIONS.get(role, frozenset()))

@@ -50,6 +50,17 @@ $("journey-form").addEventListener("submit", async (event) => {
     JSON.stringify(e.detail).slice(0, 200)]));
 });
 
+// every item of a paged HQ list (docs/hq-api.md#pagination): ?cursor= until next is null
+async function all(path) {
+  const sep = path.includes("?") ? "&" : "?";
+  let items = [], cursor = "";
+  do {
+    const page = await api("GET", `${path}${sep}limit=1000&cursor=${encodeURIComponent(cursor)}`);
+    items = items.concat(page.items); cursor = page.next;
+  } while (cursor);
+  return items;
+}
+
 async function start() {
   await refresh();
   clearInterval(timer);
@@ -68,12 +79,12 @@ async function refresh() {
   // shop-local days: a store east of this browser may be a day ahead
   const days = `from=${localDay(since())}&to=${localDay(new Date(Date.now() + 86400000).toISOString())}`;
   const [stores, segments, conflicts, bookings] = await Promise.all([
-    api("GET", "/stores"), api("GET", "/segments"), api("GET", "/conflicts?resolved=false"),
+    all("/stores"), api("GET", "/segments"), all("/conflicts?resolved=false"),
     api("GET", `/reports/reservations?${days}`)]);
   const perStore = await Promise.all(stores.map(async (s) => {
     const [orders, alerts] = await Promise.all([
-      api("GET", `/stores/${s.store}/orders?since=${from}&limit=1000`),
-      api("GET", `/stores/${s.store}/stock-alerts`)]);
+      all(`/stores/${s.store}/orders?since=${from}`),
+      all(`/stores/${s.store}/stock-alerts`)]);
     return { store: s.store, orders, alerts };
   }));
   last = { stores, segments, conflicts, perStore, bookings, at: new Date() };
