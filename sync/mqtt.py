@@ -160,6 +160,15 @@ class MqttClient:
             self._pending[info.mid] = future
         return future
 
+    async def publish_detached(self, topic: str, payload: bytes) -> int:
+        """The outbox publisher's ``Publish``: start a QoS 1 publish and do not wait for its
+        PUBACK (the app-level ack is what counts); ConnectionError when it cannot start."""
+        future = self.publish_nowait(topic, payload)
+        if future.done() and future.exception() is not None:
+            raise ConnectionError(str(future.exception()))
+        future.add_done_callback(_retrieve)
+        return 0
+
     async def subscribe(self, topics: list[str], qos: int = 1) -> list[int]:
         """Subscribe; returns the SUBACK reason codes (>= 0x80 means refused)."""
         assert self._loop is not None
@@ -370,3 +379,8 @@ class MqttClient:
         if future is not None and not future.done():
             future.set_result([int(r.value) for r in reasons])
 
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Done callback of a future nobody awaits: its exception counts as retrieved."""
+    if not future.cancelled():
+        future.exception()

@@ -20,7 +20,7 @@ from common.clock import iso, utc_now
 from sync import messages, topics
 from sync.changes import check_change
 from sync.mqtt import MqttClient, Will
-from sync.publisher import Batch, OutboxPublisher, retrieve
+from sync.publisher import Batch, OutboxPublisher
 
 from edge import __version__, keys
 from edge.config import CONFIG_FILE
@@ -56,7 +56,7 @@ class EdgeSync:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.publisher = OutboxPublisher(
-            self, self._publish, self.topic["up"], db.acked_seq, batch_max=settings.batch_max,
+            self, self.client.publish_detached, self.topic["up"], db.acked_seq, batch_max=settings.batch_max,
             window=settings.window, ack_timeout_s=max(10.0, 2.0 * settings.keepalive_s),
         )
         self.bd_seq = 0
@@ -90,7 +90,7 @@ class EdgeSync:
         if self.prior is not None and self.prior.acked_seq < self.prior.last_seq:
             # the backup's events of the old epoch, sent up as that box's (prior.py)
             self.prior_publisher = OutboxPublisher(
-                prior.PriorSource(self.db, self.settings.store_id, self.prior), self._publish,
+                prior.PriorSource(self.db, self.settings.store_id, self.prior), self.client.publish_detached,
                 self.topic["up"], self.prior.acked_seq, batch_max=self.settings.batch_max,
                 window=self.settings.window,
                 ack_timeout_s=max(10.0, 2.0 * self.settings.keepalive_s))
@@ -210,13 +210,6 @@ class EdgeSync:
     async def _rebirth(self) -> None:
         with contextlib.suppress(ConnectionError):  # the next session's birth says it all
             await self._publish_birth()
-
-    async def _publish(self, topic: str, payload: bytes) -> int:
-        future = self.client.publish_nowait(topic, payload)
-        if future.done() and future.exception() is not None:
-            raise ConnectionError(str(future.exception()))
-        future.add_done_callback(retrieve)
-        return 0
 
     async def _publish_birth(self) -> None:
         self._last_birth = time.monotonic()

@@ -180,3 +180,33 @@ def test_atomic_write_leaves_no_temporary_files(tmp_path: Path) -> None:
     provision.write_atomic(target, "b\n", 0o640)
     assert target.read_text() == "b\n" and [p.name for p in tmp_path.iterdir()] == ["passwd"]
     assert stat.S_IMODE(target.stat().st_mode) == 0o640
+
+
+async def test_many_stores_at_once_all_or_none_with_and_without_a_running_broker(
+        tmp_path: Path) -> None:
+    """A chain's roll-out: ``add_stores`` makes every store in one broker change (one state
+    file write, or one batch of control commands), and refuses the whole list when one id
+    is taken or twice in it."""
+    hq, port = tmp_path / "hq", free_port()
+    url = f"mqtt://127.0.0.1:{port}"
+    provision.init_cloud(hq, broker=url)
+    first = provision.add_stores(hq, [f"c{n:03d}" for n in range(200)], "acme")
+    assert [c["store"] for c in first] == [f"c{n:03d}" for n in range(200)]
+    assert len({c["password"] for c in first}) == 200
+    before = (hq / "mosquitto" / dynsec.FILE).read_text()
+    for bad in (["d1", "c007"], ["d1", "d1"], ["d1", "Bad Id"], ["d1", "cloud"]):
+        with pytest.raises((StoreExists, ValueError)):
+            provision.add_stores(hq, bad, "acme")
+    assert (hq / "mosquitto" / dynsec.FILE).read_text() == before  # nothing of d1
+    assert len(provision.list_stores(hq)) == 200
+    with mosquitto(hq):
+        more = await asyncio.to_thread(provision.add_stores, hq, ["d1", "d2", "d3"], "acme")
+        assert {"d1", "d2", "d3"} <= dynsec.usernames(written(hq))  # the broker saved them
+        clients = [await connect(url, c["store"], c["password"]) for c in (first[0], *more)]
+        try:
+            assert all(c.connected.is_set() for c in clients), [c.last_error for c in clients]
+            assert await clients[-1].subscribe([topics.topic("acme", "d3", "down")]) == [1]
+            assert await clients[-1].subscribe([topics.topic("acme", "d2", "down")]) == [0x87]
+        finally:
+            for client in clients:
+                await client.close()

@@ -1,0 +1,146 @@
+"""Plumbing of the fleet benchmark (tests/bench/test_fleet.py): HQ on PostgreSQL with N
+ingest workers, its Mosquitto, and the fleet simulator (``devtools.fleet``) in a child
+process driven step by step; CPU and memory of every process sampled while a load step
+measures."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cloud.broker import provision
+from devtools.helpers import ROOT
+from devtools.stack import TENANT, Hq
+
+from .plumbing import cpu_s, rss_mb
+
+Action = Callable[[], None]
+
+
+class FleetHq:
+    """A provisioned HQ (PostgreSQL), its broker and ``workers`` ingest processes (HQ's own
+    ``run`` process ingests too: ``workers`` counts it)."""
+
+    def __init__(self, work: Path, url: str | None, stores: int) -> None:
+        self.hq = Hq(work, [], database=url)
+        started = time.perf_counter()
+        self.creds = provision.add_stores(self.hq.dir, [f"f{n:04d}" for n in range(stores)],
+                                          TENANT)
+        self.provision_s = time.perf_counter() - started
+        self.workers: list[subprocess.Popen[bytes]] = []
+
+    def start(self, workers: int) -> None:
+        self.hq.start_broker()
+        self.start_hq(workers)
+
+    def start_hq(self, workers: int) -> None:
+        self.hq.start()
+        for _ in range(workers - 1):
+            with (self.hq.dir / "ingest.log").open("ab") as log:
+                self.workers.append(subprocess.Popen(
+                    [sys.executable, "-c", "from cloud.cli import main; main()", "ingest",
+                     "--data-dir", str(self.hq.dir)], stdout=log, stderr=subprocess.STDOUT,
+                    cwd=ROOT))
+        time.sleep(1.0)  # the workers subscribe
+
+    def stop(self) -> None:
+        for proc in self.workers:
+            proc.send_signal(signal.SIGTERM)
+        for proc in self.workers:
+            proc.wait(timeout=60)
+        self.workers = []
+        self.hq.stop_all()
+
+    def restart_broker(self) -> None:
+        self.hq.kill_broker(signal.SIGTERM)
+        self.hq.start_broker()
+
+    def restart_hq(self) -> None:
+        """Every HQ process killed (SIGKILL), then started again: HQ's own and the workers."""
+        workers = len(self.workers) + 1
+        for proc in self.workers:
+            proc.kill()
+            proc.wait()
+        self.workers = []
+        self.hq.kill(signal.SIGKILL)
+        self.start_hq(workers)
+
+    def pids(self) -> dict[str, list[int]]:
+        assert self.hq.proc is not None and self.hq.broker is not None
+        return {"hq": [self.hq.proc.pid, *(w.pid for w in self.workers)],
+                "broker": [self.hq.broker.pid]}
+
+    def sample(self) -> dict[str, dict[str, float]]:
+        """CPU seconds and memory of HQ's and the broker's processes (0 for one gone)."""
+        def each(fn: Callable[[int], float], pid: int) -> float:
+            try:
+                return fn(pid)
+            except (OSError, RuntimeError):
+                return 0.0
+        return {name: {"cpu_s": sum(each(cpu_s, p) for p in pids),
+                       "rss_mb": sum(each(rss_mb, p) for p in pids)}
+                for name, pids in self.pids().items()}
+
+
+def run_fleet(hq: FleetHq, steps: list[dict[str, Any]],
+              on: dict[str, Action] | None = None, timeout_s: float = 1800,
+              members: bool = True) -> dict[str, Any]:
+    """Run the simulator through ``steps``; ``on[name]`` runs at a ``pause`` step of that
+    name (and ``on["measuring"]`` / ``on["watching"]`` when those windows open). Returns
+    the step results by ``name`` (or ``do``), with CPU and memory of HQ and the broker over
+    each load window."""
+    on = on or {}
+    stores = [{"store": c["store"], "tenant": c["tenant"], "password": c["password"]}
+              for c in hq.creds]
+    spec = {"broker": hq.hq.broker_url, "stores": stores, "keepalive_s": 30, "steps": steps,
+            "members": members}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump(spec, fh)
+    proc = subprocess.Popen([sys.executable, "-m", "devtools.fleet", fh.name], cwd=ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    results: dict[str, Any] = {}
+    window: tuple[float, dict[str, dict[str, float]]] | None = None
+    deadline = time.monotonic() + timeout_s
+    try:
+        for line in proc.stdout:
+            message = json.loads(line)
+            if message.get("measuring"):
+                window = (time.monotonic(), hq.sample())
+                if "measuring" in on:
+                    on["measuring"]()
+            elif message.get("watching"):
+                on["watching"]()
+            elif "pause" in message:
+                on[message["pause"]]()
+                proc.stdin.write("\n")
+                proc.stdin.flush()
+            else:
+                name = message.get("name") or message["step"]
+                if message["step"] == "load" and window is not None:
+                    elapsed, now = time.monotonic() - window[0], hq.sample()
+                    message["processes"] = {
+                        k: {"cpu_share": (now[k]["cpu_s"] - window[1][k]["cpu_s"]) / elapsed,
+                            "rss_mb": now[k]["rss_mb"]} for k in now}
+                    message["fleet_cpu_share"] = None
+                results[name] = message
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"fleet run over {timeout_s} s")
+        assert proc.wait(timeout=60) == 0, f"fleet simulator exited {proc.returncode}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.unlink(fh.name)
+    return results
+
+
+
