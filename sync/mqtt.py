@@ -28,7 +28,9 @@ log = logging.getLogger(__name__)
 
 OnConnect = Callable[[], Coroutine[Any, Any, None]]
 BeforeConnect = Callable[[], Coroutine[Any, Any, "Will | None"]]
-OnMessage = Callable[[str, bytes], None]
+# a handler may return what it started (a task or future): with ``manual_ack`` the message is
+# acknowledged to the broker when that is done, not when it arrived
+OnMessage = Callable[[str, bytes], object]
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,12 @@ class MqttClient:
         ca_file: str | None = None,
         max_inflight: int = 100,
         backoff: tuple[float, float] = (0.5, 30.0),
+        manual_ack: bool = False,
     ) -> None:
+        """``manual_ack``: a QoS 1 message is acknowledged (PUBACK) only once the work its
+        handler returned is done, so the broker's ``max_inflight_messages`` bounds the
+        messages this client holds unfinished: under overload the rest wait in the broker
+        (or go to another member of a shared subscription), not in this process's memory."""
         self.broker = BrokerUrl.parse(url)
         self.keepalive = keepalive
         self.backoff = backoff
@@ -79,9 +86,10 @@ class MqttClient:
         self.on_retained: OnMessage | None = None
         self.on_disconnect: Callable[[], None] | None = None
         self.connected = asyncio.Event()
+        self.manual_ack = manual_ack
         self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                                    protocol=MQTTProtocolVersion.MQTTv5,
-                                   reconnect_on_failure=False)
+                                   reconnect_on_failure=False, manual_ack=manual_ack)
         if username:
             self._client.username_pw_set(username, password)
         if self.broker.tls:
@@ -361,11 +369,25 @@ class MqttClient:
         # MQTT sets the retain flag only on what a new subscription gets from the broker's
         # retained store; a retained message published live arrives without it
         handler = self.on_retained if msg.retain and self.on_retained else self.on_message
+        started: object = None
         if handler is not None:
             try:
-                handler(msg.topic, bytes(msg.payload))
+                started = handler(msg.topic, bytes(msg.payload))
             except Exception:  # a consumer bug must not kill the connection
                 log.exception("message handler failed on %s", msg.topic)
+        if not self.manual_ack or msg.qos == 0:
+            return
+        session, mid, qos = self.connects, msg.mid, msg.qos
+        if isinstance(started, asyncio.Future):  # tasks are futures
+            started.add_done_callback(lambda _: self._ack(session, mid, qos))
+        else:
+            self._ack(session, mid, qos)
+
+    def _ack(self, session: int, mid: int, qos: int) -> None:
+        """PUBACK a message of this session (a message id of an earlier session would
+        acknowledge another message now: the broker resends those itself)."""
+        if session == self.connects and self.connected.is_set():
+            self._on_loop(self._client.ack, mid, qos)
 
     def _published(self, client: paho.Client, userdata: Any, mid: int, reason: Any,
                    properties: Any) -> None:

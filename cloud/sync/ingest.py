@@ -44,19 +44,23 @@ class Ingest:
         self._tasks: set[asyncio.Task[object]] = set()
         self._applied: dict[str, asyncio.Event] = {}  # store -> set at its next applied batch
 
-    def dispatch(self, topic: str, payload: bytes, retained: bool = False) -> None:
-        """An ``MqttClient.on_message`` callback: handle the message in a task of its own.
+    def dispatch(self, topic: str, payload: bytes, retained: bool = False
+                 ) -> asyncio.Task[object] | None:
+        """An ``MqttClient.on_message`` callback: handle the message in a task of its own,
+        returned so that the client acknowledges the message to the broker only when it is
+        done (backpressure: the broker's in-flight limit bounds what this process holds).
         ``retained`` (``on_retained``): the broker sent it from its retained store."""
         parsed = topics.parse(topic)
         if parsed is None or parsed.kind not in ("up", "state"):
             self.counters["invalid_topic"] += 1
-            return
+            return None
         work = (self.handle(topic, payload) if parsed.kind == "up"
                 else self.handle_state(topic, payload, retained))
         task: asyncio.Task[object] = asyncio.get_running_loop().create_task(
             work, name=f"ingest-{parsed.kind}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def on_db_thread(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` on the ingest's database thread, after the messages taken so far

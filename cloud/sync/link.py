@@ -49,7 +49,7 @@ class CloudLink:
         self.client = MqttClient(
             settings.broker, client_id("ingest" if ingest_only else "hq"),
             username=settings.broker_username, password=settings.broker_password or None,
-            keepalive=settings.keepalive, ca_file=settings.ca_file)
+            keepalive=settings.keepalive, ca_file=settings.ca_file, manual_ack=True)
         self._db, self.ingest_only = db, ingest_only
         self.feed = FeedPublisher(db, self.client.publish)  # ingest-only: pushes, no replays
         # acks are QoS 0: each one supersedes the last, a lost one is repaired by the edge's
@@ -68,11 +68,13 @@ class CloudLink:
     def connected(self) -> bool:
         return self.client.connected.is_set()
 
-    def _dispatch(self, topic: str, payload: bytes) -> None:
+    def _dispatch(self, topic: str, payload: bytes) -> object:
+        """Route a message; what it started, so the client acks the message when it is done
+        (``manual_ack``: the broker holds the rest while HQ is busy)."""
         if topic.endswith("/restore"):
-            self.restorer.dispatch(topic, payload)
-        else:
-            self.ingest.dispatch(topic, payload)
+            self.restorer.dispatch(topic, payload)  # answered at once: a rare, small message
+            return None
+        return self.ingest.dispatch(topic, payload)
 
     def start(self) -> None:
         self.client.start()
