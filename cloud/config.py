@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from cloud.analytics import automation
+from cloud.files import fsync_dir
 from cloud.names import ID
 from cloud.platforms import settings as platform_settings
 from cloud.reports import forecast as forecast_rules
 from cloud.reports import settlement as settlement_rules
+from cloud.storage import retention
 from common.config import validate_tables
 from sync.mqtt import BrokerUrl
 
@@ -50,6 +52,8 @@ SCHEMA: dict[str, dict[str, tuple[type, Any]]] = {
     **settlement_rules.config_schema(),
     # demand forecasts and purchase suggestions (cloud/reports/forecast.py)
     **forecast_rules.config_schema(),
+    # retention of the raw events and conflicts, partitions ahead (cloud/storage/retention.py)
+    **retention.config_schema(),
 }
 # key -> (low, high)
 RANGES: dict[str, tuple[int, int]] = {
@@ -61,6 +65,7 @@ RANGES: dict[str, tuple[int, int]] = {
     "members.lease_ttl_s": (60, 30 * 86400), "members.lease_share_pct": (1, 100),
     f"scheduler.{automation.LEASE_TTL[0]}": automation.LEASE_TTL[2:],
     **forecast_rules.RANGES,
+    **retention.RANGES,
 }
 
 
@@ -94,6 +99,7 @@ class Settings:
     settlement: settlement_rules.Rules = field(default_factory=settlement_rules.Rules)
     forecast: forecast_rules.Rules = field(default_factory=forecast_rules.Rules)
     broker_admin_password: str = ""
+    storage: retention.Retention = field(default_factory=retention.Retention)
 
     @property
     def mosquitto_dir(self) -> Path:
@@ -129,6 +135,11 @@ def render_config(database: str = "", broker: str = "", port: int = 8090) -> str
                           "and safety stock in days;",
                           'holidays: "YYYY-MM-DD,..." (UTC days); holiday_factor_pct: a '
                           "holiday's demand when the history has none")
+        + "\n" + _render_section("storage", retention.config_schema()["storage"],
+                                  "raw events kept (days received, 7..3650), then archived to "
+                                  "archive/events/ in the data dir;",
+                                  "PostgreSQL: daily partitions made ahead; resolved "
+                                  "conflicts kept (days), then archived")
     )
 
 
@@ -207,6 +218,7 @@ def load_settings(data_dir: Path, env: dict[str, str] | None = None,
         platforms=platform_settings.from_config(values),
         settlement=settlement_rules.from_config(values),
         forecast=forecast_rules.from_config(values),
+        storage=retention.from_config(values),
     )
 
 
@@ -267,11 +279,3 @@ def ensure_data_dir(data_dir: Path) -> None:
             fh.flush()
             os.fsync(fh.fileno())
     fsync_dir(data_dir)
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

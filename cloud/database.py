@@ -31,6 +31,7 @@ from cloud.members.referrals import ReferralOps
 from cloud.platforms.ops import PlatformOps
 from cloud.pricing.ops import PricingOps
 from cloud.reports.ops import ReportOps
+from cloud.storage.ops import StorageOps
 from cloud.stores.ops import StoreOps
 from cloud.sync.ops import SyncOps
 
@@ -39,7 +40,7 @@ __all__ = ["REPORTS", "SNAPSHOT_AFTER", "CloudDb", "DbRunner", "open_runner"]
 
 class CloudDb(StoreOps, UserOps, SyncOps, CatalogOps, MemberOps, AnalyticsOps, LoyaltyOps,
               PlatformOps, ReportOps, PricingOps, GuestOps, ReservationOps, FeedbackOps,
-              ReferralOps, CampaignOps, ApiKeyOps):
+              ReferralOps, CampaignOps, ApiKeyOps, StorageOps):
     """Every capability's operations over one backend; each method takes ``self._lock``."""
 
     def __init__(self, backend: Backend) -> None:

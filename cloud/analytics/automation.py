@@ -61,6 +61,9 @@ SCHEDULES: Final[dict[str, str]] = {
     "winback": "5 2 * * *",
     "viewed_not_bought": "15 * * * *",
     "channel_months": "every 15m",  # the stored monthly channel report: last and this month
+    # partitions ahead, raw events past the retention archived, feed and conflicts pruned
+    # (cloud/storage/retention.py; the retention itself is [storage] of cloud.toml)
+    "events_retention": "10 * * * *",
 }
 JOBS: Final = tuple(SCHEDULES)
 

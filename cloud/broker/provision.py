@@ -36,12 +36,12 @@ from cloud.config import (
     CONFIG_FILE,
     Settings,
     ensure_data_dir,
-    fsync_dir,
     load_settings,
     render_config,
 )
 from cloud.database import CloudDb
 from cloud.errors import StoreExists, UnknownStore
+from cloud.files import fsync_dir
 from cloud.stores.boxes import box_username
 from cloud.names import ID
 from sync.mqtt import BrokerUrl

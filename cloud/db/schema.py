@@ -781,6 +781,89 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
     CREATE INDEX automation_runs_by_trigger ON automation_runs (trigger_name, id);
     CREATE INDEX automation_runs_by_member ON automation_runs (member, id)
     """),
+    ("0025_events_partitioned", """
+    -- HQ storage that does not grow forever (docs/sync-protocol.md, "Storage at HQ"): every
+    -- event row gets the UTC day HQ received it (received_on, set by cloud/sync/apply.py);
+    -- the events_retention job archives and removes the days past the retention.
+    -- PostgreSQL: events is partitioned by RANGE (received_on), a partition a day made ahead
+    -- by the job; the old table becomes the partition of every day up to today (its rows
+    -- dated by their `at`), and a DEFAULT partition takes a day the job did not make.
+    -- A partitioned table's keys must hold the partition key: (store, epoch, seq) and
+    -- event_id stay unique within a day of receipt (exactly-once is stores.applied_seq).
+    POSTGRESQL ONLY ALTER TABLE events RENAME TO events_before;
+    -- its key is made again by the ATTACH below, with received_on
+    POSTGRESQL ONLY ALTER TABLE events_before DROP CONSTRAINT events_pkey;
+    POSTGRESQL ONLY ALTER TABLE events_before RENAME CONSTRAINT events_event_id_key
+        TO events_before_event_id_key;
+    POSTGRESQL ONLY ALTER TABLE events_before ADD COLUMN received_on DATE;
+    POSTGRESQL ONLY UPDATE events_before SET received_on = LEAST(
+        CASE WHEN at ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}' THEN CAST(substr(at, 1, 10) AS DATE) END,
+        CAST(now() AT TIME ZONE 'UTC' AS DATE));
+    POSTGRESQL ONLY UPDATE events_before SET received_on = CAST(now() AT TIME ZONE 'UTC' AS DATE)
+        WHERE received_on IS NULL;
+    POSTGRESQL ONLY ALTER TABLE events_before ALTER COLUMN received_on SET NOT NULL;
+    POSTGRESQL ONLY CREATE TABLE events (
+        LIKE events_before INCLUDING DEFAULTS,   -- its columns, received_on last
+        PRIMARY KEY (store, epoch, seq, received_on),
+        UNIQUE (event_id, received_on)
+    ) PARTITION BY RANGE (received_on);
+    POSTGRESQL ONLY ALTER TABLE events ATTACH PARTITION events_before
+        FOR VALUES FROM (MINVALUE) TO (CAST(now() AT TIME ZONE 'UTC' AS DATE) + 1);
+    POSTGRESQL ONLY CREATE TABLE events_default PARTITION OF events DEFAULT;
+    -- SQLite keeps its table (and its keys): the job deletes a past day in chunks
+    SQLITE ONLY ALTER TABLE events ADD COLUMN received_on TEXT;
+    SQLITE ONLY UPDATE events SET received_on = substr(at, 1, 10);
+    SQLITE ONLY CREATE INDEX events_by_received_on ON events (received_on);
+    -- what read raw events for all time reads a projection now: a table's area and seats
+    -- (a box's restore, cloud/stores/restore.py) and each store's day of probe.conversion
+    -- (the last of the day: its running totals, cloud/reports/flows_sql.py)
+    ALTER TABLE guest_tables ADD COLUMN area TEXT;
+    ALTER TABLE guest_tables ADD COLUMN seats INTEGER;
+    SQLITE ONLY UPDATE guest_tables SET
+        area = (SELECT json_extract(e.data, '$.area') FROM events e WHERE e.store =
+                guest_tables.store AND e.type = 'table.added' AND json_valid(e.data) AND
+                json_extract(e.data, '$.table') = guest_tables.table_id
+                AND json_type(e.data, '$.area') = 'text' ORDER BY e.epoch DESC, e.seq DESC LIMIT 1),
+        seats = (SELECT json_extract(e.data, '$.seats') FROM events e WHERE e.store =
+                 guest_tables.store AND e.type = 'table.added' AND json_valid(e.data) AND
+                 json_extract(e.data, '$.table') = guest_tables.table_id
+                 AND json_type(e.data, '$.seats') = 'integer'
+                 ORDER BY e.epoch DESC, e.seq DESC LIMIT 1);
+    POSTGRESQL ONLY UPDATE guest_tables g SET
+        area = CASE WHEN json_typeof(e.d -> 'area') = 'string' THEN e.d ->> 'area' END,
+        seats = CASE WHEN (e.d ->> 'seats') ~ '^[0-9]{1,6}$' THEN CAST(e.d ->> 'seats' AS INTEGER) END
+        FROM (SELECT DISTINCT ON (store, CAST(data AS json) ->> 'table') store,
+                     CAST(data AS json) ->> 'table' AS table_id, CAST(data AS json) AS d
+              FROM events WHERE type = 'table.added'
+              ORDER BY store, CAST(data AS json) ->> 'table', epoch DESC, seq DESC) e
+        WHERE g.store = e.store AND g.table_id = e.table_id;
+    CREATE TABLE probe_days (
+        store TEXT NOT NULL,
+        day TEXT NOT NULL,                       -- the store's local day of the totals
+        seq BIGINT NOT NULL,                     -- of the probe.conversion kept
+        data TEXT NOT NULL,                      -- its data
+        PRIMARY KEY (store, day)
+    );
+    SQLITE ONLY INSERT INTO probe_days(store, day, seq, data)
+        SELECT store, json_extract(data, '$.day'), seq, data FROM events
+        WHERE type = 'probe.conversion' AND json_valid(data)
+          AND json_type(data, '$.day') = 'text'
+          AND json_type(data, '$.pickup_visitors') = 'integer'
+          AND json_type(data, '$.converted') = 'integer'
+          AND json_extract(data, '$.pickup_visitors') > 0
+        ORDER BY store, seq
+        ON CONFLICT (store, day) DO UPDATE SET seq = excluded.seq, data = excluded.data
+        WHERE excluded.seq > probe_days.seq;
+    POSTGRESQL ONLY INSERT INTO probe_days(store, day, seq, data)
+        SELECT DISTINCT ON (store, CAST(data AS json) ->> 'day') store,
+               CAST(data AS json) ->> 'day', seq, data FROM events
+        WHERE type = 'probe.conversion'
+          AND json_typeof(CAST(data AS json) -> 'day') = 'string'
+          AND (CAST(data AS json) ->> 'pickup_visitors') ~ '^[0-9]{1,15}$'
+          AND (CAST(data AS json) ->> 'converted') ~ '^-{0,1}[0-9]{1,15}$'
+          AND CAST(CAST(data AS json) ->> 'pickup_visitors' AS BIGINT) > 0
+        ORDER BY store, CAST(data AS json) ->> 'day', seq DESC
+    """),
 )
 PG_ONLY: Final = "POSTGRESQL ONLY "
 SQLITE_ONLY: Final = "SQLITE ONLY "

@@ -105,11 +105,15 @@ def _table(db: Backend, store: str, data: dict[str, Any]) -> None:
     if not (isinstance(table, str) and isinstance(digest, str)):
         return
     name = data.get("name")
-    if isinstance(name, str):  # table.added
-        db.execute("INSERT INTO guest_tables(store, table_id, name, token_sha256) "
-                   "VALUES (?, ?, ?, ?) ON CONFLICT (store, table_id) DO UPDATE SET "
-                   "name = excluded.name, token_sha256 = excluded.token_sha256",
-                   (store, table, name[:40], digest))
+    if isinstance(name, str):  # table.added; area and seats for a box's restore
+        area, seats = data.get("area"), data.get("seats")
+        db.execute("INSERT INTO guest_tables(store, table_id, name, token_sha256, area, seats) "
+                   "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (store, table_id) DO UPDATE SET "
+                   "name = excluded.name, token_sha256 = excluded.token_sha256, "
+                   "area = excluded.area, seats = excluded.seats",
+                   (store, table, name[:40], digest, area[:40] if isinstance(area, str) else None,
+                    seats if isinstance(seats, int) and not isinstance(seats, bool)
+                    and 0 < seats < 1_000_000 else None))
     else:
         db.execute("UPDATE guest_tables SET token_sha256 = ? WHERE store = ? AND table_id = ?",
                    (digest, store, table))

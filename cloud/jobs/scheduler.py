@@ -20,7 +20,9 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Final
 
 from aiohttp import web
@@ -35,6 +37,7 @@ from cloud.db.runner import DbRunner
 from cloud.db.thread import DbThread
 from cloud.jobs.leader import Leadership, open_leadership
 from cloud.reports import channels
+from cloud.storage.retention import Retention
 from cloud.sync.link import CloudLink
 from common.clock import iso
 
@@ -51,10 +54,13 @@ class Analytics:
                  leadership: Leadership | None = None,
                  config: dict[str, dict[str, Any]] | None = None,
                  renew_s: float = automation.LEASE_TTL[1] / 4,
-                 commission_bp: dict[str, int] | None = None) -> None:
+                 commission_bp: dict[str, int] | None = None,
+                 storage: Retention | None = None, data_dir: Path | None = None) -> None:
         self.runner, self.link, self.leadership = runner, link, leadership
         self.config = config or {}  # {job: settings} of cloud.toml
         self.commission_bp = commission_bp or {}  # of the channel report
+        self.storage = storage or Retention()  # of the events_retention job
+        self.data_dir = data_dir  # where it archives (None: the job only makes partitions)
         self.renew_s = renew_s
         self.leading = leadership is None  # without one: a single process, always leads
         self.ran: list[tuple[str, str]] = []  # (job, scheduled time) this process ran
@@ -90,6 +96,16 @@ class Analytics:
         rows = await self.runner.call(CloudDb.refresh_channel_months, start, end, time.time(),
                                       self.commission_bp)
         return {"from": first, "to": last, "rows": rows}
+
+    async def retention(self) -> dict[str, Any]:
+        """The events_retention job (cloud/storage/retention.py): without a data dir to
+        archive to, it only makes partitions and prunes the change feed."""
+        today = datetime.now(UTC).date()
+        if self.data_dir is None:
+            rules = replace(self.storage, events_days=36500, conflicts_days=36500)
+            return dict(await self.runner.call(CloudDb.run_retention, Path("."), rules, today))
+        return dict(await self.runner.call(CloudDb.run_retention, self.data_dir, self.storage,
+                                           today))
 
     async def _push(self, cursors: dict[str, int]) -> int:
         return await self.link.push(cursors) if self.link is not None and cursors else 0
@@ -149,6 +165,8 @@ class Analytics:
                 result = await self.push_pairs()
             elif name == "channel_months":
                 result = await self.refresh_channel_months()
+            elif name == "events_retention":
+                result = await self.retention()
             else:
                 result = {"runs": len((await self.run_trigger(name))["runs"])}
             log.info("analytics job %s: %s", name, {k: v for k, v in result.items()
@@ -199,7 +217,8 @@ async def analytics_ctx(app: web.Application) -> AsyncIterator[None]:
         raise
     analytics = Analytics(runner, app[keys.LINK], leadership, settings.jobs,
                           renew_s=settings.scheduler_lease_ttl_s / 4,
-                          commission_bp=settings.platforms.commission_bp())
+                          commission_bp=settings.platforms.commission_bp(),
+                          storage=settings.storage, data_dir=settings.data_dir)
     app[keys.ANALYTICS] = analytics
     try:
         await analytics.start()

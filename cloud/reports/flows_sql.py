@@ -9,8 +9,7 @@ Cancelled orders count for nothing; a merged member counts as its survivor.
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
-from typing import Any
+from typing import Any, Final
 
 from cloud.db.backend import Backend
 
@@ -57,30 +56,46 @@ def on_hand(db: Backend, store: str) -> dict[str, int]:
         "SELECT sku, on_hand FROM stock WHERE store = ?", (store,)).fetchall()}
 
 
+HOOKED: Final = frozenset({"probe.conversion"})
+
+
+def _valid(data: Any) -> bool:
+    """A ``probe.conversion`` the report can use: a day, and counts with someone decided."""
+    if not isinstance(data, dict) or not isinstance(data.get("day"), str):
+        return False
+    decided, converted = data.get("pickup_visitors"), data.get("converted")
+    return (isinstance(decided, int) and isinstance(converted, int) and decided > 0
+            and not isinstance(decided, bool) and not isinstance(converted, bool))
+
+
+def on_events(db: Backend, store: str, events: list[dict[str, Any]]) -> None:
+    """In the apply of the store's batch: keep each day's last valid ``probe.conversion``
+    (its running totals) in ``probe_days``, so the report never reads raw events (they are
+    archived past the retention, cloud/sync/retention.py)."""
+    for event in events:
+        data = event["data"]
+        if event["type"] not in HOOKED or not _valid(data):
+            continue
+        db.execute("INSERT INTO probe_days(store, day, seq, data) VALUES (?, ?, ?, ?) "
+                   "ON CONFLICT (store, day) DO UPDATE SET seq = excluded.seq, "
+                   "data = excluded.data WHERE excluded.seq > probe_days.seq",
+                   (store, data["day"][:40], event["seq"],
+                    json.dumps(data, ensure_ascii=False, separators=(",", ":"))))
+
+
 def probe_conversions(db: Backend, first_day: str, after_day: str,
                       store: str | None) -> list[dict[str, Any]]:
     """Per store and day, the day's last ``probe.conversion`` (its running totals):
     ``[{store, day, pickup_visitors, converted, share_bp, window_s}]``."""
     where, params = (" AND store = ?", (store,)) if store else ("", ())
-    # an event's `at` is UTC and a store's day is local: read a day either side
-    rows = db.rows("SELECT store, seq, data FROM events WHERE type = 'probe.conversion' "
-                   f"AND at >= ? AND at < ?{where} ORDER BY store, seq",
-                   (_shift(first_day, -1), _shift(after_day, 1), *params))
-    last: dict[tuple[str, str], dict[str, Any]] = {}
+    rows = db.rows(f"SELECT store, day, data FROM probe_days WHERE day >= ? AND day < ?{where} "
+                   "ORDER BY store, day", (first_day, after_day, *params))
+    found = []
     for row in rows:
         data = json.loads(row["data"])
-        day = data.get("day")
-        if not isinstance(day, str) or not first_day <= day < after_day:
-            continue
-        decided, converted = data.get("pickup_visitors"), data.get("converted")
-        if not isinstance(decided, int) or not isinstance(converted, int) or decided <= 0:
-            continue
-        last[row["store"], day] = {
-            "store": row["store"], "day": day, "pickup_visitors": decided,
+        decided, converted = data["pickup_visitors"], data["converted"]
+        found.append({
+            "store": row["store"], "day": row["day"], "pickup_visitors": decided,
             "converted": converted, "share_bp": (2 * converted * 10_000 + decided) // (2 * decided),
-            "window_s": data.get("window_s")}
-    return [last[k] for k in sorted(last)]
-
-
-def _shift(day: str, days: int) -> str:
-    return (date.fromisoformat(day) + timedelta(days=days)).isoformat()
+            "window_s": data.get("window_s")})
+    return found

@@ -80,19 +80,14 @@ def _changes(db: Backend, store: str, tenant: str, head: int) -> list[dict[str, 
 
 
 def _tables(db: Backend, store: str) -> list[dict[str, Any]]:
-    """Each table as its ``table.added`` event described it (name, area, seats); never its
-    token: HQ keeps only the token's hash, the new box gives every table a new one."""
-    known = {r["table_id"]: r["name"] for r in db.rows(
-        "SELECT table_id, name FROM guest_tables WHERE store = ?", (store,))}
-    found: dict[str, dict[str, Any]] = {}
-    for r in db.rows("SELECT data FROM events WHERE store = ? AND type = 'table.added' "
-                     "ORDER BY epoch, seq", (store,)):
-        data = json.loads(r["data"])
-        if data.get("table") in known:
-            found[data["table"]] = {"id": data["table"], "name": known[data["table"]],
-                                    "area": data.get("area") or "",
-                                    "seats": data.get("seats") or 4}
-    return sorted(found.values(), key=lambda t: t["name"])
+    """Each table as its ``table.added`` event described it (name, area, seats, kept in
+    ``guest_tables``: the raw events are archived past the retention); never its token: HQ
+    keeps only the token's hash, the new box gives every table a new one."""
+    found = [{"id": r["table_id"], "name": r["name"], "area": r["area"] or "",
+              "seats": r["seats"] or 4}
+             for r in db.rows("SELECT table_id, name, area, seats FROM guest_tables "
+                              "WHERE store = ?", (store,))]
+    return sorted(found, key=lambda t: (t["name"], t["id"]))
 
 
 def _orders(db: Backend, store: str) -> dict[str, list[dict[str, Any]]]:

@@ -25,6 +25,7 @@ from cloud.guests import sql as guests
 from cloud.stores import sql as stores
 from cloud.members import leases
 from cloud.platforms import sql as platforms
+from cloud.reports import flows_sql as flows
 from cloud.reservations import sql as reservations
 from cloud.sync import forward
 from cloud.sync.project import Projection
@@ -34,8 +35,10 @@ LOCK_STORE: Final = ("SELECT tenant, applied_seq, epoch FROM stores WHERE store 
                      "{FOR_UPDATE}")
 LOCK_BOX: Final = ("SELECT applied_seq FROM store_boxes WHERE store = ? AND epoch = ?"
                    "{FOR_UPDATE}")
-INSERT_EVENT: Final = ("INSERT INTO events(store, epoch, seq, event_id, type, v, at, hlc, data) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+# received_on: the UTC day HQ stored the event, the partition key on PostgreSQL and the day
+# the events_retention job archives it by (cloud/sync/retention.py)
+INSERT_EVENT: Final = ("INSERT INTO events(store, epoch, seq, event_id, type, v, at, hlc, data, "
+                       "received_on) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 ADVANCE_BOX: Final = "UPDATE store_boxes SET applied_seq = ? WHERE store = ? AND epoch = ?"
 ADVANCE: Final = ("UPDATE stores SET applied_seq = ?, last_seen = ?, last_event_at = ? "
                   "WHERE store = ?")
@@ -49,9 +52,10 @@ class _Outcome(Exception):
         self.ack = ack
 
 
-def _event_row(store: str, epoch: int, event: dict[str, Any]) -> tuple[Any, ...]:
+def _event_row(store: str, epoch: int, event: dict[str, Any], day: str) -> tuple[Any, ...]:
     return (store, epoch, event["seq"], event["event_id"], event["type"], event["v"], event["at"],
-            event["hlc"], json.dumps(event["data"], ensure_ascii=False, separators=(",", ":")))
+            event["hlc"], json.dumps(event["data"], ensure_ascii=False, separators=(",", ":")),
+            day)
 
 
 def apply_batch(db: Backend, tenant: str, store: str, payload: bytes) -> Ack:
@@ -82,7 +86,7 @@ def apply_batch(db: Backend, tenant: str, store: str, payload: bytes) -> Ack:
                                    **answer))
             fresh = events[applied + 1 - first:]
             now = utc_now_iso()
-            db.insert_many(INSERT_EVENT, [_event_row(store, epoch, e) for e in fresh])
+            db.insert_many(INSERT_EVENT, [_event_row(store, epoch, e, now[:10]) for e in fresh])
             projection = Projection(store, now, superseded=old)
             for event in fresh:
                 projection.add(event)
@@ -93,6 +97,8 @@ def apply_batch(db: Backend, tenant: str, store: str, payload: bytes) -> Ack:
                 guests.on_events(db, store, fresh, now)
             if any(e["type"] in feedback.HOOKED for e in fresh):  # ratings on the LAN
                 feedback.on_events(db, store, fresh)
+            if any(e["type"] in flows.HOOKED for e in fresh):  # the probe's day totals
+                flows.on_events(db, store, fresh)
             booked: dict[str, int] = {}
             if any(e["type"] in reservations.HOOKED for e in fresh):  # bookings, leases, queue
                 booked = reservations.on_events(db, store, fresh, now)

@@ -104,7 +104,8 @@ async def test_the_scheduler_holds_every_job(hq: TestClient) -> None:  # noqa: F
     scheduler = hq.app[keys.ANALYTICS].scheduler
     assert scheduler.running
     assert {job.id for job in scheduler.get_jobs()} == {
-        "rfm", "reco_pairs", "birthday", "winback", "viewed_not_bought", "channel_months"}
+        "rfm", "reco_pairs", "birthday", "winback", "viewed_not_bought", "channel_months",
+        "events_retention"}
     analytics = hq.app[keys.ANALYTICS]
     assert analytics.leading  # the only process: it leads
     analytics._scheduled_time = lambda name: "2026-01-01T00:30:00.000Z"  # type: ignore
@@ -122,7 +123,8 @@ async def test_automation_settings_validated_stored_and_scheduled(
     analytics = hq.app[keys.ANALYTICS]
     status, found = await analyst.get("/api/v1/automation/settings")
     assert status == 200 and set(found) == {"rfm", "reco_pairs", "birthday", "winback",
-                                            "viewed_not_bought", "channel_months"}
+                                            "viewed_not_bought", "channel_months",
+                                            "events_retention"}
     assert found["winback"] == {"schedule": "5 2 * * *", "template": "auto-winback",
                                 "lapsed_days": 60, "overridden": []}
     assert found["rfm"] == {"schedule": "30 0 * * *", "overridden": []}
