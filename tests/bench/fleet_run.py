@@ -52,12 +52,21 @@ class FleetHq:
         time.sleep(1.0)  # the workers subscribe
 
     def stop(self) -> None:
-        for proc in self.workers:
-            proc.send_signal(signal.SIGTERM)
-        for proc in self.workers:
-            proc.wait(timeout=60)
+        """SIGTERM (HQ finishes the batches it holds); SIGKILL what has not stopped in 60 s
+        (an HQ far behind: a bench result, not a reason to leave processes behind)."""
+        procs = [*self.workers, *([self.hq.proc] if self.hq.proc is not None else [])]
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         self.workers = []
-        self.hq.stop_all()
+        self.hq.kill_broker(signal.SIGTERM)
 
     def restart_broker(self) -> None:
         self.hq.kill_broker(signal.SIGTERM)
