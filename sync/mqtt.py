@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 
+from sync.publisher import retrieve
+
 log = logging.getLogger(__name__)
 
 OnConnect = Callable[[], Coroutine[Any, Any, None]]
@@ -174,7 +176,7 @@ class MqttClient:
         future = self.publish_nowait(topic, payload)
         if future.done() and future.exception() is not None:
             raise ConnectionError(str(future.exception()))
-        future.add_done_callback(_retrieve)
+        future.add_done_callback(retrieve)
         return 0
 
     async def subscribe(self, topics: list[str], qos: int = 1) -> list[int]:
@@ -400,9 +402,3 @@ class MqttClient:
         future = self._subacks.pop(mid, None)
         if future is not None and not future.done():
             future.set_result([int(r.value) for r in reasons])
-
-
-def _retrieve(future: asyncio.Future[Any]) -> None:
-    """Done callback of a future nobody awaits: its exception counts as retrieved."""
-    if not future.cancelled():
-        future.exception()

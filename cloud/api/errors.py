@@ -12,19 +12,8 @@ from cloud import keys
 from cloud.db.runner import DbUnavailable
 from cloud.errors import StoreExists, UnknownStore, UserExists
 from common.http.errors import ApiError, Handler, error_middleware
-from common.ratewindow import RateWindow
 
 __all__ = ["ApiError", "MIDDLEWARES", "slow_down"]
-
-
-def slow_down(request: web.Request, window: RateWindow) -> None:
-    """Count a call of the request's address in ``window``: 429 ``slow_down`` with
-    ``Retry-After`` when it is over the limit."""
-    address, now = request.remote or "?", time.monotonic()
-    if not window.allow(address, now):
-        wait = window.retry_after(address, now)
-        raise ApiError(429, "slow_down", {"retry_after_s": wait},
-                       headers={"Retry-After": str(wait)})
 
 
 @web.middleware

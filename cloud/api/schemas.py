@@ -120,6 +120,11 @@ def query_day(request: web.Request, name: str) -> str:
         raise ApiError(400, "bad_query", {name: "YYYY-MM-DD"}) from None
 
 
+# the query of a report over days and stores (read with query_days and query_stores)
+DAYS_AND_STORES: Final[dict[str, Any]] = {
+    "from": {"type": "string"}, "to": {"type": "string"}, "stores": {"type": "string"}}
+
+
 def query_days(request: web.Request) -> tuple[str, str]:
     """``?from=&to=`` days, ``to`` on or after ``from``."""
     since, until = query_day(request, "from"), query_day(request, "to")

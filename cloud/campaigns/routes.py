@@ -15,11 +15,12 @@ from qrcode.image.pil import PilImage
 from aiohttp import web
 
 from cloud import keys
-from cloud.api.errors import ApiError, slow_down
+from cloud.api.errors import ApiError
 from cloud.api.schemas import query_days, read_body
 from cloud.campaigns.ops import CampaignOps
 from cloud.campaigns.schemas import CAMPAIGN, CAMPAIGN_ID, SOURCES, VISIT
 from cloud.campaigns.sql import Refused
+from common.http.errors import slow_down
 from common.http.routes import Route
 from common.pages import FEEDBACK_HEADERS
 from common.ratewindow import RateWindow

@@ -10,13 +10,14 @@ from typing import Any, Final
 from aiohttp import web
 
 from cloud import keys
-from cloud.api.errors import ApiError, slow_down
-from cloud.api.schemas import query_days, query_stores, read_body
+from cloud.api.errors import ApiError
+from cloud.api.schemas import DAYS_AND_STORES, query_days, query_stores, read_body
 from cloud.feedback.ops import FeedbackOps
 from cloud.feedback.sql import Refused
 from cloud.members.rule_routes import rule_handlers
 from common.consent import CONSENTS
 from common.feedback import FEEDBACK, check_token, parse_token
+from common.http.errors import slow_down
 from common.http.routes import Route
 from common.pages import feedback_page
 from common.ratewindow import RateWindow
@@ -125,6 +126,5 @@ FEEDBACK_ROUTES: tuple[Route, ...] = (  # the rule's path before the token's
     Route("GET", "/api/v1/reports/nps", nps_report,
           "NPS by store, day part and dish, the dishes that drag it down, the latest comments "
           "(?from=&to= shop-local days, ?stores=)",
-          query={"from": {"type": "string"}, "to": {"type": "string"},
-                 "stores": {"type": "string"}}, errors=(400,)),
+          query=DAYS_AND_STORES, errors=(400,)),
 )

@@ -26,6 +26,7 @@ from cloud.guests.sql import Refused
 from cloud.api.schemas import IDEMPOTENCY, IDEMPOTENCY_KEY, idempotency_key
 from cloud.names import ID
 from common.http.body import canonical_json, read_body
+from common.http.errors import too_many
 from common.http.routes import Route
 from common.ratewindow import RateWindow
 from common.schemas import GUEST_ORDER, TABLE_TOKEN
@@ -48,10 +49,6 @@ class RelayLimits:
 LIMITS: web.AppKey[RelayLimits] = web.AppKey("guest_relay_limits")
 
 
-def _slow_down(window: RateWindow, key: str) -> ApiError:
-    wait = window.retry_after(key, time.monotonic())
-    return ApiError(429, "slow_down", {"retry_after_s": wait}, headers={"Retry-After": str(wait)})
-
 
 async def _table(request: web.Request) -> tuple[str, str, str, dict[str, Any]]:
     """(store, token, its SHA-256, the table) of the path; 404 ``unknown_table`` otherwise."""
@@ -63,7 +60,7 @@ async def _table(request: web.Request) -> tuple[str, str, str, dict[str, Any]]:
     if table is None:
         limits, address = request.app[LIMITS], request.remote or "?"
         if not limits.unknown.allow(address, time.monotonic()):
-            raise _slow_down(limits.unknown, address)
+            raise too_many(limits.unknown, address)
         raise ApiError(404, "unknown_table", None)
     return store, token, digest, table
 
@@ -83,7 +80,7 @@ async def place_order(request: web.Request) -> web.Response:
     body = await read_body(request, GUEST_ORDER)
     limits = request.app[LIMITS]
     if not limits.orders.allow(f"{store}/{digest}", time.monotonic()):
-        raise _slow_down(limits.orders, f"{store}/{digest}")
+        raise too_many(limits.orders, f"{store}/{digest}")
     db = request.app[keys.DB]
     body_hash = hashlib.sha256(canonical_json(body)).hexdigest()
     try:

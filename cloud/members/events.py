@@ -102,8 +102,8 @@ def project(db: Backend, store: str, events: list[dict[str, Any]], now: str,
     reward = referrals.rule(db) if any(e["type"] in _ORDERS for e in events) else None
     for event in events:
         if event["type"] == ORDER_PLACED:
-            _order(ctx, rules, event["data"].get("order"))
             order = event["data"].get("order")
+            _order(ctx, rules, order)
             if isinstance(order, dict):
                 referrals.order_paid(ctx, reward, order.get("id"), placed=order)
             continue

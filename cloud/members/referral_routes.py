@@ -10,11 +10,12 @@ from typing import Any, Final
 from aiohttp import web
 
 from cloud import keys
-from cloud.api.errors import ApiError, slow_down
-from cloud.api.schemas import query_days, query_stores
+from cloud.api.errors import ApiError
+from cloud.api.schemas import DAYS_AND_STORES, query_days, query_stores
 from cloud.members.rule_routes import rule_handlers
 from cloud.members.referrals import ReferralOps
 from cloud.members.schemas import path_member
+from common.http.errors import slow_down
 from common.http.routes import Route
 from common.pages import FEEDBACK_HEADERS
 from common.ratewindow import RateWindow
@@ -88,6 +89,5 @@ REFERRAL_ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/reports/referrals", referral_report,
           "Referrals by the store where the referee joined: joined, pending, rewarded, "
           "refused and why (?from=&to= UTC days, ?stores=)",
-          query={"from": {"type": "string"}, "to": {"type": "string"},
-                 "stores": {"type": "string"}}, errors=(400,)),
+          query=DAYS_AND_STORES, errors=(400,)),
 )

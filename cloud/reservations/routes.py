@@ -14,7 +14,8 @@ from aiohttp import web
 
 from cloud import keys
 from cloud.api.errors import ApiError
-from cloud.api.schemas import IDEMPOTENCY, idempotency_key, path_id, query_stores, read_body
+from cloud.api.schemas import (DAYS_AND_STORES, IDEMPOTENCY, idempotency_key, path_id,
+                               query_stores, read_body)
 from cloud.reservations.ops import ReservationOps
 from cloud.reservations.sql import Refused
 from common.http.body import canonical_json
@@ -133,8 +134,7 @@ RESERVATION_ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/reports/reservations", report,
           "Bookings by store and day, no-show rate by store and source, average wait and "
           "the error of its estimate by store and queue (?from=&to= shop-local days, ?stores=)",
-          query={"from": {"type": "string"}, "to": {"type": "string"},
-                 "stores": {"type": "string"}}, errors=(400,)),
+          query=DAYS_AND_STORES, errors=(400,)),
     Route("GET", "/api/v1/reports/dining-scenes", scenes,
           "Members by the dining scene they book most, or one member's bookings by scene "
           "(?member=)", query={"member": {"type": "string"}}, errors=(400,)),

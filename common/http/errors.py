@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from common.errors import DomainError, StorageError
+from common.ratewindow import RateWindow
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -29,6 +30,19 @@ class ApiError(Exception):
                  headers: dict[str, str] | None = None) -> None:
         super().__init__(code)
         self.status, self.code, self.detail, self.headers = status, code, detail, headers
+
+
+def too_many(window: RateWindow, key: str) -> ApiError:
+    """The 429 ``slow_down`` for ``key``, over its limit in ``window``, with ``Retry-After``."""
+    wait = window.retry_after(key, time.monotonic())
+    return ApiError(429, "slow_down", {"retry_after_s": wait}, headers={"Retry-After": str(wait)})
+
+
+def slow_down(request: web.Request, window: RateWindow) -> None:
+    """Count a call of the request's address in ``window``; 429 when it is over the limit."""
+    address = request.remote or "?"
+    if not window.allow(address, time.monotonic()):
+        raise too_many(window, address)
 
 
 def error_response(status: int, code: str, detail: Any = None,

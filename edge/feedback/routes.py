@@ -4,7 +4,6 @@ credential, checked with the tenant's key; rate-limited per client address."""
 
 from __future__ import annotations
 
-import time
 from typing import Any, Final
 
 from aiohttp import web
@@ -12,7 +11,7 @@ from aiohttp import web
 from common.consent import CONSENTS
 from common.feedback import FEEDBACK, check_token, make_token
 from common.http.body import json_response, read_body
-from common.http.errors import ApiError
+from common.http.errors import ApiError, slow_down
 from common.pages import feedback_page
 from common.ratewindow import RateWindow
 
@@ -36,11 +35,7 @@ def feedback_url(app: web.Application, order_id: str) -> str | None:
 
 def _order_id(request: web.Request) -> str:
     """The order id of a genuine token of this store; 404 ``unknown_order`` otherwise."""
-    window, address = request.app[LIMITS], request.remote or "?"
-    if not window.allow(address, time.monotonic()):
-        wait = window.retry_after(address, time.monotonic())
-        raise ApiError(429, "slow_down", {"retry_after_s": wait},
-                       headers={"Retry-After": str(wait)})
+    slow_down(request, request.app[LIMITS])
     settings = request.app[keys.SETTINGS]
     key = load_key(settings.data_dir)
     found = check_token(key, request.match_info["token"]) if key is not None else None

@@ -19,7 +19,7 @@ from aiohttp import web
 from common.clock import utc_now
 from common.errors import NotFound
 from common.http.body import canonical_json, json_response, read_body
-from common.http.errors import ApiError
+from common.http.errors import ApiError, too_many
 from common.ratewindow import RateWindow
 from common.schemas import GUEST_ORDER
 
@@ -56,11 +56,6 @@ class GuestLimits:
                    RateWindow(settings.max_calls_per_min))
 
 
-def _slow_down(window: RateWindow, key: str) -> ApiError:
-    wait = window.retry_after(key, time.monotonic())
-    return ApiError(429, "slow_down", {"retry_after_s": wait},
-                    headers={"Retry-After": str(wait)})
-
 
 def _token(request: web.Request) -> str:
     """The path's token if it has a token's shape, else 404 (counted like an unknown one)."""
@@ -76,7 +71,7 @@ def _unknown(request: web.Request) -> ApiError | NotFound:
     limits = request.app[keys.GUEST_LIMITS]
     address = request.remote or "?"
     if not limits.unknown.allow(address, time.monotonic()):
-        return _slow_down(limits.unknown, address)
+        return too_many(limits.unknown, address)
     return NotFound("unknown_table", None)
 
 
@@ -123,7 +118,7 @@ async def place_order(request: web.Request) -> web.Response:
     app = request.app
     limits = app[keys.GUEST_LIMITS]  # well-formed orders count (a retry too): a flood of them
     if not limits.orders.allow(token, time.monotonic()):  # a token is a table
-        raise _slow_down(limits.orders, token)
+        raise too_many(limits.orders, token)
     digest = hashlib.sha256(canonical_json(body)).hexdigest()
     settings = app[keys.SETTINGS]
     try:
@@ -149,7 +144,7 @@ async def call(request: web.Request) -> web.Response:
     table = await _table(request)
     limits = request.app[keys.GUEST_LIMITS]
     if not limits.calls.allow(table["id"], time.monotonic()):
-        raise _slow_down(limits.calls, table["id"])
+        raise too_many(limits.calls, table["id"])
     body = await read_body(request, GUEST_CALL)
     made = await request.app[keys.DB].write(sql.add_call, table["id"], body["kind"])
     return json_response({"id": made["id"], "kind": made["kind"], "at": made["at"]}, status=202)

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from common.errors import NotFound
 from common.http.body import json_response, read_body
-from common.http.errors import ApiError
+from common.http.errors import ApiError, too_many
 from common.ratewindow import RateWindow
 
 from edge import keys
@@ -39,17 +39,12 @@ class WaitlistLimits:
         default_factory=lambda: RateWindow(rules.UNKNOWN_TOKENS_PER_MIN))
 
 
-def _slow_down(window: RateWindow, key: str) -> ApiError:
-    wait = window.retry_after(key, time.monotonic())
-    return ApiError(429, "slow_down", {"retry_after_s": wait},
-                    headers={"Retry-After": str(wait)})
-
 
 def _unknown(request: web.Request) -> ApiError | NotFound:
     limits = request.app[keys.WAITLIST_LIMITS]
     address = request.remote or "?"
     if not limits.unknown.allow(address, time.monotonic()):
-        return _slow_down(limits.unknown, address)
+        return too_many(limits.unknown, address)
     return NotFound("unknown_ticket", None)
 
 
@@ -68,7 +63,7 @@ async def take(request: web.Request) -> web.Response:
     limits = request.app[keys.WAITLIST_LIMITS]
     address = request.remote or "?"
     if not limits.tickets.allow(address, time.monotonic()):
-        raise _slow_down(limits.tickets, address)
+        raise too_many(limits.tickets, address)
     body = await read_body(request, ISSUE)
     ticket = await request.app[keys.DB].write(sql.issue, body["party"], phone_of(body),
                                               "guest", today(request))

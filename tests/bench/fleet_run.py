@@ -139,7 +139,6 @@ def run_fleet(hq: FleetHq, steps: list[dict[str, Any]],
                     message["processes"] = {
                         k: {"cpu_share": (now[k]["cpu_s"] - window[1][k]["cpu_s"]) / elapsed,
                             "rss_mb": now[k]["rss_mb"]} for k in now}
-                    message["fleet_cpu_share"] = None
                 results[name] = message
             if time.monotonic() > deadline:
                 raise TimeoutError(f"fleet run over {timeout_s} s")
