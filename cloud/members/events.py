@@ -88,18 +88,32 @@ _ORDERS: Final = (ORDER_PLACED, ORDER_PAID)  # need no member lock
 
 
 def project(db: Backend, store: str, events: list[dict[str, Any]], now: str,
-            superseded: bool = False) -> None:
+            superseded: bool = False, *, tenant: str | None = None,
+            shared: dict[str, Any] | None = None) -> None:
     """Project ``events`` (member types and ``order.placed``) of ``store``'s batch
-    (``superseded``: from a box that was replaced)."""
-    (tenant,) = db.execute("SELECT tenant FROM stores WHERE store = ?", (store,)).fetchone()
+    (``superseded``: from a box that was replaced). ``tenant``: the store's, when the caller
+    has read it; ``shared``: a dict the batches applied in one transaction share, to read
+    the store's coupon rules and the referral rule once for all of them."""
+    if tenant is None:
+        (tenant,) = db.execute("SELECT tenant FROM stores WHERE store = ?", (store,)).fetchone()
+    shared = {} if shared is None else shared
     ctx = Ctx(db, tenant, store, now, superseded)
     orders = [e["data"].get("order") for e in events if e["type"] == ORDER_PLACED]
     orders = [o for o in orders if isinstance(o, dict)]
     if any(e["type"] not in _ORDERS for e in events) or any(
             isinstance(o.get("member"), str) for o in orders):
         members.lock_tenant(db, tenant)
-    rules = coupons.campaign_rules(db, store) if orders else []
-    reward = referrals.rule(db) if any(e["type"] in _ORDERS for e in events) else None
+    rules: list[dict[str, Any]] = []
+    if orders:
+        key = f"rules:{store}"
+        if key not in shared:
+            shared[key] = coupons.campaign_rules(db, store)
+        rules = shared[key]
+    reward = None
+    if any(e["type"] in _ORDERS for e in events):
+        if "reward" not in shared:
+            shared["reward"] = referrals.rule(db)
+        reward = shared["reward"]
     for event in events:
         if event["type"] == ORDER_PLACED:
             order = event["data"].get("order")

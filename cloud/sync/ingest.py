@@ -1,9 +1,12 @@
 """``Ingest``: the cloud's consumer of ``…/up`` batches and ``…/state`` births and deaths.
 
-Each batch is applied on the Ingest's own database thread (``SyncOps.apply_batch``, one
-transaction); a gap is retried a few times after a short wait, since another worker may be
-applying the batch before, then answered with ``resend_from``. The ack is published only
-after the commit. Bad topics and payloads are counted and dropped, never raised.
+Everything goes to the Ingest's own database thread in the order it arrived. Batches that
+arrive while that thread is busy wait, and go together as one group: one transaction, one
+commit for all of them (``SyncOps.apply_batches``: group commit). An idle HQ applies each
+batch at once; a busy one applies many stores' small batches for the cost of one. A gap
+is retried a few times after a short wait, since another worker may be applying the batch
+before, then answered with ``resend_from``. The ack is published only after the commit.
+Bad topics and payloads are counted and dropped, never raised.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from cloud.db.thread import DbThread
@@ -26,11 +31,35 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Publish = Callable[[str, bytes], Awaitable[int]]
+# a group of batches applied in one transaction: at most this many, of at most this many bytes
+GROUP_BATCHES: Final = 200
+GROUP_BYTES: Final = 2_000_000
 COUNTERS: Final = (
-    "events_applied", "batches_applied", "duplicates", "gaps", "gap_retries", "rejected",
+    "events_applied", "batches_applied", "groups", "grouped_batches", "group_fallbacks",
+    "duplicates", "gaps", "gap_retries", "rejected",
     "invalid_topic", "db_errors", "acks_sent", "acks_failed",
     "births", "deaths", "states_ignored",
 )
+
+
+@dataclass
+class _Job:
+    """Work for the database thread: an ``up`` batch (``batch``) or a call (``fn``)."""
+
+    future: asyncio.Future[Any]
+    batch: tuple[str, str, bytes] | None = None
+    fn: Callable[..., Any] | None = None
+    args: tuple[Any, ...] = field(default=())
+    pushed: asyncio.Task[int] | None = None  # the feed push of the batch's group, if any
+
+    def settle(self, result: Any = None, error: BaseException | None = None) -> None:
+        if self.future.done():  # its waiter was cancelled
+            return
+        if error is not None:
+            self.future.set_exception(error)
+            self.future.exception()  # retrieved: the waiter may be gone
+        else:
+            self.future.set_result(result)
 
 
 class Ingest:
@@ -43,6 +72,8 @@ class Ingest:
         self._thread = DbThread("cloud-ingest")
         self._tasks: set[asyncio.Task[object]] = set()
         self._applied: dict[str, asyncio.Event] = {}  # store -> set at its next applied batch
+        self._jobs: deque[_Job] = deque()  # for the database thread, in arrival order
+        self._runner: asyncio.Task[None] | None = None  # takes them, while there are any
 
     def dispatch(self, topic: str, payload: bytes, retained: bool = False
                  ) -> asyncio.Task[object] | None:
@@ -65,8 +96,10 @@ class Ingest:
     async def on_db_thread(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` on the ingest's database thread, after the messages taken so far
         (their tasks have queued their calls there already); raises what it raises."""
-        await asyncio.sleep(0)  # let the tasks of messages taken so far queue their calls
-        return await self._thread.call(fn, *args)
+        await asyncio.sleep(0)  # let the tasks of messages taken so far queue their jobs
+        result: T = await self._submit(_Job(asyncio.get_running_loop().create_future(),
+                                            fn=fn, args=args))
+        return result
 
     async def applied(self, store: str, timeout: float) -> bool:
         """Wait until this process applies a batch of ``store`` (True) or ``timeout`` passes
@@ -84,6 +117,8 @@ class Ingest:
         """Wait for the messages being handled, then end the database thread."""
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._runner is not None:
+            await asyncio.gather(self._runner, return_exceptions=True)
         await self._thread.close()
 
     async def handle(self, topic: str, payload: bytes) -> Ack | None:
@@ -91,22 +126,84 @@ class Ingest:
         parsed = self._parse(topic, "up")
         if parsed is None:
             return None
-        ack = await self._call(self.db.apply_batch, parsed, payload)
+        job = await self._apply(parsed, payload)
         for _ in range(self.gap_retries):
-            if ack is None or ack.kind != "gap":
+            if job.future.exception() is not None or job.future.result().kind != "gap":
                 break
             self.counters["gap_retries"] += 1
             await asyncio.sleep(self.gap_wait_s)
-            ack = await self._call(self.db.apply_batch, parsed, payload)
-        if ack is None:  # the database failed: no ack, the edge resends
+            job = await self._apply(parsed, payload)
+        if job.future.exception() is not None:  # the database failed: no ack, the edge resends
             return None
+        ack: Ack = job.future.result()
         self._count(ack)
         if ack.kind == "applied" and (woken := self._applied.pop(parsed.store, None)):
             woken.set()
         await self._send_ack(parsed.tenant, parsed.store, ack)
-        if ack.feed and self.feed is not None:  # member changes the batch sent to stores
-            await self.feed.push(ack.feed)
+        if job.pushed is not None:  # member changes its group sent to stores
+            await asyncio.shield(job.pushed)
         return ack
+
+    async def _apply(self, parsed: topics.Topic, payload: bytes) -> _Job:
+        """The batch applied with the others waiting then: its job, done (its future holds
+        the ack, or the database's error, logged and counted already)."""
+        job = _Job(asyncio.get_running_loop().create_future(),
+                   batch=(parsed.tenant, parsed.store, payload))
+        await asyncio.wait([self._submit(job)])
+        return job
+
+    def _submit(self, job: _Job) -> asyncio.Future[Any]:
+        self._jobs.append(job)
+        if self._runner is None or self._runner.done():
+            self._runner = asyncio.get_running_loop().create_task(self._run(),
+                                                                  name="ingest-db")
+        return job.future
+
+    async def _run(self) -> None:
+        """Hand the jobs to the database thread: a call alone, consecutive batches as a group
+        (what arrived while the previous group was being applied)."""
+        while self._jobs:
+            if self._jobs[0].batch is None:
+                job = self._jobs.popleft()
+                assert job.fn is not None
+                try:
+                    job.settle(await self._thread.call(job.fn, *job.args))
+                except Exception as exc:
+                    job.settle(error=exc)
+                continue
+            group: list[_Job] = []
+            size = 0
+            while (self._jobs and self._jobs[0].batch is not None
+                   and len(group) < GROUP_BATCHES and size < GROUP_BYTES):
+                group.append(self._jobs.popleft())
+                size += len(group[-1].batch[2])  # type: ignore[index]
+            await self._run_group(group)
+
+    async def _run_group(self, group: list[_Job]) -> None:
+        batches = [job.batch for job in group if job.batch is not None]
+        try:
+            acks, feed, grouped = await self._thread.call(self.db.apply_batches, batches)
+        except Exception as exc:
+            log.exception("applying %d batches failed (%s ...)", len(batches),
+                          ", ".join(b[1] for b in batches[:5]))
+            self.counters["db_errors"] += len(batches)
+            for job in group:
+                job.settle(error=exc)
+            return
+        if grouped:
+            self.counters["groups"] += 1
+            self.counters["grouped_batches"] += len(batches)
+        elif len(batches) > 1:
+            self.counters["group_fallbacks"] += 1
+        pushed = None
+        if feed and self.feed is not None:  # member changes the batches sent to stores
+            pushed = asyncio.get_running_loop().create_task(self.feed.push(feed),
+                                                            name="ingest-feed")
+            self._tasks.add(pushed)
+            pushed.add_done_callback(self._tasks.discard)
+        for job, ack in zip(group, acks, strict=True):
+            job.pushed = pushed
+            job.settle(ack)
 
     def _parse(self, topic: str, kind: str) -> topics.Topic | None:
         parsed = topics.parse(topic)
@@ -117,9 +214,13 @@ class Ingest:
 
     async def _call(self, fn: Callable[[str, str, bytes], T], parsed: topics.Topic,
                     payload: bytes) -> T | None:
-        """``fn(tenant, store, payload)`` on the database thread; None if it raised."""
+        """``fn(tenant, store, payload)`` on the database thread, in turn with the batches
+        taken before it; None if it raised."""
         try:
-            return await self._thread.call(fn, parsed.tenant, parsed.store, payload)
+            result: T = await self._submit(_Job(asyncio.get_running_loop().create_future(),
+                                                fn=fn, args=(parsed.tenant, parsed.store,
+                                                             payload)))
+            return result
         except Exception:
             log.exception("%s of %s failed", getattr(fn, "__name__", fn), parsed.store)
             self.counters["db_errors"] += 1

@@ -26,6 +26,21 @@ class SyncOps:
                 return ack
             return dataclasses.replace(ack, feed=_merged(fanout.drain(self._db), ack.feed))
 
+    def apply_batches(self, batches: list[tuple[str, str, bytes]]
+                      ) -> tuple[list[Ack], dict[str, int], bool]:
+        """Apply several ``(tenant, store, payload)`` batches in one transaction where it can
+        (``apply.apply_batches``); their answers (``feed`` left out), the feed cursors to
+        push for all of them, and whether they went as one group."""
+        with self._lock:
+            acks, grouped = apply.apply_batches(self._db, batches)
+            forwarded: dict[str, int] = {}
+            for ack in acks:
+                forwarded = _merged(forwarded, ack.feed)
+            if not any(ack.kind == "applied" for ack in acks):
+                return acks, forwarded, grouped
+            feed = _merged(fanout.drain(self._db), forwarded)
+            return [dataclasses.replace(a, feed={}) if a.feed else a for a in acks], feed, grouped
+
     def record_state(self, tenant: str, store: str, payload: bytes,
                      retained: bool = False) -> StateResult:
         """A birth or death; ``retained``: from the broker's retained store, not live."""

@@ -104,8 +104,9 @@ class Projection:
                       "type": event["type"], "error": str(exc)}
             self.conflicts.append((self.store, "invalid_event", _json(detail), self.now))
 
-    def write(self, db: Backend) -> None:
-        rows: dict[str, list[Any]] = {
+    def rows(self) -> dict[str, list[Any]]:
+        """The rows of each of ``STATEMENTS``."""
+        return {
             "orders": list(self.orders.values()),
             "lines": self.lines,
             "status": list(self.status.values()),
@@ -115,13 +116,19 @@ class Projection:
             "quotas": list(self.quotas.values()),
             "conflicts": self.conflicts,
         }
-        for name, sql in STATEMENTS.items():
-            if sql.startswith("INSERT"):
-                db.insert_many(sql, rows[name])
-            else:
-                db.executemany(sql, rows[name])
+
+    def write(self, db: Backend) -> None:
+        write_all(db, [self])
+        self.project_members(db)
+
+    def project_members(self, db: Backend, tenant: str | None = None,
+                        shared: dict[str, Any] | None = None) -> None:
+        """The member events (``DEFERRED``), after every projection's rows are written;
+        ``tenant`` and ``shared``: what the caller knows and what batches applied together
+        may share (member_events.project)."""
         if self.deferred:
-            member_events.project(db, self.store, self.deferred, self.now, self.superseded)
+            member_events.project(db, self.store, self.deferred, self.now, self.superseded,
+                                  tenant=tenant, shared=shared)
 
     # -- one method per event type -------------------------------------------
     def order_placed(self, seq: int, data: dict[str, Any]) -> None:
@@ -202,3 +209,17 @@ PROJECTORS: Final[dict[str, Callable[[Projection, int, dict[str, Any]], None]]] 
     "catalog.item_changed": Projection.catalog_item_changed,
     "inventory.quotas_changed": Projection.quotas_changed,
 }
+
+
+def write_all(db: Backend, projections: list[Projection]) -> None:
+    """One statement a table for the rows of all ``projections`` (of distinct stores: an
+    upsert statement must not meet the same key twice), in the order of ``STATEMENTS``."""
+    merged: dict[str, list[Any]] = {name: [] for name in STATEMENTS}
+    for projection in projections:
+        for name, rows in projection.rows().items():
+            merged[name] += rows
+    for name, sql in STATEMENTS.items():
+        if sql.startswith("INSERT"):
+            db.insert_many(sql, merged[name])
+        else:
+            db.executemany(sql, merged[name])

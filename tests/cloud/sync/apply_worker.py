@@ -47,6 +47,29 @@ def apply_all(db: CloudDb, batches: list[Batch], timeout: float = 120) -> dict[s
     return dict(counts)
 
 
+def apply_groups(db: CloudDb, batches: list[Batch], size: int, timeout: float = 120
+                 ) -> dict[str, int]:
+    """Like ``apply_all``, ``size`` batches a transaction (``CloudDb.apply_batches``); a
+    batch answered ``gap`` goes again with the next group."""
+    counts: Counter[str] = Counter()
+    deadline = time.monotonic() + timeout
+    todo = list(batches)
+    while todo:
+        group, todo = todo[:size], todo[size:]
+        acks, _, grouped = db.apply_batches(group)
+        counts["groups"] += grouped
+        retry = [batch for batch, ack in zip(group, acks, strict=True) if ack.kind == "gap"]
+        if retry and time.monotonic() < deadline:
+            counts["gap_retries"] += len(retry)
+            todo = retry + todo
+            time.sleep(0.002)
+        for ack in acks:
+            if ack.kind != "gap" or time.monotonic() >= deadline:
+                counts[ack.kind] += 1
+                counts["events_applied"] += ack.events_applied
+    return dict(counts)
+
+
 def main() -> None:
     url, path = sys.argv[1], Path(sys.argv[2])
     batches = read_batches(path)

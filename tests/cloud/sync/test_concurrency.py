@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -67,19 +68,18 @@ def provisioned(url: str) -> CloudDb:
     return db
 
 
-@pytest.mark.parametrize("plan", sorted(PLANS))
-def test_two_threads_with_their_own_connections(db_url: str, plan: str) -> None:
-    sims = make_sims()
-    plan_a, plan_b = PLANS[plan](sims)
+def in_two_threads(db_url: str, sims: dict[str, EdgeSim], todo: tuple[list[Batch], list[Batch]],
+                   apply: Callable[[CloudDb, list[Batch]], dict[str, int]]
+                   ) -> list[dict[str, int]]:
+    """``apply(worker's CloudDb, its batches)`` in two threads at once, then ``check``."""
     db = provisioned(db_url)
     workers = [CloudDb.open(db_url), CloudDb.open(db_url)]
     outcomes: list[dict[str, int]] = [{}, {}]
 
-    def run(n: int, todo: list[Batch]) -> None:
-        outcomes[n] = apply_all(workers[n], todo, timeout=60)
+    def run(n: int) -> None:
+        outcomes[n] = apply(workers[n], todo[n])
 
-    threads = [threading.Thread(target=run, args=(n, todo)) for n, todo in
-               enumerate((plan_a, plan_b))]
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(2)]
     try:
         for thread in threads:
             thread.start()
@@ -90,6 +90,14 @@ def test_two_threads_with_their_own_connections(db_url: str, plan: str) -> None:
         for worker in workers:
             worker.close()
         db.close()
+    return outcomes
+
+
+@pytest.mark.parametrize("plan", sorted(PLANS))
+def test_two_threads_with_their_own_connections(db_url: str, plan: str) -> None:
+    sims = make_sims()
+    in_two_threads(db_url, sims, PLANS[plan](sims),
+                   lambda db, todo: apply_all(db, todo, timeout=60))
 
 
 @pytest.mark.parametrize("plan", sorted(PLANS))
