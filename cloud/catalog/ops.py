@@ -8,7 +8,7 @@ import threading
 from typing import Any
 
 from cloud.db.backend import Backend
-from cloud.feed import changes
+from cloud.feed import changes, fanout
 
 
 def hq_catalog(db: Backend) -> list[dict[str, Any]]:
@@ -27,15 +27,21 @@ class CatalogOps:
         sku = item.get("sku")
         if not isinstance(sku, str) or not sku:
             raise ValueError("a catalog item needs a sku")
-        with self._lock, self._db.write():
-            return changes.append_to_stores(self._db, stores, "catalog.item", sku, dict(item))
+        with self._lock:
+            with self._db.write():
+                cursors = changes.append_to_stores(self._db, stores, "catalog.item", sku,
+                                                   dict(item))
+            return changes.merged(cursors, fanout.drain(self._db))  # every store: queued
 
     def put_quotas(self, sku: str, quotas: dict[str, int | None],
                    stores: list[str] | None = None) -> dict[str, int]:
         """Send ``inventory.quotas`` for ``sku`` to ``stores`` (None: all); {store: cursor}."""
         data = {"sku": sku, "quotas": dict(quotas)}
-        with self._lock, self._db.write():
-            return changes.append_to_stores(self._db, stores, "inventory.quotas", sku, data)
+        with self._lock:
+            with self._db.write():
+                cursors = changes.append_to_stores(self._db, stores, "inventory.quotas", sku,
+                                                   data)
+            return changes.merged(cursors, fanout.drain(self._db))
 
     def stocktake(self, store: str, sku: str, counted: int) -> int:
         """Send ``stock.adjust`` (counted − the cloud's on_hand); the change's cursor."""

@@ -864,6 +864,10 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
           AND CAST(CAST(data AS json) ->> 'pickup_visitors' AS BIGINT) > 0
         ORDER BY store, CAST(data AS json) ->> 'day', seq DESC
     """),
+    ("0026_fanout_chunks", """
+    -- drained in chunks of stores (cloud/feed/fanout.py): stores <= it have the change
+    ALTER TABLE fanout ADD COLUMN done_until TEXT;
+    """),
 )
 PG_ONLY: Final = "POSTGRESQL ONLY "
 SQLITE_ONLY: Final = "SQLITE ONLY "

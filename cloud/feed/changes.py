@@ -43,6 +43,23 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
+EVERY_TENANT: Final = "*"  # a queued change's tenant: every store of every tenant
+QUEUE: Final = ("INSERT INTO fanout(tenant, type, key, data, stores, exclude, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)")
+
+
+def queue(db: Backend, tenant: str, type_: str, data: dict[str, Any], *,
+          stores: list[str] | None = None, exclude: str | None = None,
+          key: str | None = None) -> None:
+    """Send ``data`` as the change ``type_`` to ``stores`` (None: every store of ``tenant``;
+    ``EVERY_TENANT``: of all tenants), leaving out ``exclude``, once this transaction commits
+    and ``fanout.drain`` runs. ``key``: a state kind's key (the store's feed state keeps the
+    last)."""
+    assert (type_ in STATE_KINDS) == (key is not None), "a key for state kinds only"
+    targets = None if stores is None else _json(sorted(set(stores)))
+    db.execute(QUEUE, (tenant, type_, key, _json(data), targets, exclude, utc_now_iso()))
+
+
 def _chunks(values: list[str]) -> Iterator[list[str]]:
     for start in range(0, len(values), _CHUNK):
         yield values[start:start + _CHUNK]
@@ -87,13 +104,24 @@ def record(db: Backend, changes: list[Change]) -> None:
 
 def append_to_stores(db: Backend, stores: list[str] | None, type_: str, key: str,
                      data: dict[str, Any]) -> dict[str, int]:
-    """One HQ change to each store (None: every store, and every store added later)."""
-    targets = lock_stores(db, stores)
+    """One HQ change to each store; {store: its cursor}. ``stores`` None: every store, and
+    every store added later: queued (cloud/feed/fanout.py), so that this transaction does
+    not hold every store's row; the caller runs ``fanout.drain`` after its commit (which
+    answers the cursors), and nothing is answered here."""
     if stores is None:
         db.execute(UPSERT_HQ, (type_, key, _json(data), utc_now_iso()))
+        queue(db, EVERY_TENANT, type_, data, key=key)
+        return {}
+    targets = lock_stores(db, stores)
     cursors = advance(db, targets)
     record(db, [(s, c, type_, key, data) for s, c in cursors.items()])
     return cursors
+
+
+def merged(cursors: dict[str, int], more: dict[str, int]) -> dict[str, int]:
+    """{store: first cursor to push} of both, the lower where both name a store."""
+    return {s: min(c for c in (cursors.get(s), more.get(s)) if c is not None)
+            for s in {*cursors, *more}}
 
 
 def seed_new_store(db: Backend, store: str) -> int:

@@ -1,11 +1,18 @@
-"""HQ member changes queued by one transaction and appended to the stores' feeds by the next.
+"""HQ changes queued by one transaction and appended to the stores' feeds by the next ones.
 
 Applying a store's batch holds that store's row lock (and the tenant's member lock); taking
 other stores' rows in the same transaction could deadlock with a worker applying another
 store. So member projections and HQ member operations only ``queue`` their changes in
-``fanout`` (committed with what caused them), and ``drain`` appends them afterwards in a
-transaction of its own that locks the target stores in store order. A crash between the two
-leaves the rows queued: the next drain (any apply, any HQ operation, start-up) sends them.
+``fanout`` (committed with what caused them), and ``drain`` appends them afterwards. A change
+to every store (a catalog item, a coupon template, a price rule: ``changes.append_to_stores``
+with no store list) is queued the same way, so that no transaction holds every store's row.
+
+``drain`` works in chunks of ``CHUNK`` stores, in store order, one transaction each: it
+locks the chunk's rows, appends every queued change those stores are due, and records how
+far it got (``done_until``, the chunk's last store) in the same transaction; a row is deleted
+with the chunk that finishes it. A store's changes keep their queued order; a crash between
+chunks leaves the rest queued, and the next drain (any apply, any HQ operation, start-up)
+goes on from ``done_until``: no store gets a change twice or misses one.
 """
 
 from __future__ import annotations
@@ -13,31 +20,18 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from cloud.db.backend import Backend, utc_now_iso
-from cloud.feed.changes import STATE_KINDS, Change, advance, lock_stores, record
+from cloud.db.backend import Backend
+from cloud.feed.changes import _json, EVERY_TENANT, Change, advance, lock_stores, queue, record
+
+__all__ = ["CHUNK", "EVERY_TENANT", "FANOUT_LOCK", "_json", "drain", "pending", "queue"]
 
 FANOUT_LOCK: Final = 7_305_002  # pg_advisory_xact_lock key: one drain at a time
 _BATCH: Final = 2000
+CHUNK: Final = 250  # stores a drain transaction locks
 
-INSERT: Final = ("INSERT INTO fanout(tenant, type, key, data, stores, exclude, created_at) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?)")
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-
-
-def queue(db: Backend, tenant: str, type_: str, data: dict[str, Any], *,
-          stores: list[str] | None = None, exclude: str | None = None) -> None:
-    """Send ``data`` as the delta change ``type_`` to ``stores`` (None: every store of
-    ``tenant``), leaving out ``exclude``, once this transaction commits and ``drain`` runs."""
-    assert type_ not in STATE_KINDS, "state kinds go through changes.append_to_stores"
-    targets = None if stores is None else _json(sorted(set(stores)))
-    db.execute(INSERT, (tenant, type_, None, _json(data), targets, exclude, utc_now_iso()))
-
-
-def drain(db: Backend) -> dict[str, int]:
-    """Append every queued change to its stores' feeds; {store: its first new cursor}.
+def drain(db: Backend, chunk: int = CHUNK) -> dict[str, int]:
+    """Append the queued changes to their stores' feeds, ``chunk`` stores a transaction;
+    {store: its first new cursor}.
 
     Most batches queue nothing: one cheap read says so before a write transaction (and, on
     PostgreSQL, the drain lock) is taken. A row committed right after that read is sent by
@@ -49,43 +43,68 @@ def drain(db: Backend) -> dict[str, int]:
         with db.write():
             if db.name == "postgresql":
                 db.execute("SELECT pg_advisory_xact_lock(?)", (FANOUT_LOCK,))
-            rows = db.rows("SELECT id, tenant, type, key, data, stores, exclude FROM fanout "
-                           "ORDER BY id LIMIT ?", (_BATCH,))
+            rows = db.rows("SELECT id, tenant, type, key, data, stores, exclude, done_until "
+                           "FROM fanout ORDER BY id LIMIT ?", (_BATCH,))
             if not rows:
                 return first
-            plan = _plan(db, rows)
-            # stores that get the same number of changes move their cursors in one statement
-            # (a change to every store is most of them), and every change row goes in one
-            # multi-row insert: a handful of round trips, not two a store
-            by_count: dict[int, list[str]] = {}
-            for store in lock_stores(db, sorted(plan)):
-                by_count.setdefault(len(plan[store]), []).append(store)
-            appended: list[Change] = []
-            for count, stores in by_count.items():
-                for store, last in advance(db, stores, by=count).items():
-                    start = last - count + 1
-                    first.setdefault(store, start)
-                    appended += [(store, start + i, t, k, d)
-                                 for i, (t, k, d) in enumerate(plan[store])]
-            record(db, appended)
-            db.execute("DELETE FROM fanout WHERE id <= ?", (rows[-1]["id"],))
+            due = _due(db, rows)  # row id -> the stores it has still to reach, sorted
+            stores = sorted({store for targets in due.values() for store in targets})[:chunk]
+            last = stores[-1] if stores else ""
+            if stores:
+                _append(db, rows, due, set(stores), first)
+            done = [r["id"] for r in rows if not due[r["id"]] or due[r["id"]][-1] <= last]
+            going = sorted(set(due) - set(done))
+            for ids, sql, head in ((done, "DELETE FROM fanout WHERE id IN ({})", ()),
+                                   (going, "UPDATE fanout SET done_until = ? WHERE id IN ({})",
+                                    (last,))):
+                for start in range(0, len(ids), 500):
+                    part = ids[start:start + 500]
+                    db.execute(sql.format(", ".join("?" * len(part))), (*head, *part))
 
 
-def _plan(db: Backend, rows: list[dict[str, Any]]) -> dict[str, list[tuple[str, str | None,
-                                                                        dict[str, Any]]]]:
-    tenants: dict[str, list[str]] = {}
-    for store, tenant in db.execute("SELECT store, tenant FROM stores ORDER BY store").fetchall():
-        tenants.setdefault(tenant, []).append(store)
+def _append(db: Backend, rows: list[dict[str, Any]], due: dict[int, list[str]],
+            stores: set[str], first: dict[str, int]) -> None:
+    """Append to ``stores`` (this chunk) every change of ``rows`` due to them, in order."""
     plan: dict[str, list[tuple[str, str | None, dict[str, Any]]]] = {}
     for row in rows:
-        known = tenants.get(row["tenant"], [])
-        targets = known if row["stores"] is None else [
-            s for s in json.loads(row["stores"]) if s in known]
-        data = json.loads(row["data"])
-        for store in targets:
-            if store != row["exclude"]:
+        data = None
+        for store in due[row["id"]]:
+            if store in stores:
+                data = json.loads(row["data"]) if data is None else data
                 plan.setdefault(store, []).append((row["type"], row["key"], data))
-    return plan
+    # stores that get the same number of changes move their cursors in one statement (a
+    # change to every store is most of them), and every change row goes in one multi-row
+    # insert: a handful of round trips, not two a store
+    by_count: dict[int, list[str]] = {}
+    for store in lock_stores(db, sorted(plan)):
+        by_count.setdefault(len(plan[store]), []).append(store)
+    appended: list[Change] = []
+    for count, group in by_count.items():
+        for store, last in advance(db, group, by=count).items():
+            start = last - count + 1
+            first.setdefault(store, start)
+            appended += [(store, start + i, t, k, d) for i, (t, k, d) in enumerate(plan[store])]
+    record(db, appended)
+
+
+def _due(db: Backend, rows: list[dict[str, Any]]) -> dict[int, list[str]]:
+    everyone: list[str] = []
+    tenants: dict[str, list[str]] = {}
+    for store, tenant in db.execute("SELECT store, tenant FROM stores ORDER BY store").fetchall():
+        everyone.append(store)
+        tenants.setdefault(tenant, []).append(store)
+    due: dict[int, list[str]] = {}
+    for row in rows:
+        known = everyone if row["tenant"] == EVERY_TENANT else tenants.get(row["tenant"], [])
+        if row["stores"] is None:
+            targets = known
+        else:
+            wanted = set(json.loads(row["stores"]))
+            targets = [s for s in known if s in wanted]
+        after = row["done_until"]
+        due[row["id"]] = [s for s in targets if s != row["exclude"]
+                          and (after is None or s > after)]
+    return due
 
 
 def pending(db: Backend) -> int:

@@ -16,6 +16,7 @@ from cloud.db.backend import Backend, utc_now_iso
 from cloud.db.keyset import Key
 from cloud.errors import UnknownStore
 from cloud.feed import fanout
+from cloud.feed.changes import merged
 from cloud.members import consent, coupons, erasure, journey, leases, ledger
 from cloud.members import sql as members
 from common.vocabulary import PROFILE_FIELDS
@@ -224,8 +225,10 @@ class MemberOps:
             return made, fanout.drain(self._db)
 
     def put_coupon_template(self, template: dict[str, Any]) -> dict[str, int]:
-        with self._lock, self._db.write():
-            return coupons.put_template(self._db, template)
+        with self._lock:
+            with self._db.write():
+                cursors = coupons.put_template(self._db, template)
+            return merged(cursors, fanout.drain(self._db))  # a template for every store
 
     def issue_coupons(self, template_id: str, member_ids: list[str], count: int,
                       stores: list[str] | None, key: str | None

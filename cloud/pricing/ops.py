@@ -6,6 +6,8 @@ import threading
 from typing import Any
 
 from cloud.db.backend import Backend
+from cloud.feed import fanout
+from cloud.feed.changes import merged
 from cloud.pricing import sql
 
 
@@ -15,12 +17,16 @@ class PricingOps:
 
     def put_price_rule(self, rule_id: str, body: dict[str, Any],
                        stores: list[str] | None = None) -> dict[str, int]:
-        with self._lock, self._db.write():
-            return sql.put_rule(self._db, rule_id, body, stores)
+        with self._lock:
+            with self._db.write():
+                cursors = sql.put_rule(self._db, rule_id, body, stores)
+            return merged(cursors, fanout.drain(self._db))  # a rule for every store
 
     def delete_price_rule(self, rule_id: str) -> dict[str, int]:
-        with self._lock, self._db.write():
-            return sql.delete_rule(self._db, rule_id)
+        with self._lock:
+            with self._db.write():
+                cursors = sql.delete_rule(self._db, rule_id)
+            return merged(cursors, fanout.drain(self._db))
 
     def price_rules(self) -> list[dict[str, Any]]:
         with self._lock, self._db.read():

@@ -45,9 +45,10 @@ def put_rule(db: Backend, rule_id: str, body: dict[str, Any],
     """Store the rule and send it to ``stores`` (None: every store, now and later); stores
     it was sent to before and no longer targets are sent its delete. {store: cursor}."""
     check_window(body)
-    targets = lock_stores(db, stores)  # unknown stores: 404, nothing written
+    # unknown stores: 404, nothing written; every store: queued, no store row locked here
+    targets = [] if stores is None else lock_stores(db, stores)
     found, before = _stores_of(db, rule_id)
-    dropped = sorted(set(lock_stores(db, before)) - set(targets)) if found else []
+    dropped = sorted(set(lock_stores(db, before)) - set(targets)) if found and stores else []
     db.execute("INSERT INTO price_rules(id, data, stores, updated_at) VALUES (?, ?, ?, ?) "
                "ON CONFLICT (id) DO UPDATE SET data = excluded.data, stores = excluded.stores, "
                "updated_at = excluded.updated_at",

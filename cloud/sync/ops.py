@@ -9,7 +9,7 @@ from typing import Any
 
 from cloud.db.backend import Backend
 from cloud.feed import changes, fanout
-from cloud.feed.changes import SNAPSHOT_AFTER
+from cloud.feed.changes import SNAPSHOT_AFTER, merged
 from cloud.feed.results import Ack, Feed, StateResult
 from cloud.sync import apply, state
 
@@ -24,7 +24,7 @@ class SyncOps:
             ack = apply.apply_batch(self._db, tenant, store, payload)
             if ack.kind != "applied":
                 return ack
-            return dataclasses.replace(ack, feed=_merged(fanout.drain(self._db), ack.feed))
+            return dataclasses.replace(ack, feed=merged(fanout.drain(self._db), ack.feed))
 
     def apply_batches(self, batches: list[tuple[str, str, bytes]]
                       ) -> tuple[list[Ack], dict[str, int], bool]:
@@ -35,10 +35,10 @@ class SyncOps:
             acks, grouped = apply.apply_batches(self._db, batches)
             forwarded: dict[str, int] = {}
             for ack in acks:
-                forwarded = _merged(forwarded, ack.feed)
+                forwarded = merged(forwarded, ack.feed)
             if not any(ack.kind == "applied" for ack in acks):
                 return acks, forwarded, grouped
-            feed = _merged(fanout.drain(self._db), forwarded)
+            feed = merged(fanout.drain(self._db), forwarded)
             return [dataclasses.replace(a, feed={}) if a.feed else a for a in acks], feed, grouped
 
     def record_state(self, tenant: str, store: str, payload: bytes,
@@ -48,7 +48,7 @@ class SyncOps:
             result = state.record_state(self._db, tenant, store, payload, retained)
             if not result.accepted or not result.online:
                 return result
-            return dataclasses.replace(result, feed=_merged(fanout.drain(self._db), result.feed))
+            return dataclasses.replace(result, feed=merged(fanout.drain(self._db), result.feed))
 
     def presence(self) -> list[dict[str, Any]]:
         """``[{store, tenant, online, bd_seq, applied_seq, keepalive_s}]``, every store."""
@@ -70,11 +70,3 @@ class SyncOps:
         """Delete changes each store confirmed, keeping its last ``keep``; how many."""
         with self._lock:
             return changes.prune(self._db, keep)
-
-
-def _merged(drained: dict[str, int], forwarded: dict[str, int]) -> dict[str, int]:
-    """Cursors to push: what the fan-out drained and what a superseded box's stock added
-    (cloud/sync/forward.py), the lower first cursor per store."""
-    for store, cursor in forwarded.items():
-        drained[store] = min(cursor, drained.get(store, cursor))
-    return drained

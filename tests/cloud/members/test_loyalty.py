@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from cloud.database import CloudDb
+from cloud.feed import fanout
 from cloud.feed.changes import append_to_stores
 from tests.cloud.sync.conftest import db, db_url  # noqa: F401  (both backends)
 
@@ -20,6 +21,7 @@ def test_rules_sent_before_the_document_was_kept_are_its_base(db: CloudDb) -> No
     old = {"default": 2, "channels": {"mini_program": 3}}
     with db._db.write():  # what PUT /api/v1/loyalty/rules did before: no document kept
         append_to_stores(db._db, None, "loyalty.rules", "rules", old)
+    fanout.drain(db._db)  # a change to every store is queued, then drained in chunks
     assert db.loyalty_rules() == {**old, "stores": {}}
     db.put_store_loyalty_rule("s2", {"multiplier": 2})
     assert rules_sent(db, "s2")[-1] == {**old, "stores": {"s2": {"multiplier": 2}}}
