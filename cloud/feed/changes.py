@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator
-from typing import Any, Final
+from collections.abc import Iterator, Sequence, Sized
+from typing import Any, Final, TypeVar
 
 from cloud.db.backend import Backend, utc_now_iso
 from cloud.errors import UnknownStore
@@ -37,9 +37,11 @@ UPSERT_HQ: Final = ("INSERT INTO hq_catalog(kind, key, data, updated_at) VALUES 
 
 # (store, cursor, type, key or None, data)
 Change = tuple[str, int, str, str | None, dict[str, Any]]
+T = TypeVar("T")
 
 
-def _json(value: Any) -> str:
+def compact_json(value: Any) -> str:
+    """The JSON text HQ stores a change as: compact, keys sorted."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
@@ -56,17 +58,19 @@ def queue(db: Backend, tenant: str, type_: str, data: dict[str, Any], *,
     and ``fanout.drain`` runs. ``key``: a state kind's key (the store's feed state keeps the
     last)."""
     assert (type_ in STATE_KINDS) == (key is not None), "a key for state kinds only"
-    targets = None if stores is None else _json(sorted(set(stores)))
-    db.execute(QUEUE, (tenant, type_, key, _json(data), targets, exclude, utc_now_iso()))
+    targets = None if stores is None else compact_json(sorted(set(stores)))
+    db.execute(QUEUE, (tenant, type_, key, compact_json(data), targets, exclude, utc_now_iso()))
 
 
-def _chunks(values: list[str]) -> Iterator[list[str]]:
+def chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
+    """``values`` in slices short enough for one ``IN (...)`` list."""
     for start in range(0, len(values), _CHUNK):
         yield values[start:start + _CHUNK]
 
 
-def _in(values: list[str]) -> str:
-    return f"store IN ({', '.join('?' * len(values))})"
+def where_in(values: Sized, column: str = "store") -> str:
+    """``column IN (?, ?, ...)`` with a placeholder for each of ``values``."""
+    return f"{column} IN ({', '.join('?' * len(values))})"
 
 
 def lock_stores(db: Backend, stores: list[str] | None) -> list[str]:
@@ -76,8 +80,8 @@ def lock_stores(db: Backend, stores: list[str] | None) -> list[str]:
         return [r[0] for r in rows]
     wanted = sorted(set(stores))
     found: list[str] = []
-    for chunk in _chunks(wanted):
-        sql = f"SELECT store FROM stores WHERE {_in(chunk)} ORDER BY store{{FOR_UPDATE}}"
+    for chunk in chunks(wanted):
+        sql = f"SELECT store FROM stores WHERE {where_in(chunk)} ORDER BY store{{FOR_UPDATE}}"
         found += [r[0] for r in db.execute(sql, chunk).fetchall()]
     missing = sorted(set(wanted) - set(found))
     if missing:
@@ -88,8 +92,8 @@ def lock_stores(db: Backend, stores: list[str] | None) -> list[str]:
 def advance(db: Backend, stores: list[str], by: int = 1) -> dict[str, int]:
     """Move each store's ``down_cursor`` on by ``by`` (rows already locked); the new values."""
     cursors: dict[str, int] = {}
-    for chunk in _chunks(stores):
-        sql = (f"UPDATE stores SET down_cursor = down_cursor + ? WHERE {_in(chunk)} "
+    for chunk in chunks(stores):
+        sql = (f"UPDATE stores SET down_cursor = down_cursor + ? WHERE {where_in(chunk)} "
                "RETURNING store, down_cursor")
         cursors.update((r[0], int(r[1])) for r in db.execute(sql, [by, *chunk]).fetchall())
     return cursors
@@ -97,8 +101,8 @@ def advance(db: Backend, stores: list[str], by: int = 1) -> dict[str, int]:
 
 def record(db: Backend, changes: list[Change]) -> None:
     now = utc_now_iso()
-    db.insert_many(INSERT_CHANGE, [(s, c, t, _json(d), now) for s, c, t, _, d in changes])
-    db.insert_many(UPSERT_STATE, [(s, t, k, _json(d), c) for s, c, t, k, d in changes
+    db.insert_many(INSERT_CHANGE, [(s, c, t, compact_json(d), now) for s, c, t, _, d in changes])
+    db.insert_many(UPSERT_STATE, [(s, t, k, compact_json(d), c) for s, c, t, k, d in changes
                                   if k is not None])
 
 
@@ -109,7 +113,7 @@ def append_to_stores(db: Backend, stores: list[str] | None, type_: str, key: str
     not hold every store's row; the caller runs ``fanout.drain`` after its commit (which
     answers the cursors), and nothing is answered here."""
     if stores is None:
-        db.execute(UPSERT_HQ, (type_, key, _json(data), utc_now_iso()))
+        db.execute(UPSERT_HQ, (type_, key, compact_json(data), utc_now_iso()))
         queue(db, EVERY_TENANT, type_, data, key=key)
         return {}
     targets = lock_stores(db, stores)

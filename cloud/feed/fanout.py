@@ -21,9 +21,10 @@ import json
 from typing import Any, Final
 
 from cloud.db.backend import Backend
-from cloud.feed.changes import _json, EVERY_TENANT, Change, advance, lock_stores, queue, record
+from cloud.feed.changes import (EVERY_TENANT, Change, advance, chunks, lock_stores, queue, record,
+                                where_in)
 
-__all__ = ["CHUNK", "EVERY_TENANT", "FANOUT_LOCK", "_json", "drain", "pending", "queue"]
+__all__ = ["CHUNK", "EVERY_TENANT", "FANOUT_LOCK", "drain", "pending", "queue"]
 
 FANOUT_LOCK: Final = 7_305_002  # pg_advisory_xact_lock key: one drain at a time
 _BATCH: Final = 2000
@@ -54,12 +55,11 @@ def drain(db: Backend, chunk: int = CHUNK) -> dict[str, int]:
                 _append(db, rows, due, set(stores), first)
             done = [r["id"] for r in rows if not due[r["id"]] or due[r["id"]][-1] <= last]
             going = sorted(set(due) - set(done))
-            for ids, sql, head in ((done, "DELETE FROM fanout WHERE id IN ({})", ()),
-                                   (going, "UPDATE fanout SET done_until = ? WHERE id IN ({})",
-                                    (last,))):
-                for start in range(0, len(ids), 500):
-                    part = ids[start:start + 500]
-                    db.execute(sql.format(", ".join("?" * len(part))), (*head, *part))
+            for part in chunks(done):
+                db.execute(f"DELETE FROM fanout WHERE {where_in(part, 'id')}", part)
+            for part in chunks(going):
+                db.execute(f"UPDATE fanout SET done_until = ? WHERE {where_in(part, 'id')}",
+                           (last, *part))
 
 
 def _append(db: Backend, rows: list[dict[str, Any]], due: dict[int, list[str]],

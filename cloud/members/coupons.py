@@ -9,8 +9,8 @@ from itertools import combinations
 from typing import Any, Final
 
 from cloud.db.backend import Backend, utc_now_iso
-from cloud.feed.changes import advance, append_to_stores, lock_stores, record
-from cloud.feed.fanout import _json, queue
+from cloud.feed.changes import advance, append_to_stores, compact_json, lock_stores, record
+from cloud.feed.fanout import queue
 from cloud.members.sql import Ctx, MemberError, conflict, resolve
 
 CODE_DIGITS: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -31,7 +31,7 @@ def put_template(db: Backend, template: dict[str, Any]) -> dict[str, int]:
     db.execute("INSERT INTO coupon_templates(template_id, data, updated_at) VALUES (?, ?, ?) "
                "ON CONFLICT (template_id) DO UPDATE SET data = excluded.data, "
                "updated_at = excluded.updated_at",
-               (template["template_id"], _json(template), utc_now_iso()))
+               (template["template_id"], compact_json(template), utc_now_iso()))
     return append_to_stores(db, template.get("stores"), "coupon.template",
                             template["template_id"], template)
 
@@ -45,7 +45,7 @@ def get_template(db: Backend, template_id: str) -> dict[str, Any]:
 
 
 def _insert(db: Backend, coupon: dict[str, Any]) -> None:
-    row = {**coupon, "stores": None if coupon["stores"] is None else _json(coupon["stores"])}
+    row = {**coupon, "stores": None if coupon["stores"] is None else compact_json(coupon["stores"])}
     db.execute(f"INSERT INTO coupons({', '.join(COUPON_FIELDS)}) "
                f"VALUES ({', '.join('?' * len(COUPON_FIELDS))})",
                [row[f] for f in COUPON_FIELDS])
@@ -141,7 +141,7 @@ def put_campaign(db: Backend, rule: dict[str, Any]) -> None:
                "VALUES (?, ?, ?, ?) ON CONFLICT (rule_id) DO UPDATE SET "
                "from_store = excluded.from_store, data = excluded.data, "
                "updated_at = excluded.updated_at",
-               (rule["rule_id"], rule["from_store"], _json(rule), rule.get("updated_at", "")))
+               (rule["rule_id"], rule["from_store"], compact_json(rule), rule.get("updated_at", "")))
 
 
 def campaign_rules(db: Backend, store: str) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ from typing import Any, Final
 from cloud.db.backend import Backend, utc_now_iso
 from cloud.db.schema import UPSERT_SETTING
 from cloud.errors import UnknownStore
-from cloud.feed.changes import UPSERT_HQ, _json, advance, lock_stores, record
+from cloud.feed.changes import UPSERT_HQ, advance, compact_json, lock_stores, record
 
 RULES_KEY: Final = "loyalty.rules"  # hq_settings key and change type
 CHANGE_KEY: Final = "rules"  # the feed_state / hq_catalog key: one rules change per store
@@ -48,7 +48,7 @@ def for_store(rules: dict[str, Any], store: str) -> dict[str, Any]:
 
 def _send(db: Backend, rules: dict[str, Any], stores: list[str]) -> dict[str, int]:
     """Store ``rules`` and append each of ``stores`` (locked) its ``loyalty.rules``."""
-    db.execute(UPSERT_SETTING, (RULES_KEY, _json(rules)))
+    db.execute(UPSERT_SETTING, (RULES_KEY, compact_json(rules)))
     cursors = advance(db, stores)
     record(db, [(s, c, RULES_KEY, CHANGE_KEY, for_store(rules, s)) for s, c in cursors.items()])
     return cursors
@@ -62,7 +62,7 @@ def put_rules(db: Backend, rules: dict[str, Any]) -> dict[str, int]:
     if unknown:
         raise UnknownStore(", ".join(unknown[:10]))
     base = {"default": rules["default"], "channels": rules["channels"]}
-    db.execute(UPSERT_HQ, (RULES_KEY, CHANGE_KEY, _json(base), utc_now_iso()))
+    db.execute(UPSERT_HQ, (RULES_KEY, CHANGE_KEY, compact_json(base), utc_now_iso()))
     return _send(db, rules, everyone)
 
 

@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from cloud.db.backend import Backend, utc_now_iso
-from cloud.feed.changes import advance, lock_stores, record
-from cloud.feed.fanout import _json, queue
+from cloud.feed.changes import advance, compact_json, lock_stores, record
+from cloud.feed.fanout import queue
 from common.schemas import PROFILE
 from common.vocabulary import ID_KINDS, PROFILE_FIELDS
 from sync.hlc import parse_hlc
@@ -69,7 +69,7 @@ def lock_tenant(db: Backend, tenant: str) -> None:
 def conflict(ctx: Ctx, kind: str, detail: dict[str, Any]) -> None:
     db_store = ctx.store or "hq"
     ctx.db.execute("INSERT INTO conflicts(store, kind, detail, created_at) VALUES (?, ?, ?, ?)",
-                   (db_store, kind, _json(detail), ctx.now))
+                   (db_store, kind, compact_json(detail), ctx.now))
 
 
 # -- the tenant key -------------------------------------------------------------------

@@ -9,15 +9,11 @@ from itertools import combinations
 from typing import Any, Final
 
 from cloud.db.backend import Backend, utc_now_iso
-from cloud.feed.changes import append_to_stores, lock_stores
+from cloud.feed.changes import append_to_stores, compact_json, lock_stores
 from common.errors import NotFound
 from common.price_rules import check_window, describe, overlap, weekly_spans
 
 KIND: Final = "price_rule"
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
 def list_rules(db: Backend) -> list[dict[str, Any]]:
@@ -52,7 +48,7 @@ def put_rule(db: Backend, rule_id: str, body: dict[str, Any],
     db.execute("INSERT INTO price_rules(id, data, stores, updated_at) VALUES (?, ?, ?, ?) "
                "ON CONFLICT (id) DO UPDATE SET data = excluded.data, stores = excluded.stores, "
                "updated_at = excluded.updated_at",
-               (rule_id, _json(body), None if stores is None else _json(sorted(set(stores))),
+               (rule_id, compact_json(body), None if stores is None else compact_json(sorted(set(stores))),
                 utc_now_iso()))
     cursors = _tombstone(db, rule_id, dropped) if dropped else {}
     if stores is not None:  # no longer every store's: stores added later do not get it

@@ -20,6 +20,7 @@ import time
 from typing import Any, Final
 
 from cloud.db.backend import Backend, utc_now_iso
+from cloud.feed.changes import chunks, where_in
 from cloud.feed.results import Ack
 from cloud.feedback import sql as feedback
 from cloud.guests import sql as guests
@@ -65,6 +66,11 @@ def apply_batch(db: Backend, tenant: str, store: str, payload: bytes) -> Ack:
         batch = messages.parse_up(payload, store)
     except messages.MessageError as exc:
         return Ack.rejected(f"invalid batch: {exc}")
+    return _apply_parsed(db, tenant, store, batch)
+
+
+def _apply_parsed(db: Backend, tenant: str, store: str, batch: dict[str, Any]) -> Ack:
+    """Apply one batch, already parsed, in its own transaction."""
     try:
         with db.write():
             row = db.execute(LOCK_STORE, (store,)).fetchone()
@@ -99,8 +105,7 @@ def apply_batches(db: Backend, batches: list[tuple[str, str, bytes]]
         except messages.MessageError as exc:
             acks[i] = Ack.rejected(f"invalid batch: {exc}")
     if len(parsed) <= 1:
-        return [ack if ack is not None else apply_batch(db, *batches[i])
-                for i, ack in enumerate(acks)], False
+        return _one_by_one(db, acks, parsed), False
     try:
         with db.write():
             locked = _lock_stores(db, sorted({store for _, _, store, _ in parsed}))
@@ -124,8 +129,17 @@ def apply_batches(db: Backend, batches: list[tuple[str, str, bytes]]
     except Exception:  # rolled back: each batch again on its own (a lost database raises there)
         log.info("a group of %d batches was rolled back; applying them one by one",
                  len(parsed), exc_info=True)
-        return [apply_batch(db, *batch) for batch in batches], False
+        return _one_by_one(db, acks, parsed), False
     return [ack for ack in acks if ack is not None], True
+
+
+def _one_by_one(db: Backend, acks: list[Ack | None],
+                parsed: list[tuple[int, str, str, dict[str, Any]]]) -> list[Ack]:
+    """Each parsed batch in its own transaction; the unreadable ones keep their answer."""
+    answers = list(acks)
+    for i, tenant, store, batch in parsed:
+        answers[i] = _apply_parsed(db, tenant, store, batch)
+    return [ack for ack in answers if ack is not None]
 
 
 def _waves(parsed: list[tuple[int, str, str, dict[str, Any]]]
@@ -144,10 +158,9 @@ def _waves(parsed: list[tuple[int, str, str, dict[str, Any]]]
 
 def _lock_stores(db: Backend, stores: list[str]) -> dict[str, _Locked]:
     found: dict[str, _Locked] = {}
-    for start in range(0, len(stores), 500):
-        chunk = stores[start:start + 500]
+    for chunk in chunks(stores):
         sql = (f"SELECT store, tenant, applied_seq, epoch, settle_seq FROM stores "
-               f"WHERE store IN ({', '.join('?' * len(chunk))}) ORDER BY store{{FOR_UPDATE}}")
+               f"WHERE {where_in(chunk)} ORDER BY store{{FOR_UPDATE}}")
         for store, *rest in db.execute(sql, chunk).fetchall():
             found[store] = _Locked(*rest)
     return found

@@ -10,11 +10,11 @@ record (``invalid_event``) that HQ sees, never a failed batch.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any, Final
 
 from cloud.db.backend import Backend
+from cloud.feed.changes import compact_json
 from cloud.members import events as member_events
 from common.vocabulary import OLD_BOX
 
@@ -72,10 +72,6 @@ def _get(data: dict[str, Any], key: str, kind: type | tuple[type, ...],
     return value
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-
-
 class Projection:
     def __init__(self, store: str, now: str, superseded: bool = False) -> None:
         """``superseded``: the events of a box that was replaced (what they change for
@@ -102,7 +98,7 @@ class Projection:
         except ProjectionError as exc:
             detail = {"seq": event["seq"], "event_id": event["event_id"],
                       "type": event["type"], "error": str(exc)}
-            self.conflicts.append((self.store, "invalid_event", _json(detail), self.now))
+            self.conflicts.append((self.store, "invalid_event", compact_json(detail), self.now))
 
     def rows(self) -> dict[str, list[Any]]:
         """The rows of each of ``STATEMENTS``."""
@@ -192,13 +188,13 @@ class Projection:
     def catalog_item_changed(self, seq: int, data: dict[str, Any]) -> None:
         item = _get(data, "item", dict)
         sku = _get(item, "sku", str)
-        self.items[sku] = (self.store, sku, _json(item), seq, self.now)
+        self.items[sku] = (self.store, sku, compact_json(item), seq, self.now)
         if item.get("track_stock", True):
             self.stock.setdefault(sku, 0)  # a tracked item has a stock row, as on the edge
 
     def quotas_changed(self, seq: int, data: dict[str, Any]) -> None:
         sku = _get(data, "sku", str)
-        self.quotas[sku] = (self.store, sku, _json(_get(data, "quotas", dict)), seq)
+        self.quotas[sku] = (self.store, sku, compact_json(_get(data, "quotas", dict)), seq)
 
 
 PROJECTORS: Final[dict[str, Callable[[Projection, int, dict[str, Any]], None]]] = {

@@ -88,7 +88,16 @@ def provisioned_three(url: str, fresh: bool = False) -> CloudDb:
     return db
 
 
-def test_a_batch_that_cannot_be_stored_costs_the_others_nothing(db: CloudDb) -> None:
+def test_a_batch_that_cannot_be_stored_costs_the_others_nothing(
+        db: CloudDb, monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed: list[str] = []
+    parse_up = messages.parse_up
+
+    def counting(payload: bytes, store: str) -> dict[str, Any]:
+        parsed.append(store)
+        return parse_up(payload, store)
+
+    monkeypatch.setattr("cloud.sync.apply.messages.parse_up", counting)
     db.add_store("s2", "acme")
     s1, s2 = EdgeSim("s1"), EdgeSim("s2")
     for sim in (s1, s2):
@@ -100,6 +109,9 @@ def test_a_batch_that_cannot_be_stored_costs_the_others_nothing(db: CloudDb) -> 
     assert [a.kind for a in acks] == ["applied", "rejected"]
     assert "cannot store" in (acks[1].reason or "")
     assert db.store_events_count("s1") == 20 and db.store_events_count("s2") == 0
+    assert parsed == ["s1", "s2"]  # the fallback applies what the group parsed, not again
+    acks, _, grouped = db.apply_batches([("acme", "s1", s1.payload(1, 20))])
+    assert not grouped and acks[0].kind == "duplicate" and parsed == ["s1", "s2", "s1"]
 
 
 @pytest.mark.parametrize("plan", sorted(PLANS))
