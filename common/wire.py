@@ -8,6 +8,7 @@ number sent as text (a query parameter, a form field, a signature's timestamp) w
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any, Final
 
@@ -31,6 +32,31 @@ def loads(raw: bytes | str) -> Any:
         value = _stdlib_loads(raw)
     if _deeper(value, MAX_DEPTH):
         raise ValueError(f"not JSON we read: nested deeper than {MAX_DEPTH}")
+    return value
+
+
+def dumps(value: Any) -> str:
+    """Compact, strict JSON text of a value :func:`loads` read, in its key order: what HQ
+    stores an event's data as. Five to ten times faster than ``json.dumps`` (orjson).
+
+    Strict: NaN and the infinities, which only the stdlib fallback of :func:`loads` lets
+    through, are written as ``null`` (as orjson writes them), so what is stored stays JSON
+    that every database function, archive file and warehouse loader reads. Integers past
+    64 bits, which orjson does not write, take the stdlib and stay exact."""
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(_finite(value), ensure_ascii=False, separators=(",", ":"),
+                          allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if type(value) is float and not math.isfinite(value):
+        return None
+    if type(value) is dict:
+        return {key: _finite(item) for key, item in value.items()}
+    if type(value) is list:
+        return [_finite(item) for item in value]
     return value
 
 

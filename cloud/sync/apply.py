@@ -14,7 +14,6 @@ stock reaches the new box through the change feed (cloud/sync/forward.py).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any, Final
@@ -31,6 +30,7 @@ from cloud.reports import flows_sql as flows
 from cloud.reservations import sql as reservations
 from cloud.sync import forward
 from cloud.sync.project import Projection, write_all
+from common import wire
 from sync import messages
 
 LOCK_STORE: Final = ("SELECT tenant, applied_seq, epoch FROM stores WHERE store = ?"
@@ -57,8 +57,7 @@ class _Outcome(Exception):
 
 def _event_row(store: str, epoch: int, event: dict[str, Any], day: str) -> tuple[Any, ...]:
     return (store, epoch, event["seq"], event["event_id"], event["type"], event["v"], event["at"],
-            event["hlc"], json.dumps(event["data"], ensure_ascii=False, separators=(",", ":")),
-            day)
+            event["hlc"], wire.dumps(event["data"]), day)
 
 
 def apply_batch(db: Backend, tenant: str, store: str, payload: bytes) -> Ack:

@@ -63,6 +63,8 @@ class ProjectionError(ValueError):
 def _get(data: dict[str, Any], key: str, kind: type | tuple[type, ...],
          optional: bool = False) -> Any:
     value = data.get(key)
+    if type(value) is kind and kind is not int:  # the common case: a str, dict or list
+        return value
     if value is None and optional:
         return None
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -37,3 +38,26 @@ def test_loads_keeps_what_validators_refuse_themselves() -> None:
     assert math.isnan(wire.loads(b"NaN")) and wire.loads(b"1e999") == math.inf
     assert wire.loads(b"[" * 64 + b"]" * 64) is not None
     assert wire.loads(b'{"qty": 1.0}') == {"qty": 1.0}
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"b":1,"a":[1.5,-0.0,"\xc3\xa9\xe2\x80\xa8",{"z":null,"y":true}],"c":9223372036854775807}',
+    b'{"x":NaN,"y":[Infinity,-Infinity],"n":1}',            # the stdlib fallback reads these
+    b'{"big":1180591620717411303424,"f":NaN,"k":"\xe4\xb8\xad"}',  # past 64 bits: the stdlib
+])
+def test_dumps_writes_strict_json_that_reads_back(raw: bytes) -> None:
+    """What HQ stores an event's data as: compact, in the sender's key order, strict JSON
+    (NaN and the infinities as null), integers past 64 bits exact."""
+    value = wire.loads(raw)
+    text = wire.dumps(value)
+    assert " " not in text.replace("\u2028", "")  # compact
+    strict = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} written"))
+    expected = json.loads(raw, parse_constant=lambda name: None)
+    assert strict == expected and list(strict) == list(expected)
+    assert "\\u" not in text  # UTF-8 text, not escapes
+
+
+def test_dumps_matches_the_stdlib_on_what_both_write() -> None:
+    value = {"order": {"id": "o-1", "lines": [{"sku": "瑞幸", "qty": 2, "price": 1250}]},
+             "note": "a\"b\\c\n", "ok": False, "none": None, "f": 0.1}
+    assert wire.dumps(value) == json.dumps(value, ensure_ascii=False, separators=(",", ":"))

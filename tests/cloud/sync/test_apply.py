@@ -146,6 +146,23 @@ def test_values_a_column_cannot_hold_reject_the_batch(db: CloudDb) -> None:
     assert applied_seq(db) == 0
 
 
+def test_event_data_is_stored_as_strict_json(db: CloudDb) -> None:
+    """NaN and the infinities (which only the stdlib reader lets through) are stored as null,
+    an integer past 64 bits exactly: events.data is JSON every database function, archive
+    file and warehouse loader reads (docs/sync-protocol.md, "Cloud apply")."""
+    sim = EdgeSim("s1")
+    sim.emit("note.x", {"a": float("nan"), "b": [float("inf")], "big": 1 << 70, "s": "é\u2028"})
+    sim.emit("note.y", {"z": 1, "a": "中"})
+    assert db.apply_batch("acme", "s1", messages.encode(
+        messages.up_batch("s1", sim.events))).kind == "applied"
+    stored = [json.loads(e["data"], parse_constant=lambda name: pytest.fail(name))
+              if isinstance(e["data"], str) else e["data"]
+              for e in sorted(db.store_events("s1", limit=10), key=lambda e: e["seq"])]
+    assert stored == [{"a": None, "b": [None], "big": 1 << 70, "s": "é\u2028"},
+                      {"z": 1, "a": "中"}]
+    assert list(stored[1]) == ["z", "a"]  # the sender's key order
+
+
 def test_orders_are_projected_with_lines_and_latest_status(db: CloudDb) -> None:
     sim = EdgeSim("s1")
     first = sim.order(status_changes=4)      # placed and completed in the same batch
