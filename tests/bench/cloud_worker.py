@@ -5,6 +5,8 @@
 both workers start together, then:
 
 - ``apply``: ``CloudDb.apply_batch`` for each batch (a gap is retried, as ``Ingest`` does);
+- ``group``: ``CloudDb.apply_batches`` over the batches in turn, as the ingest groups what
+  waits while it is busy (a catch-up): as many batches as fit ``GROUP_BYTES``;
 - ``bare``: the same event rows, decoded beforehand, ``executemany``-inserted into a plain
   table, one transaction per batch: the database's own cost, the baseline.
 
@@ -20,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from cloud.database import CloudDb
-from tests.cloud.sync.apply_worker import apply_all, read_batches
+from cloud.sync.ingest import GROUP_BATCHES, GROUP_BYTES
+from tests.cloud.sync.apply_worker import apply_all, apply_groups, read_batches
 
 BARE_TABLE = ("CREATE TABLE IF NOT EXISTS bare_events (store TEXT, seq BIGINT, event_id TEXT, "
               "type TEXT, v INTEGER, at TEXT, hlc TEXT, data TEXT)")
@@ -56,12 +59,15 @@ def run_bare(url: str, payloads: list[bytes], start_at: float) -> dict[str, Any]
                 "ended": time.time(), "cpu_s": time.process_time() - cpu}
 
 
-def run_apply(url: str, batches: list[tuple[str, str, bytes]], start_at: float) -> dict[str, Any]:
+def run_apply(url: str, batches: list[tuple[str, str, bytes]], start_at: float,
+              grouped: bool = False) -> dict[str, Any]:
     db = CloudDb.open(url)
+    size = max(1, min(GROUP_BATCHES, GROUP_BYTES // max(len(b[2]) for b in batches)))
     try:
         wait_until(start_at)
         started, cpu = time.time(), time.process_time()
-        counts: dict[str, Any] = apply_all(db, batches, timeout=600)
+        counts: dict[str, Any] = (apply_groups(db, batches, size, timeout=600) if grouped
+                                  else apply_all(db, batches, timeout=600))
         counts.update(events=counts.get("events_applied", 0), started=started,
                       ended=time.time(), cpu_s=time.process_time() - cpu)
         return counts
@@ -79,7 +85,7 @@ def main() -> None:
     if mode == "bare":
         result = run_bare(url, [payload for _, _, payload in batches], start_at)
     else:
-        result = run_apply(url, batches, start_at)
+        result = run_apply(url, batches, start_at, grouped=mode == "group")
     print(json.dumps(result))
 
 
