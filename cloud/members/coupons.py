@@ -45,7 +45,8 @@ def get_template(db: Backend, template_id: str) -> dict[str, Any]:
 
 
 def _insert(db: Backend, coupon: dict[str, Any]) -> None:
-    row = {**coupon, "stores": None if coupon["stores"] is None else compact_json(coupon["stores"])}
+    stores = coupon["stores"]
+    row = {**coupon, "stores": None if stores is None else compact_json(stores)}
     db.execute(f"INSERT INTO coupons({', '.join(COUPON_FIELDS)}) "
                f"VALUES ({', '.join('?' * len(COUPON_FIELDS))})",
                [row[f] for f in COUPON_FIELDS])
@@ -141,7 +142,8 @@ def put_campaign(db: Backend, rule: dict[str, Any]) -> None:
                "VALUES (?, ?, ?, ?) ON CONFLICT (rule_id) DO UPDATE SET "
                "from_store = excluded.from_store, data = excluded.data, "
                "updated_at = excluded.updated_at",
-               (rule["rule_id"], rule["from_store"], compact_json(rule), rule.get("updated_at", "")))
+               (rule["rule_id"], rule["from_store"], compact_json(rule),
+                rule.get("updated_at", "")))
 
 
 def campaign_rules(db: Backend, store: str) -> list[dict[str, Any]]:

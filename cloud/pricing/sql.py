@@ -48,8 +48,8 @@ def put_rule(db: Backend, rule_id: str, body: dict[str, Any],
     db.execute("INSERT INTO price_rules(id, data, stores, updated_at) VALUES (?, ?, ?, ?) "
                "ON CONFLICT (id) DO UPDATE SET data = excluded.data, stores = excluded.stores, "
                "updated_at = excluded.updated_at",
-               (rule_id, compact_json(body), None if stores is None else compact_json(sorted(set(stores))),
-                utc_now_iso()))
+               (rule_id, compact_json(body),
+                None if stores is None else compact_json(sorted(set(stores))), utc_now_iso()))
     cursors = _tombstone(db, rule_id, dropped) if dropped else {}
     if stores is not None:  # no longer every store's: stores added later do not get it
         db.execute("DELETE FROM hq_catalog WHERE kind = ? AND key = ?", (KIND, rule_id))
