@@ -15,12 +15,13 @@ from cloud.config import Settings
 from cloud.database import CloudDb
 from cloud.sync.link import CloudLink
 from common import sdnotify
+from common.http.server import AppRunner
 
 log = logging.getLogger("storenode.cloud")
 
 
 async def serve(settings: Settings) -> None:
-    runner = web.AppRunner(create_app(settings), access_log=None, handle_signals=False)
+    runner = AppRunner(create_app(settings), access_log=None, handle_signals=False)
     try:
         await runner.setup()  # opens the database and starts the broker link
         site = web.TCPSite(runner, settings.host, settings.port, backlog=512)

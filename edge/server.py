@@ -10,6 +10,7 @@ import signal
 from aiohttp import web
 
 from common import sdnotify
+from common.http.server import AppRunner
 
 from edge.app import create_app
 from edge.config import Settings
@@ -23,7 +24,7 @@ def pos_url(host: str, port: int) -> str:
 
 
 async def serve(settings: Settings, host: str, port: int) -> None:
-    runner = web.AppRunner(create_app(settings), access_log=None, handle_signals=False)
+    runner = AppRunner(create_app(settings), access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=512)
     await site.start()

@@ -25,7 +25,7 @@ from cloud.db.keyset import Key, Keyset
 MAX_CURSOR: Final = 600  # characters of a cursor
 MAX_TEXT: Final = 128  # characters of one text value in a key
 MAX_INT: Final = 2**63 - 1  # BIGINT
-CURSOR = {"type": "string", "maxLength": MAX_CURSOR,
+CURSOR = {"type": "string", "maxLength": MAX_CURSOR, "pattern": "^[A-Za-z0-9_-]*$",
           "description": "the `next` of the page before; empty: the first page, as "
                          '{"items","next"}'}
 
