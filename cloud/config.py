@@ -32,6 +32,9 @@ BROKER_PASSWORD_FILE = "broker.password"  # the cloud's own broker password (use
 BROKER_ADMIN_PASSWORD_FILE = "broker-admin.password"
 CLOUD_USER = "cloud"
 ENV_PREFIX = "STORENODE_CLOUD_"
+# the ingest applies the batches waiting while it was busy as one transaction of at most this
+# many bytes (ingest.group_bytes; docs/sync-protocol.md, "Group commit")
+GROUP_BYTES = 2_000_000
 
 # section -> key -> (type, default)
 SCHEMA: dict[str, dict[str, tuple[type, Any]]] = {
@@ -40,6 +43,7 @@ SCHEMA: dict[str, dict[str, tuple[type, Any]]] = {
     "broker": {"url": (str, ""), "username": (str, CLOUD_USER), "password": (str, ""),
                "keepalive": (int, 15), "ca_file": (str, "")},
     "auth": {"token_ttl_s": (int, 28800), "max_failures": (int, 5), "lockout_s": (int, 300)},
+    "ingest": {"group_bytes": (int, GROUP_BYTES)},
     # what HQ leases to an online store per member (docs/members.md, offline allowance)
     "members": {"lease_points": (int, 1000), "lease_value": (int, 50000),
                 "per_txn_points": (int, 500), "per_txn_value": (int, 20000),
@@ -60,6 +64,7 @@ RANGES: dict[str, tuple[int, int]] = {
     "http.port": (0, 65535), "http.max_body_bytes": (1024, 16 << 20),
     "broker.keepalive": (5, 120), "auth.token_ttl_s": (60, 7 * 86400),
     "auth.max_failures": (1, 1000), "auth.lockout_s": (1, 86400),
+    "ingest.group_bytes": (1, 64 << 20),
     "members.lease_points": (0, 100_000_000), "members.lease_value": (0, 100_000_000),
     "members.per_txn_points": (0, 100_000_000), "members.per_txn_value": (0, 100_000_000),
     "members.lease_ttl_s": (60, 30 * 86400), "members.lease_share_pct": (1, 100),
@@ -100,6 +105,7 @@ class Settings:
     forecast: forecast_rules.Rules = field(default_factory=forecast_rules.Rules)
     broker_admin_password: str = ""
     storage: retention.Retention = field(default_factory=retention.Retention)
+    ingest_group_bytes: int = GROUP_BYTES
 
     @property
     def mosquitto_dir(self) -> Path:
@@ -123,6 +129,9 @@ def render_config(database: str = "", broker: str = "", port: int = 8090) -> str
         f'username = "{CLOUD_USER}"\n# empty = the generated {BROKER_PASSWORD_FILE} in the data dir\n'
         'password = ""\nkeepalive = 15\nca_file = ""\n\n'
         "[auth]\ntoken_ttl_s = 28800\nmax_failures = 5\nlockout_s = 300\n\n"
+        "[ingest]\n# batches waiting while the ingest applies go in one transaction of at "
+        "most\n# this many bytes (1 = a batch a transaction)\n"
+        f"group_bytes = {GROUP_BYTES}\n\n"
         f"{_render_jobs()}\n"
         "[members]\n# what HQ leases to an online store per member: points, value in fen\n"
         "lease_points = 1000\nlease_value = 50000\nper_txn_points = 500\n"
@@ -219,6 +228,7 @@ def load_settings(data_dir: Path, env: dict[str, str] | None = None,
         settlement=settlement_rules.from_config(values),
         forecast=forecast_rules.from_config(values),
         storage=retention.from_config(values),
+        ingest_group_bytes=values["ingest.group_bytes"],
     )
 
 

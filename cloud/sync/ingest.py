@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from cloud.config import GROUP_BYTES
 from cloud.db.thread import DbThread
 from cloud.feed.results import Ack, StateResult
 from cloud.sync.publisher import FeedPublisher
@@ -31,9 +32,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Publish = Callable[[str, bytes], Awaitable[int]]
-# a group of batches applied in one transaction: at most this many, of at most this many bytes
+# a group of batches applied in one transaction: at most this many (and GROUP_BYTES)
 GROUP_BATCHES: Final = 200
-GROUP_BYTES: Final = 2_000_000
 COUNTERS: Final = (
     "events_applied", "batches_applied", "groups", "grouped_batches", "group_fallbacks",
     "duplicates", "gaps", "gap_retries", "rejected",
@@ -64,9 +64,12 @@ class _Job:
 
 class Ingest:
     def __init__(self, db: CloudDb, publish: Publish, *, gap_retries: int = 3,
-                 gap_wait_s: float = 0.05, feed: FeedPublisher | None = None) -> None:
-        """``feed``: when given, an accepted birth replays the store's down feed through it."""
+                 gap_wait_s: float = 0.05, feed: FeedPublisher | None = None,
+                 group_bytes: int = GROUP_BYTES) -> None:
+        """``feed``: when given, an accepted birth replays the store's down feed through it;
+        ``group_bytes``: the most a group of batches applied in one transaction holds."""
         self.db, self.publish, self.feed = db, publish, feed
+        self.group_bytes = group_bytes
         self.gap_retries, self.gap_wait_s = gap_retries, gap_wait_s
         self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self._thread = DbThread("cloud-ingest")
@@ -174,7 +177,7 @@ class Ingest:
             group: list[_Job] = []
             size = 0
             while (self._jobs and self._jobs[0].batch is not None
-                   and len(group) < GROUP_BATCHES and size < GROUP_BYTES):
+                   and len(group) < GROUP_BATCHES and size < self.group_bytes):
                 group.append(self._jobs.popleft())
                 size += len(group[-1].batch[2])  # type: ignore[index]
             await self._run_group(group)

@@ -54,7 +54,8 @@ class CloudLink:
         self.feed = FeedPublisher(db, self.client.publish)  # ingest-only: pushes, no replays
         # acks are QoS 0: each one supersedes the last, a lost one is repaired by the edge's
         # resend (duplicates are dropped), and QoS 1 acks stalled catch-up (docs/sync-protocol.md)
-        self.ingest = Ingest(db, functools.partial(self.client.publish, qos=0), feed=self.feed)
+        self.ingest = Ingest(db, functools.partial(self.client.publish, qos=0), feed=self.feed,
+                             group_bytes=settings.ingest_group_bytes)
         self.restorer = Restorer(db, self.client.publish)  # replacement boxes (HQ only)
         every = topics.cloud_subscriptions()
         self.subscriptions = every[:1] if ingest_only else every

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from cloud.database import CloudDb
-from cloud.sync.ingest import GROUP_BATCHES, GROUP_BYTES
+from cloud.config import GROUP_BYTES
+from cloud.sync.ingest import GROUP_BATCHES
 from tests.cloud.sync.apply_worker import apply_all, apply_groups, read_batches
 
 BARE_TABLE = ("CREATE TABLE IF NOT EXISTS bare_events (store TEXT, seq BIGINT, event_id TEXT, "

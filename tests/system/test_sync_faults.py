@@ -325,6 +325,10 @@ def database(backend: str) -> Iterator[str | None]:
 
 
 BACKLOG = 4000  # orders the store sells while HQ is away: HQ applies ~5-10k events/s
+# HQ applies what waits as one transaction of up to ingest.group_bytes (2 MB): the whole
+# backlog in one or two commits, leaving no middle to kill it in. Small groups here: each
+# kill lands between commits of the backlog, with more of it in flight.
+SMALL_GROUPS = {"STORENODE_CLOUD_INGEST_GROUP_BYTES": "16384"}
 
 
 @pytest.mark.slow
@@ -344,7 +348,7 @@ def test_hq_sigkill_during_apply(backend: str, tmp_path: Path, seed: int) -> Non
             backlog = edge_sync(edges[0].url)["last_seq"]
             edges[0].stop()
             hq.start_broker()
-            hq.start()
+            hq.start(env=SMALL_GROUPS)
             # HQ drains ~10k events/s: watch its applied_seq in its database and kill it the
             # moment it passes a random point of the backlog (twice)
             marks = [int(backlog * rng.uniform(0.1, 0.35)), int(backlog * rng.uniform(0.55, 0.8))]
@@ -360,7 +364,7 @@ def test_hq_sigkill_during_apply(backend: str, tmp_path: Path, seed: int) -> Non
                                0.002, f"HQ applying past seq {mark}")
                     hq.kill()  # SIGKILL in the middle of applying the backlog
                     kills.append(int(db.get_store(STORE)["applied_seq"]))
-                    hq.start()
+                    hq.start(env=SMALL_GROUPS)
             finally:
                 db.close()
             load.stop()

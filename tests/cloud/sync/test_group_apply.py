@@ -146,3 +146,23 @@ async def test_batches_arriving_while_the_database_is_busy_go_as_one_group(db: C
     assert (ingest.counters["groups"], ingest.counters["grouped_batches"]) == (1, 3)
     assert sorted(acked) == sorted((store, {"v": 1, "applied_seq": len(s[store].events),
                                             "epoch": 1}) for store in STORES)
+
+
+async def test_group_bytes_caps_a_group(db: CloudDb) -> None:
+    """``ingest.group_bytes`` (here 1: a batch a transaction) bounds what one commit holds."""
+    for store in STORES[1:]:
+        db.add_store(store, "acme")
+    s = sims()
+
+    async def publish(topic: str, payload: bytes) -> int:
+        return 0
+
+    ingest = Ingest(db, publish, group_bytes=1)
+    try:
+        answers = await asyncio.gather(*(
+            ingest.handle(topics.topic("acme", store, "up"),
+                          s[store].payload(1, len(s[store].events))) for store in STORES))
+    finally:
+        await ingest.close()
+    assert [a.kind for a in answers if a is not None] == ["applied"] * 3
+    assert (ingest.counters["groups"], ingest.counters["batches_applied"]) == (0, 3)
