@@ -124,8 +124,10 @@ def test_two_workers_applying_groups_at_once(db_url: str, plan: str) -> None:
     assert sum(o["groups"] for o in outcomes) > 0
 
 
-async def test_batches_arriving_while_the_database_is_busy_go_as_one_group(db: CloudDb
-                                                                            ) -> None:
+async def deliver_at_once(db: CloudDb, **options: Any
+                          ) -> tuple[list[str], dict[str, int]]:
+    """Each store's whole batch handed to one ``Ingest(**options)`` at once: the answers'
+    kinds and the ingest's counters (every store acked up to its last event)."""
     for store in STORES[1:]:
         db.add_store(store, "acme")
     s = sims()
@@ -135,34 +137,27 @@ async def test_batches_arriving_while_the_database_is_busy_go_as_one_group(db: C
         acked.append((topics.parse(topic).store, json.loads(payload)))  # type: ignore[union-attr]
         return 0
 
-    ingest = Ingest(db, publish)
+    ingest = Ingest(db, publish, **options)
     try:
         answers = await asyncio.gather(*(
             ingest.handle(topics.topic("acme", store, "up"),
                           s[store].payload(1, len(s[store].events))) for store in STORES))
     finally:
         await ingest.close()
-    assert [a.kind for a in answers if a is not None] == ["applied"] * 3
-    assert (ingest.counters["groups"], ingest.counters["grouped_batches"]) == (1, 3)
     assert sorted(acked) == sorted((store, {"v": 1, "applied_seq": len(s[store].events),
                                             "epoch": 1}) for store in STORES)
+    return [a.kind for a in answers if a is not None], ingest.counters
+
+
+async def test_batches_arriving_while_the_database_is_busy_go_as_one_group(db: CloudDb
+                                                                            ) -> None:
+    kinds, counters = await deliver_at_once(db)
+    assert kinds == ["applied"] * 3
+    assert (counters["groups"], counters["grouped_batches"]) == (1, 3)
 
 
 async def test_group_bytes_caps_a_group(db: CloudDb) -> None:
     """``ingest.group_bytes`` (here 1: a batch a transaction) bounds what one commit holds."""
-    for store in STORES[1:]:
-        db.add_store(store, "acme")
-    s = sims()
-
-    async def publish(topic: str, payload: bytes) -> int:
-        return 0
-
-    ingest = Ingest(db, publish, group_bytes=1)
-    try:
-        answers = await asyncio.gather(*(
-            ingest.handle(topics.topic("acme", store, "up"),
-                          s[store].payload(1, len(s[store].events))) for store in STORES))
-    finally:
-        await ingest.close()
-    assert [a.kind for a in answers if a is not None] == ["applied"] * 3
-    assert (ingest.counters["groups"], ingest.counters["batches_applied"]) == (0, 3)
+    kinds, counters = await deliver_at_once(db, group_bytes=1)
+    assert kinds == ["applied"] * 3
+    assert (counters["groups"], counters["batches_applied"]) == (0, 3)
