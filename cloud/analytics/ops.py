@@ -17,6 +17,7 @@ from cloud.analytics.automation import TRIGGERS
 from cloud.analytics.reco import RecoParams
 from cloud.db.backend import Backend
 from cloud.db.keyset import Key
+from cloud.feed import fanout
 from cloud.members import coupons
 from cloud.members import sql as members
 from common.clock import iso
@@ -60,8 +61,8 @@ class AnalyticsOps:
                 stored = analytics.overrides(self._db).get(trigger)
                 settings = automation.effective(trigger, (config or {}).get(trigger), stored)
                 found = analytics.candidates(self._db, trigger, moment, settings)
-            made, cursors = analytics.record_runs(self._db, trigger, settings["template"],
-                                                  found, moment)
+            made = analytics.record_runs(self._db, trigger, settings["template"], found, moment)
+            cursors = fanout.drain(self._db)
         return {"trigger": trigger, "at": iso(moment), "settings": settings, "runs": made,
                 "stores": cursors}
 
@@ -99,4 +100,5 @@ class AnalyticsOps:
                         now: datetime | None = None) -> dict[str, int]:
         """Append ``reco.pairs`` to every store's feed; {store: its new cursor}."""
         with self._lock:
-            return analytics.push_pairs(self._db, params or RecoParams(), _now(now))
+            analytics.push_pairs(self._db, params or RecoParams(), _now(now))
+            return fanout.drain(self._db)

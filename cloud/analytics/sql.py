@@ -19,7 +19,7 @@ from cloud.analytics.reco import RecoParams
 from cloud.db.backend import Backend
 from cloud.db.keyset import Column, Key, Keyset, page_rows
 from cloud.db.schema import UPSERT_SETTING
-from cloud.feed.changes import advance, lock_stores, record
+from cloud.feed.changes import queue
 from cloud.members import consent, coupons
 from cloud.reservations import sql as reservations
 from common.clock import iso
@@ -177,20 +177,19 @@ def _not_run(db: Backend, trigger: str, found: list[Candidate]) -> list[Candidat
 
 
 def record_runs(db: Backend, trigger: str, template: str, found: list[Candidate],
-                now: datetime) -> tuple[list[dict[str, Any]], dict[str, int]]:
+                now: datetime) -> list[dict[str, Any]]:
     """One run row per candidate not recorded yet (the UNIQUE key decides, also between
     workers), and the action: a coupon of ``template`` to the member's tenant's stores when
-    the template exists ("" or an unknown one: the rows record the intended action). Each chunk is one transaction: rows and coupons commit together."""
+    the template exists ("" or an unknown one: the rows record the intended action). Each
+    chunk is one transaction: rows and coupons commit together (the coupons' changes queued
+    for ``fanout.drain``)."""
     made: list[dict[str, Any]] = []
-    cursors: dict[str, int] = {}
     for start in range(0, len(found), _CHUNK):
         with db.write():
             runs = _insert_runs(db, trigger, found[start:start + _CHUNK], iso(now))
-            issued = _issue(db, template, runs, iso(now))
-            for store, first in issued.items():
-                cursors.setdefault(store, first)
+            _issue(db, template, runs, iso(now))
         made += runs
-    return made, cursors
+    return made
 
 
 def _insert_runs(db: Backend, trigger: str, chunk: list[Candidate],
@@ -210,21 +209,20 @@ def _insert_runs(db: Backend, trigger: str, chunk: list[Candidate],
     return runs
 
 
-def _issue(db: Backend, template_id: str, runs: list[dict[str, Any]], at: str) -> dict[str, int]:
+def _issue(db: Backend, template_id: str, runs: list[dict[str, Any]], at: str) -> None:
     if not template_id:
-        return {}  # configured to record only
+        return  # configured to record only
     try:
         template = coupons.get_template(db, template_id)
     except coupons.UnknownTemplate:
-        return {}  # nothing configured: the rows record the intended action
-    cursors: dict[str, int] = {}
+        return  # nothing configured: the rows record the intended action
     for tenant in sorted({r["tenant"] for r in runs}):
         mine = [r for r in runs if r["tenant"] == tenant]
         scope = [r[0] for r in db.execute("SELECT store FROM stores WHERE tenant = ? "
                                           "ORDER BY store", (tenant,)).fetchall()]
         if template.get("stores") is not None:
             scope = [s for s in scope if s in template["stores"]]
-        made, first = coupons.issue(db, template_id, [r["member"] for r in mine], 0, scope, at)
+        made = coupons.issue(db, template_id, [r["member"] for r in mine], 0, scope, at)
         for run, coupon in zip(mine, made, strict=True):
             run["outcome"] = "issued"
             run["detail"] = {**run["detail"], "code": coupon["code"], "template_id": template_id}
@@ -232,9 +230,6 @@ def _issue(db: Backend, template_id: str, runs: list[dict[str, Any]], at: str) -
                        "trigger_name = ? AND member = ? AND period = ?",
                        (json.dumps(run["detail"], sort_keys=True), run["trigger"],
                         run["member"], run["period"]))
-        for store, cursor in first.items():
-            cursors.setdefault(store, cursor)
-    return cursors
 
 
 # -- settings and the scheduler's claims (hq_settings) -------------------------------------
@@ -316,20 +311,15 @@ def bundles(db: Backend, tenant: str | None, params: RecoParams,
     return rows
 
 
-def push_pairs(db: Backend, params: RecoParams, now: datetime) -> dict[str, int]:
-    """Append ``reco.pairs`` (the tenant's pairs) to every store's feed; {store: cursor}.
+def push_pairs(db: Backend, params: RecoParams, now: datetime) -> None:
+    """Queue ``reco.pairs`` (the tenant's pairs) for every store of each tenant, appended by
+    ``fanout.drain`` after the commit in chunks of stores.
 
     A delta change (no key): a snapshot lists it again when it is after the edge's cursor,
     and each one replaces the edge's whole table."""
     tenants = [r[0] for r in db.execute("SELECT DISTINCT tenant FROM stores ORDER BY tenant")]
-    cursors: dict[str, int] = {}
     for tenant in tenants:
         pairs = [{k: r[k] for k in ("a", "b", "support", "confidence", "lift")}
                  for r in bundles(db, tenant, params, now)]
         with db.write():
-            stores = [r[0] for r in db.execute("SELECT store FROM stores WHERE tenant = ? "
-                                               "ORDER BY store", (tenant,))]
-            moved = advance(db, lock_stores(db, stores))
-            record(db, [(s, c, "reco.pairs", None, {"pairs": pairs}) for s, c in moved.items()])
-        cursors.update(moved)
-    return cursors
+            queue(db, tenant, "reco.pairs", {"pairs": pairs})

@@ -29,9 +29,8 @@ class CatalogOps:
             raise ValueError("a catalog item needs a sku")
         with self._lock:
             with self._db.write():
-                cursors = changes.append_to_stores(self._db, stores, "catalog.item", sku,
-                                                   dict(item))
-            return changes.merged(cursors, fanout.drain(self._db))  # every store: queued
+                changes.append_to_stores(self._db, stores, "catalog.item", sku, dict(item))
+            return fanout.drain(self._db)  # queued: appended in chunks of stores
 
     def put_quotas(self, sku: str, quotas: dict[str, int | None],
                    stores: list[str] | None = None) -> dict[str, int]:
@@ -39,9 +38,8 @@ class CatalogOps:
         data = {"sku": sku, "quotas": dict(quotas)}
         with self._lock:
             with self._db.write():
-                cursors = changes.append_to_stores(self._db, stores, "inventory.quotas", sku,
-                                                   data)
-            return changes.merged(cursors, fanout.drain(self._db))
+                changes.append_to_stores(self._db, stores, "inventory.quotas", sku, data)
+            return fanout.drain(self._db)
 
     def stocktake(self, store: str, sku: str, counted: int) -> int:
         """Send ``stock.adjust`` (counted − the cloud's on_hand); the change's cursor."""

@@ -57,9 +57,29 @@ def queue(db: Backend, tenant: str, type_: str, data: dict[str, Any], *,
     ``EVERY_TENANT``: of all tenants), leaving out ``exclude``, once this transaction commits
     and ``fanout.drain`` runs. ``key``: a state kind's key (the store's feed state keeps the
     last)."""
+    db.execute(QUEUE, _queued(tenant, type_, key, data, stores, exclude, utc_now_iso()))
+
+
+def _queued(tenant: str, type_: str, key: str | None, data: dict[str, Any],
+            stores: list[str] | None, exclude: str | None, now: str) -> tuple[Any, ...]:
     assert (type_ in STATE_KINDS) == (key is not None), "a key for state kinds only"
     targets = None if stores is None else compact_json(sorted(set(stores)))
-    db.execute(QUEUE, (tenant, type_, key, compact_json(data), targets, exclude, utc_now_iso()))
+    return (tenant, type_, key, compact_json(data), targets, exclude, now)
+
+
+def queue_for(db: Backend, stores: list[str] | None,
+         items: list[tuple[str, str | None, dict[str, Any]]]) -> None:
+    """Queue each (type, key, data) for ``stores`` (None: every store of every tenant), in
+    order, to be appended by ``fanout.drain`` after this transaction commits, in chunks of
+    stores: no transaction holds all their rows. An explicit list is checked, not locked:
+    UnknownStore (and the caller's transaction rolls back) when it names a store HQ lacks."""
+    if stores is not None:
+        known_stores(db, stores)
+        if not stores:
+            return
+    now = utc_now_iso()
+    db.insert_many(QUEUE, [_queued(EVERY_TENANT, t, k, d, stores, None, now)
+                           for t, k, d in items])
 
 
 def chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
@@ -74,14 +94,21 @@ def where_in(values: Sized, column: str = "store") -> str:
 
 
 def lock_stores(db: Backend, stores: list[str] | None) -> list[str]:
-    """Lock the rows of ``stores`` (None: every store), in store order; their ids, sorted."""
+    """Lock the rows of ``stores`` (None: every store), in store order; their ids, sorted.
+    UnknownStore when ``stores`` names one HQ lacks."""
     if stores is None:
         rows = db.execute("SELECT store FROM stores ORDER BY store{FOR_UPDATE}").fetchall()
         return [r[0] for r in rows]
+    return known_stores(db, stores, "{FOR_UPDATE}")
+
+
+def known_stores(db: Backend, stores: list[str], lock: str = "") -> list[str]:
+    """``stores``, sorted, each once; UnknownStore when one is not at HQ. ``lock``:
+    ``"{FOR_UPDATE}"`` to lock their rows."""
     wanted = sorted(set(stores))
     found: list[str] = []
     for chunk in chunks(wanted):
-        sql = f"SELECT store FROM stores WHERE {where_in(chunk)} ORDER BY store{{FOR_UPDATE}}"
+        sql = f"SELECT store FROM stores WHERE {where_in(chunk)} ORDER BY store{lock}"
         found += [r[0] for r in db.execute(sql, chunk).fetchall()]
     missing = sorted(set(wanted) - set(found))
     if missing:
@@ -107,19 +134,13 @@ def record(db: Backend, changes: list[Change]) -> None:
 
 
 def append_to_stores(db: Backend, stores: list[str] | None, type_: str, key: str,
-                     data: dict[str, Any]) -> dict[str, int]:
-    """One HQ change to each store; {store: its cursor}. ``stores`` None: every store, and
-    every store added later: queued (cloud/feed/fanout.py), so that this transaction does
-    not hold every store's row; the caller runs ``fanout.drain`` after its commit (which
-    answers the cursors), and nothing is answered here."""
+                     data: dict[str, Any]) -> None:
+    """One HQ change to each of ``stores`` (None: every store, and every store added later,
+    through HQ's catalog), queued (``queue_for``): the caller runs ``fanout.drain`` after its
+    commit, which answers the cursors."""
     if stores is None:
         db.execute(UPSERT_HQ, (type_, key, compact_json(data), utc_now_iso()))
-        queue(db, EVERY_TENANT, type_, data, key=key)
-        return {}
-    targets = lock_stores(db, stores)
-    cursors = advance(db, targets)
-    record(db, [(s, c, type_, key, data) for s, c in cursors.items()])
-    return cursors
+    queue_for(db, stores, [(type_, key, data)])
 
 
 def merged(cursors: dict[str, int], more: dict[str, int]) -> dict[str, int]:

@@ -4,8 +4,9 @@ Applying a store's batch holds that store's row lock (and the tenant's member lo
 other stores' rows in the same transaction could deadlock with a worker applying another
 store. So member projections and HQ member operations only ``queue`` their changes in
 ``fanout`` (committed with what caused them), and ``drain`` appends them afterwards. A change
-to every store (a catalog item, a coupon template, a price rule: ``changes.append_to_stores``
-with no store list) is queued the same way, so that no transaction holds every store's row.
+to many stores (a catalog item, quotas, a coupon template, a price rule: to every store or a
+list of them, ``changes.queue_for``; coupons issued, the loyalty rules, recommendation pairs) is
+queued the same way, so that no transaction holds all their rows.
 
 ``drain`` works in chunks of ``CHUNK`` stores, in store order, one transaction each: it
 locks the chunk's rows, appends every queued change those stores are due, and records how
@@ -94,13 +95,17 @@ def _due(db: Backend, rows: list[dict[str, Any]]) -> dict[int, list[str]]:
         everyone.append(store)
         tenants.setdefault(tenant, []).append(store)
     due: dict[int, list[str]] = {}
+    listed: dict[tuple[str, str], list[str]] = {}  # rows queued together share their list
     for row in rows:
         known = everyone if row["tenant"] == EVERY_TENANT else tenants.get(row["tenant"], [])
         if row["stores"] is None:
             targets = known
         else:
-            wanted = set(json.loads(row["stores"]))
-            targets = [s for s in known if s in wanted]
+            list_key = (row["tenant"], row["stores"])
+            if list_key not in listed:
+                wanted = set(json.loads(row["stores"]))
+                listed[list_key] = [s for s in known if s in wanted]
+            targets = listed[list_key]
         after = row["done_until"]
         due[row["id"]] = [s for s in targets if s != row["exclude"]
                           and (after is None or s > after)]

@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 from cloud.db.backend import Backend, utc_now_iso
+from cloud.feed import fanout
 from cloud.feedback import sql
 from cloud.members import consent
 from cloud.members.sql import resolve
@@ -26,7 +27,9 @@ class FeedbackOps:
     def rate_order(self, store: str, order_id: str, body: dict[str, Any]
                    ) -> tuple[dict[str, Any], int]:
         with self._lock:
-            return sql.rate(self._db, store, order_id, body)
+            answer = sql.rate(self._db, store, order_id, body)
+            fanout.drain(self._db)  # a recovery coupon: queued, after the rating in the feed
+            return answer
 
     def feedback_order(self, store: str, order_id: str) -> dict[str, Any]:
         """What the feedback page shows of the order (HQ's projection, if it has it yet)."""

@@ -90,7 +90,7 @@ def _recover(db: Backend, store: str, order_id: str, score: int, at: str) -> str
     if issued is not None and int(issued[0]) >= int(rule["per_member_month"]):
         return None
     try:
-        made, _ = coupons.issue(db, rule["template"], [member], 0, [store], at)
+        made = coupons.issue(db, rule["template"], [member], 0, [store], at)
     except coupons.UnknownTemplate:
         return None  # the template went away since the rule was set
     db.execute("INSERT INTO recovery_coupons(member, month, issued) VALUES (?, ?, 1) "

@@ -9,7 +9,7 @@ from itertools import combinations
 from typing import Any, Final
 
 from cloud.db.backend import Backend, utc_now_iso
-from cloud.feed.changes import advance, append_to_stores, compact_json, lock_stores, record
+from cloud.feed.changes import append_to_stores, compact_json, lock_stores, queue_for
 from cloud.feed.fanout import queue
 from cloud.members.sql import Ctx, MemberError, conflict, resolve
 
@@ -26,14 +26,15 @@ def new_code() -> str:
     return "".join(secrets.choice(CODE_DIGITS) for _ in range(12))
 
 
-def put_template(db: Backend, template: dict[str, Any]) -> dict[str, int]:
-    """Store a template and send ``coupon.template`` to its stores (all when none listed)."""
+def put_template(db: Backend, template: dict[str, Any]) -> None:
+    """Store a template and queue ``coupon.template`` for its stores (all when none listed);
+    ``fanout.drain`` appends it after the commit."""
     db.execute("INSERT INTO coupon_templates(template_id, data, updated_at) VALUES (?, ?, ?) "
                "ON CONFLICT (template_id) DO UPDATE SET data = excluded.data, "
                "updated_at = excluded.updated_at",
                (template["template_id"], compact_json(template), utc_now_iso()))
-    return append_to_stores(db, template.get("stores"), "coupon.template",
-                            template["template_id"], template)
+    append_to_stores(db, template.get("stores"), "coupon.template", template["template_id"],
+                     template)
 
 
 def get_template(db: Backend, template_id: str) -> dict[str, Any]:
@@ -60,22 +61,19 @@ def make(template_id: str, member: str | None, stores: list[str] | None,
 
 
 def issue(db: Backend, template_id: str, members: list[str], count: int,
-          stores: list[str] | None, now: str) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """Coupons for ``members`` (survivors) and ``count`` bare codes, each sent as
-    ``coupon.issued`` to the stores in scope (``stores``, else the template's, else all)."""
+          stores: list[str] | None, now: str) -> list[dict[str, Any]]:
+    """Coupons for ``members`` (survivors) and ``count`` bare codes, each queued as
+    ``coupon.issued`` for the stores in scope (``stores``, else the template's, else all):
+    ``fanout.drain`` appends them after the commit, in chunks of stores. UnknownStore,
+    nothing written, when the scope names a store HQ lacks."""
     template = get_template(db, template_id)
     scope = stores if stores is not None else template.get("stores")
-    targets = lock_stores(db, scope)
     coupons = [make(template_id, resolve(db, m), scope, now) for m in members]
     coupons += [make(template_id, None, scope, now) for _ in range(count)]
     for coupon in coupons:
         _insert(db, coupon)
-    cursors: dict[str, int] = {}
-    for store in targets:
-        last = advance(db, [store], by=len(coupons))[store]
-        first = cursors[store] = last - len(coupons) + 1
-        record(db, [(store, first + i, "coupon.issued", None, c) for i, c in enumerate(coupons)])
-    return coupons, cursors
+    queue_for(db, scope, [("coupon.issued", None, c) for c in coupons])
+    return coupons
 
 
 def get(db: Backend, code: str) -> dict[str, Any] | None:

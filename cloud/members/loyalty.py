@@ -20,8 +20,9 @@ from typing import Any, Final
 
 from cloud.db.backend import Backend, utc_now_iso
 from cloud.db.schema import UPSERT_SETTING
-from cloud.errors import UnknownStore
-from cloud.feed.changes import UPSERT_HQ, advance, compact_json, lock_stores, record
+from cloud.feed import fanout
+from cloud.feed.changes import (EVERY_TENANT, UPSERT_HQ, advance, compact_json, known_stores,
+                                lock_stores, queue, queue_for, record)
 
 RULES_KEY: Final = "loyalty.rules"  # hq_settings key and change type
 CHANGE_KEY: Final = "rules"  # the feed_state / hq_catalog key: one rules change per store
@@ -54,16 +55,24 @@ def _send(db: Backend, rules: dict[str, Any], stores: list[str]) -> dict[str, in
     return cursors
 
 
-def put_rules(db: Backend, rules: dict[str, Any]) -> dict[str, int]:
+def put_rules(db: Backend, rules: dict[str, Any]) -> None:
     """Replace the whole document; every store gets its rules (stores added later: the
-    tenant-wide part). UnknownStore, nothing written, when ``stores`` names one HQ lacks."""
-    everyone = lock_stores(db, None)
-    unknown = sorted(set(rules["stores"]) - set(everyone))
-    if unknown:
-        raise UnknownStore(", ".join(unknown[:10]))
+    tenant-wide part). Queued (``changes.queue_for``): the tenant-wide part for the stores
+    without an entry, each store's own version for the others, appended by ``fanout.drain``
+    after the commit in chunks of stores (a store added meanwhile is seeded from HQ's
+    catalog). UnknownStore, nothing written, when ``stores`` names one HQ lacks."""
+    known_stores(db, list(rules["stores"]))
+    db.execute(UPSERT_SETTING, (RULES_KEY, compact_json(rules)))
     base = {"default": rules["default"], "channels": rules["channels"]}
     db.execute(UPSERT_HQ, (RULES_KEY, CHANGE_KEY, compact_json(base), utc_now_iso()))
-    return _send(db, rules, everyone)
+    others = None  # every store, also those added before the drain
+    if rules["stores"]:
+        others = [r[0] for r in db.execute("SELECT store FROM stores").fetchall()
+                  if r[0] not in rules["stores"]]
+    queue_for(db, others, [(RULES_KEY, CHANGE_KEY, base)])
+    for store in sorted(rules["stores"]):
+        queue(db, EVERY_TENANT, RULES_KEY, for_store(rules, store), stores=[store],
+              key=CHANGE_KEY)
 
 
 def put_store_rule(db: Backend, store: str, entry: dict[str, Any] | None) -> dict[str, int]:
@@ -87,8 +96,10 @@ class LoyaltyOps:
             return get_rules(self._db)
 
     def put_loyalty_rules(self, rules: dict[str, Any]) -> dict[str, int]:
-        with self._lock, self._db.write():
-            return put_rules(self._db, rules)
+        with self._lock:
+            with self._db.write():
+                put_rules(self._db, rules)
+            return fanout.drain(self._db)
 
     def put_store_loyalty_rule(self, store: str, entry: dict[str, Any] | None) -> dict[str, int]:
         with self._lock, self._db.write():

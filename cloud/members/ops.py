@@ -227,8 +227,8 @@ class MemberOps:
     def put_coupon_template(self, template: dict[str, Any]) -> dict[str, int]:
         with self._lock:
             with self._db.write():
-                cursors = coupons.put_template(self._db, template)
-            return merged(cursors, fanout.drain(self._db))  # a template for every store
+                coupons.put_template(self._db, template)
+            return fanout.drain(self._db)  # queued: appended in chunks of stores
 
     def issue_coupons(self, template_id: str, member_ids: list[str], count: int,
                       stores: list[str] | None, key: str | None
@@ -237,18 +237,19 @@ class MemberOps:
         request = {"template_id": template_id, "members": member_ids, "count": count,
                    "stores": stores}
         db = self._db
-        with self._lock, db.write():
-            stored = _replay(db, "coupons", key, request)
-            if stored is not None:
-                return True, stored, {}
-            unknown = [m for m in member_ids
-                       if members.tenant_of(db, members.resolve(db, m)) is None]
-            if unknown:
-                raise UnknownMember(", ".join(unknown[:10]))
-            issued, cursors = coupons.issue(db, template_id, member_ids, count, stores,
-                                            utc_now_iso())
-            _remember(db, "coupons", key, request, issued)
-            return False, issued, cursors
+        with self._lock:
+            with db.write():
+                stored = _replay(db, "coupons", key, request)
+                if stored is not None:
+                    return True, stored, {}
+                unknown = [m for m in member_ids
+                           if members.tenant_of(db, members.resolve(db, m)) is None]
+                if unknown:
+                    raise UnknownMember(", ".join(unknown[:10]))
+                issued = coupons.issue(db, template_id, member_ids, count, stores,
+                                       utc_now_iso())
+                _remember(db, "coupons", key, request, issued)
+            return False, issued, fanout.drain(db)
 
     def put_campaign(self, rule: dict[str, Any]) -> None:
         with self._lock, self._db.write():

@@ -7,7 +7,6 @@ from typing import Any
 
 from cloud.db.backend import Backend
 from cloud.feed import fanout
-from cloud.feed.changes import merged
 from cloud.pricing import sql
 
 
@@ -19,14 +18,14 @@ class PricingOps:
                        stores: list[str] | None = None) -> dict[str, int]:
         with self._lock:
             with self._db.write():
-                cursors = sql.put_rule(self._db, rule_id, body, stores)
-            return merged(cursors, fanout.drain(self._db))  # a rule for every store
+                sql.put_rule(self._db, rule_id, body, stores)
+            return fanout.drain(self._db)  # queued: appended in chunks of stores
 
     def delete_price_rule(self, rule_id: str) -> dict[str, int]:
         with self._lock:
             with self._db.write():
-                cursors = sql.delete_rule(self._db, rule_id)
-            return merged(cursors, fanout.drain(self._db))
+                sql.delete_rule(self._db, rule_id)
+            return fanout.drain(self._db)
 
     def price_rules(self) -> list[dict[str, Any]]:
         with self._lock, self._db.read():

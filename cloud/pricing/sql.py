@@ -9,7 +9,7 @@ from itertools import combinations
 from typing import Any, Final
 
 from cloud.db.backend import Backend, utc_now_iso
-from cloud.feed.changes import append_to_stores, compact_json, lock_stores
+from cloud.feed.changes import append_to_stores, compact_json, known_stores
 from common.errors import NotFound
 from common.price_rules import check_window, describe, overlap, weekly_spans
 
@@ -29,41 +29,46 @@ def _stores_of(db: Backend, rule_id: str) -> tuple[bool, list[str] | None]:
     return True, json.loads(row[0]) if row[0] else None
 
 
-def _tombstone(db: Backend, rule_id: str, stores: list[str] | None) -> dict[str, int]:
-    """Send the rule's delete to ``stores`` (None: all); new stores are not sent it."""
-    cursors = append_to_stores(db, stores, KIND, rule_id, {"id": rule_id, "deleted": True})
+def _tombstone(db: Backend, rule_id: str, stores: list[str] | None) -> None:
+    """Queue the rule's delete for ``stores`` (None: all); new stores are not sent it."""
+    append_to_stores(db, stores, KIND, rule_id, {"id": rule_id, "deleted": True})
     db.execute("DELETE FROM hq_catalog WHERE kind = ? AND key = ?", (KIND, rule_id))
-    return cursors
 
 
-def put_rule(db: Backend, rule_id: str, body: dict[str, Any],
-             stores: list[str] | None) -> dict[str, int]:
-    """Store the rule and send it to ``stores`` (None: every store, now and later); stores
-    it was sent to before and no longer targets are sent its delete. {store: cursor}."""
+def put_rule(db: Backend, rule_id: str, body: dict[str, Any], stores: list[str] | None) -> None:
+    """Store the rule and queue it for ``stores`` (None: every store, now and later); stores
+    it was sent to before and no longer targets are queued its delete. ``fanout.drain``
+    appends both after the commit, in chunks of stores: no store row is locked here."""
     check_window(body)
-    # unknown stores: 404, nothing written; every store: queued, no store row locked here
-    targets = [] if stores is None else lock_stores(db, stores)
+    targets = [] if stores is None else known_stores(db, stores)  # unknown: 404, no write
     found, before = _stores_of(db, rule_id)
-    dropped = sorted(set(lock_stores(db, before)) - set(targets)) if found and stores else []
+    dropped = sorted(set(_at_hq(db, before)) - set(targets)) if found and stores else []
     db.execute("INSERT INTO price_rules(id, data, stores, updated_at) VALUES (?, ?, ?, ?) "
                "ON CONFLICT (id) DO UPDATE SET data = excluded.data, stores = excluded.stores, "
                "updated_at = excluded.updated_at",
                (rule_id, compact_json(body),
                 None if stores is None else compact_json(sorted(set(stores))), utc_now_iso()))
-    cursors = _tombstone(db, rule_id, dropped) if dropped else {}
+    if dropped:
+        _tombstone(db, rule_id, dropped)
     if stores is not None:  # no longer every store's: stores added later do not get it
         db.execute("DELETE FROM hq_catalog WHERE kind = ? AND key = ?", (KIND, rule_id))
-    cursors.update(append_to_stores(db, stores, KIND, rule_id, {"id": rule_id, "rule": body}))
-    return cursors
+    append_to_stores(db, stores, KIND, rule_id, {"id": rule_id, "rule": body})
 
 
-def delete_rule(db: Backend, rule_id: str) -> dict[str, int]:
-    """Delete the rule and send its delete to the stores it was sent to; 404 when unknown."""
+def delete_rule(db: Backend, rule_id: str) -> None:
+    """Delete the rule and queue its delete for the stores it was sent to; 404 when
+    unknown."""
     found, stores = _stores_of(db, rule_id)
     if not found:
         raise NotFound("unknown_price_rule", {"id": rule_id})
     db.execute("DELETE FROM price_rules WHERE id = ?", (rule_id,))
-    return _tombstone(db, rule_id, stores)
+    _tombstone(db, rule_id, None if stores is None else _at_hq(db, stores))
+
+
+def _at_hq(db: Backend, stores: list[str] | None) -> list[str]:
+    """Those of ``stores`` (None: every store) HQ still has, sorted; nothing locked."""
+    everyone = {r[0] for r in db.execute("SELECT store FROM stores").fetchall()}
+    return sorted(everyone if stores is None else everyone & set(stores))
 
 
 def _common(a: list[str] | None, b: list[str] | None) -> tuple[bool, list[str] | None]:
