@@ -5,7 +5,7 @@ two run again safely, old resolved conflicts archived, migration 0025 over exist
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,18 @@ from cloud.db.backend import Backend, open_backend
 from cloud.storage import retention
 from cloud.storage.retention import events_archive, partitions, read_archive
 
+from tests.helpers import utc_today
+
 from .sim import EdgeSim
 
-TODAY = datetime.now(UTC).date()
+TODAY = utc_today()
+
+
+@pytest.fixture(autouse=True)
+def _today() -> None:
+    """TODAY is the day each test runs on, not the day the module was collected."""
+    global TODAY
+    TODAY = utc_today()
 
 
 def backend(db: CloudDb) -> Backend:
