@@ -868,6 +868,12 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
     -- drained in chunks of stores (cloud/feed/fanout.py): stores <= it have the change
     ALTER TABLE fanout ADD COLUMN done_until TEXT;
     """),
+    ("0027_erasure_archives", """
+    -- the events_retention job scrubs the archive files of an erasure's ids, then sets these
+    -- (NULL: not yet; erasures made before this migration are scrubbed by its next run)
+    ALTER TABLE erasures ADD COLUMN archives_scrubbed_at TEXT;
+    ALTER TABLE erasures ADD COLUMN archive_lines INTEGER;
+    """),
 )
 PG_ONLY: Final = "POSTGRESQL ONLY "
 SQLITE_ONLY: Final = "SQLITE ONLY "

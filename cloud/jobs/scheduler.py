@@ -20,7 +20,6 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -100,12 +99,8 @@ class Analytics:
     async def retention(self) -> dict[str, Any]:
         """The events_retention job (cloud/storage/retention.py): without a data dir to
         archive to, it only makes partitions and prunes the change feed."""
-        today = datetime.now(UTC).date()
-        if self.data_dir is None:
-            rules = replace(self.storage, events_days=36500, conflicts_days=36500)
-            return dict(await self.runner.call(CloudDb.run_retention, Path("."), rules, today))
         return dict(await self.runner.call(CloudDb.run_retention, self.data_dir, self.storage,
-                                           today))
+                                           datetime.now(UTC).date()))
 
     async def _push(self, cursors: dict[str, int]) -> int:
         return await self.link.push(cursors) if self.link is not None and cursors else 0

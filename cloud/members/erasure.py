@@ -7,10 +7,12 @@ the member id, now anonymous, because the accounts need it (orders, points and s
 balances, coupons), and removes the rest: identities (their hashes), name and birthday, the
 views and profiles (RFM, scenes, consents), the names, phones and notes of bookings, the
 comments of ratings, the campaign attributions of its orders and the link of its campaign
-visits (they stay as anonymous visits, their visitor ids cleared), and every copy of those in HQ's raw events, change feed and queued
-fan-out. ``member.erased`` goes to every store of the tenant, which does the same in its own
-file. On SQLite the transaction runs with ``secure_delete`` and the WAL is checkpointed
-(TRUNCATE) afterwards, so no copy stays in the file or its WAL; on PostgreSQL dead row
+visits (they stay as anonymous visits, their visitor ids cleared), and every copy of those in
+HQ's raw events, change feed and queued fan-out. ``member.erased`` goes to every store of the
+tenant, which does the same in its own file. The archive files of raw events are rewritten by
+the next ``events_retention`` run (``pending_archive_scrubs``, cloud/storage/retention.py). On
+SQLite the transaction runs with ``secure_delete`` and the WAL is checkpointed (TRUNCATE)
+afterwards, so no copy stays in the file or its WAL; on PostgreSQL dead row
 versions stay until VACUUM (docs/members.md).
 """
 
@@ -31,6 +33,16 @@ from cloud.members.sql import lock_tenant, resolve, tenant_of
 # member.* events whose data names the member and carries what is theirs
 _MEMBER_EVENTS: Final = ("member.created", "member.identity_added", "member.profile_changed",
                          "member.viewed", "member.consent_changed", "member.lookup")
+# raw events rewritten when their data names an erased member: in the database (``erase``) and
+# in the archive files (``StorageOps.run_retention``, cloud/storage/retention.py)
+SCRUBBED_EVENTS: Final = frozenset({*_MEMBER_EVENTS, "reservation.booked", "reservation.moved",
+                                    "feedback.given"})
+
+
+def scrubbed(data: Any) -> dict[str, Any]:
+    """An erased member's event data (or feed change) without its personal fields."""
+    return {**scrub(data), "erased": True}
+
 
 def export(db: Backend, member: str) -> dict[str, Any] | None:
     """Everything HQ holds about the member (and those merged into it)."""
@@ -79,9 +91,8 @@ def _rewrite(db: Backend, table: str, key: str, ids: list[str], types: tuple[str
         marks = ",".join("?" * len(types))
         for row in db.rows(f"SELECT {key} AS k, data FROM {table} WHERE type IN ({marks}) "
                            f"AND data LIKE ?", (*types, f"%{member}%")):
-            data = json.loads(row["data"])
             db.execute(f"UPDATE {table} SET data = ? WHERE {key} = ?",
-                       (json.dumps({**scrub(data), "erased": True}, ensure_ascii=False),
+                       (json.dumps(scrubbed(json.loads(row["data"])), ensure_ascii=False),
                         row["k"]))
             removed[table] = removed.get(table, 0) + 1
 
@@ -120,9 +131,7 @@ def erase(db: Backend, member: str, by: str) -> dict[str, Any] | None:
                             "member = NULL WHERE member IN ({marks})")
         run("feedback", "UPDATE feedback SET comment = '' WHERE member IN ({marks})")
         removed.update(attribution.forget(db, ids, erase=True))  # visits unlinked, anonymous
-        _rewrite(db, "events", "event_id", ids,
-                 (*_MEMBER_EVENTS, "reservation.booked", "reservation.moved", "feedback.given"),
-                 removed)
+        _rewrite(db, "events", "event_id", ids, tuple(sorted(SCRUBBED_EVENTS)), removed)
         _rewrite(db, "changes", "store || ':' || cursor", ids,
                  ("member.upsert", "member.merged", "reservation.confirmed",
                   "reservation.request"), removed)
@@ -136,13 +145,27 @@ def erase(db: Backend, member: str, by: str) -> dict[str, Any] | None:
     return {"member": survivor, "ids": ids, "at": at, "removed": removed}
 
 
+def pending_archive_scrubs(db: Backend) -> list[tuple[int, list[str]]]:
+    """Erasures whose ids the archive files have not been scrubbed of: (id, member ids)."""
+    rows = db.rows("SELECT id, ids FROM erasures WHERE archives_scrubbed_at IS NULL ORDER BY id")
+    return [(int(r["id"]), list(json.loads(r["ids"]))) for r in rows]
+
+
+def mark_archives_scrubbed(db: Backend, lines: dict[int, int], at: str) -> None:
+    """Record that the archives were scrubbed for these erasures: {erasure id: lines}."""
+    with db.write():
+        for erasure_id, count in lines.items():
+            db.execute("UPDATE erasures SET archives_scrubbed_at = ?, archive_lines = ? "
+                       "WHERE id = ?", (at, count, erasure_id))
+
+
 ERASURES: Final = Keyset("erasures", (Column("id", int, descending=True),), hidden=("id",))
 
 
 def erasures(db: Backend, member: str | None = None, after: Key | None = None,
              limit: int = ERASURES.default) -> list[dict[str, Any]]:
     """The audit of erasures (newest first), after ``after`` in ``ERASURES`` order."""
-    rows = page_rows(db, ERASURES, "id, member, ids, at, by_user, removed FROM erasures", after,
-                     limit, member=member or None)
+    rows = page_rows(db, ERASURES, "id, member, ids, at, by_user, removed, archives_scrubbed_at, "
+                     "archive_lines FROM erasures", after, limit, member=member or None)
     return [{**r, "ids": json.loads(r["ids"]), "removed": json.loads(r["removed"])}
             for r in rows]

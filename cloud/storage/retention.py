@@ -11,6 +11,13 @@ migration made of the old table and the DEFAULT one). A crash anywhere is safe t
 a day whose file exists is not written again (the file only appears complete), its rows are
 removed; a day whose file is missing is written from the rows, which are all still there.
 
+Beside each day's file, ``events-YYYY-MM-DD.members`` (gzip, one id a line, sorted) lists the
+member ids (ULIDs) named in the data of the day's events an erasure rewrites
+(``SCRUBBED_EVENTS`` of cloud/members/erasure.py). ``scrub_events_archives`` rewrites only the
+files whose list names an erased member (a file without a list is read whole once and gets
+one), each replaced the same atomic way: an erasure reaches the archive without a pass over
+every file.
+
 ``prune_conflicts`` archives resolved conflicts older than their retention the same way, in
 files named by the first id they hold; ``changes.prune`` drops the change feed the stores
 confirmed (it is state sent down: ``feed_state`` keeps what a snapshot needs).
@@ -22,7 +29,7 @@ import gzip
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -37,6 +44,7 @@ CONFLICT_COLUMNS: Final = ("id", "store", "kind", "detail", "created_at", "resol
 CHUNK: Final = 10_000  # rows per archive read and per DELETE transaction
 _BOUND = re.compile(r"FROM \((.+?)\) TO \((.+?)\)")
 _PARTITION = re.compile(r"events_[0-9]{8}")
+MEMBER_REF: Final = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")  # a member id (a ULID)
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,11 @@ def events_archive(root: Path, day: date) -> Path:
     """The archive file of the events HQ received on ``day`` (``root``: the data dir)."""
     return (root / "archive" / "events" / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}"
             / f"events-{day.isoformat()}.jsonl.gz")
+
+
+def members_index(archive: Path) -> Path:
+    """The list of member ids an events archive file names (``…/events-DAY.members``)."""
+    return archive.with_name(archive.name.removesuffix(".jsonl.gz") + ".members")
 
 
 def conflicts_archive(root: Path, day: date, first_id: int) -> Path:
@@ -167,15 +180,19 @@ def _day(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
-def archive_events(db: Backend, root: Path, today: date, retention_days: int) -> list[date]:
+def archive_events(db: Backend, root: Path, today: date, retention_days: int,
+                   scrubbed: frozenset[str] = frozenset()) -> list[date]:
     """Archive then remove every expired day; the days archived (by this run or before a
-    crash). Removing a day's own partition drops it; a day in a wider one is deleted."""
+    crash). Removing a day's own partition drops it; a day in a wider one is deleted.
+    ``scrubbed``: the event types whose member ids the day's ``.members`` list holds."""
     cutoff = today - timedelta(days=retention_days)
     done = []
     for day in expired_days(db, cutoff):
         path = events_archive(root, day)
         if not path.exists():
-            _write_atomic(path, _event_lines(db, day))
+            named: set[str] = set()
+            _write_atomic(path, _event_lines(db, day, scrubbed, named))
+            _write_index(path, named)  # a crash before it: the scrub lists the file itself
         _remove_day(db, day)
         done.append(day)
     for part in partitions(db):  # the migration's partition, once every day of it is gone
@@ -185,9 +202,11 @@ def archive_events(db: Backend, root: Path, today: date, retention_days: int) ->
     return done
 
 
-def _event_lines(db: Backend, day: date) -> Iterator[bytes]:
+def _event_lines(db: Backend, day: date, types: frozenset[str] = frozenset(),
+                 named: set[str] | None = None) -> Iterator[bytes]:
     """The day's events, one JSON object a line, in (store, epoch, seq) order; read in
-    chunks by key, never the whole day at once."""
+    chunks by key, never the whole day at once. Adds to ``named`` the member ids in the data
+    of those of ``types``."""
     after: tuple[str, int, int] | None = None
     while True:
         more, params = ("", (day.isoformat(),)) if after is None else (
@@ -197,6 +216,8 @@ def _event_lines(db: Backend, day: date) -> Iterator[bytes]:
                            f"received_on = ?{more} ORDER BY store, epoch, seq LIMIT {CHUNK}",
                            params)
         for row in rows:
+            if named is not None and row["type"] in types:
+                named.update(MEMBER_REF.findall(row["data"]))
             yield _line({**row, "epoch": int(row["epoch"]), "seq": int(row["seq"]),
                          "v": int(row["v"]), "data": json.loads(row["data"]),
                          "received_on": _day(row["received_on"]).isoformat()})
@@ -204,6 +225,65 @@ def _event_lines(db: Backend, day: date) -> Iterator[bytes]:
             return
         last = rows[-1]
         after = (last["store"], int(last["epoch"]), int(last["seq"]))
+
+
+def _named_in(archive: Path, types: frozenset[str]) -> set[str]:
+    """The member ids in the data of the lines of ``types`` of an archive file."""
+    named: set[str] = set()
+    with gzip.open(archive, "rb") as lines:
+        for line in lines:
+            row = json.loads(line)
+            if row["type"] in types:
+                named.update(MEMBER_REF.findall(json.dumps(row["data"], ensure_ascii=False)))
+    return named
+
+
+def _write_index(archive: Path, named: set[str]) -> None:
+    _write_atomic(members_index(archive), (f"{ref}\n".encode() for ref in sorted(named)))
+
+
+def scrub_events_archives(root: Path, erased: dict[str, int], types: frozenset[str],
+                          rewrite: Callable[[Any], dict[str, Any]]) -> dict[int, int]:
+    """Rewrite, in every events archive file under ``root`` that names one of ``erased``
+    ({member id: its erasure}), the data of each line of ``types`` naming one with
+    ``rewrite``; {erasure: lines rewritten}. Files naming none are not rewritten (their
+    ``.members`` list says so; one without a list is read whole and gets one). Each file is
+    replaced whole, atomically: a crash leaves the old file or the new one, and a rerun
+    does the same again."""
+    lines: dict[int, int] = {}
+    for path in sorted((root / "archive" / "events").glob("*/*/*/events-*.jsonl.gz")):
+        index = members_index(path)
+        if index.exists():
+            with gzip.open(index, "rt", encoding="ascii") as refs:
+                named = {ref.strip() for ref in refs}
+        else:  # written before lists were kept, or a crash before its list
+            named = _named_in(path, types)
+            _write_index(path, named)
+        if named.isdisjoint(erased):
+            continue
+        _write_atomic(path, _scrubbed(path, erased, types, rewrite, lines))
+    return lines
+
+
+def _scrubbed(path: Path, erased: dict[str, int], types: frozenset[str],
+              rewrite: Callable[[Any], dict[str, Any]], counts: dict[int, int]
+              ) -> Iterator[bytes]:
+    marks = [(member.encode(), erasure) for member, erasure in erased.items()]
+    with gzip.open(path, "rb") as old:
+        for line in old:
+            hits = {erasure for mark, erasure in marks if mark in line}
+            row = json.loads(line) if hits else None
+            if row is None or row["type"] not in types:
+                yield line  # as it was, byte for byte
+                continue
+            text = json.dumps(row["data"], ensure_ascii=False)
+            hits = {erasure for member, erasure in erased.items() if member in text}
+            if not hits:
+                yield line
+                continue
+            for erasure in hits:
+                counts[erasure] = counts.get(erasure, 0) + 1
+            yield _line({**row, "data": rewrite(row["data"])})
 
 
 def _line(row: dict[str, Any]) -> bytes:
@@ -216,7 +296,8 @@ def _write_atomic(path: Path, lines: Iterator[bytes]) -> int:
     tmp = path.with_name(path.name + ".tmp")
     count = 0
     with open(tmp, "wb") as raw:
-        with gzip.GzipFile(filename=path.name[:-3], mode="wb", fileobj=raw, mtime=0) as out:
+        with gzip.GzipFile(filename=path.name.removesuffix(".gz"), mode="wb", fileobj=raw,
+                           mtime=0) as out:
             for line in lines:
                 out.write(line)
                 count += 1
