@@ -68,7 +68,7 @@ def _queued(tenant: str, type_: str, key: str | None, data: dict[str, Any],
 
 
 def queue_for(db: Backend, stores: list[str] | None,
-         items: list[tuple[str, str | None, dict[str, Any]]]) -> None:
+              items: list[tuple[str, str | None, dict[str, Any]]]) -> None:
     """Queue each (type, key, data) for ``stores`` (None: every store of every tenant), in
     order, to be appended by ``fanout.drain`` after this transaction commits, in chunks of
     stores: no transaction holds all their rows. An explicit list is checked, not locked:
