@@ -20,9 +20,10 @@ from typing import Any, Final
 
 from cloud.db.backend import Backend, utc_now_iso
 from cloud.db.schema import UPSERT_SETTING
+from cloud.errors import UnknownStore
 from cloud.feed import fanout
-from cloud.feed.changes import (EVERY_TENANT, UPSERT_HQ, advance, compact_json, known_stores,
-                                lock_stores, queue, queue_for, record)
+from cloud.feed.changes import (EVERY_TENANT, UPSERT_HQ, advance, compact_json, lock_stores,
+                                queue, record)
 
 RULES_KEY: Final = "loyalty.rules"  # hq_settings key and change type
 CHANGE_KEY: Final = "rules"  # the feed_state / hq_catalog key: one rules change per store
@@ -57,19 +58,21 @@ def _send(db: Backend, rules: dict[str, Any], stores: list[str]) -> dict[str, in
 
 def put_rules(db: Backend, rules: dict[str, Any]) -> None:
     """Replace the whole document; every store gets its rules (stores added later: the
-    tenant-wide part). Queued (``changes.queue_for``): the tenant-wide part for the stores
+    tenant-wide part). Queued (``changes.queue``): the tenant-wide part for the stores
     without an entry, each store's own version for the others, appended by ``fanout.drain``
     after the commit in chunks of stores (a store added meanwhile is seeded from HQ's
     catalog). UnknownStore, nothing written, when ``stores`` names one HQ lacks."""
-    known_stores(db, list(rules["stores"]))
+    others = None  # every store, also those added before the drain
+    if rules["stores"]:
+        everyone = {r[0] for r in db.execute("SELECT store FROM stores").fetchall()}
+        unknown = sorted(set(rules["stores"]) - everyone)
+        if unknown:
+            raise UnknownStore(", ".join(unknown))
+        others = sorted(everyone - set(rules["stores"]))
     db.execute(UPSERT_SETTING, (RULES_KEY, compact_json(rules)))
     base = {"default": rules["default"], "channels": rules["channels"]}
     db.execute(UPSERT_HQ, (RULES_KEY, CHANGE_KEY, compact_json(base), utc_now_iso()))
-    others = None  # every store, also those added before the drain
-    if rules["stores"]:
-        others = [r[0] for r in db.execute("SELECT store FROM stores").fetchall()
-                  if r[0] not in rules["stores"]]
-    queue_for(db, others, [(RULES_KEY, CHANGE_KEY, base)])
+    queue(db, EVERY_TENANT, RULES_KEY, base, stores=others, key=CHANGE_KEY)
     for store in sorted(rules["stores"]):
         queue(db, EVERY_TENANT, RULES_KEY, for_store(rules, store), stores=[store],
               key=CHANGE_KEY)

@@ -36,10 +36,11 @@ class StorageOps:
                                                     rules.events_days, SCRUBBED_EVENTS)
                 done["days_archived"] = [d.isoformat() for d in archived]
             done["changes_pruned"] = changes.prune(self._db, SNAPSHOT_AFTER)
+            pending: list[tuple[int, list[str]]] = []
             if data_dir is not None:
                 done["conflicts_archived"] = retention.prune_conflicts(
                     self._db, data_dir, today, rules.conflicts_days)
-            pending = erasure.pending_archive_scrubs(self._db)
+                pending = erasure.pending_archive_scrubs(self._db)
         if data_dir is not None and pending:
             done["erasures_scrubbed"] = self._scrub_archives(data_dir, pending)
         return done

@@ -181,17 +181,18 @@ def _day(value: Any) -> date:
 
 
 def archive_events(db: Backend, root: Path, today: date, retention_days: int,
-                   scrubbed: frozenset[str] = frozenset()) -> list[date]:
+                   scrubbed_types: frozenset[str] = frozenset()) -> list[date]:
     """Archive then remove every expired day; the days archived (by this run or before a
     crash). Removing a day's own partition drops it; a day in a wider one is deleted.
-    ``scrubbed``: the event types whose member ids the day's ``.members`` list holds."""
+    ``scrubbed_types``: the event types whose member ids the day's ``.members`` list
+    holds."""
     cutoff = today - timedelta(days=retention_days)
     done = []
     for day in expired_days(db, cutoff):
         path = events_archive(root, day)
         if not path.exists():
             named: set[str] = set()
-            _write_atomic(path, _event_lines(db, day, scrubbed, named))
+            _write_atomic(path, _event_lines(db, day, scrubbed_types, named))
             _write_index(path, named)  # a crash before it: the scrub lists the file itself
         _remove_day(db, day)
         done.append(day)
