@@ -107,7 +107,7 @@ def project(db: Backend, store: str, events: list[dict[str, Any]], now: str,
     if orders:
         key = f"rules:{store}"
         if key not in shared:
-            shared[key] = coupons.campaign_rules(db, store)
+            share_rules(db, [store], shared)
         rules = shared[key]
     reward = None
     if any(e["type"] in _ORDERS for e in events):
@@ -130,6 +130,13 @@ def project(db: Backend, store: str, events: list[dict[str, Any]], now: str,
             members.conflict(ctx, "invalid_event", {
                 "seq": event["seq"], "event_id": event["event_id"], "type": event["type"],
                 "error": str(exc)})
+
+
+def share_rules(db: Backend, stores: list[str], shared: dict[str, Any]) -> None:
+    """Read the coupon rules of ``stores`` into ``shared`` (what ``project`` reads them
+    from): a group of batches reads those of all its stores in one query."""
+    for store, rules in coupons.campaign_rules(db, stores).items():
+        shared[f"rules:{store}"] = rules
 
 
 def _order(ctx: Ctx, rules: list[dict[str, Any]], order: Any) -> None:

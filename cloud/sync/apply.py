@@ -24,6 +24,7 @@ from cloud.feed.results import Ack
 from cloud.feedback import sql as feedback
 from cloud.guests import sql as guests
 from cloud.stores import sql as stores
+from cloud.members import events as member_events
 from cloud.members import leases
 from cloud.platforms import sql as platforms
 from cloud.reports import flows_sql as flows
@@ -33,7 +34,7 @@ from cloud.sync.project import Projection, write_all
 from common import wire
 from sync import messages
 
-LOCK_STORE: Final = ("SELECT tenant, applied_seq, epoch FROM stores WHERE store = ?"
+LOCK_STORE: Final = ("SELECT tenant, applied_seq, epoch, settle_seq FROM stores WHERE store = ?"
                      "{FOR_UPDATE}")
 LOCK_BOX: Final = ("SELECT applied_seq FROM store_boxes WHERE store = ? AND epoch = ?"
                    "{FOR_UPDATE}")
@@ -109,6 +110,7 @@ def apply_batches(db: Backend, batches: list[tuple[str, str, bytes]]
         with db.write():
             locked = _lock_stores(db, sorted({store for _, _, store, _ in parsed}))
             now, shared = utc_now_iso(), dict[str, Any]()
+            member_events.share_rules(db, list(locked), shared)  # one read for the group
             for wave in _waves(parsed):
                 # a wave holds one batch a store: their rows go in one statement a table,
                 # then each batch's member events and hooks see its own store's rows as if
@@ -123,7 +125,7 @@ def apply_batches(db: Backend, batches: list[tuple[str, str, bytes]]
                 _write(db, [r for _, r in ready], now)
                 for i, r in ready:
                     acks[i] = _finish(db, r, now, advance_now=False, shared=shared)
-            db.executemany(ADVANCE, [(row.applied, now, row.last_at, store)
+            db.update_many(ADVANCE, [(row.applied, now, row.last_at, store)
                                      for store, row in locked.items() if row.last_at])
     except Exception:  # rolled back: each batch again on its own (a lost database raises there)
         log.info("a group of %d batches was rolled back; applying them one by one",
@@ -250,7 +252,9 @@ def _finish(db: Backend, r: _Ready, now: str, *, advance_now: bool,
             stores.on_events(db, store, fresh)
         if advance_now or r.row.settle_seq is not None:
             db.execute(ADVANCE, (last, now, fresh[-1]["at"], store))
-            if leases.settle_if_due(db, store, now):  # a catch-up after a reconnect is done
+            # a catch-up after a reconnect is done (settle_seq is set by a birth, which
+            # waits for the store's row this transaction holds)
+            if r.row.settle_seq is not None and leases.settle_if_due(db, store, now):
                 r.row.settle_seq = None
         pushed = booked  # a lease given back: the store frees the tables
     return Ack("applied", applied_seq=last, events_applied=len(fresh), feed=pushed,

@@ -220,4 +220,4 @@ def write_all(db: Backend, projections: list[Projection]) -> None:
         if sql.startswith("INSERT"):
             db.insert_many(sql, merged[name])
         else:
-            db.executemany(sql, merged[name])
+            db.update_many(sql, merged[name])

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from cloud.database import CloudDb
+from sync import messages
 
 from .conftest import STORES, MemberSim, feed
 
@@ -77,3 +78,26 @@ def test_clashes_need_one_group_a_common_channel_and_overlapping_windows(
     assert found["G1", "G2"]["channels"] == ["meituan"]
     assert found["G1", "G2"]["window"] == {"from": "2030-01-01T00:00:00.000Z",
                                            "to": "2031-01-01T00:00:00.000Z"}
+
+
+def test_a_group_of_stores_applies_each_store_its_own_campaign_rules(
+        hq: CloudDb, sims: dict[str, MemberSim]) -> None:
+    """The rules of every store of a group are read in one query (apply.apply_batches):
+    each store's qualifying order still issues its own rule's coupon, once."""
+    hq.put_coupon_template(template("T3"))
+    hq.put_campaign({"rule_id": "r1", "from_store": "s1", "min_total_cents": 10000,
+                     "template_id": "T3", "to_store": "s2"})
+    hq.put_campaign({"rule_id": "r2", "from_store": "s2", "min_total_cents": 5000,
+                     "template_id": "T3", "to_store": "s3"})
+    batches = []
+    for store in ("s1", "s2", "s3"):
+        sims[store].order(qty=3)  # total 17000: qualifies for r1 and r2 (s3 has no rule)
+        batches.append(("acme", store, messages.encode(
+            messages.up_batch(store, sims[store].events))))
+    acks, _, grouped = hq.apply_batches(batches + [batches[0]])  # s1 again: a second wave
+    assert grouped and [a.kind for a in acks] == ["applied"] * 3 + ["duplicate"]
+    assert [c["data"]["stores"] for c in feed(hq, "s2", "coupon.issued")] == [["s2"]]
+    assert [c["data"]["stores"] for c in feed(hq, "s3", "coupon.issued")] == [["s3"]]
+    assert feed(hq, "s1", "coupon.issued") == []
+    issued_by = hq._db.execute("SELECT rule_id, store FROM campaign_issues ORDER BY rule_id")
+    assert [tuple(row) for row in issued_by.fetchall()] == [("r1", "s1"), ("r2", "s2")]
