@@ -336,9 +336,13 @@ class Fleet:
                 break
             touched: dict[int, int] = {}
             while due and due[0][0] <= now:
-                _, n = heapq.heappop(due)
+                # the next arrival counts from this one's time, not from when the loop got to
+                # it: a loop slowed by the processes it shares the cores with still offers
+                # the rate (in bursts); counting from then, the 1,000-store peak offered
+                # 2,255-2,903 of its 3,000 events/s
+                at, n = heapq.heappop(due)
                 touched[n] = touched.get(n, 0) + 1
-                heapq.heappush(due, (now + rng.expovariate(rate), n))
+                heapq.heappush(due, (at + rng.expovariate(rate), n))
             for n, count in touched.items():
                 self.stores[n].emit(count)
                 if measuring:
