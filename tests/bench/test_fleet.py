@@ -15,8 +15,9 @@ Measured, each in this run:
 - HQ killed (SIGKILL) and restarted under load: nothing lost, nothing applied twice;
 - the baseline: a bare ``INSERT`` loop of the same event rows (2 processes, one transaction
   per 200 rows), against HQ's apply alone (the same kind of batches, 2 processes, grouped
-  as in a catch-up, straight into the same server) and against HQ's rate while catching up
-  in the storm (broker, acks and the simulator on the same cores).
+  as in a catch-up, straight into the same server; the two in turns, best of 3 rounds) and
+  against HQ's rate while catching up in the storm (broker, acks and the simulator on the
+  same cores).
 
 The targets are printed with the figures (PASS / MISS); the test asserts what must hold
 whatever the machine: every event applied exactly once. ``FLEET_STORES`` (default 1000)
@@ -151,19 +152,25 @@ def _restart_under_load(work: Path, url: str, stores: int, workers: int) -> dict
             "resends": out["stop"]["resends"]}
 
 
-def _bare(url: str, tmp: Path) -> dict[str, Any]:
-    """The bare loop, then HQ's apply of the same kind of batches grouped as in a catch-up,
-    straight into the same server (no broker, no simulator): {"bare": .., "apply": ..}."""
+def _bare(url: str, tmp: Path, rounds: int = 3) -> dict[str, Any]:
+    """The bare loop and HQ's apply of the same kind of batches grouped as in a catch-up,
+    straight into the same server (no broker, no simulator), in turns, ``rounds`` times, on
+    fresh stores each round; the best of each (load on the machine only slows):
+    {"bare": .., "apply": .., "rounds": [..]}."""
     create_bare_table(url)
-    bare = run_pair("bare", url, split(store_batches("bare")), tmp)
-    plan = store_batches("apply")
-    db = CloudDb.open(url)
-    try:
-        for store in plan:
-            db.add_store(store, "acme")
-    finally:
-        db.close()
-    return {"bare": bare, "apply": run_pair("group", url, split(plan), tmp)}
+    runs: list[dict[str, Any]] = []
+    for n in range(rounds):
+        bare = run_pair("bare", url, split(store_batches(f"bare{n}x")), tmp)
+        plan = store_batches(f"apply{n}x")
+        db = CloudDb.open(url)
+        try:
+            for store in plan:
+                db.add_store(store, "acme")
+        finally:
+            db.close()
+        runs.append({"bare": bare, "apply": run_pair("group", url, split(plan), tmp)})
+    return {kind: max((r[kind] for r in runs), key=lambda x: x["events_s"])
+            for kind in ("bare", "apply")} | {"rounds": runs}
 
 
 def _mark(ok: bool) -> str:
@@ -232,9 +239,13 @@ def test_a_fleet_of_simulated_stores(tmp_path: Path) -> None:
                                  f"{restart['catch_up_s']:.1f} s after the window; resends "
                                  f"{restart['resends']}; every event applied once"),
         ("bare INSERT loop", f"{bare['events_s']:.0f} events/s (2 processes, 200 rows a "
-                             "transaction)"),
+                             "transaction; best of the rounds)"),
+        *[(f"round {n + 1}: bare / HQ apply alone",
+           f"{r['bare']['events_s']:.0f} / {r['apply']['events_s']:.0f} events/s")
+          for n, r in enumerate(baseline["rounds"])],
         ("HQ apply alone", f"{direct['events_s']:.0f} events/s (the same batches grouped as "
-                           "in a catch-up, 2 processes, no broker or simulator)"),
+                           "in a catch-up, 2 processes, no broker or simulator; best of "
+                           f"{len(baseline['rounds'])} rounds, as the bare loop)"),
         ("RATIO HQ apply alone / bare INSERT", f"{direct['events_s'] / bare['events_s']:.3f}"),
         ("RATIO HQ catch-up apply in the storm / bare INSERT",
          f"{catch_up_rate / bare['events_s']:.3f}"),
