@@ -235,7 +235,10 @@ class PostgresBackend(Backend):
         and keeps scanning it as it grows, until autovacuum's next ``ANALYZE``; measured,
         10,000 order status updates took 8.0 s that way against 0.4 s by the key
         (docs/scale.md, "Plans made on an empty table"). Planned with the rows at hand, the
-        statement follows the key. No two rows may name the same keys."""
+        statement follows the key. No two rows may name the same keys. The ``VALUES``
+        columns take their types from the parameters (a str is text, an int an integer):
+        enough for the text and integer columns it sets and matches today; another column
+        type would need a cast here."""
         self._in_chunks(rows, lambda n: self._update_sql(sql, n), prepare=False)
 
     def _in_chunks(self, rows: Sequence[Params], text: Callable[[int], str],
