@@ -7,6 +7,7 @@ Each runs in its own write transaction and is recorded in ``_migrations``; the b
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Final
 
@@ -428,7 +429,8 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
     ("0009_order_month_statistics", """
     -- the channel report groups order lines by UTC month (substr(created_at, 1, 7)); without
     -- statistics on that expression PostgreSQL assumes one month per order, gives up parallel
-    -- workers and hashing, and took 2x as long over ten million lines (docs/channels.md)
+    -- workers and hashing, and took 2x as long over ten million lines (docs/channels.md);
+    -- the ANALYZE runs when orders has rows (migrate: statistics of an empty table are a trap)
     POSTGRESQL ONLY CREATE STATISTICS IF NOT EXISTS orders_by_month_stats
         ON (substr(created_at, 1, 7)) FROM orders;
     POSTGRESQL ONLY ANALYZE orders
@@ -876,6 +878,7 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
     """),
 )
 PG_ONLY: Final = "POSTGRESQL ONLY "
+_ANALYZE: Final = re.compile(r"ANALYZE (\w+)")
 SQLITE_ONLY: Final = "SQLITE ONLY "
 
 
@@ -892,6 +895,18 @@ def _for_backend(statement: str, backend: str) -> str | None:
     return statement
 
 
+def _analyzes_an_empty_table(db: Backend, statement: str) -> bool:
+    """True for ``ANALYZE t`` while ``t`` has no row: such a statement is skipped.
+
+    Statistics taken of an empty table tell PostgreSQL's planner that it is empty, and a
+    prepared statement's generic plan made on them scans the whole table — and keeps scanning
+    it as the table grows, until autovacuum analyzes it again; a table never analyzed is
+    planned by its size on disk (docs/scale.md, "Plans made on an empty table")."""
+    match = _ANALYZE.fullmatch(statement)
+    return (match is not None
+            and db.execute(f"SELECT 1 FROM {match[1]} LIMIT 1").fetchone() is None)
+
+
 def migrate(db: Backend) -> list[str]:
     """Apply every pending migration in order; the names of those applied now."""
     ran: list[str] = []
@@ -904,7 +919,7 @@ def migrate(db: Backend) -> list[str]:
                 continue
             for statement in _statements(sql):
                 ours = _for_backend(statement, db.name)
-                if ours is not None:
+                if ours is not None and not _analyzes_an_empty_table(db, ours):
                     db.execute(ours)
             db.execute("INSERT INTO _migrations(name, applied_at) VALUES (?, ?)",
                        (name, utc_now_iso()))

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from cloud.database import CloudDb
+from cloud.db import schema
+from cloud.db.backend import open_backend
 from cloud.db.schema import MIGRATIONS
 from tests import pg
 
@@ -89,3 +91,48 @@ def test_postgresql_only_statements_run_on_postgresql_alone(db_url: str) -> None
                                     ("0009_order_month_statistics",))
     finally:
         db.close()
+
+
+def test_a_fresh_postgresql_database_plans_order_lookups_by_their_key(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    psycopg = pytest.importorskip("psycopg")
+    """Migration 0009's ANALYZE runs only when orders has rows: statistics of the empty
+    table of a fresh HQ made every generic plan of a lookup by key scan the whole table,
+    table growing, until autovacuum analyzed it again (docs/scale.md, "Plans made on an empty
+    table"). Where orders has rows when 0009 runs, their statistics are taken."""
+    with pg.throwaway_database() as url:
+        db = CloudDb.open(url)
+        try:
+            assert db._db.execute("SELECT reltuples FROM pg_class "
+                                  "WHERE relname = 'orders'").fetchone()[0] < 0  # never
+        finally:
+            db.close()
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("SET plan_cache_mode = force_generic_plan")  # as after five runs
+            conn.execute("PREPARE lookup(text, text) AS "
+                         "SELECT member FROM orders WHERE store = $1 AND id = $2")
+            conn.execute("INSERT INTO orders(store, id, status, total_cents, created_at, "
+                         "updated_at, seq) SELECT 's' || (i % 40), 'o' || i, 'placed', 100, "
+                         "'2026-12-06T00:00:00Z', '2026-12-06T00:00:00Z', i "
+                         "FROM generate_series(1, 20000) AS i")
+            plan = [r[0] for r in conn.execute("EXPLAIN EXECUTE lookup('s1', 'o41')")]
+            assert plan[0].startswith("Index Scan using orders_pkey"), plan
+    with pg.throwaway_database() as url:  # an HQ with orders, migrated up to 0009 now
+        monkeypatch.setattr(schema, "MIGRATIONS", MIGRATIONS[:8])
+        backend = open_backend(url)
+        try:
+            schema.migrate(backend)
+        finally:
+            backend.close()
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("INSERT INTO orders(store, id, status, total_cents, created_at, "
+                         "updated_at, seq) VALUES ('s1', 'o1', 'placed', 100, "
+                         "'2026-12-06T00:00:00Z', '2026-12-06T00:00:00Z', 1)")
+        monkeypatch.undo()
+        CloudDb.open(url).close()  # 0009 onwards
+        with psycopg.connect(url, autocommit=True) as conn:
+            assert conn.execute("SELECT reltuples FROM pg_class "
+                                "WHERE relname = 'orders'").fetchone()[0] == 1
+            assert conn.execute("SELECT count(*) FROM pg_statistic_ext_data d JOIN "
+                                "pg_statistic_ext s ON s.oid = d.stxoid "
+                                "WHERE s.stxname = 'orders_by_month_stats'").fetchone()[0] == 1
