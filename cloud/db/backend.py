@@ -83,6 +83,12 @@ class Backend(ABC):
         """``INSERT … VALUES (?, …) [ON CONFLICT …]`` for every row: ``executemany``."""
         self.executemany(sql, rows)
 
+    def insert_returning(self, sql: str, rows: Sequence[Params]) -> list[tuple[Any, ...]]:
+        """``INSERT … VALUES (?, …) [ON CONFLICT …] RETURNING …`` for every row: the rows it
+        returned, for the rows inserted (a row ``ON CONFLICT DO NOTHING`` skipped returns
+        none). Here a statement a row."""
+        return [tuple(found) for row in rows for found in self.execute(sql, row).fetchall()]
+
     def update_many(self, sql: str, rows: Sequence[Params]) -> None:
         """``UPDATE t SET a = ?, … WHERE k = ? AND …`` for every row: ``executemany``.
         No two rows may name the same keys."""
@@ -226,6 +232,11 @@ class PostgresBackend(Backend):
         """
         self._in_chunks(rows, lambda n: self._multi_row_sql(sql, n), prepare=None)
 
+    def insert_returning(self, sql: str, rows: Sequence[Params]) -> list[tuple[Any, ...]]:
+        """As ``insert_many``, a multi-row ``VALUES`` per chunk."""
+        return self._in_chunks(rows, lambda n: self._multi_row_sql(sql, n), prepare=None,
+                               returning=True)
+
     def update_many(self, sql: str, rows: Sequence[Params]) -> None:
         """One ``UPDATE t SET a = v.column1, … FROM (VALUES (…), …) AS v WHERE t.k = v.columnN
         …`` per chunk, planned for each call (not prepared).
@@ -242,17 +253,22 @@ class PostgresBackend(Backend):
         self._in_chunks(rows, lambda n: self._update_sql(sql, n), prepare=False)
 
     def _in_chunks(self, rows: Sequence[Params], text: Callable[[int], str],
-                   prepare: bool | None) -> None:
+                   prepare: bool | None, returning: bool = False) -> list[tuple[Any, ...]]:
         """``text(n)`` (a statement with ``$1``… for n rows) for each chunk of ``rows``;
-        ``prepare``: psycopg's (None: once a statement was run five times)."""
+        ``prepare``: psycopg's (None: once a statement was run five times); ``returning``:
+        the rows the chunks returned (else none are fetched)."""
+        found: list[tuple[Any, ...]] = []
         if not rows:
-            return
+            return found
         size = max(1, min(_MAX_ROWS, _MAX_PARAMS // len(rows[0])))
         with self._psycopg.RawCursor(self._connection()) as cursor:
             for start in range(0, len(rows), size):
                 chunk = rows[start:start + size]
                 cursor.execute(text(len(chunk)), [value for row in chunk for value in row],
                                prepare=prepare)
+                if returning:
+                    found.extend(cursor.fetchall())
+        return found
 
     def _update_sql(self, sql: str, n: int) -> str:
         match = _UPDATE.fullmatch(sql)

@@ -31,8 +31,10 @@ def _insert(table: str, columns: tuple[str, ...], tail: str = "") -> str:
 
 # projection table -> statement; run in this order (orders before their status updates)
 STATEMENTS: Final[dict[str, str]] = {
-    "orders": _insert("orders", ORDER_COLUMNS, " ON CONFLICT DO NOTHING"),
-    "lines": _insert("order_lines", LINE_COLUMNS, " ON CONFLICT DO NOTHING"),
+    # the lines of the orders this statement inserted, and only those: an order is placed
+    # once, and a second order.placed of it changes nothing (no check of the lines' key)
+    "orders": _insert("orders", ORDER_COLUMNS, " ON CONFLICT DO NOTHING RETURNING store, id"),
+    "lines": _insert("order_lines", LINE_COLUMNS),
     "status": "UPDATE orders SET status = ?, updated_at = ? WHERE store = ? AND id = ?",
     "stock": _insert("stock", ("store", "sku", "on_hand", "updated_at"),
                      " ON CONFLICT (store, sku) DO UPDATE SET "
@@ -141,6 +143,11 @@ class Projection:
                int(bool(order.get("pickup"))), _get(order, "created_at", str),
                _get(order, "updated_at", str), seq]
         line_rows = [self._line(order_id, n, line) for n, line in enumerate(lines, 1)]
+        if len({line[2] for line in line_rows}) < len(line_rows):  # a line_no twice: the first
+            first: dict[int, tuple[Any, ...]] = {}
+            for line_row in line_rows:
+                first.setdefault(line_row[2], line_row)
+            line_rows = list(first.values())
         deltas = [self._delta(move) for move in moves]
         if order_id not in self.orders:  # a second order.placed of the same id changes nothing
             self.orders[order_id] = row
@@ -216,7 +223,11 @@ def write_all(db: Backend, projections: list[Projection]) -> None:
     for projection in projections:
         for name, rows in projection.rows().items():
             merged[name] += rows
+    placed = set(db.insert_returning(STATEMENTS["orders"], merged["orders"]))
+    merged["lines"] = [row for row in merged["lines"] if (row[0], row[1]) in placed]
     for name, sql in STATEMENTS.items():
+        if name == "orders":
+            continue
         if sql.startswith("INSERT"):
             db.insert_many(sql, merged[name])
         else:

@@ -247,6 +247,39 @@ def test_list_stores_reports_progress_and_lag(db: CloudDb) -> None:
     assert store["lag_s"] is not None and store["lag_s"] > 0  # the sim's events are old
 
 
+def test_an_order_placed_again_in_a_later_batch_changes_nothing(db: CloudDb) -> None:
+    """An order is placed once: a second order.placed of its id, in another batch, with
+    other lines, neither adds nor changes a line (the lines go with the orders the apply
+    inserted; before, a line number the first placing did not have was added to it), and
+    nothing else of the batch is lost. Grouped with other stores' batches, the same."""
+    for grouped in (False, True):
+        store = f"again{int(grouped)}"
+        db.add_store(store, "acme")
+        sim = EdgeSim(store)
+        order_id = sim.order()
+        first = sim.events[-1]["data"]["order"]
+        again = {**first, "total_cents": 1, "lines": [
+            {**first["lines"][0], "name": "changed"}, {**first["lines"][0], "line_no": 9}]}
+        sim.emit("order.placed", {"order": again})
+        sim.order()  # a new order in the same batch as the second placing
+        batches = [("acme", store, sim.payload(1, 1)), ("acme", store, sim.payload(2, 3))]
+        if grouped:
+            other = EdgeSim(f"other{store}")
+            db.add_store(other.store, "acme")
+            other.order()
+            acks, _, together = db.apply_batches(batches[:1] + [
+                ("acme", other.store, other.payload(1, 1))] + batches[1:])
+            assert together and [a.kind for a in acks] == ["applied"] * 3
+        else:
+            assert [db.apply_batch(*b).kind for b in batches] == ["applied"] * 2
+        orders = {o["id"]: o for o in db.store_orders(store)}
+        assert len(orders) == 2 and orders[order_id]["total_cents"] == first["total_cents"]
+        assert [(ln["line_no"], ln["name"]) for ln in orders[order_id]["lines"]] == [
+            (n, f"Item {sku} with a longer display name")
+            for n, sku in enumerate(("C001", "C002", "S001"), 1)]
+        assert all(len(o["lines"]) == 3 for o in orders.values())
+
+
 def test_large_batches_and_repeated_keys_in_one_statement(db: CloudDb) -> None:
     sim = EdgeSim("s1")
     for n in range(1200):  # more rows than one multi-row INSERT takes

@@ -1,6 +1,6 @@
-"""``Backend.insert_many`` and ``Backend.update_many`` (what the apply writes projections
-with), on both backends: every row lands, in order, an error leaves nothing of the call; on
-PostgreSQL an update by key follows the key even when the connection first ran it while the
+"""``Backend.insert_many``, ``insert_returning`` and ``update_many`` (what the apply writes
+projections with), on both backends: every row lands, in order, an error leaves nothing of
+the call; on PostgreSQL an update by key follows the key even when the connection first ran it while the
 table was nearly empty (docs/scale.md, "Plans made on an empty table")."""
 
 from __future__ import annotations
@@ -69,6 +69,20 @@ def test_every_row_is_updated_by_its_key(backend: Backend) -> None:
         backend.update_many(UPDATE, [])
         backend.update_many(UPDATE, [("x", 1, 99_999)])  # no such row: nothing
     assert len(rows(backend)) == 3000
+
+
+def test_an_insert_returns_the_rows_it_inserted_and_only_those(backend: Backend) -> None:
+    """``insert_returning`` (the apply's orders, whose lines follow only the orders it
+    inserted): across chunks, a row ON CONFLICT DO NOTHING skipped returns nothing."""
+    returning = "INSERT INTO t(n, label) VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING n, label"
+    with backend.write():
+        backend.insert_many(INSERT, [(n, "old") for n in range(0, 1300, 7)])
+    with backend.write():
+        got = backend.insert_returning(returning, [(n, f"new {n}") for n in range(1300)])
+        assert backend.insert_returning(returning, []) == []
+    assert sorted(got) == [(n, f"new {n}") for n in range(1300) if n % 7]
+    assert all(type(row) is tuple for row in got)
+    assert rows(backend) == [(n, f"new {n}" if n % 7 else "old", 0) for n in range(1300)]
 
 
 def test_a_failing_chunk_leaves_nothing_of_the_call(backend: Backend) -> None:
