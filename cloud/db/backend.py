@@ -43,8 +43,18 @@ DIALECTS: Final[dict[str, dict[str, str]]] = {
 _MAX_ROWS, _MAX_PARAMS = 500, 30_000  # per multi-row INSERT (PostgreSQL allows 65,535 params)
 SCHEMA_LOCK: Final = 7_305_001  # pg_advisory_xact_lock key taken while migrating
 _TOKEN = re.compile(r"\{[A-Z_]+\}")
+_PLAIN_INSERT = re.compile(r"INSERT INTO (?P<table>\w+) ?\((?P<columns>\w+(?:, \w+)*)\) "
+                           r"VALUES \(\?(?:, \?)*\)")
 _UPDATE = re.compile(r"UPDATE (?P<table>\w+) SET (?P<sets>\w+ = \?(?:, \w+ = \?)*) "
                      r"WHERE (?P<keys>\w+ = \?(?: AND \w+ = \?)*)")
+
+
+def _plain_insert(sql: str) -> re.Match[str]:
+    """``sql`` as ``INSERT INTO t(a, …) VALUES (?, …)`` and nothing more (what a COPY does)."""
+    match = _PLAIN_INSERT.fullmatch(sql)
+    if match is None:
+        raise ValueError(f"copy_many takes INSERT INTO t(a, …) VALUES (?, …): {sql}")
+    return match
 
 
 class Backend(ABC):
@@ -88,6 +98,12 @@ class Backend(ABC):
         returned, for the rows inserted (a row ``ON CONFLICT DO NOTHING`` skipped returns
         none). Here a statement a row."""
         return [tuple(found) for row in rows for found in self.execute(sql, row).fetchall()]
+
+    def copy_many(self, sql: str, rows: Sequence[Params]) -> None:
+        """``INSERT INTO t(a, …) VALUES (?, …)`` (nothing after it: no ``ON CONFLICT``) for
+        every row, all or none: ``executemany``."""
+        _plain_insert(sql)
+        self.executemany(sql, rows)
 
     def update_many(self, sql: str, rows: Sequence[Params]) -> None:
         """``UPDATE t SET a = ?, … WHERE k = ? AND …`` for every row: ``executemany``.
@@ -236,6 +252,20 @@ class PostgresBackend(Backend):
         """As ``insert_many``, a multi-row ``VALUES`` per chunk."""
         return self._in_chunks(rows, lambda n: self._multi_row_sql(sql, n), prepare=None,
                                returning=True)
+
+    def copy_many(self, sql: str, rows: Sequence[Params]) -> None:
+        """``COPY t(a, …) FROM STDIN``: the rows streamed in PostgreSQL's text format, which
+        the server reads without parsing a statement or binding a parameter per value:
+        with it for ``events`` and ``order_lines``, applying 48,000 events took 22 % less
+        PostgreSQL CPU (docs/scale.md). Only where no row may meet a key already there: a
+        duplicate fails the whole COPY, as it fails the INSERT."""
+        match = _plain_insert(sql)
+        if not rows:
+            return
+        with self._connection().cursor() as cursor, cursor.copy(
+                f"COPY {match['table']} ({match['columns']}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
 
     def update_many(self, sql: str, rows: Sequence[Params]) -> None:
         """One ``UPDATE t SET a = v.column1, … FROM (VALUES (…), …) AS v WHERE t.k = v.columnN

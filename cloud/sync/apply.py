@@ -221,8 +221,8 @@ def _prepare(db: Backend, tenant: str, store: str, batch: dict[str, Any], row: _
 
 def _write(db: Backend, ready: list[_Ready], now: str) -> None:
     """The events and projection rows of batches of distinct stores: a statement a table."""
-    db.insert_many(INSERT_EVENT, [_event_row(r.store, r.epoch, e, now[:10])
-                                  for r in ready for e in r.fresh])
+    db.copy_many(INSERT_EVENT, [_event_row(r.store, r.epoch, e, now[:10])
+                                for r in ready for e in r.fresh])
     write_all(db, [r.projection for r in ready])
 
 

@@ -224,9 +224,10 @@ def write_all(db: Backend, projections: list[Projection]) -> None:
         for name, rows in projection.rows().items():
             merged[name] += rows
     placed = set(db.insert_returning(STATEMENTS["orders"], merged["orders"]))
-    merged["lines"] = [row for row in merged["lines"] if (row[0], row[1]) in placed]
+    db.copy_many(STATEMENTS["lines"], [row for row in merged["lines"]
+                                       if (row[0], row[1]) in placed])
     for name, sql in STATEMENTS.items():
-        if name == "orders":
+        if name in ("orders", "lines"):
             continue
         if sql.startswith("INSERT"):
             db.insert_many(sql, merged[name])

@@ -1,6 +1,6 @@
-"""``Backend.insert_many``, ``insert_returning`` and ``update_many`` (what the apply writes
-projections with), on both backends: every row lands, in order, an error leaves nothing of
-the call; on PostgreSQL an update by key follows the key even when the connection first ran it while the
+"""``Backend.insert_many``, ``insert_returning``, ``copy_many`` and ``update_many`` (what the
+apply writes events and projections with), on both backends: every row lands, in order, as
+given, an error leaves nothing of the call; on PostgreSQL an update by key follows the key even when the connection first ran it while the
 table was nearly empty (docs/scale.md, "Plans made on an empty table")."""
 
 from __future__ import annotations
@@ -94,6 +94,55 @@ def test_a_failing_chunk_leaves_nothing_of_the_call(backend: Backend) -> None:
     with pytest.raises(backend.input_errors), backend.write():
         backend.update_many(UPDATE, [("y", 1, 0)] + [("z", 2**63, 0)])  # out of BIGINT's range
     assert rows(backend) == [(0, "taken", 0)]
+
+
+TRICKY = ["tab\there", "new\nline", "cr\rx", "back\\slash", "\\N", "\\.", "end\\", "汉字 ✓",
+          "", "a\\tb", '"quoted", {"json": [1]}']
+
+
+def test_a_copy_lands_every_row_as_given(backend: Backend) -> None:
+    """``copy_many`` (PostgreSQL: ``COPY … FROM STDIN`` in its text format, which escapes
+    tabs, newlines and backslashes; SQLite: the INSERT) round-trips what COPY's format
+    spells specially, NULLs and 64-bit integers."""
+    copy = "INSERT INTO t(n, label, hits) VALUES (?, ?, ?)"
+    given = [(n, TRICKY[n % len(TRICKY)] + str(n), n * 10**15 if n % 2 else -n)
+             for n in range(3000)]
+    with backend.write():
+        backend.copy_many(copy, given)
+        backend.copy_many(copy, [])
+    assert rows(backend) == given
+    backend.execute("CREATE TABLE u (n INTEGER PRIMARY KEY, note TEXT)")
+    with backend.write():
+        backend.copy_many("INSERT INTO u(n, note) VALUES (?, ?)", [(1, None), (2, "None")])
+    assert [tuple(r) for r in backend.execute("SELECT n, note FROM u ORDER BY n")
+            .fetchall()] == [(1, None), (2, "None")]
+
+
+@pytest.mark.parametrize("sql", [
+    INSERT + " ON CONFLICT DO NOTHING", INSERT + " RETURNING n",
+    "INSERT INTO t VALUES (?, ?, ?)", "UPDATE t SET label = ? WHERE n = ?"])
+def test_a_copy_takes_only_a_plain_insert(backend: Backend, sql: str) -> None:
+    """A COPY cannot skip or return rows: a statement that asks for it is refused before
+    anything is sent, on both backends alike."""
+    with pytest.raises(ValueError, match="copy_many takes"), backend.write():
+        backend.copy_many(sql, [(1, "x")])
+    assert rows(backend) == []
+
+
+def test_a_failing_copy_leaves_nothing_and_the_connection_usable(backend: Backend) -> None:
+    copy = "INSERT INTO t(n, label) VALUES (?, ?)"
+    with backend.write():
+        backend.copy_many(copy, [(0, "taken")])
+    with pytest.raises(backend.input_errors), backend.write():
+        backend.copy_many(copy, [(n, "x") for n in range(1, 700)] + [(0, "again")])
+    with pytest.raises(backend.input_errors), backend.write():
+        backend.copy_many(copy, [(n, "y") for n in range(1, 700)] + [(700, None)])
+    if backend.name == "postgresql":  # refused by the client in the middle of the COPY
+        with pytest.raises(backend.input_errors), backend.write():
+            backend.copy_many(copy, [(n, "z") for n in range(1, 700)] + [(700, "nul\x00")])
+    with backend.write():
+        backend.copy_many(copy, [(1, "after")])
+    assert rows(backend) == [(0, "taken", 0), (1, "after", 0)]
 
 
 def test_an_update_of_a_grown_table_follows_the_key(postgres: Backend) -> None:
