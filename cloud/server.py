@@ -14,7 +14,7 @@ from cloud.app import create_app, watchdog
 from cloud.config import Settings
 from cloud.database import CloudDb
 from cloud.sync.link import CloudLink
-from common import sdnotify
+from common import heap, sdnotify
 from common.http.server import AppRunner
 
 log = logging.getLogger("storenode.cloud")
@@ -27,6 +27,7 @@ async def serve(settings: Settings) -> None:
         site = web.TCPSite(runner, settings.host, settings.port, backlog=512)
         await site.start()
         bound = settings.port or runner.addresses[0][1]
+        heap.settle()  # the app is built: what it holds is not walked by every collection
         broker = settings.broker or "no broker (API only)"
         print(f"storenode-cloud serving the HQ API on {settings.host}:{bound}; {broker}",
               flush=True)
@@ -55,6 +56,7 @@ async def run_ingest_worker(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     link.start()
+    heap.settle()
     interval = sdnotify.watchdog_interval()
     pinger = asyncio.create_task(watchdog(interval)) if interval else None
     print(f"storenode-cloud ingest worker on {settings.broker} ({db.backend})", flush=True)

@@ -24,6 +24,7 @@ from typing import Any
 from cloud.database import CloudDb
 from cloud.config import GROUP_BYTES
 from cloud.sync.ingest import GROUP_BATCHES
+from common import heap
 from tests.cloud.sync.apply_worker import apply_all, apply_groups, read_batches
 
 BARE_TABLE = ("CREATE TABLE IF NOT EXISTS bare_events (store TEXT, seq BIGINT, event_id TEXT, "
@@ -83,6 +84,7 @@ def wait_until(moment: float) -> None:
 def main() -> None:
     mode, url, path, start_at = sys.argv[1], sys.argv[2], Path(sys.argv[3]), float(sys.argv[4])
     batches = read_batches(path)
+    heap.settle()  # as HQ's processes do once started (cloud/server.py)
     if mode == "bare":
         result = run_bare(url, [payload for _, _, payload in batches], start_at)
     else:
