@@ -16,6 +16,7 @@ Target: >= 5,000 events/s applied. Run: ``make bench`` or
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -29,7 +30,7 @@ from tests.helpers import ROOT
 from tests.pg import throwaway_database
 
 from .cloud_worker import create_bare_table
-from .plumbing import report
+from .plumbing import postgres_cpu_s, report
 
 TARGET_EVENTS_S = 5_000
 STORES, EVENTS_PER_STORE, BATCH = 8, 6_000, 200
@@ -72,17 +73,28 @@ def run_pair(mode: str, url: str, work: tuple[list[Batch], list[Batch]],
         files.append(tmp / f"{mode}-{n}-{time.monotonic_ns()}.batches")
         write_batches(files[-1], todo)
     start_at = time.time() + 2.0  # both open their connection first
+    server_cpu = postgres_cpu_s()
     procs = [subprocess.Popen([sys.executable, "-m", "tests.bench.cloud_worker", mode, url,
                                str(f), str(start_at)], cwd=ROOT, stdout=subprocess.PIPE,
                               text=True) for f in files]
     outs = [p.communicate(timeout=900)[0] for p in procs]
+    server_cpu = postgres_cpu_s() - server_cpu
     assert [p.returncode for p in procs] == [0, 0], outs
     results = [json.loads(o.strip().splitlines()[-1]) for o in outs]
     events = sum(r["events"] for r in results)
     wall = max(r["ended"] for r in results) - min(r["started"] for r in results)
     return {"events": events, "wall_s": wall, "events_s": events / wall,
             "gap_retries": sum(r.get("gap_retries", 0) for r in results),
-            "worker_cpu_s": sum(r["cpu_s"] for r in results)}
+            "worker_cpu_s": sum(r["cpu_s"] for r in results),
+            # what an event cost both sides, in microseconds: steadier than events/s here,
+            # where other load slows a round but does not add to its CPU
+            "cpu_us_per_event": (sum(r["cpu_s"] for r in results) + server_cpu) / events * 1e6,
+            "server_cpu_s": server_cpu}
+
+
+def cpu_per_event(results: list[dict[str, Any]]) -> float:
+    """The median of the rounds' CPU an event (both sides), in microseconds."""
+    return statistics.median(r["cpu_us_per_event"] for r in results)
 
 
 def test_cloud_apply_throughput_on_postgres(tmp_path: Path) -> None:
@@ -107,14 +119,18 @@ def test_cloud_apply_throughput_on_postgres(tmp_path: Path) -> None:
     total = STORES * EVENTS_PER_STORE
     assert all(r["events"] == total for results in runs.values() for r in results)
     best = {name: max(r["events_s"] for r in results) for name, results in runs.items()}
+    cpu = {name: cpu_per_event(results) for name, results in runs.items()}
     report(f"cloud apply on PostgreSQL, 2 worker processes, {STORES} stores x "
            f"{EVENTS_PER_STORE} events, batches of {BATCH} (~1 KB events), best of {ROUNDS}", [
         *[(f"{name} round {i + 1}",
            f"{r['events_s']:8.0f} events/s  ({r['wall_s']:.2f} s, worker cpu "
-           f"{r['worker_cpu_s']:.1f} s, gap retries {r['gap_retries']})")
+           f"{r['worker_cpu_s']:.1f} s, PostgreSQL cpu {r['server_cpu_s']:.1f} s: "
+           f"{r['cpu_us_per_event']:.0f} µs an event; gap retries {r['gap_retries']})")
           for name, results in runs.items() for i, r in enumerate(results)],
         *[(f"best {name}", f"{rate:8.0f} events/s") for name, rate in best.items()],
         *[(f"RATIO {name}/bare", f"{best[name] / best['bare']:.3f}") for name in MODES],
+        *[(f"RATIO by CPU an event, bare/{name}", f"{cpu['bare'] / cpu[name]:.3f}")
+          for name in MODES],
         ("target", f">= {TARGET_EVENTS_S} events/s applied"),
     ])
     for name in MODES:

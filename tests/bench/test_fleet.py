@@ -44,7 +44,7 @@ from tests.pg import throwaway_database
 from .cloud_worker import create_bare_table
 from .fleet_run import FleetHq, run_fleet
 from .plumbing import report
-from .test_cloud_apply import run_pair, split, store_batches
+from .test_cloud_apply import cpu_per_event, run_pair, split, store_batches
 
 STORES = int(os.environ.get("FLEET_STORES", "1000"))
 PEAK_RATE = 3.0  # events/s a store at the peak: 3,000 events/s offered at 1,000 stores
@@ -202,6 +202,8 @@ def test_a_fleet_of_simulated_stores(tmp_path: Path) -> None:
     with throwaway_database("storenode_fleet_bare") as url:
         baseline = _bare(url, tmp_path)
     bare, direct = baseline["bare"], baseline["apply"]
+    cpu = {kind: cpu_per_event([r[kind] for r in baseline["rounds"]])
+           for kind in ("bare", "apply")}
     rows: list[tuple[str, str]] = []
     for (stores, workers), r in sorted(peaks.items()):
         share = r["applied_s"] / max(r["offered_s"], 1e-9)
@@ -247,6 +249,9 @@ def test_a_fleet_of_simulated_stores(tmp_path: Path) -> None:
                            "in a catch-up, 2 processes, no broker or simulator; best of "
                            f"{len(baseline['rounds'])} rounds, as the bare loop)"),
         ("RATIO HQ apply alone / bare INSERT", f"{direct['events_s'] / bare['events_s']:.3f}"),
+        ("RATIO by CPU an event, bare / HQ apply alone",
+         "{:.3f} (workers and PostgreSQL, {:.0f} / {:.0f} µs an event, median of the rounds)"
+         .format(cpu["bare"] / cpu["apply"], cpu["bare"], cpu["apply"])),
         ("RATIO HQ catch-up apply in the storm / bare INSERT",
          f"{catch_up_rate / bare['events_s']:.3f}"),
         ("target applied >= 95% at the peak, 2 workers", _mark(share >= 0.95)),
