@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from drivers.printer import PrinterStatus
 from drivers.printer.fake import FakeNetworkPrinter
+from edge import keys
 from edge.cli import cli
 from edge.config import load_settings
 
@@ -45,8 +46,16 @@ async def test_printer_reprint_from_the_cli_is_printed_by_the_daemon(
                             'receipts = true\n')
     order = await place(await cashier(client), "cli-reprint-1")
     prints = store_dir / "prints" / "front.prn"
+    db = client.server.app[keys.DB]
+
+    async def receipt_printed() -> bool:  # the bytes reach the file before the job's state
+        rows = await db.read(lambda conn: conn.execute(
+            "SELECT state FROM print_jobs WHERE kind = 'receipt'").fetchall())
+        return [r[0] for r in rows] == ["printed"]
+
     async with asyncio.timeout(10):
-        while not prints.exists() or prints.read_bytes().count(b"\x1dV\x00") < 1:
+        while (not prints.exists() or prints.read_bytes().count(b"\x1dV\x00") < 1
+               or not await receipt_printed()):
             await asyncio.sleep(0.05)
     code, out = await asyncio.to_thread(run, "printer", "reprint", order["id"], "--kind",
                                         "receipt", "--data-dir", str(store_dir))

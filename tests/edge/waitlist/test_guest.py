@@ -125,14 +125,20 @@ async def test_a_call_prints_the_number_on_the_receipt_printer(
                                            {"to": "called"})
         assert quiet["print_jobs"] == []
         out = store_dir / "prints" / "front.prn"
+
+        async def jobs() -> list[tuple[Any, ...]]:
+            rows = await client.app[keys.DB].read(lambda conn: conn.execute(
+                "SELECT kind, state FROM print_jobs").fetchall())
+            return [tuple(r) for r in rows]
+
+        # the bytes reach the printer before the job is marked printed: wait for both
         for _ in range(100):
-            if out.exists() and b"A001" in out.read_bytes():
+            if (out.exists() and b"A001" in out.read_bytes()
+                    and await jobs() == [("waitlist", "printed")]):
                 break
             await asyncio.sleep(0.05)
         assert b"A001" in out.read_bytes()
-        state = await client.app[keys.DB].read(lambda conn: conn.execute(
-            "SELECT kind, state FROM print_jobs").fetchall())
-        assert [tuple(r) for r in state] == [("waitlist", "printed")]
+        assert await jobs() == [("waitlist", "printed")]
     finally:
         await client.close()
     await assert_no_tasks_left()
