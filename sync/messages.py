@@ -62,7 +62,7 @@ def check_event(event: Any, store: str) -> dict[str, Any]:
         raise MessageError("event is not an object")
     for key, kind in ENVELOPE_FIELDS.items():
         value = event.get(key)
-        if not isinstance(value, kind) or isinstance(value, bool):
+        if type(value) is not kind and (not isinstance(value, kind) or isinstance(value, bool)):
             raise MessageError(f"event.{key} missing or of the wrong type")
     if event["store"] != store:
         raise MessageError("event store differs from the batch store")

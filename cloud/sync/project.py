@@ -65,8 +65,10 @@ class ProjectionError(ValueError):
 def _get(data: dict[str, Any], key: str, kind: type | tuple[type, ...],
          optional: bool = False) -> Any:
     value = data.get(key)
-    if type(value) is kind and kind is not int:  # the common case: a str, dict or list
-        return value
+    if type(value) is kind:  # the common case (a bool is not of type int: it goes on)
+        if type(value) is not int or -_BIGINT <= value < _BIGINT:
+            return value
+        raise ProjectionError(f"{key} out of range")
     if value is None and optional:
         return None
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):

@@ -44,6 +44,11 @@ def test_up_batch_round_trip() -> None:
     messages.encode({"store": "s1", "first_seq": 1, "last_seq": 1,
                      "events": [{**event(1), "data": "x"}]}),
     messages.encode({"store": "s1", "first_seq": True, "last_seq": 1, "events": [event(1)]}),
+    # an envelope field of the wrong type: a bool is not an integer, nor a float
+    *[messages.encode({"store": "s1", "first_seq": 1, "last_seq": 1,
+                       "events": [{**event(1), field: value}]})
+      for field, value in (("seq", True), ("seq", 1.0), ("v", False), ("v", 1.0),
+                           ("event_id", 1), ("type", None), ("at", ["x"]), ("hlc", {}))],
 ])
 def test_invalid_up_batches_are_rejected(payload: bytes) -> None:
     with pytest.raises(MessageError):

@@ -235,6 +235,38 @@ def test_an_event_that_cannot_be_projected_is_kept_and_becomes_a_conflict(db: Cl
     assert db.resolve_conflict(conflicts[0]["id"]) and len(db.conflicts(resolved=False)) == 1
 
 
+@pytest.mark.parametrize(("field", "value"), [
+    ("qty", True), ("qty", 2.0), ("total_cents", 2**63), ("unit_cents", -(2**63) - 1),
+    ("line_no", "2"), ("sku", 7), ("name", ["x"])])
+def test_a_line_field_of_the_wrong_type_or_range_makes_a_conflict(
+        db: CloudDb, field: str, value: Any) -> None:
+    """A bool is not an integer, nor a float; integers past 64 bits are out of range (the
+    parser reads 2**63 as an integer, -2**63 - 1 as a float): the order becomes a conflict,
+    the events of the batch are all stored, the next order is projected."""
+    sim = EdgeSim("s1")
+    sim.order()
+    bad = sim.events[-1]["data"]["order"]
+    bad["lines"][1][field] = value
+    good = sim.order()
+    ack = db.apply_batch("acme", "s1", sim.payload(1, 2))
+    assert ack == Ack("applied", applied_seq=2, events_applied=2)
+    assert [(c["kind"], c["detail"]["seq"]) for c in db.conflicts()] == [("invalid_event", 1)]
+    assert [o["id"] for o in db.store_orders("s1")] == [good]
+
+
+def test_line_amounts_at_the_ends_of_64_bits_are_projected(db: CloudDb) -> None:
+    sim = EdgeSim("s1")
+    order_id = sim.order()
+    lines = sim.events[-1]["data"]["order"]["lines"]
+    lines[0]["total_cents"], lines[1]["unit_cents"] = 2**63 - 1, -(2**63)
+    assert db.apply_batch("acme", "s1", sim.payload(1, 1)).kind == "applied"
+    assert db.conflicts() == []
+    [order] = db.store_orders("s1")
+    assert order["id"] == order_id
+    assert [(ln["total_cents"], ln["unit_cents"]) for ln in order["lines"][:2]] == [
+        (2**63 - 1, lines[0]["unit_cents"]), (lines[1]["total_cents"], -(2**63))]
+
+
 def test_list_stores_reports_progress_and_lag(db: CloudDb) -> None:
     [store] = db.list_stores()
     assert store == {"store": "s1", "tenant": "acme", "epoch": 1, "online": False, "last_seen": None,
