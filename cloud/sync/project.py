@@ -56,6 +56,7 @@ DEFERRED: Final = frozenset({"member.created", "member.identity_added",
                              "ledger.entry", "coupon.redeemed", "order.placed", "order.paid",
                              "lease.acked", "member.consent_changed"})
 _BIGINT: Final[int] = 1 << 63
+_INTEGER: Final[int] = 1 << 31  # orders.number, order_lines.line_no and qty
 
 
 class ProjectionError(ValueError):
@@ -63,17 +64,20 @@ class ProjectionError(ValueError):
 
 
 def _get(data: dict[str, Any], key: str, kind: type | tuple[type, ...],
-         optional: bool = False) -> Any:
+         optional: bool = False, limit: int = _BIGINT) -> Any:
+    """``data[key]`` of ``kind`` (None when ``optional`` and absent); an integer within
+    ``-limit <= value < limit``: ``_BIGINT`` for a BIGINT column, ``_INTEGER`` for an
+    INTEGER one (PostgreSQL refuses a larger value, and with it the whole batch)."""
     value = data.get(key)
     if type(value) is kind:  # the common case (a bool is not of type int: it goes on)
-        if type(value) is not int or -_BIGINT <= value < _BIGINT:
+        if type(value) is not int or -limit <= value < limit:
             return value
         raise ProjectionError(f"{key} out of range")
     if value is None and optional:
         return None
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
         raise ProjectionError(f"{key} missing or of the wrong type")
-    if isinstance(value, int) and not -_BIGINT <= value < _BIGINT:
+    if isinstance(value, int) and not -limit <= value < limit:
         raise ProjectionError(f"{key} out of range")
     return value
 
@@ -138,7 +142,7 @@ class Projection:
         order_id = _get(order, "id", str)
         lines = _get(order, "lines", list)
         moves = _get(data, "stock", list, optional=True) or []
-        row = [self.store, order_id, _get(order, "number", int, True),
+        row = [self.store, order_id, _get(order, "number", int, True, _INTEGER),
                _get(order, "day", str, True), _get(order, "channel", str, True),
                _get(order, "status", str), _get(order, "total_cents", int),
                _get(order, "member", str, True), _get(order, "table", str, True),
@@ -160,9 +164,9 @@ class Projection:
     def _line(self, order_id: str, n: int, line: Any) -> tuple[Any, ...]:
         if not isinstance(line, dict):
             raise ProjectionError("order line is not an object")
-        line_no = _get(line, "line_no", int, True)
+        line_no = _get(line, "line_no", int, True, _INTEGER)
         return (self.store, order_id, n if line_no is None else line_no, _get(line, "sku", str),
-                _get(line, "name", str, True), _get(line, "qty", int),
+                _get(line, "name", str, True), _get(line, "qty", int, limit=_INTEGER),
                 _get(line, "unit_cents", int, True), _get(line, "total_cents", int, True),
                 _get(line, "station", str, True), _get(line, "note", str, True),
                 _get(line, "price_rule", str, True))
