@@ -45,11 +45,17 @@ def pin(pid: int, cpus: list[int] | None) -> None:
             os.sched_setaffinity(int(tid), set(cpus))
 
 
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds used so far by process ``pid`` (all its threads)."""
+def _cpu_ticks(pid: int, reaped: bool = False) -> int:
+    """utime + stime of ``pid`` from /proc (with ``reaped``: + cutime + cstime, the time of
+    the children it waited for), in clock ticks."""
     with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
         fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return sum(int(f) for f in fields[11:15 if reaped else 13])
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds used so far by process ``pid`` (all its threads)."""
+    return _cpu_ticks(pid) / os.sysconf("SC_CLK_TCK")
 
 
 def postgres_cpu_s() -> float:
@@ -65,11 +71,9 @@ def postgres_cpu_s() -> float:
             with open(f"/proc/{pid}/comm", encoding="ascii") as fh:
                 if fh.read().strip() != "postgres":
                     continue
-            with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
+            total += _cpu_ticks(int(pid), reaped=True)
         except OSError:  # ended meanwhile: its time is counted as the postmaster's
             continue
-        total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
     return total / os.sysconf("SC_CLK_TCK")
 
 
