@@ -24,6 +24,11 @@ LINE_COLUMNS: Final = ("store", "order_id", "line_no", "sku", "name", "qty", "un
                        "total_cents", "station", "note", "price_rule")
 
 
+_BIGINT: Final[int] = 1 << 63
+_BIGINT_MAX: Final[int] = _BIGINT - 1
+_INTEGER: Final[int] = 1 << 31  # orders.number, order_lines.line_no and qty
+
+
 def _insert(table: str, columns: tuple[str, ...], tail: str = "") -> str:
     return (f"INSERT INTO {table}({', '.join(columns)}) "
             f"VALUES ({', '.join('?' * len(columns))}){tail}")
@@ -35,10 +40,17 @@ STATEMENTS: Final[dict[str, str]] = {
     # once, and a second order.placed of it changes nothing (no check of the lines' key)
     "orders": _insert("orders", ORDER_COLUMNS, " ON CONFLICT DO NOTHING RETURNING store, id"),
     "lines": _insert("order_lines", LINE_COLUMNS),
-    "status": "UPDATE orders SET status = ?, updated_at = ? WHERE store = ? AND id = ?",
+    # a sum past BIGINT leaves the row as it was and returns nothing: a conflict (write_all);
+    # CASE, as SQL does not promise to evaluate AND's operands in order, so that neither
+    # bound is computed for a delta of the other sign (it would overflow itself)
     "stock": _insert("stock", ("store", "sku", "on_hand", "updated_at"),
                      " ON CONFLICT (store, sku) DO UPDATE SET "
-                     "on_hand = stock.on_hand + excluded.on_hand, updated_at = excluded.updated_at"),
+                     "on_hand = stock.on_hand + excluded.on_hand, updated_at = excluded.updated_at"
+                     " WHERE CASE WHEN excluded.on_hand > 0"
+                     f" THEN stock.on_hand <= {_BIGINT_MAX} - excluded.on_hand"
+                     f" ELSE stock.on_hand >= (-{_BIGINT_MAX} - 1) - excluded.on_hand END"
+                     " RETURNING store, sku"),
+    "status": "UPDATE orders SET status = ?, updated_at = ? WHERE store = ? AND id = ?",
     "alerts": _insert("stock_alerts", ("store", "seq", "sku", "on_hand", "safety_stock", "at")),
     "items": _insert("store_items", ("store", "sku", "item", "seq", "updated_at"),
                      " ON CONFLICT (store, sku) DO UPDATE SET item = excluded.item, "
@@ -55,8 +67,6 @@ DEFERRED: Final = frozenset({"member.created", "member.identity_added",
                              "member.profile_changed", "member.lookup", "member.viewed",
                              "ledger.entry", "coupon.redeemed", "order.placed", "order.paid",
                              "lease.acked", "member.consent_changed"})
-_BIGINT: Final[int] = 1 << 63
-_INTEGER: Final[int] = 1 << 31  # orders.number, order_lines.line_no and qty
 
 
 class ProjectionError(ValueError):
@@ -154,12 +164,11 @@ class Projection:
             for line_row in line_rows:
                 first.setdefault(line_row[2], line_row)
             line_rows = list(first.values())
-        deltas = [self._delta(move) for move in moves]
+        sums = self._sums([self._delta(move) for move in moves])
         if order_id not in self.orders:  # a second order.placed of the same id changes nothing
             self.orders[order_id] = row
             self.lines.extend(line_rows)
-        for sku, delta in deltas:
-            self.stock[sku] = self.stock.get(sku, 0) + delta
+        self.stock.update(sums)
 
     def _line(self, order_id: str, n: int, line: Any) -> tuple[Any, ...]:
         if not isinstance(line, dict):
@@ -177,6 +186,18 @@ class Projection:
             raise ProjectionError("stock entry is not an object")
         return _get(move, "sku", str), _get(move, "delta", int)
 
+    def _sums(self, deltas: list[tuple[str, int]]) -> dict[str, int]:
+        """The batch's stock sums of the SKUs ``deltas`` move, with them added: not yet
+        stored, as an event whose sum would pass 64 bits is a conflict and changes nothing
+        (PostgreSQL would refuse the sum, and with it the whole batch)."""
+        sums: dict[str, int] = {}
+        for sku, delta in deltas:
+            total = sums.get(sku, self.stock.get(sku, 0)) + delta
+            if not -_BIGINT <= total < _BIGINT:
+                raise ProjectionError(f"stock of {sku} out of range")
+            sums[sku] = total
+        return sums
+
     def order_status_changed(self, seq: int, data: dict[str, Any]) -> None:
         order = _get(data, "order", dict)
         order_id = _get(order, "id", str)
@@ -193,7 +214,7 @@ class Projection:
         sku, delta = self._delta(data)
         if data.get("reason") == OLD_BOX:  # a superseded box's sale HQ counted when it came
             return
-        self.stock[sku] = self.stock.get(sku, 0) + delta
+        self.stock.update(self._sums([(sku, delta)]))
 
     def stock_low(self, seq: int, data: dict[str, Any]) -> None:
         self.alerts.append((self.store, seq, _get(data, "sku", str),
@@ -232,8 +253,13 @@ def write_all(db: Backend, projections: list[Projection]) -> None:
     placed = set(db.insert_returning(STATEMENTS["orders"], merged["orders"]))
     db.copy_many(STATEMENTS["lines"], [row for row in merged["lines"]
                                        if (row[0], row[1]) in placed])
+    moved = set(db.insert_returning(STATEMENTS["stock"], merged["stock"]))
+    merged["conflicts"] += [  # a stored sum and the batch's that together pass 64 bits
+        (store, "stock_overflow", compact_json({"sku": sku, "delta": delta,
+                                                "error": "stock sum out of range"}), now)
+        for store, sku, delta, now in merged["stock"] if (store, sku) not in moved]
     for name, sql in STATEMENTS.items():
-        if name in ("orders", "lines"):
+        if name in ("orders", "lines", "stock"):
             continue
         if sql.startswith("INSERT"):
             db.insert_many(sql, merged[name])

@@ -272,6 +272,54 @@ def test_line_amounts_at_the_ends_of_64_bits_are_projected(db: CloudDb) -> None:
     assert by_no[-(2**31)]["qty"] == 2**31 - 1
 
 
+def test_a_stock_sum_past_64_bits_in_a_batch_makes_the_event_a_conflict(db: CloudDb) -> None:
+    """Each delta fits in 64 bits, their sum in the batch does not: the event that would
+    pass it is a conflict and moves nothing (an order with it is not placed), the rest of the
+    batch is applied; before, PostgreSQL refused the sum, and with it the whole batch."""
+    sim = EdgeSim("s1")
+    sim.move("C001", 2**63 - 1)
+    sim.move("C001", 1)  # past the top
+    sim.move("C002", -(2**63))
+    order_id = sim.order()  # its deltas: C001 -1 (would fit), C002 -2 (past the bottom)
+    sim.move("C001", -7)
+    sim.move("C002", 5)
+    ack = db.apply_batch("acme", "s1", sim.payload(1, 6))
+    assert ack == Ack("applied", applied_seq=6, events_applied=6)
+    assert [(c["kind"], c["detail"]["seq"], c["detail"]["error"]) for c in db.conflicts()] == [
+        ("invalid_event", 2, "stock of C001 out of range"),
+        ("invalid_event", 4, "stock of C002 out of range")]
+    assert db.store_orders("s1") == [] and order_id
+    assert stock(db) == {"C001": 2**63 - 8, "C002": -(2**63) + 5}
+
+
+def test_a_stock_sum_past_64_bits_at_hq_makes_a_conflict_and_keeps_the_stock(
+        db: CloudDb) -> None:
+    """HQ's stored sum and a later batch's that together pass 64 bits, either way: the SKU's
+    stock stays as it was and a ``stock_overflow`` conflict says by how much the batch would
+    have moved it; the batch is applied and acked, its other SKUs moved, and later batches
+    move the SKU again."""
+    sim = EdgeSim("s1")
+    sim.move("C001", 2**63 - 2)
+    sim.move("C002", -(2**63) + 1)
+    assert db.apply_batch("acme", "s1", sim.payload(1, 2)).kind == "applied"
+    sim.move("C001", 1)
+    sim.move("C001", 2)  # 3 in the batch: one past the top
+    sim.move("C002", -2)
+    sim.move("S001", 4)
+    ack = db.apply_batch("acme", "s1", sim.payload(3, 6))
+    assert ack == Ack("applied", applied_seq=6, events_applied=4)
+    conflicts = db.conflicts()
+    assert sorted((c["store"], c["kind"], c["detail"]["sku"], c["detail"]["delta"])
+                  for c in conflicts) == [("s1", "stock_overflow", "C001", 3),
+                                          ("s1", "stock_overflow", "C002", -2)]
+    assert stock(db) == {"C001": 2**63 - 2, "C002": -(2**63) + 1, "S001": 4}
+    sim.move("C001", 1)
+    sim.move("C002", -1)
+    assert db.apply_batch("acme", "s1", sim.payload(7, 8)).kind == "applied"
+    assert stock(db) == {"C001": 2**63 - 1, "C002": -(2**63), "S001": 4}
+    assert len(db.conflicts()) == 2
+
+
 def test_list_stores_reports_progress_and_lag(db: CloudDb) -> None:
     [store] = db.list_stores()
     assert store == {"store": "s1", "tenant": "acme", "epoch": 1, "online": False, "last_seen": None,
