@@ -47,6 +47,8 @@ OLD_BOX: Final = "old_box"
 
 MAX_LINES: Final = 100  # lines in one order
 MAX_QTY: Final = 999    # units on one line
+# units one recorded stock movement (a receipt, waste, ...) or one stock.adjust from HQ moves
+MAX_STOCK_MOVE: Final = 1_000_000
 
 
 def as_json() -> dict[str, object]:

@@ -15,7 +15,7 @@ from common.schemas import (CHANNEL, COUPON_CODE, GUEST_ORDER, IDHASH, ITEM_PROP
                             MEMBER_ID, ORDER_LINE, PROFILE, QUOTAS, REF, SKU, TABLE_TOKEN,
                             ULID_PATTERN)
 from common.vocabulary import (ACCOUNTS, CHANNELS, COUPON_KINDS, COUPON_STATES, ENTRY_KINDS,
-                               ID_KINDS, MAX_LINES, MOVEMENT_REASONS,
+                               ID_KINDS, MAX_LINES, MAX_STOCK_MOVE, MOVEMENT_REASONS,
                                OLD_BOX)
 
 _RATE = {"type": "number", "minimum": 0, "maximum": 1000}
@@ -33,8 +33,8 @@ CHANGE_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
     "stock.adjust": {"type": "object", "required": ["sku", "delta"],
                      "properties": {"sku": SKU,
                                     # 0: an HQ stocktake that found what HQ expected
-                                    "delta": {"type": "integer", "minimum": -1_000_000,
-                                              "maximum": 1_000_000},
+                                    "delta": {"type": "integer", "minimum": -MAX_STOCK_MOVE,
+                                              "maximum": MAX_STOCK_MOVE},
                                     "reason": {"enum": [*MOVEMENT_REASONS, OLD_BOX]},
                                     "ref": {"type": ["string", "null"], "maxLength": 64}}},
 }

@@ -15,8 +15,9 @@ from collections.abc import Iterator, Sequence, Sized
 from typing import Any, Final, TypeVar
 
 from cloud.db.backend import Backend, utc_now_iso
-from cloud.errors import UnknownStore
+from cloud.errors import StocktakeOutOfRange, UnknownStore
 from cloud.feed.results import Feed
+from common.vocabulary import MAX_STOCK_MOVE
 from sync import messages
 
 # change types kept per key (the SKU, template id, ...), in the order a snapshot lists them.
@@ -24,6 +25,7 @@ from sync import messages
 STATE_KINDS: Final = messages.STATE_KINDS
 SNAPSHOT_AFTER: Final = 1000  # a store further behind than this gets a snapshot
 STOCK_ADJUST: Final = "stock.adjust"
+STOCKTAKE_PARTS: Final = 100  # stock.adjust changes one stocktake may take (100 million units)
 _CHUNK: Final = 500  # stores per IN (...) list
 
 INSERT_CHANGE: Final = ("INSERT INTO changes(store, cursor, type, data, created_at) "
@@ -163,20 +165,32 @@ def seed_new_store(db: Backend, store: str) -> int:
 
 
 def stocktake(db: Backend, store: str, sku: str, counted: int) -> int:
-    """A ``stock.adjust`` of counted − the cloud's on_hand; the change's cursor.
+    """``stock.adjust`` changes of counted − the cloud's on_hand in all; the last one's cursor.
 
-    Its ``ref`` is unique for good (the cursor and a random part: a store's cursors start
-    over when its feed is reset), so the edge applies it once by ref too, whatever path
-    brings it (edge/syncer/sql.py)."""
+    One change, unless the difference is more than one ``stock.adjust`` may move (the edge
+    refuses a delta past ``MAX_STOCK_MOVE``, and would have dropped the stocktake while HQ
+    answered 201): then as many as it takes, up to ``STOCKTAKE_PARTS``; further than that,
+    ``StocktakeOutOfRange`` and nothing is sent. Each ``ref`` is unique for good (the
+    cursor and a random part: a store's cursors start over when its feed is reset), so the
+    edge applies each once by ref too, whatever path brings it (edge/syncer/sql.py)."""
     lock_stores(db, [store])
     row = db.execute("SELECT on_hand FROM stock WHERE store = ? AND sku = ?",
                      (store, sku)).fetchone()
-    delta = counted - (int(row[0]) if row else 0)
-    cursor = advance(db, [store])[store]
-    data = {"sku": sku, "delta": delta, "reason": "stocktake",
-            "ref": f"hq-stocktake-{cursor}-{secrets.token_hex(6)}"}
-    record(db, [(store, cursor, STOCK_ADJUST, None, data)])
-    return cursor
+    on_hand = int(row[0]) if row else 0
+    whole, rest = divmod(abs(counted - on_hand), MAX_STOCK_MOVE)
+    if whole + (rest > 0) > STOCKTAKE_PARTS:
+        raise StocktakeOutOfRange(on_hand, counted)
+    sign = -1 if counted < on_hand else 1
+    deltas = [sign * MAX_STOCK_MOVE] * whole
+    if rest or not deltas:  # a count HQ expected is sent too: a delta of 0
+        deltas.append(sign * rest)
+    last = advance(db, [store], by=len(deltas))[store]
+    first = last - len(deltas) + 1
+    random = secrets.token_hex(6)
+    record(db, [(store, first + n, STOCK_ADJUST, None, {
+        "sku": sku, "delta": delta, "reason": "stocktake",
+        "ref": f"hq-stocktake-{first + n}-{random}"}) for n, delta in enumerate(deltas)])
+    return last
 
 
 def _decode(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from cloud.api.schemas import (
     read_body,
 )
 from cloud.catalog.ops import CatalogOps
+from cloud.errors import StocktakeOutOfRange
 from cloud.stores.ops import StoreOps
 from cloud.stores.sql import CONFLICTS, ORDERS, STOCK_ALERTS, STORES
 
@@ -54,7 +55,11 @@ async def stocktake(request: web.Request) -> web.Response:
     db = request.app[keys.DB]
     if await db.call(StoreOps.get_store, store) is None:
         raise ApiError(404, "unknown_store", store)
-    cursor = await db.call(CatalogOps.stocktake, store, sku, body["counted"])
+    try:
+        cursor = await db.call(CatalogOps.stocktake, store, sku, body["counted"])
+    except StocktakeOutOfRange as exc:
+        raise ApiError(409, "stocktake_out_of_range",
+                       {"on_hand": exc.on_hand, "counted": exc.counted}) from exc
     link = request.app[keys.LINK]
     sent = await link.push({store: cursor}) if link is not None else 0
     return web.json_response({"store": store, "sku": sku, "counted": body["counted"],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from common.schemas import SKU
 
-from common.vocabulary import MOVEMENT_REASONS
+from common.vocabulary import MAX_STOCK_MOVE, MOVEMENT_REASONS
 
 MOVEMENT = {
     "type": "object",
@@ -12,7 +12,8 @@ MOVEMENT = {
     "additionalProperties": False,
     "properties": {
         "sku": SKU,
-        "delta": {"type": "integer", "minimum": -1_000_000, "maximum": 1_000_000, "not": {"const": 0}},
+        "delta": {"type": "integer", "minimum": -MAX_STOCK_MOVE, "maximum": MAX_STOCK_MOVE,
+                  "not": {"const": 0}},
         "counted": {"type": "integer", "minimum": 0, "maximum": 1_000_000},
         "reason": {"type": "string", "enum": list(MOVEMENT_REASONS)},
         "ref": {"type": ["string", "null"], "maxLength": 64},

@@ -10,7 +10,10 @@ from aiohttp.test_utils import TestClient
 
 from cloud import keys
 from cloud.database import CloudDb
+from cloud.feed.changes import STOCKTAKE_PARTS
 from cloud.routes import ROUTES
+from common.vocabulary import MAX_STOCK_MOVE
+from sync.changes import check_change
 from tests.cloud.sync.sim import EdgeSim
 from tests.conftest import Api
 
@@ -82,6 +85,35 @@ async def test_stocktake_sends_the_difference_to_the_store(hq: TestClient, admin
     assert body["cursor"] == 2 and body["counted"] == 25
     (change,) = (await db(hq, "changes_since", "s1", 1)).changes
     assert change["type"] == "stock.adjust" and change["data"]["delta"] == -5
+
+
+async def test_a_stocktake_further_off_than_one_adjustment_goes_in_parts(
+        hq: TestClient, admin: Api) -> None:
+    """The edge takes a ``stock.adjust`` of at most MAX_STOCK_MOVE units (it used to refuse
+    the one change of a larger stocktake while HQ had answered 201): a larger difference goes
+    as several, each one the edge takes, with refs of their own, in all the difference; one
+    too far off for any count is a 409 and sends nothing; a count HQ expected sends a 0."""
+    sim = EdgeSim("s1")
+    sim.move("T010", 2 * MAX_STOCK_MOVE + 500)
+    sim.move("C001", STOCKTAKE_PARTS * MAX_STOCK_MOVE + 1)
+    await db(hq, "apply_batch", "acme", "s1", sim.payload(1, 2))
+    status, body = await admin.post("/api/v1/stores/s1/inventory/T010/stocktake", {"counted": 7})
+    assert status == 201 and body["cursor"] == 4, body
+    changes = (await db(hq, "changes_since", "s1", 1)).changes
+    assert [(c["cursor"], c["data"]["delta"]) for c in changes] == [
+        (2, -MAX_STOCK_MOVE), (3, -MAX_STOCK_MOVE), (4, -493)]
+    assert all(check_change(c) is None and c["type"] == "stock.adjust" for c in changes)
+    assert len({c["data"]["ref"] for c in changes}) == 3
+    status, body = await admin.post("/api/v1/stores/s1/inventory/C001/stocktake", {"counted": 0})
+    assert status == 409 and body["error"] == "stocktake_out_of_range", body
+    assert body["detail"] == {"on_hand": STOCKTAKE_PARTS * MAX_STOCK_MOVE + 1, "counted": 0}
+    assert len((await db(hq, "changes_since", "s1", 1)).changes) == 3
+    status, body = await admin.post("/api/v1/stores/s1/inventory/C001/stocktake",
+                                    {"counted": MAX_STOCK_MOVE})  # 100 parts: the most
+    assert status == 201 and body["cursor"] == 104, body
+    status, body = await admin.post("/api/v1/stores/s1/inventory/S001/stocktake", {"counted": 0})
+    assert status == 201 and body["cursor"] == 105, body
+    assert (await db(hq, "changes_since", "s1", 104)).changes[0]["data"]["delta"] == 0
 
 
 async def test_writes_to_unknown_stores_are_404_and_write_nothing(hq: TestClient,
