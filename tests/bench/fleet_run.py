@@ -20,7 +20,7 @@ from cloud.broker import provision
 from devtools.helpers import ROOT
 from devtools.stack import TENANT, Hq
 
-from .plumbing import cpu_s, rss_mb
+from .plumbing import cpu_s, postgres_cpu_s, rss_mb
 
 Action = Callable[[], None]
 
@@ -87,16 +87,20 @@ class FleetHq:
         return {"hq": [self.hq.proc.pid, *(w.pid for w in self.workers)],
                 "broker": [self.hq.broker.pid]}
 
-    def sample(self) -> dict[str, dict[str, float]]:
-        """CPU seconds and memory of HQ's and the broker's processes (0 for one gone)."""
+    def sample(self, simulator: int) -> dict[str, dict[str, float]]:
+        """CPU seconds and memory of HQ's, the broker's and the ``simulator``'s processes (0
+        for one gone), and PostgreSQL's CPU (every process of the server's): where the two
+        cores went."""
         def each(fn: Callable[[int], float], pid: int) -> float:
             try:
                 return fn(pid)
             except (OSError, RuntimeError):
                 return 0.0
-        return {name: {"cpu_s": sum(each(cpu_s, p) for p in pids),
-                       "rss_mb": sum(each(rss_mb, p) for p in pids)}
-                for name, pids in self.pids().items()}
+        out = {name: {"cpu_s": sum(each(cpu_s, p) for p in pids),
+                      "rss_mb": sum(each(rss_mb, p) for p in pids)}
+               for name, pids in {**self.pids(), "simulator": [simulator]}.items()}
+        out["postgres"] = {"cpu_s": postgres_cpu_s(), "rss_mb": 0.0}  # RSS: shared buffers
+        return out
 
 
 def run_fleet(hq: FleetHq, steps: list[dict[str, Any]],
@@ -104,8 +108,8 @@ def run_fleet(hq: FleetHq, steps: list[dict[str, Any]],
               members: bool = True) -> dict[str, Any]:
     """Run the simulator through ``steps``; ``on[name]`` runs at a ``pause`` step of that
     name (and ``on["measuring"]`` / ``on["watching"]`` when those windows open). Returns
-    the step results by ``name`` (or ``do``), with CPU and memory of HQ and the broker over
-    each load window."""
+    the step results by ``name`` (or ``do``), with CPU and memory of HQ, the broker and the
+    simulator, and PostgreSQL's CPU, over each load window."""
     on = on or {}
     stores = [{"store": c["store"], "tenant": c["tenant"], "password": c["password"]}
               for c in hq.creds]
@@ -123,7 +127,7 @@ def run_fleet(hq: FleetHq, steps: list[dict[str, Any]],
         for line in proc.stdout:
             message = json.loads(line)
             if message.get("measuring"):
-                window = (time.monotonic(), hq.sample())
+                window = (time.monotonic(), hq.sample(proc.pid))
                 if "measuring" in on:
                     on["measuring"]()
             elif message.get("watching"):
@@ -135,7 +139,7 @@ def run_fleet(hq: FleetHq, steps: list[dict[str, Any]],
             else:
                 name = message.get("name") or message["step"]
                 if message["step"] == "load" and window is not None:
-                    elapsed, now = time.monotonic() - window[0], hq.sample()
+                    elapsed, now = time.monotonic() - window[0], hq.sample(proc.pid)
                     message["processes"] = {
                         k: {"cpu_share": (now[k]["cpu_s"] - window[1][k]["cpu_s"]) / elapsed,
                             "rss_mb": now[k]["rss_mb"]} for k in now}

@@ -213,7 +213,9 @@ def test_a_fleet_of_simulated_stores(tmp_path: Path) -> None:
                      f"{r['lag']['p99'] or 0:.2f} s; HQ cpu {r['processes']['hq']['cpu_share']:.2f}"
                      f" rss {r['processes']['hq']['rss_mb']:.0f} MB, broker cpu "
                      f"{r['processes']['broker']['cpu_share']:.2f} rss "
-                     f"{r['processes']['broker']['rss_mb']:.0f} MB; catch-up after "
+                     f"{r['processes']['broker']['rss_mb']:.0f} MB, simulator cpu "
+                     f"{r['processes']['simulator']['cpu_share']:.2f}, PostgreSQL cpu "
+                     f"{r['processes']['postgres']['cpu_share']:.2f}; catch-up after "
                      f"{r['catch_up_s']:.0f} s"))
     for stores, r in sorted(with_members.items()):
         rows.append((f"peak with members {stores} stores, 2 workers",
