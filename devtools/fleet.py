@@ -44,6 +44,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
+import orjson
+
 from common.clock import iso, utc_now
 from common.ids import new_ulid
 from sync import hlc as hlclib
@@ -145,7 +147,9 @@ class SimStore:
         self.fleet, self.store = fleet, store
         self.topic = {kind: topics.topic(tenant, store, kind) for kind in topics.KINDS}
         self.mix = Mix(store, random.Random(store), fleet.members)
-        self.events: list[dict[str, Any]] = []
+        # each event's JSON, encoded once when it is committed, as the store's outbox keeps
+        # it; a batch splices them (edge/syncer/sql.py): the simulator pays what a store pays
+        self.events: list[bytes] = []
         self.committed: list[float] = []  # monotonic commit time of each seq
         self.acked = 0
         self.last_ack_at = 0.0
@@ -171,9 +175,9 @@ class SimStore:
         for _ in range(n):
             kind, data = self.mix.next()
             seq = len(self.events) + 1
-            self.events.append({"event_id": new_ulid(), "store": self.store, "seq": seq,
-                                "type": kind, "v": 1, "at": iso(utc_now()),
-                                "hlc": self.mix.clock.now(), "data": data})
+            self.events.append(orjson.dumps({
+                "event_id": new_ulid(), "store": self.store, "seq": seq, "type": kind, "v": 1,
+                "at": iso(utc_now()), "hlc": self.mix.clock.now(), "data": data}))
             self.committed.append(now)
         self.publisher.notify()
 
@@ -184,8 +188,9 @@ class SimStore:
         chosen = self.events[seq:seq + limit]
         if not chosen:
             return None
-        payload = messages.encode(messages.up_batch(self.store, chosen))
-        return Batch(chosen[0]["seq"], chosen[-1]["seq"], payload)
+        last = seq + len(chosen)
+        return Batch(seq + 1, last, messages.up_payload(self.store, 1, seq + 1, last,
+                                                        b",".join(chosen)))
 
     async def record_ack(self, seq: int) -> None:
         """Nothing to store: the fleet keeps its outbox in memory for the run."""

@@ -74,13 +74,13 @@ def outbox_batch(conn: sqlite3.Connection, store_id: str, after: int, limit: int
     One query builds the whole batch; only a batch with a gap in ``seq`` or over the byte
     budget is built again event by event, to cut it at the gap or the budget.
     """
-    store = _dump(store_id)
-    count, last, events = conn.execute(_BATCH_JSON[table], (store, after, limit)).fetchone()
+    count, last, events = conn.execute(_BATCH_JSON[table], (_dump(store_id), after,
+                                                            limit)).fetchone()
     if not count:
         return None
     if last - after == count and _ENVELOPE_BYTES + len(events) <= max_bytes:
-        return _batch(store, epoch, after, last, events)
-    rows = conn.execute(_EVENT_JSON[table], (store, after, limit)).fetchall()
+        return _batch(store_id, epoch, after, last, events)
+    rows = conn.execute(_EVENT_JSON[table], (_dump(store_id), after, limit)).fetchall()
     if not rows or rows[0][0] != after + 1:
         if rows:
             log.error("outbox has no seq %d (first is %d): cannot publish", after + 1, rows[0][0])
@@ -93,13 +93,11 @@ def outbox_batch(conn: sqlite3.Connection, store_id: str, after: int, limit: int
         parts.append(part)
         size += len(part) + 1
         last = seq
-    return _batch(store, epoch, after, last, b",".join(parts))
+    return _batch(store_id, epoch, after, last, b",".join(parts))
 
 
 def _batch(store: str, epoch: int, after: int, last: int, events: bytes) -> Batch:
-    envelope = b'{"v":1,"store":%s,"epoch":%d,"first_seq":%d,"last_seq":%d,"events":[' % (
-        store.encode(), epoch, after + 1, last)
-    return Batch(after + 1, last, envelope + events + b"]}")
+    return Batch(after + 1, last, messages.up_payload(store, epoch, after + 1, last, events))
 
 
 @keeps_stock_cache  # sync bookkeeping: meta and outbox only

@@ -36,6 +36,19 @@ def test_up_batch_round_trip() -> None:
     assert (parsed["first_seq"], parsed["last_seq"]) == (5, 6)
 
 
+def test_a_spliced_up_payload_is_the_encoded_batch() -> None:
+    """``up_payload`` (events encoded when committed, spliced) reads back as ``encode`` of
+    the same batch, a store id that JSON escapes and an epoch included."""
+    events = [{**event(n, 'st"\\1'), "data": {"name": "麻辣烫 \"x\"", "n": n}} for n in (7, 8)]
+    spliced = messages.up_payload('st"\\1', 3, 7, 8,
+                                  b",".join(json.dumps(e).encode() for e in events))
+    assert json.loads(spliced) == json.loads(messages.encode(
+        messages.up_batch('st"\\1', events, epoch=3)))
+    parsed = messages.parse_up(spliced, 'st"\\1')
+    assert (parsed["epoch"], parsed["first_seq"], parsed["last_seq"]) == (3, 7, 8)
+    assert parsed["events"] == events
+
+
 @pytest.mark.parametrize("payload", [
     b"not json", b"[]", b'{"v": 2}', json.dumps({"v": 1, "store": "s2"}).encode(),
     messages.encode({"store": "s1", "first_seq": 1, "last_seq": 2, "events": [event(1)]}),
