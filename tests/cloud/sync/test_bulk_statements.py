@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cloud.db.backend import Backend, open_backend
+from cloud.db.backend import COPY_MIN_ROWS, Backend, open_backend
 from tests.pg import throwaway_database
 
 INSERT = "INSERT INTO t(n, label) VALUES (?, ?)"
@@ -100,22 +100,25 @@ TRICKY = ["tab\there", "new\nline", "cr\rx", "back\\slash", "\\N", "\\.", "end\\
           "", "a\\tb", '"quoted", {"json": [1]}']
 
 
-def test_a_copy_lands_every_row_as_given(backend: Backend) -> None:
+@pytest.mark.parametrize("count", [3000, COPY_MIN_ROWS, COPY_MIN_ROWS - 1, 1])
+def test_a_copy_lands_every_row_as_given(backend: Backend, count: int) -> None:
     """``copy_many`` (PostgreSQL: ``COPY … FROM STDIN`` in its text format, which escapes
-    tabs, newlines and backslashes; SQLite: the INSERT) round-trips what COPY's format
-    spells specially, NULLs and 64-bit integers."""
+    tabs, newlines and backslashes, or below ``COPY_MIN_ROWS`` rows the multi-row INSERT;
+    SQLite: the INSERT) round-trips what COPY's format spells specially, NULLs and 64-bit
+    integers."""
     copy = "INSERT INTO t(n, label, hits) VALUES (?, ?, ?)"
     given = [(n, TRICKY[n % len(TRICKY)] + str(n), n * 10**15 if n % 2 else -n)
-             for n in range(3000)]
+             for n in range(count)]
     with backend.write():
         backend.copy_many(copy, given)
         backend.copy_many(copy, [])
     assert rows(backend) == given
     backend.execute("CREATE TABLE u (n INTEGER PRIMARY KEY, note TEXT)")
+    notes = [(n, None if n % 2 else "None") for n in range(max(2, count))]
     with backend.write():
-        backend.copy_many("INSERT INTO u(n, note) VALUES (?, ?)", [(1, None), (2, "None")])
+        backend.copy_many("INSERT INTO u(n, note) VALUES (?, ?)", notes)
     assert [tuple(r) for r in backend.execute("SELECT n, note FROM u ORDER BY n")
-            .fetchall()] == [(1, None), (2, "None")]
+            .fetchall()] == notes
 
 
 @pytest.mark.parametrize("sql", [
@@ -129,17 +132,22 @@ def test_a_copy_takes_only_a_plain_insert(backend: Backend, sql: str) -> None:
     assert rows(backend) == []
 
 
-def test_a_failing_copy_leaves_nothing_and_the_connection_usable(backend: Backend) -> None:
+@pytest.mark.parametrize("count", [700, COPY_MIN_ROWS, COPY_MIN_ROWS - 1, 1])
+def test_a_failing_copy_leaves_nothing_and_the_connection_usable(backend: Backend,
+                                                                 count: int) -> None:
+    """A duplicate key, a NULL where none may be and (PostgreSQL: refused by the client in
+    the middle of the COPY or before the INSERT is sent) a NUL character fail the whole
+    call with one of the backend's ``input_errors``, however many rows it has."""
     copy = "INSERT INTO t(n, label) VALUES (?, ?)"
     with backend.write():
         backend.copy_many(copy, [(0, "taken")])
     with pytest.raises(backend.input_errors), backend.write():
-        backend.copy_many(copy, [(n, "x") for n in range(1, 700)] + [(0, "again")])
+        backend.copy_many(copy, [(n, "x") for n in range(1, count)] + [(0, "again")])
     with pytest.raises(backend.input_errors), backend.write():
-        backend.copy_many(copy, [(n, "y") for n in range(1, 700)] + [(700, None)])
-    if backend.name == "postgresql":  # refused by the client in the middle of the COPY
+        backend.copy_many(copy, [(n, "y") for n in range(1, count)] + [(count, None)])
+    if backend.name == "postgresql":
         with pytest.raises(backend.input_errors), backend.write():
-            backend.copy_many(copy, [(n, "z") for n in range(1, 700)] + [(700, "nul\x00")])
+            backend.copy_many(copy, [(n, "z") for n in range(1, count)] + [(count, "nul\x00")])
     with backend.write():
         backend.copy_many(copy, [(1, "after")])
     assert rows(backend) == [(0, "taken", 0), (1, "after", 0)]
