@@ -17,6 +17,7 @@ from cloud.db.backend import Backend
 from cloud.members import consent, coupons, leases, ledger, referrals
 from cloud.members import sql as members
 from cloud.members.sql import Ctx, MemberError
+from common.vocabulary import PLATFORM_CHANNELS
 
 
 def _member(data: dict[str, Any]) -> str:
@@ -110,7 +111,11 @@ def project(db: Backend, store: str, events: list[dict[str, Any]], now: str,
             share_rules(db, [store], shared)
         rules = shared[key]
     reward = None
-    if any(e["type"] in _ORDERS for e in events):
+    # the referral rule rewards a paid order: an order.paid, or a platform order (paid when
+    # placed) with a member; most batches have neither, and read nothing for it
+    if any(e["type"] == ORDER_PAID for e in events) or any(
+            o.get("channel") in PLATFORM_CHANNELS and isinstance(o.get("member"), str)
+            for o in orders):
         if "reward" not in shared:
             shared["reward"] = referrals.rule(db)
         reward = shared["reward"]
