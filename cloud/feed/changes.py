@@ -25,7 +25,7 @@ from sync import messages
 STATE_KINDS: Final = messages.STATE_KINDS
 SNAPSHOT_AFTER: Final = 1000  # a store further behind than this gets a snapshot
 STOCK_ADJUST: Final = "stock.adjust"
-STOCKTAKE_PARTS: Final = 100  # stock.adjust changes one stocktake may take (100 million units)
+ADJUST_PARTS: Final = 100  # stock.adjust changes one move of HQ's may take (100 million units)
 _CHUNK: Final = 500  # stores per IN (...) list
 
 INSERT_CHANGE: Final = ("INSERT INTO changes(store, cursor, type, data, created_at) "
@@ -164,26 +164,36 @@ def seed_new_store(db: Backend, store: str) -> int:
     return last
 
 
+def adjust_parts(delta: int) -> list[int] | None:
+    """``delta`` as the deltas of ``stock.adjust`` changes the edge takes (each within
+    ``MAX_STOCK_MOVE``: its change schema refuses more), in all ``delta``; ``[0]`` for 0;
+    None when it would take more than ``ADJUST_PARTS`` of them."""
+    whole, rest = divmod(abs(delta), MAX_STOCK_MOVE)
+    if whole + (rest > 0) > ADJUST_PARTS:
+        return None
+    sign = -1 if delta < 0 else 1
+    parts = [sign * MAX_STOCK_MOVE] * whole
+    if rest or not parts:
+        parts.append(sign * rest)
+    return parts
+
+
 def stocktake(db: Backend, store: str, sku: str, counted: int) -> int:
     """``stock.adjust`` changes of counted − the cloud's on_hand in all; the last one's cursor.
 
-    One change, unless the difference is more than one ``stock.adjust`` may move (the edge
-    refuses a delta past ``MAX_STOCK_MOVE``, and would have dropped the stocktake while HQ
-    answered 201): then as many as it takes, up to ``STOCKTAKE_PARTS``; further than that,
-    ``StocktakeOutOfRange`` and nothing is sent. Each ``ref`` is unique for good (the
-    cursor and a random part: a store's cursors start over when its feed is reset), so the
-    edge applies each once by ref too, whatever path brings it (edge/syncer/sql.py)."""
+    As many changes as ``adjust_parts`` makes of the difference (one, but for a count more
+    than ``MAX_STOCK_MOVE`` off, which the edge would have dropped while HQ answered 201);
+    past ``ADJUST_PARTS`` of them, ``StocktakeOutOfRange`` and nothing is sent. Each ``ref``
+    is unique for good (the cursor and a random part: a store's cursors start over when its
+    feed is reset), so the edge applies each once by ref too, whatever path brings it
+    (edge/syncer/sql.py)."""
     lock_stores(db, [store])
     row = db.execute("SELECT on_hand FROM stock WHERE store = ? AND sku = ?",
                      (store, sku)).fetchone()
     on_hand = int(row[0]) if row else 0
-    whole, rest = divmod(abs(counted - on_hand), MAX_STOCK_MOVE)
-    if whole + (rest > 0) > STOCKTAKE_PARTS:
+    deltas = adjust_parts(counted - on_hand)  # a count HQ expected is sent too: a delta of 0
+    if deltas is None:
         raise StocktakeOutOfRange(on_hand, counted)
-    sign = -1 if counted < on_hand else 1
-    deltas = [sign * MAX_STOCK_MOVE] * whole
-    if rest or not deltas:  # a count HQ expected is sent too: a delta of 0
-        deltas.append(sign * rest)
     last = advance(db, [store], by=len(deltas))[store]
     first = last - len(deltas) + 1
     random = secrets.token_hex(6)

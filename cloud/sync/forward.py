@@ -7,28 +7,40 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 from cloud.db.backend import Backend, utc_now_iso
 from cloud.feed import changes as feed
-from cloud.sync.project import Projection
+from cloud.sync.project import STATEMENTS, Projection
 from common.vocabulary import OLD_BOX
 
 
 def stock(db: Backend, store: str, ref: str, moved: dict[str, int]) -> dict[str, int]:
-    """One ``stock.adjust`` per SKU of ``moved`` (non-zero), each with the ref ``<ref>:<a hash
-    of the SKU>`` (unique per batch: the box applies each once); ``{store: first new cursor}``
-    to push, or nothing. ``ref`` is ``box<epoch>:<last seq of the batch>`` (a box restored
-    from a backup skips those its backup holds) or ``box<epoch>:c<seq>`` (a catch-up)."""
-    deltas = [(sku, delta) for sku, delta in sorted(moved.items()) if delta]
-    if not deltas:
+    """A ``stock.adjust`` per SKU of ``moved`` (non-zero), or as many as ``adjust_parts``
+    makes of a move past what the edge takes in one, each with the ref ``<ref>:<a hash of
+    the SKU>`` (``:<n>`` after it for the n-th part from the second: unique per batch, the
+    box applies each once); ``{store: first new cursor}`` to push, or nothing. A move past
+    ``ADJUST_PARTS`` of them is not sent: a ``stock_forward_out_of_range`` conflict says so.
+    ``ref`` is ``box<epoch>:<last seq of the batch>`` (a box restored from a backup skips
+    those its backup holds) or ``box<epoch>:c<seq>`` (a catch-up)."""
+    adjusts: list[dict[str, Any]] = []
+    for sku, delta in sorted(moved.items()):
+        parts = feed.adjust_parts(delta) if delta else []
+        if parts is None:
+            detail = feed.compact_json({"sku": sku, "delta": delta, "ref": ref})
+            db.execute(STATEMENTS["conflicts"],
+                       (store, "stock_forward_out_of_range", detail, utc_now_iso()))
+            continue
+        own = f"{ref}:{hashlib.sha1(sku.encode()).hexdigest()[:20]}"
+        adjusts += [{"sku": sku, "delta": part, "reason": OLD_BOX,
+                     "ref": f"{own}:{n}" if n else own} for n, part in enumerate(parts)]
+    if not adjusts:
         return {}
     feed.lock_stores(db, [store])
-    head = feed.advance(db, [store], by=len(deltas))[store]
-    first = head - len(deltas) + 1
-    feed.record(db, [(store, first + i, feed.STOCK_ADJUST, None, {
-        "sku": sku, "delta": delta, "reason": OLD_BOX,
-        "ref": f"{ref}:{hashlib.sha1(sku.encode()).hexdigest()[:20]}"})
-        for i, (sku, delta) in enumerate(deltas)])
+    head = feed.advance(db, [store], by=len(adjusts))[store]
+    first = head - len(adjusts) + 1
+    feed.record(db, [(store, first + i, feed.STOCK_ADJUST, None, data)
+                     for i, data in enumerate(adjusts)])
     return {store: first}
 
 

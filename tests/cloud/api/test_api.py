@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 
 from cloud import keys
 from cloud.database import CloudDb
-from cloud.feed.changes import STOCKTAKE_PARTS
+from cloud.feed.changes import ADJUST_PARTS
 from cloud.routes import ROUTES
 from common.vocabulary import MAX_STOCK_MOVE
 from sync.changes import check_change
@@ -95,7 +95,7 @@ async def test_a_stocktake_further_off_than_one_adjustment_goes_in_parts(
     too far off for any count is a 409 and sends nothing; a count HQ expected sends a 0."""
     sim = EdgeSim("s1")
     sim.move("T010", 2 * MAX_STOCK_MOVE + 500)
-    sim.move("C001", STOCKTAKE_PARTS * MAX_STOCK_MOVE + 1)
+    sim.move("C001", ADJUST_PARTS * MAX_STOCK_MOVE + 1)
     await db(hq, "apply_batch", "acme", "s1", sim.payload(1, 2))
     status, body = await admin.post("/api/v1/stores/s1/inventory/T010/stocktake", {"counted": 7})
     assert status == 201 and body["cursor"] == 4, body
@@ -106,7 +106,7 @@ async def test_a_stocktake_further_off_than_one_adjustment_goes_in_parts(
     assert len({c["data"]["ref"] for c in changes}) == 3
     status, body = await admin.post("/api/v1/stores/s1/inventory/C001/stocktake", {"counted": 0})
     assert status == 409 and body["error"] == "stocktake_out_of_range", body
-    assert body["detail"] == {"on_hand": STOCKTAKE_PARTS * MAX_STOCK_MOVE + 1, "counted": 0}
+    assert body["detail"] == {"on_hand": ADJUST_PARTS * MAX_STOCK_MOVE + 1, "counted": 0}
     assert len((await db(hq, "changes_since", "s1", 1)).changes) == 3
     status, body = await admin.post("/api/v1/stores/s1/inventory/C001/stocktake",
                                     {"counted": MAX_STOCK_MOVE})  # 100 parts: the most

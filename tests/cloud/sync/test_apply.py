@@ -8,8 +8,12 @@ from typing import Any
 import pytest
 
 from cloud.database import CloudDb
+from cloud.feed.changes import ADJUST_PARTS
 from cloud.feed.results import Ack
+from cloud.sync import forward
+from common.vocabulary import MAX_STOCK_MOVE, OLD_BOX
 from sync import messages
+from sync.changes import check_change
 
 from .sim import EdgeSim
 
@@ -318,6 +322,26 @@ def test_a_stock_sum_past_64_bits_at_hq_makes_a_conflict_and_keeps_the_stock(
     assert db.apply_batch("acme", "s1", sim.payload(7, 8)).kind == "applied"
     assert stock(db) == {"C001": 2**63 - 1, "C002": -(2**63), "S001": 4}
     assert len(db.conflicts()) == 2
+
+
+def test_an_old_box_move_past_one_adjustment_goes_in_parts(db: CloudDb) -> None:
+    """What a superseded box moved is sent to the new box as ``stock.adjust`` changes the
+    edge takes (each within MAX_STOCK_MOVE, refs of their own); a move past ADJUST_PARTS of
+    them is a ``stock_forward_out_of_range`` conflict and sends nothing."""
+    backend = db._db
+    with backend.write():
+        pushed = forward.stock(backend, "s1", "box1:9", {
+            "C001": 2 * MAX_STOCK_MOVE + 5, "C002": -3, "C003": 0,
+            "S001": -ADJUST_PARTS * MAX_STOCK_MOVE - 1})
+    changes = db.changes_since("s1", pushed["s1"] - 1).changes
+    assert [(c["data"]["sku"], c["data"]["delta"]) for c in changes] == [
+        ("C001", MAX_STOCK_MOVE), ("C001", MAX_STOCK_MOVE), ("C001", 5), ("C002", -3)]
+    assert all(check_change(c) is None and c["data"]["reason"] == OLD_BOX for c in changes)
+    refs = [c["data"]["ref"] for c in changes]
+    assert len(set(refs)) == 4 and refs[1] == refs[0] + ":1" and refs[2] == refs[0] + ":2"
+    [conflict] = db.conflicts()
+    assert (conflict["kind"], conflict["detail"]) == ("stock_forward_out_of_range", {
+        "sku": "S001", "delta": -ADJUST_PARTS * MAX_STOCK_MOVE - 1, "ref": "box1:9"})
 
 
 def test_list_stores_reports_progress_and_lag(db: CloudDb) -> None:
