@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 from pathlib import Path
 from typing import Any
 
+from playwright.sync_api import expect
+
 from common.clock import utc_now
 from tests.helpers import STAFF
 from devtools.stack import wait_until
@@ -276,9 +278,8 @@ def _dashboard(stack: Stack, browser: Any, shots: Path, order: dict[str, Any]) -
     page.select_option("#period", "7d")  # a refresh now, after the sync
     want = sum(o["total_cents"] for o in stack.hq_call(
         "GET", f"/api/v1/stores/{STORE}/orders?limit=1000")[1] if o["status"] != "cancelled")
-    page.wait_for_function(
-        "want => document.getElementById('k-revenue').textContent === want",
-        arg=f"¥{want / 100:.2f}", timeout=15_000)
+    # a locator's wait (no predicate evaluated as text: a page's CSP may forbid it)
+    expect(page.locator("#k-revenue")).to_have_text(f"¥{want / 100:.2f}", timeout=15_000)
     assert "s1" in page.inner_text("#by-store") and "收银" in page.inner_text("#by-channel")
     page.wait_for_selector("#noshows td:text-is('100.0%')")  # the booking nobody came to
     assert STORE in page.inner_text("#reservations")

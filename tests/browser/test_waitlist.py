@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from playwright.sync_api import expect
+
 from devtools.helpers import Daemon, request
 from tests.helpers import STAFF, login
 
@@ -37,8 +39,10 @@ def test_from_the_door_qr_to_the_board(store: Daemon, browser: Any, shots: Path)
         phone.locator(_tid("phone")).fill("139 0000 1111")
         phone.locator(_tid("take")).tap()
         phone.wait_for_url("**/q/*")
-        phone.wait_for_function("document.querySelector(\"[data-testid=ticket]\").textContent "
-                                "=== 'B002'")
+        # a locator's wait, not wait_for_function: the page's CSP has no 'unsafe-eval', and
+        # Playwright's polling of a predicate given as text evaluates it (an EvalError in CI,
+        # where the ticket was not yet rendered at the first check)
+        expect(phone.locator(_tid("ticket"))).to_have_text("B002", timeout=10_000)
         assert phone.locator(_tid("ahead")).inner_text() == "1"
         assert phone.locator(_tid("called")).is_hidden()
         phone.screenshot(path=str(shots / "ticket.png"))
@@ -58,9 +62,7 @@ def test_from_the_door_qr_to_the_board(store: Daemon, browser: Any, shots: Path)
 
         board = board_ctx.new_page()
         board.goto(store.url + "/queue")
-        board.wait_for_function("document.querySelector(\"[data-testid=now-B]\") && "
-                                "document.querySelector(\"[data-testid=now-B]\").textContent "
-                                "=== 'B002'")
+        expect(board.locator(_tid("now-B"))).to_have_text("B002", timeout=10_000)
         assert board.locator(_tid("waiting-B")).inner_text().startswith("等候 1")  # B001
         assert "139" not in board.content()
         board.screenshot(path=str(shots / "board.png"))
