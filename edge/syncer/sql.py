@@ -74,13 +74,13 @@ def outbox_batch(conn: sqlite3.Connection, store_id: str, after: int, limit: int
     One query builds the whole batch; only a batch with a gap in ``seq`` or over the byte
     budget is built again event by event, to cut it at the gap or the budget.
     """
-    count, last, events = conn.execute(_BATCH_JSON[table], (_dump(store_id), after,
-                                                            limit)).fetchone()
+    store = _dump(store_id)  # as the outbox's SQL writes it into each event's JSON
+    count, last, events = conn.execute(_BATCH_JSON[table], (store, after, limit)).fetchone()
     if not count:
         return None
     if last - after == count and _ENVELOPE_BYTES + len(events) <= max_bytes:
         return _batch(store_id, epoch, after, last, events)
-    rows = conn.execute(_EVENT_JSON[table], (_dump(store_id), after, limit)).fetchall()
+    rows = conn.execute(_EVENT_JSON[table], (store, after, limit)).fetchall()
     if not rows or rows[0][0] != after + 1:
         if rows:
             log.error("outbox has no seq %d (first is %d): cannot publish", after + 1, rows[0][0])
