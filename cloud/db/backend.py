@@ -263,7 +263,7 @@ class PostgresBackend(Backend):
 
         Fewer than ``COPY_MIN_ROWS`` rows go by ``insert_many``: a COPY costs more to start
         and end than a short multi-row ``INSERT`` (measured, client and server CPU a row: 1
-        row 390–455 µs against 345–357 µs, 8 rows 58–62 against 43–53, 16 about even, 128
+        row 388–455 µs against 345–357 µs, 8 rows 58–62 against 43–53, 16 about even, 128
         3–7 against 10–14), and a batch applied alone, as at an HQ that keeps up, has one
         or two events."""
         match = _plain_insert(sql)
