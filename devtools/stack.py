@@ -70,14 +70,31 @@ class Hq:
 
     # -- HQ as a child process (for kill -9) ---------------------------------------------
     def start(self, broker_url: str | None = None, env: dict[str, str] | None = None) -> None:
-        args = [sys.executable, "-c", "from cloud.cli import main; main()", "run",
-                "--data-dir", str(self.dir), "--host", "127.0.0.1", "--port", str(self.port)]
-        if broker_url:
-            args += ["--broker", broker_url]
-        with (self.dir / "hq.log").open("ab") as log:
-            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                         env={**os.environ, **(env or {})}, cwd=ROOT)
-        wait_http(f"{self.url}/api/v1/health", self.proc, self.dir / "hq.log")
+        """Start HQ on ``self.port``. The first start takes another free port when that one
+        was taken meanwhile (``free_port`` only found it free: an outgoing connection may get
+        it as its own port before HQ binds it); a restart keeps its port, which clients use."""
+        log_path = self.dir / "hq.log"
+        for attempt in (1, 2, 3):
+            args = [sys.executable, "-c", "from cloud.cli import main; main()", "run",
+                    "--data-dir", str(self.dir), "--host", "127.0.0.1", "--port", str(self.port)]
+            if broker_url:
+                args += ["--broker", broker_url]
+            first = self.proc is None
+            offset = log_path.stat().st_size if log_path.exists() else 0
+            with log_path.open("ab") as log:
+                self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+                                             env={**os.environ, **(env or {})}, cwd=ROOT)
+            try:
+                wait_http(f"{self.url}/api/v1/health", self.proc, log_path)
+                return
+            except RuntimeError:
+                with log_path.open("rb") as log:
+                    log.seek(offset)
+                    taken = b"address already in use" in log.read()
+                if not (first and taken and attempt < 3):
+                    raise
+                self.proc = None
+                self.port = free_port()
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.proc is not None and self.proc.poll() is None:
