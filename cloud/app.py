@@ -9,6 +9,7 @@ scheduler (``cloud/jobs/scheduler.py``), then the platform callback sender
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -33,6 +34,8 @@ from common import sdnotify
 from common.tasks import background
 from common.pages import setup_shared_pages
 from common.ratewindow import RateWindow
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -80,6 +83,12 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         policy = app[keys.SETTINGS].members
         if policy:  # stored for every worker: they read it when granting a lease
             await app[keys.DB].call(CloudDb.set_lease_policy, LeasePolicy(**policy))
+        # the member fan-out of every worker (follow.py); a switch to followers makes them
+        fanout = await app[keys.DB].call(CloudDb.set_member_fanout,
+                                         app[keys.SETTINGS].member_fanout)
+        if fanout["was"] != fanout["mode"]:
+            log.info("member fan-out: %s (was %s), %d followers made", fanout["mode"],
+                     fanout["was"], fanout["followers_added"])
         yield
     finally:
         await app[keys.DB].close()

@@ -16,6 +16,7 @@ from typing import Any
 
 from cloud.analytics import automation
 from cloud.files import fsync_dir
+from cloud.members.follow import MODES as FANOUT_MODES
 from cloud.names import ID
 from cloud.platforms import settings as platform_settings
 from cloud.reports import forecast as forecast_rules
@@ -47,7 +48,10 @@ SCHEMA: dict[str, dict[str, tuple[type, Any]]] = {
     # what HQ leases to an online store per member (docs/members.md, offline allowance)
     "members": {"lease_points": (int, 1000), "lease_value": (int, 50000),
                 "per_txn_points": (int, 500), "per_txn_value": (int, 20000),
-                "lease_ttl_s": (int, 86400), "lease_share_pct": (int, 50)},
+                "lease_ttl_s": (int, 86400), "lease_share_pct": (int, 50),
+                # where member changes go: every store of the tenant, or the stores that
+                # follow the member (cloud/members/follow.py; a chain past a few hundred stores)
+                "fanout": (str, "tenant")},
     # analytics job schedules and trigger settings (cloud/analytics/automation.py)
     **automation.config_schema(),
     # delivery-platform webhooks and callbacks (cloud/platforms/settings.py)
@@ -106,6 +110,7 @@ class Settings:
     broker_admin_password: str = ""
     storage: retention.Retention = field(default_factory=retention.Retention)
     ingest_group_bytes: int = GROUP_BYTES
+    member_fanout: str = "tenant"
 
     @property
     def mosquitto_dir(self) -> Path:
@@ -138,6 +143,9 @@ def render_config(database: str = "", broker: str = "", port: int = 8090) -> str
         "per_txn_value = 20000\nlease_ttl_s = 86400\n"
         "# at most this % of a member's balance per lease (several stores share it)\n"
         "lease_share_pct = 50\n"
+        "# where member changes go: \"tenant\" (every store) or \"followers\" (the stores\n"
+        "# that met the member; a chain of more than a few hundred stores)\n"
+        "fanout = \"tenant\"\n"
         f"\n{_render_platforms()}\n{_render_settlement()}\n"
         + _render_section("forecast", forecast_rules.config_schema()["forecast"],
                           "weeks of history per forecast; purchase suggestions: lead time "
@@ -221,7 +229,8 @@ def load_settings(data_dir: Path, env: dict[str, str] | None = None,
         lockout_s=values["auth.lockout_s"],
         secret=_secret(data_dir),
         broker_admin_password=_read(data_dir / BROKER_ADMIN_PASSWORD_FILE),
-        members={k.partition(".")[2]: v for k, v in values.items() if k.startswith("members.")},
+        members={k.partition(".")[2]: v for k, v in values.items()
+                 if k.startswith("members.") and k != "members.fanout"},
         jobs=automation.from_config(values),
         scheduler_lease_ttl_s=values[f"scheduler.{automation.LEASE_TTL[0]}"],
         platforms=platform_settings.from_config(values),
@@ -229,10 +238,13 @@ def load_settings(data_dir: Path, env: dict[str, str] | None = None,
         forecast=forecast_rules.from_config(values),
         storage=retention.from_config(values),
         ingest_group_bytes=values["ingest.group_bytes"],
+        member_fanout=values["members.fanout"],
     )
 
 
 def _check(path: Path, values: dict[str, Any]) -> None:
+    if values["members.fanout"] not in FANOUT_MODES:
+        raise ConfigError(f"{path}: members.fanout must be one of {', '.join(FANOUT_MODES)}")
     for key, (low, high) in RANGES.items():
         if not low <= values[key] <= high:
             raise ConfigError(f"{path}: {key} must be between {low} and {high}")

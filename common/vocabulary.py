@@ -30,6 +30,8 @@ PLATFORM_CHANNELS: Final[tuple[str, ...]] = tuple(c for c, v in CHANNELS.items()
 ID_KINDS: Final[tuple[str, ...]] = ("phone", "wechat_unionid", "alipay_uid", "meituan_uid",
                                     "eleme_uid", "code")
 PROFILE_FIELDS: Final[tuple[str, ...]] = ("name", "birthday")
+# a till did not know an identity: the event asks HQ for the member that has it
+MEMBER_SOUGHT: Final = "member.sought"
 
 # a member's two balances and the kinds of ledger entry on each (docs/members.md)
 ENTRY_KINDS: Final[dict[str, tuple[str, ...]]] = {

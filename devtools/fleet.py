@@ -58,6 +58,7 @@ SKUS: Final = tuple(f"C{n:03d}" for n in range(1, 31))
 STATUSES: Final = ("accepted", "preparing", "ready", "completed")
 CHANNELS: Final = ("pos", "pos", "pos", "dine_in_qr", "meituan", "eleme", "mini_program")
 ZONES: Final = ("entrance", "counter", "pickup")
+VISITOR_AGE_S: Final = 5.0  # another store's member visits once it is this old
 
 
 class Mix:
@@ -65,11 +66,17 @@ class Mix:
     deltas; its status changes, its payment and (for a member's order) its points follow as
     later events, so a store's outbox interleaves several orders as a till's does."""
 
-    def __init__(self, store: str, rng: random.Random, members: bool = True) -> None:
+    def __init__(self, store: str, rng: random.Random, members: bool = True,
+                 pool: list[tuple[str, str, float]] | None = None, seek: bool = False) -> None:
         self.store, self.rng, self.with_members = store, rng, members
         self.clock = hlclib.HybridLogicalClock()
         self.orders = 0
         self.members: list[str] = []
+        # every store's members (id, idhash, made): 3 % of orders are by a member of
+        # another store, looked up first (``seek``: with HQ's followers fan-out the till does
+        # not know it and sends member.sought; else member.lookup)
+        self.pool = [] if pool is None else pool
+        self.seek = seek
         self.follow: list[tuple[str, dict[str, Any]]] = []  # events due after an order
 
     def next(self) -> tuple[str, dict[str, Any]]:
@@ -82,9 +89,21 @@ class Mix:
             return self._probe()
         if self.with_members and (roll < 0.12 or not self.members):
             return self._member()
+        if self.members and len(self.pool) > 1 and self.rng.random() < 0.03:
+            return self._visitor()
         return self._order()
 
-    def _order(self) -> tuple[str, dict[str, Any]]:
+    def _visitor(self) -> tuple[str, dict[str, Any]]:
+        """A member of another store orders here: the till looks it up first."""
+        member, idhash, made = self.rng.choice(self.pool)
+        if time.monotonic() - made < VISITOR_AGE_S:  # HQ may not have it yet: a till would not
+            return self._order()
+        self.follow.insert(0, self._order(member))
+        if self.seek:
+            return "member.sought", {"identity": {"kind": "phone", "idhash": idhash}}
+        return "member.lookup", {"member": member}
+
+    def _order(self, visitor: str | None = None) -> tuple[str, dict[str, Any]]:
         self.orders += 1
         at = iso(utc_now())
         order_id = new_ulid()
@@ -94,8 +113,8 @@ class Mix:
             lines.append({"line_no": n, "sku": sku, "name": f"Dish {sku}", "qty": qty,
                           "unit_cents": unit, "total_cents": qty * unit, "station": "kitchen",
                           "note": None})
-        member = self.rng.choice(self.members) if self.members and self.rng.random() < 0.3 \
-            else None
+        member = visitor or (self.rng.choice(self.members)
+                             if self.members and self.rng.random() < 0.3 else None)
         total = sum(line["total_cents"] for line in lines)
         order = {"id": order_id, "number": self.orders, "day": at[:10],
                  "channel": self.rng.choice(CHANNELS), "status": "placed",
@@ -131,12 +150,14 @@ class Mix:
 
     def _member(self) -> tuple[str, dict[str, Any]]:
         member = new_ulid()
+        idhash = "%064x" % self.rng.getrandbits(256)
         self.members.append(member)
+        self.pool.append((member, idhash, time.monotonic()))
         at = iso(utc_now())
         return "member.created", {
             "member": {"id": member, "origin": self.store, "created_at": at,
                        "hlc": self.clock.now()},
-            "identities": [{"kind": "phone", "idhash": "%064x" % self.rng.getrandbits(256),
+            "identities": [{"kind": "phone", "idhash": idhash,
                             "last4": f"{self.rng.randrange(10_000):04d}"}]}
 
 
@@ -146,7 +167,8 @@ class SimStore:
     def __init__(self, fleet: Fleet, store: str, tenant: str, password: str) -> None:
         self.fleet, self.store = fleet, store
         self.topic = {kind: topics.topic(tenant, store, kind) for kind in topics.KINDS}
-        self.mix = Mix(store, random.Random(store), fleet.members)
+        self.mix = Mix(store, random.Random(store), fleet.members, fleet.pool,
+                       seek=fleet.fanout == "followers")
         # each event's JSON, encoded once when it is committed, as the store's outbox keeps
         # it; a batch splices them (edge/syncer/sql.py): the simulator pays what a store pays
         self.events: list[bytes] = []
@@ -290,8 +312,10 @@ class SimStore:
 
 class Fleet:
     def __init__(self, broker: str, stores: list[dict[str, str]], keepalive_s: int = 30,
-                 members: bool = True) -> None:
+                 members: bool = True, fanout: str = "tenant") -> None:
         self.broker, self.keepalive_s, self.members = broker, keepalive_s, members
+        self.fanout = fanout  # HQ's members.fanout: how a till meets another store's member
+        self.pool: list[tuple[str, str, float]] = []  # every store's members (Mix.pool)
         self.stores = [SimStore(self, s["store"], s["tenant"], s["password"]) for s in stores]
         self.lags: list[float] | None = None  # collecting while a load step measures
         self.applied_in_window = 0
@@ -441,7 +465,7 @@ async def _stdin_line() -> str:
 
 async def main(spec: dict[str, Any]) -> None:
     fleet = Fleet(spec["broker"], spec["stores"], spec.get("keepalive_s", 30),
-                  spec.get("members", True))
+                  spec.get("members", True), spec.get("fanout", "tenant"))
     for step in spec["steps"]:
         kind = step["do"]
         if kind == "connect":

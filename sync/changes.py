@@ -59,6 +59,9 @@ CHANGE_SCHEMAS.update({
         "identities": {"type": "array", "maxItems": 20, "items": _IDENTITY}}},
     "member.merged": {"type": "object", "required": ["from", "into"], "properties": {
         "from": MEMBER_ID, "into": MEMBER_ID}},
+    # the answer to a store's member.sought when no member of the tenant has the identity
+    "member.unknown": {"type": "object", "required": ["idhash"], "properties": {
+        "idhash": IDHASH}},
     # HQ erased the member (and those merged into it): identifiers and profile go everywhere
     "member.erased": {"type": "object", "required": ["member", "ids"], "properties": {
         "member": MEMBER_ID, "ids": {"type": "array", "maxItems": 100, "items": MEMBER_ID}}},

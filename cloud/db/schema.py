@@ -876,6 +876,17 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
     ALTER TABLE erasures ADD COLUMN archives_scrubbed_at TEXT;
     ALTER TABLE erasures ADD COLUMN archive_lines INTEGER;
     """),
+    ("0028_member_followers", """
+    -- the stores a member's changes go to when hq_settings 'members.fanout' is 'followers'
+    -- (cloud/members/follow.py): where the member was made, looked up, sought or spent
+    CREATE TABLE member_followers (
+        member TEXT NOT NULL,
+        store TEXT NOT NULL,
+        since TEXT NOT NULL,
+        PRIMARY KEY (member, store)
+    );
+    CREATE INDEX member_followers_by_store ON member_followers (store);
+    """),
 )
 PG_ONLY: Final = "POSTGRESQL ONLY "
 _ANALYZE: Final = re.compile(r"ANALYZE (\w+)")

@@ -62,6 +62,13 @@ def queue(db: Backend, tenant: str, type_: str, data: dict[str, Any], *,
     db.execute(QUEUE, _queued(tenant, type_, key, data, stores, exclude, utc_now_iso()))
 
 
+def queue_many(db: Backend, tenant: str, items: list[tuple[str, dict[str, Any]]], *,
+               stores: list[str]) -> None:
+    """``queue`` each (type, data) of ``items``, in order, to ``stores``, in one statement."""
+    now = utc_now_iso()
+    db.insert_many(QUEUE, [_queued(tenant, t, None, d, stores, None, now) for t, d in items])
+
+
 def _queued(tenant: str, type_: str, key: str | None, data: dict[str, Any],
             stores: list[str] | None, exclude: str | None, now: str) -> tuple[Any, ...]:
     assert (type_ in STATE_KINDS) == (key is not None), "a key for state kinds only"

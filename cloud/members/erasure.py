@@ -34,7 +34,8 @@ from cloud.members.sql import lock_tenant, resolve, tenant_of
 _MEMBER_EVENTS: Final = ("member.created", "member.identity_added", "member.profile_changed",
                          "member.viewed", "member.consent_changed", "member.lookup")
 # raw events rewritten when their data names an erased member: in the database (``erase``) and
-# in the archive files (``StorageOps.run_retention``, cloud/storage/retention.py)
+# in the archive files (``StorageOps.run_retention``, cloud/storage/retention.py). A
+# ``member.sought`` is stored without its identity hash (cloud/sync/apply.py): nothing to scrub
 SCRUBBED_EVENTS: Final = frozenset({*_MEMBER_EVENTS, "reservation.booked", "reservation.moved",
                                     "feedback.given"})
 
@@ -111,6 +112,9 @@ def erase(db: Backend, member: str, by: str) -> dict[str, Any] | None:
         ids = journey._ids(db, survivor)
         marks = ",".join("?" * len(ids))
         removed: dict[str, int] = {}
+        idhashes = [r[0] for r in db.execute(
+            f"SELECT idhash FROM member_identities WHERE member IN ({marks}) ORDER BY idhash",
+            ids).fetchall()]
 
         def run(table: str, sql: str) -> None:
             removed[table] = removed.get(table, 0) + int(db.execute(
@@ -136,6 +140,9 @@ def erase(db: Backend, member: str, by: str) -> dict[str, Any] | None:
                  ("member.upsert", "member.merged", "reservation.confirmed",
                   "reservation.request"), removed)
         _rewrite(db, "fanout", "id", ids, ("member.upsert", "member.merged"), removed)
+        # HQ's answers to a store that asked about one of its identities before it was theirs
+        _rewrite(db, "changes", "store || ':' || cursor", idhashes, ("member.unknown",), removed)
+        _rewrite(db, "fanout", "id", idhashes, ("member.unknown",), removed)
         queue(db, tenant, "member.erased", {"member": survivor, "ids": ids})
         db.execute("INSERT INTO erasures(member, ids, at, by_user, removed) VALUES "
                    "(?, ?, ?, ?, ?)", (survivor, json.dumps(ids), at, by,

@@ -14,9 +14,11 @@ from typing import Any, Final
 
 from cloud.campaigns import attribution
 from cloud.db.backend import Backend
-from cloud.members import consent, coupons, leases, ledger, referrals
+from cloud.feed.fanout import queue
+from cloud.members import consent, coupons, follow, leases, ledger, referrals
 from cloud.members import sql as members
 from cloud.members.sql import Ctx, MemberError
+from common.vocabulary import MEMBER_SOUGHT as SOUGHT
 from common.vocabulary import PLATFORM_CHANNELS
 
 
@@ -38,6 +40,7 @@ def member_created(ctx: Ctx, data: dict[str, Any]) -> None:
 
 def identity_added(ctx: Ctx, data: dict[str, Any]) -> None:
     members.add_identity(ctx, _member(data), members.identity(data.get("identity")))
+    _follow(ctx, _member(data))
 
 
 def profile_changed(ctx: Ctx, data: dict[str, Any]) -> None:
@@ -45,10 +48,41 @@ def profile_changed(ctx: Ctx, data: dict[str, Any]) -> None:
     if not isinstance(fields, dict):
         raise MemberError("fields of the wrong type")
     members.change_profile(ctx, _member(data), fields, members.hlc(data))
+    _follow(ctx, _member(data))
+
+
+def _follow(ctx: Ctx, member: str) -> None:
+    if ctx.fanout == follow.FOLLOWERS:  # resolved only then: the tenant fan-out reads nothing
+        follow.follow(ctx, members.resolve(ctx.db, member))
 
 
 def lookup(ctx: Ctx, data: dict[str, Any]) -> None:
     member = members.require(ctx, _member(data))
+    follow.follow(ctx, member)  # a store that looks a member up follows it
+    _lease(ctx, member)
+
+
+def sought(ctx: Ctx, data: dict[str, Any]) -> None:
+    """A till did not know an identity: when a member of the tenant has it, the store follows
+    the member and is sent its state (again, if it followed it already: it asked), and an
+    online store gets its lease as after a lookup. Nobody has it: ``member.unknown``, so the
+    till stops waiting."""
+    ident = members.identity(data.get("identity"))
+    if ctx.store is None:
+        return
+    row = ctx.db.execute("SELECT member FROM member_identities WHERE tenant = ? AND idhash = ?",
+                         (ctx.tenant, ident["idhash"])).fetchone()
+    if row is None:
+        queue(ctx.db, ctx.tenant, "member.unknown", {"idhash": ident["idhash"]},
+              stores=[ctx.store])
+        return
+    member = members.resolve(ctx.db, row[0])
+    if not follow.follow(ctx, member):
+        follow.welcome(ctx, member, ctx.store)
+    _lease(ctx, member)
+
+
+def _lease(ctx: Ctx, member: str) -> None:
     row = ctx.db.execute("SELECT online FROM stores WHERE store = ?", (ctx.store,)).fetchone()
     if row is not None and row[0]:
         leases.rebalance(ctx, member, requester=ctx.store)
@@ -77,6 +111,7 @@ HANDLERS: Final[dict[str, Callable[[Ctx, dict[str, Any]], None]]] = {
     "member.identity_added": identity_added,
     "member.profile_changed": profile_changed,
     "member.lookup": lookup,
+    SOUGHT: sought,
     "member.viewed": viewed,
     "ledger.entry": ledger_entry,
     "coupon.redeemed": coupon_redeemed,
@@ -98,7 +133,7 @@ def project(db: Backend, store: str, events: list[dict[str, Any]], now: str,
     if tenant is None:
         (tenant,) = db.execute("SELECT tenant FROM stores WHERE store = ?", (store,)).fetchone()
     shared = {} if shared is None else shared
-    ctx = Ctx(db, tenant, store, now, superseded)
+    ctx = Ctx(db, tenant, store, now, superseded, fanout_mode=shared.get("fanout"))
     orders = [e["data"].get("order") for e in events if e["type"] == ORDER_PLACED]
     orders = [o for o in orders if isinstance(o, dict)]
     if any(e["type"] not in _ORDERS for e in events) or any(
@@ -119,6 +154,12 @@ def project(db: Backend, store: str, events: list[dict[str, Any]], now: str,
         if "reward" not in shared:
             shared["reward"] = referrals.rule(db)
         reward = shared["reward"]
+    _each(ctx, events, rules, reward)
+    shared["fanout"] = ctx.fanout_mode  # read at most once for the batches of a transaction
+
+
+def _each(ctx: Ctx, events: list[dict[str, Any]], rules: list[dict[str, Any]],
+          reward: Any) -> None:
     for event in events:
         if event["type"] == ORDER_PLACED:
             order = event["data"].get("order")

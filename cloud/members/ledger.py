@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from cloud.feed.fanout import queue
-from cloud.members import leases
+from cloud.members import follow, leases
 from cloud.members.sql import (
     Ctx,
     MemberError,
@@ -58,7 +57,7 @@ def parse_entry(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def add_entry(ctx: Ctx, entry: dict[str, Any]) -> bool:
-    """Insert ``entry`` once (by entry_id) and forward it to every other store of the tenant;
+    """Insert ``entry`` once (by entry_id) and forward it to the member's other stores;
     a balance below zero afterwards is an ``overspend`` conflict. Whether it was new."""
     member = require(ctx, entry["member"])
     row = {**entry, "tenant": ctx.tenant, "original_member": entry["member"], "member": member,
@@ -71,7 +70,8 @@ def add_entry(ctx: Ctx, entry: dict[str, Any]) -> bool:
         return False
     sent = {k: row[k] for k in ("entry_id", "member", "account", "kind", "amount", "store",
                                 "order_id", "lease_id", "at", "hlc")}
-    queue(ctx.db, ctx.tenant, "ledger.entry", sent, exclude=ctx.origin)
+    follow.follow(ctx, member)  # a store that had not followed it: stale, sent its state
+    follow.send(ctx, member, "ledger.entry", sent, exclude=ctx.origin)
     balance = balances(ctx.db, member)[entry["account"]]
     if balance < 0:
         conflict(ctx, "overspend", {
@@ -86,7 +86,7 @@ def add_entry(ctx: Ctx, entry: dict[str, Any]) -> bool:
 
 def hq_entry(ctx: Ctx, member: str, account: str, kind: str, amount: int,
              note: str | None = None) -> dict[str, Any]:
-    """An entry made by HQ (adjust, top-up, expire); inserted and sent to every store. The
+    """An entry made by HQ (adjust, top-up, expire); inserted and sent to the member's stores. The
     balance changed: the online stores' leases move towards their new shares (a debit that
     leaves the leases counting more than the balance shrinks them, a credit tops them up)."""
     moment = parse_at(ctx.now)

@@ -17,7 +17,7 @@ from cloud.db.keyset import Key
 from cloud.errors import UnknownStore
 from cloud.feed import fanout
 from cloud.feed.changes import merged
-from cloud.members import consent, coupons, erasure, journey, leases, ledger
+from cloud.members import consent, coupons, erasure, follow, journey, leases, ledger
 from cloud.members import sql as members
 from common.vocabulary import PROFILE_FIELDS
 from cloud.members.coupons import UnknownTemplate
@@ -74,6 +74,23 @@ class MemberOps:
     def set_lease_policy(self, policy: LeasePolicy) -> None:
         with self._lock, self._db.write():
             leases.set_policy(self._db, policy)
+
+    def set_member_fanout(self, mode: str) -> dict[str, Any]:
+        """``members.fanout`` (follow.py): ``{mode, was, followers_added}``. Every tenant's
+        member lock is taken first, so no member event is projected half in one mode."""
+        with self._lock:
+            was = follow.mode(self._db)
+            if was == mode:
+                return {"mode": mode, "was": was, "followers_added": 0}
+        with self._lock, self._db.write():
+            for (tenant,) in self._db.execute("SELECT DISTINCT tenant FROM stores "
+                                              "ORDER BY tenant").fetchall():
+                members.lock_tenant(self._db, tenant)
+            return follow.set_mode(self._db, mode)
+
+    def member_followers(self, member_id: str) -> list[str]:
+        with self._lock:
+            return follow.followers(self._db, members.resolve(self._db, member_id))
 
     def lease_policy(self) -> LeasePolicy:
         with self._lock:

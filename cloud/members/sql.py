@@ -19,7 +19,8 @@ from typing import Any, Final
 
 from cloud.db.backend import Backend, utc_now_iso
 from cloud.feed.changes import advance, compact_json, lock_stores, record
-from cloud.feed.fanout import queue
+from cloud.members import follow
+from cloud.members.follow import upsert_data
 from common.schemas import PROFILE
 from common.vocabulary import ID_KINDS, PROFILE_FIELDS
 from sync.hlc import parse_hlc
@@ -53,6 +54,14 @@ class Ctx:
     # the events come from a superseded box of ``store``: what they change goes to the
     # store's current box too, not only to the others (ARCHITECTURE §4e)
     superseded: bool = False
+    # hq_settings 'members.fanout' (follow.py), read once when a change is first sent
+    fanout_mode: str | None = None
+
+    @property
+    def fanout(self) -> str:
+        if self.fanout_mode is None:
+            self.fanout_mode = follow.mode(self.db)
+        return self.fanout_mode
 
     @property
     def origin(self) -> str | None:
@@ -168,15 +177,18 @@ def create(ctx: Ctx, member: dict[str, Any], identities: list[Any]) -> bool:
     member_id, written = _text(member, "id"), hlc(member)
     fields = profile(member)
     found = [identity(i) for i in identities]
-    ctx.db.execute("INSERT INTO members(id, tenant, origin, created_at, updated_at) "
-                   "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                   (member_id, ctx.tenant, member.get("origin") or ctx.store,
-                    _text(member, "created_at"), ctx.now))
+    new = ctx.db.execute("INSERT INTO members(id, tenant, origin, created_at, updated_at) "
+                         "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                         (member_id, ctx.tenant, member.get("origin") or ctx.store,
+                          _text(member, "created_at"), ctx.now)).rowcount
     set_fields(ctx.db, member_id, {k: (v, written) for k, v in fields.items()})
+    # the store that made it follows it (a merge below hands it on to the survivor)
+    if ctx.fanout == follow.FOLLOWERS:
+        follow.follow(ctx, resolve(ctx.db, member_id), welcome_new=not new)
     merged = [m for i in found if (m := add_identity(ctx, member_id, i))]
     if not merged:
-        queue(ctx.db, ctx.tenant, "member.upsert", upsert_data(ctx.db, member_id),
-              exclude=ctx.origin)
+        follow.send(ctx, member_id, "member.upsert", upsert_data(ctx.db, member_id),
+                    exclude=ctx.origin)
     return bool(merged)
 
 
@@ -228,8 +240,11 @@ def merge(ctx: Ctx, a: str, b: str, idhash: str | None) -> tuple[str, str]:
                           "store, at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                           (ctx.tenant, loser, into, idhash, ctx.store, ctx.now)).rowcount
     if inserted:
-        queue(db, ctx.tenant, "member.merged", {"from": loser, "into": into})
-        queue(db, ctx.tenant, "member.upsert", upsert_data(db, into))
+        lacking = follow.merged(ctx, loser, into)
+        follow.send(ctx, into, "member.merged", {"from": loser, "into": into})
+        follow.send(ctx, into, "member.upsert", upsert_data(db, into))
+        for store in lacking:  # followed one of the two: the other's entries too
+            follow.welcome(ctx, into, store)
     return loser, into
 
 
@@ -250,17 +265,8 @@ def change_profile(ctx: Ctx, member: str, fields: dict[str, Any], hlc: str) -> N
     if unknown:
         raise MemberError(f"unknown profile fields {sorted(unknown)[:5]}")
     if set_fields(ctx.db, survivor, {k: (v, hlc) for k, v in profile(fields).items()}):
-        queue(ctx.db, ctx.tenant, "member.upsert", upsert_data(ctx.db, survivor),
-              exclude=ctx.origin)
-
-
-def upsert_data(db: Backend, member: str) -> dict[str, Any]:
-    """The ``member.upsert`` change of ``member``: profile and identities."""
-    row = db.rows(f"SELECT id, {_PROFILE_AND_HLCS} FROM members WHERE id = ?", (member,))[0]
-    hlcs = [h for h in (row.pop(f"{f}_hlc") for f in PROFILE_FIELDS) if h]
-    idents = db.rows("SELECT kind, idhash, last4 FROM member_identities WHERE member = ? "
-                     "ORDER BY idhash", (member,))
-    return {"member": {**row, "hlc": max(hlcs, default=None)}, "identities": idents}
+        follow.send(ctx, survivor, "member.upsert", upsert_data(ctx.db, survivor),
+                    exclude=ctx.origin)
 
 
 ACCOUNT_NAMES: Final = ("points", "value")  # a member's ledgers

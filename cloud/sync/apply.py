@@ -32,6 +32,7 @@ from cloud.reservations import sql as reservations
 from cloud.sync import forward
 from cloud.sync.project import Projection, write_all
 from common import wire
+from common.vocabulary import ID_KINDS, MEMBER_SOUGHT
 from sync import messages
 
 LOCK_STORE: Final = ("SELECT tenant, applied_seq, epoch, settle_seq FROM stores WHERE store = ?"
@@ -57,8 +58,19 @@ class _Outcome(Exception):
 
 
 def _event_row(store: str, epoch: int, event: dict[str, Any], day: str) -> tuple[Any, ...]:
+    data = event["data"]
+    if event["type"] == MEMBER_SOUGHT:  # a question answered, not a record: no identity hash
+        data = sought_record(data)
     return (store, epoch, event["seq"], event["event_id"], event["type"], event["v"], event["at"],
-            event["hlc"], wire.dumps(event["data"]), day)
+            event["hlc"], wire.dumps(data), day)
+
+
+def sought_record(data: dict[str, Any]) -> dict[str, Any]:
+    """What HQ keeps of a ``member.sought``: the kind of identity a till asked about, without
+    its hash (the projection has it from the batch), so no copy of it stays at HQ."""
+    identity = data.get("identity")
+    kind = identity.get("kind") if isinstance(identity, dict) else None
+    return {"identity": {"kind": kind if kind in ID_KINDS else None}}
 
 
 def apply_batch(db: Backend, tenant: str, store: str, payload: bytes) -> Ack:

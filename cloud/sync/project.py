@@ -16,7 +16,7 @@ from typing import Any, Final
 from cloud.db.backend import Backend
 from cloud.feed.changes import compact_json
 from cloud.members import events as member_events
-from common.vocabulary import OLD_BOX
+from common.vocabulary import MEMBER_SOUGHT, OLD_BOX
 
 ORDER_COLUMNS: Final = ("store", "id", "number", "day", "channel", "status", "total_cents",
                         "member", "table_no", "pickup", "created_at", "updated_at", "seq")
@@ -66,7 +66,7 @@ STATEMENTS: Final[dict[str, str]] = {
 DEFERRED: Final = frozenset({"member.created", "member.identity_added",
                              "member.profile_changed", "member.lookup", "member.viewed",
                              "ledger.entry", "coupon.redeemed", "order.placed", "order.paid",
-                             "lease.acked", "member.consent_changed"})
+                             "lease.acked", "member.consent_changed", MEMBER_SOUGHT})
 
 
 class ProjectionError(ValueError):

@@ -530,6 +530,19 @@ MIGRATIONS: Sequence[tuple[str, str]] = (
         );
         """,
     ),
+    (
+        # identities a till did not know and asked HQ for (member.sought, edge/members/):
+        # HQ answers with the member's state, or member.unknown (answered_at); an hour later,
+        # or once the identity is a member's here, the row goes
+        "0018_member_sought",
+        """
+        CREATE TABLE member_sought (
+            idhash TEXT PRIMARY KEY,
+            asked_at TEXT NOT NULL,
+            answered_at TEXT
+        ) WITHOUT ROWID;
+        """,
+    ),
 )
 
 

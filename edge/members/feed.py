@@ -80,6 +80,12 @@ def apply_ledger_entry(tx: Tx, data: dict[str, Any]) -> None:
                            "store": data.get("store") or HQ, "at": utc(data["at"])})
 
 
+def apply_member_unknown(tx: Tx, data: dict[str, Any]) -> None:
+    """HQ's answer to ``member.sought``: no member has the identity (the till stops waiting)."""
+    tx.conn.execute("UPDATE member_sought SET answered_at = ? WHERE idhash = ?",
+                    (iso(utc_now()), data["idhash"]))
+
+
 def _ack_lease(tx: Tx, data: dict[str, Any]) -> None:
     """HQ asked for an ack (a shrink or a revoke): ``lease.acked`` goes up in this
     transaction, so every spend made under the old amount is before it in seq order."""
@@ -153,6 +159,7 @@ HANDLERS: dict[str, Callable[[Tx, dict[str, Any]], None]] = {
     "tenant.key": apply_tenant_key,
     "member.upsert": apply_member_upsert,
     "member.merged": apply_member_merged,
+    "member.unknown": apply_member_unknown,
     "ledger.entry": apply_ledger_entry,
     "lease.granted": apply_lease_granted,
     "lease.revoked": apply_lease_revoked,

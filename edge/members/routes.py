@@ -40,6 +40,11 @@ MEMBER_ID = re.compile(ULID_PATTERN)
 LOOKUP_KINDS = {"phone": "phone", "code": "code", "unionid": "wechat_unionid"}
 LOOKUP_NOTICE_EVERY_S = 60.0
 LOOKUP_NOTICE_BATCH_S = 0.5
+# an identity the store does not know, while it is connected: ask HQ (member.sought) at most
+# this often per identity, and wait this long for the answer (the member, or member.unknown)
+SOUGHT_EVERY_S = 10.0
+SOUGHT_WAIT_S = 3.0
+SOUGHT_POLL_S = 0.05
 MAX_RECO_SKUS = 20
 
 
@@ -52,6 +57,20 @@ class LookupNotices:
         self.tasks: set[asyncio.Task[None]] = set()
         self._last: dict[str, float] = {}
         self._pending: list[str] = []
+        self._sought: dict[str, tuple[float, str]] = {}  # idhash -> (when, asked_at)
+
+    def asked(self, idhash: str) -> str | None:
+        """When HQ was asked about ``idhash`` (``member.sought``) in the last
+        ``SOUGHT_EVERY_S``: a till's retry waits for that answer, it does not ask again."""
+        found = self._sought.get(idhash)
+        if found is None or time.monotonic() - found[0] >= SOUGHT_EVERY_S:
+            return None
+        return found[1]
+
+    def ask(self, idhash: str, asked_at: str) -> None:
+        if len(self._sought) > 10_000:
+            self._sought.clear()
+        self._sought[idhash] = (time.monotonic(), asked_at)
 
     def note(self, db: Database, member: str) -> None:
         now = time.monotonic()
@@ -126,10 +145,42 @@ async def lookup(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_query", {"channel": channel[:64], "allowed": list(CHANNELS)})
     db = request.app[keys.DB]
     view = await db.read(_lookup, identity["idhash"], channel)
+    asked = False
     if view is None:
-        raise NotFound("unknown_member", {"kind": identity["kind"]})
+        asked, view = await _ask_hq(request.app, identity, channel)
+    if view is None:
+        raise NotFound("unknown_member", {"kind": identity["kind"], "asked_hq": asked})
     request.app[keys.MEMBER_LOOKUPS].note(db, view["id"])
     return web.json_response(view)
+
+
+async def _ask_hq(app: web.Application, identity: dict[str, Any], channel: str | None
+                  ) -> tuple[bool, dict[str, Any] | None]:
+    """An identity this store does not know: a member of another store, perhaps (with HQ's
+    ``followers`` fan-out a store has only the members it met). While the store is connected,
+    ask HQ (``member.sought``) and wait up to ``SOUGHT_WAIT_S`` for the member to arrive in
+    the feed, or for HQ's ``member.unknown``. (whether HQ was asked, the member or None)"""
+    sync = app.get(keys.SYNC)
+    if sync is None or not sync.connected:
+        return False, None
+    db, notices, idhash = app[keys.DB], app[keys.MEMBER_LOOKUPS], identity["idhash"]
+    asked_at = notices.asked(idhash)
+    if asked_at is None:
+        asked_at = await db.write(members.record_sought, identity)
+        notices.ask(idhash, asked_at)
+    deadline = time.monotonic() + SOUGHT_WAIT_S
+    while time.monotonic() < deadline:
+        await asyncio.sleep(SOUGHT_POLL_S)
+        view, unknown = await db.read(_answer, idhash, channel, asked_at)
+        if view is not None or unknown:
+            return True, view
+    return True, None
+
+
+def _answer(conn: Any, idhash: str, channel: str | None, asked_at: str
+            ) -> tuple[dict[str, Any] | None, bool]:
+    view = _lookup(conn, idhash, channel)
+    return view, view is None and members.hq_said_unknown(conn, idhash, asked_at)
 
 
 def _lookup(conn: Any, idhash: str, channel: str | None) -> dict[str, Any] | None:

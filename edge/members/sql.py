@@ -11,19 +11,21 @@ import base64
 import json
 import os
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from common.clock import iso, utc_now
 from common.errors import Conflict, DomainError, NotFound
 from common.ids import new_ulid
-from common.vocabulary import ACCOUNTS, PROFILE_FIELDS
+from common.vocabulary import ACCOUNTS, MEMBER_SOUGHT, PROFILE_FIELDS
 from sync.hlc import ClockDrift
 
 from edge.members import rules
 from edge.db.group_commit import Tx
 
 KEY_FILE = "member.key"
+SOUGHT_KEEP_S = 3600  # a member_sought row: long past the wait of the lookup that asked
 _KEYS: dict[Path, bytes] = {}  # data dir -> tenant key (a key never changes once written)
 
 
@@ -203,6 +205,8 @@ def create_member(tx: Tx, profile: dict[str, Any], identities: list[dict[str, An
 
 def _add_identities(conn: sqlite3.Connection, member: str, identities: list[dict[str, Any]]
                     ) -> None:
+    conn.executemany("DELETE FROM member_sought WHERE idhash = ?",
+                     [(i["idhash"],) for i in identities])
     conn.executemany(
         "INSERT INTO member_identities(idhash, kind, member, last4) VALUES (?,?,?,?) "
         "ON CONFLICT(idhash) DO UPDATE SET member = excluded.member, kind = excluded.kind, "
@@ -301,6 +305,26 @@ def record_lookups(tx: Tx, looked_up: list[str]) -> None:
     """Tills looked these members up: HQ grants or tops up this store's leases."""
     for member in looked_up:
         tx.emit("member.lookup", {"member": member})
+
+
+def record_sought(tx: Tx, identity: dict[str, Any]) -> str:
+    """A till met an identity this store does not know: ``member.sought`` asks HQ for the
+    member that has it (HQ sends its state, or ``member.unknown``); when it was asked."""
+    at = iso(utc_now())
+    tx.conn.execute("DELETE FROM member_sought WHERE asked_at < ?",
+                    (iso(utc_now() - timedelta(seconds=SOUGHT_KEEP_S)),))
+    tx.conn.execute("INSERT INTO member_sought(idhash, asked_at) VALUES (?, ?) "
+                    "ON CONFLICT(idhash) DO UPDATE SET asked_at = excluded.asked_at, "
+                    "answered_at = NULL", (identity["idhash"], at))
+    tx.emit(MEMBER_SOUGHT, {"identity": {"kind": identity["kind"],
+                                         "idhash": identity["idhash"]}})
+    return at
+
+
+def hq_said_unknown(conn: sqlite3.Connection, idhash: str, asked_at: str) -> bool:
+    """HQ answered the question asked at ``asked_at``: no member has the identity."""
+    return conn.execute("SELECT 1 FROM member_sought WHERE idhash = ? AND asked_at = ? AND "
+                        "answered_at IS NOT NULL", (idhash, asked_at)).fetchone() is not None
 
 
 def _known_member(conn: sqlite3.Connection, member: str) -> str:

@@ -29,8 +29,11 @@ class FleetHq:
     """A provisioned HQ (PostgreSQL), its broker and ``workers`` ingest processes (HQ's own
     ``run`` process ingests too: ``workers`` counts it)."""
 
-    def __init__(self, work: Path, url: str | None, stores: int) -> None:
+    def __init__(self, work: Path, url: str | None, stores: int,
+                 fanout: str = "tenant") -> None:
         self.hq = Hq(work, [], database=url)
+        self.fanout = fanout  # HQ's members.fanout (cloud/members/follow.py)
+        self.env = {**os.environ, "STORENODE_CLOUD_MEMBERS_FANOUT": fanout}
         started = time.perf_counter()
         self.creds = provision.add_stores(self.hq.dir, [f"f{n:04d}" for n in range(stores)],
                                           TENANT)
@@ -42,13 +45,13 @@ class FleetHq:
         self.start_hq(workers)
 
     def start_hq(self, workers: int) -> None:
-        self.hq.start()
+        self.hq.start(env=self.env)
         for _ in range(workers - 1):
             with (self.hq.dir / "ingest.log").open("ab") as log:
                 self.workers.append(subprocess.Popen(
                     [sys.executable, "-c", "from cloud.cli import main; main()", "ingest",
                      "--data-dir", str(self.hq.dir)], stdout=log, stderr=subprocess.STDOUT,
-                    cwd=ROOT))
+                    cwd=ROOT, env=self.env))
         time.sleep(1.0)  # the workers subscribe
 
     def stop(self) -> None:
@@ -114,7 +117,7 @@ def run_fleet(hq: FleetHq, steps: list[dict[str, Any]],
     stores = [{"store": c["store"], "tenant": c["tenant"], "password": c["password"]}
               for c in hq.creds]
     spec = {"broker": hq.hq.broker_url, "stores": stores, "keepalive_s": 30, "steps": steps,
-            "members": members}
+            "members": members, "fanout": hq.fanout}
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         json.dump(spec, fh)
     proc = subprocess.Popen([sys.executable, "-m", "devtools.fleet", fh.name], cwd=ROOT,

@@ -62,12 +62,13 @@ def _events_at_hq(url: str) -> int:
         return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
 
 
-def _peak(work: Path, url: str, stores: int, workers: int, members: bool = False
-          ) -> dict[str, Any]:
-    """The peak mix; ``members``: with member sign-ups and ledger entries, each of which HQ
-    sends to every store of the tenant (the O(stores^2) fan-out, docs/scale.md): HQ may not
-    catch up then, and the run stops after a bounded drain."""
-    hq = FleetHq(work, url, stores)
+def _peak(work: Path, url: str, stores: int, workers: int, members: bool = False,
+          fanout: str = "tenant") -> dict[str, Any]:
+    """The peak mix; ``members``: with member sign-ups, ledger entries and visits of other
+    stores' members. With the ``tenant`` fan-out HQ sends each member change to every store
+    of the tenant (O(stores^2), docs/scale.md): HQ may not catch up then, and the run stops
+    after a bounded drain; ``followers``: to the stores that met the member."""
+    hq = FleetHq(work, url, stores, fanout)
     hq.start(workers)
     try:
         out = run_fleet(hq, [{"do": "connect"},
@@ -79,7 +80,7 @@ def _peak(work: Path, url: str, stores: int, workers: int, members: bool = False
     finally:
         hq.stop()
     if members:
-        return {**out["load"], "members": True, "provision_s": hq.provision_s,
+        return {**out["load"], "members": True, "fanout": fanout, "provision_s": hq.provision_s,
                 "caught_up": out["drain"]["caught_up"], "catch_up_s": out["drain"]["seconds"],
                 "connect_s": out["connect"]["seconds"]}
     assert out["drain"]["caught_up"] == stores, out["drain"]
@@ -187,12 +188,15 @@ def test_a_fleet_of_simulated_stores(tmp_path: Path) -> None:
                                            workers)
         print(f"\npeak {stores} stores x {workers} workers: "
               f"{json.dumps(peaks[stores, workers], default=str)}", flush=True)
-    with_members: dict[int, dict[str, Any]] = {}
-    for stores in (STORES // 10, STORES // 4):  # the member fan-out, against the fleet size
+    with_members: dict[tuple[int, str], dict[str, Any]] = {}
+    # the member fan-out against the fleet size: to every store, and to followers
+    for stores, fanout in ((STORES // 10, "tenant"), (STORES // 4, "tenant"),
+                           (STORES // 4, "followers"), (STORES, "followers")):
         with throwaway_database("storenode_fleet") as url:
-            with_members[stores] = _peak(tmp_path / f"m{stores}", url, stores, 2, members=True)
-        print(f"\nwith members, {stores} stores: {json.dumps(with_members[stores])}",
-              flush=True)
+            with_members[stores, fanout] = _peak(tmp_path / f"m{stores}{fanout}", url, stores,
+                                                 2, members=True, fanout=fanout)
+        print(f"\nwith members, {stores} stores, {fanout} fan-out: "
+              f"{json.dumps(with_members[stores, fanout])}", flush=True)
     with throwaway_database("storenode_fleet_storm") as url:
         storm = _storms(tmp_path / "storm", url, STORES, 2)
     print(f"\nstorms: {json.dumps(storm, default=str)}", flush=True)
@@ -217,11 +221,12 @@ def test_a_fleet_of_simulated_stores(tmp_path: Path) -> None:
                      f"{r['processes']['simulator']['cpu_share']:.2f}, PostgreSQL cpu "
                      f"{r['processes']['postgres']['cpu_share']:.2f}; catch-up after "
                      f"{r['catch_up_s']:.0f} s"))
-    for stores, r in sorted(with_members.items()):
-        rows.append((f"peak with members {stores} stores, 2 workers",
+    for (stores, fanout), r in sorted(with_members.items()):
+        rows.append((f"peak with members {stores} stores, {fanout} fan-out, 2 workers",
                      f"offered {r['offered_s']:6.0f}/s applied {r['applied_s']:6.0f}/s, lag "
-                     f"p99 {r['lag']['p99'] or 0:.1f} s; {r['caught_up']}/{stores} stores "
-                     f"caught up within {r['catch_up_s']:.0f} s after the window"))
+                     f"p50 {r['lag']['p50'] or 0:.2f} s p99 {r['lag']['p99'] or 0:.2f} s; HQ "
+                     f"cpu {r['processes']['hq']['cpu_share']:.2f}; {r['caught_up']}/{stores}"
+                     f" stores caught up within {r['catch_up_s']:.0f} s after the window"))
     two = peaks[STORES, 2]
     share = two["applied_s"] / max(two["offered_s"], 1e-9)
     s = storm["storm"]
@@ -273,5 +278,5 @@ def test_a_fleet_of_simulated_stores(tmp_path: Path) -> None:
     (Path(__file__).parent.parent.parent / "test-output").mkdir(exist_ok=True)
     (Path(__file__).parent.parent.parent / "test-output" / "fleet.json").write_text(json.dumps(
         {"peaks": {f"{k[0]}x{k[1]}": v for k, v in peaks.items()}, "storm": storm,
-         "with_members": with_members,
+         "with_members": {f"{k[0]}x{k[1]}": v for k, v in with_members.items()},
          "restart": restart, "bare": bare, "apply_alone": direct}, indent=1, default=str))

@@ -87,3 +87,41 @@ async def test_the_load_offers_its_rate_when_the_loop_is_slowed() -> None:
         await hogging
     # 20 stores x 20 events/s x 2 s; Poisson arrivals of a fixed seed
     assert 0.9 * 800 <= out["offered"] <= 1.1 * 800, out  # counted from then: 570
+
+
+def test_a_small_fleet_with_the_followers_fan_out(tmp_path: Path) -> None:
+    """HQ's ``followers`` member fan-out under the simulator's mix, whose tills meet other
+    stores' members (``member.sought``): every member change a store got is of a member it
+    follows, every visit made the store a follower, and nothing is a conflict."""
+    hq = FleetHq(tmp_path, None, STORES, fanout="followers")
+    hq.start(1)
+    try:
+        out = run_fleet(hq, [{"do": "connect", "timeout_s": 30},
+                             {"do": "load", "rate": 10.0, "seconds": 6, "warmup_s": 2},
+                             {"do": "drain", "timeout_s": 60}, {"do": "stop"}], timeout_s=300)
+    finally:
+        hq.stop()
+    assert out["drain"]["caught_up"] == STORES
+    db = sqlite3.connect(hq.hq.dir / "hq.db")
+    try:
+        sought = db.execute("SELECT store, json_extract(data, '$.identity.idhash') FROM events "
+                            "WHERE type = 'member.sought'").fetchall()
+        not_following = db.execute(
+            "SELECT count(*) FROM changes c WHERE c.type IN ('member.upsert', 'ledger.entry') "
+            "AND NOT EXISTS (SELECT 1 FROM member_followers f WHERE f.store = c.store AND "
+            "f.member = coalesce(json_extract(c.data, '$.member.id'), "
+            "json_extract(c.data, '$.member')))").fetchone()[0]
+        visited = db.execute(
+            "SELECT count(*) FROM events e JOIN member_identities i ON i.idhash = "
+            "json_extract(e.data, '$.identity.idhash') JOIN member_followers f ON "
+            "f.member = i.member AND f.store = e.store WHERE e.type = 'member.sought'"
+        ).fetchone()[0]
+        sent = db.execute("SELECT count(*) FROM changes WHERE type = 'member.upsert'"
+                          ).fetchone()[0]
+        invalid = db.execute("SELECT detail FROM conflicts").fetchall()
+    finally:
+        db.close()
+    assert sought and visited == len(sought), (visited, len(sought))
+    assert sent >= len(sought)  # each visit brought the member to the store
+    assert not_following == 0
+    assert not invalid, [json.loads(d[0]) for d in invalid][:3]

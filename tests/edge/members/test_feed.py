@@ -185,3 +185,52 @@ async def test_a_shrink_or_revoke_is_acked_after_the_spends_made_under_the_old_a
     _, found = await cashier.get("/api/v1/members/lookup?phone=13800000001")
     assert found["allowance"] is None
     await client.close()
+
+
+async def test_a_lookup_of_an_unknown_identity_asks_hq_and_waits_for_its_answer(
+        tmp_path: Path, broker: Broker, peer: Peer, aiohttp_client: Any) -> None:  # noqa: F811
+    """Connected, a till's miss sends ``member.sought`` and waits: the member HQ sends is the
+    answer (200 with its balance), ``member.unknown`` a 404 at once; a retry within 10 s
+    waits for the same answer without asking again; an erasure leaves no copy of the hash."""
+    data = make_store(tmp_path / "s1", "s1")
+    client = await edge_client(tmp_path, broker, aiohttp_client, data)
+    cashier = await login_as(client, "cashier")
+    await peer.wait(lambda: peer.states)
+    peer.down(0, [{"cursor": 1, **KEY_CHANGE}])
+    await wait_cursor(client, 1)
+    known, unknown = phone_identity("+8613800000009"), phone_identity("+8613900000009")
+
+    def sought() -> list[dict[str, Any]]:
+        return [e["data"] for e in peer.events if e["type"] == "member.sought"]
+
+    asking = asyncio.create_task(cashier.get("/api/v1/members/lookup?phone=13800000009"))
+    await peer.wait(lambda: len(sought()) == 1)
+    assert sought() == [{"identity": {"kind": "phone", "idhash": known["idhash"]}}]
+    peer.down(1, [{"cursor": 2, "type": "member.upsert", "data": {
+        "member": {"id": NEW, "name": "Far", "hlc": hlc()}, "identities": [known]}},
+        {"cursor": 3, "type": "ledger.entry", "data": {
+            "entry_id": "E9", "member": NEW, "account": "points", "kind": "earn",
+            "amount": 42, "store": "s2", "at": iso_in(0), "hlc": hlc()}}])
+    status, found = await asking
+    assert status == 200 and (found["id"], found["name"], found["points"]) == (NEW, "Far", 42)
+
+    loop = asyncio.get_running_loop()
+    asking = asyncio.create_task(cashier.get("/api/v1/members/lookup?phone=13900000009"))
+    await peer.wait(lambda: len(sought()) == 2)
+    started = loop.time()
+    peer.down(3, [{"cursor": 4, "type": "member.unknown", "data": {"idhash": unknown["idhash"]}}])
+    status, body = await asking
+    assert (status, body["detail"]) == (404, {"kind": "phone", "asked_hq": True}), body
+    assert loop.time() - started < 1.0  # HQ's answer, not the end of the 3 s wait
+    started = loop.time()
+    status, body = await cashier.get("/api/v1/members/lookup?phone=13900000009")
+    assert status == 404 and loop.time() - started < 1.0 and len(sought()) == 2  # not again
+
+    peer.down(4, [{"cursor": 5, "type": "member.erased", "data": {"member": NEW, "ids": [NEW]}}])
+    await wait_cursor(client, 5)
+    copies = await client.app[keys.DB].read(lambda conn: conn.execute(
+        "SELECT (SELECT COUNT(*) FROM outbox WHERE data LIKE ?), "
+        "(SELECT COUNT(*) FROM member_sought WHERE idhash = ?)",
+        (f"%{known['idhash']}%", known["idhash"])).fetchone())
+    assert tuple(copies) == (0, 0)
+    await client.close()

@@ -19,7 +19,9 @@ import pytest
 from cloud.app import create_app as create_hq
 from cloud.config import load_settings as hq_settings
 from edge import keys
+from edge.members import rules
 from edge.members import sql as member_store
+from edge.members.routes import SOUGHT_WAIT_S
 from tests.conftest import Api, login_as
 from devtools.stack import Hq, edge_app, eventually, hq_login
 
@@ -126,3 +128,58 @@ async def test_one_member_created_at_two_stores_is_merged_everywhere(
     assert detail["id"] == survivor
     await eventually(lambda: _with(c2.get(f"/api/v1/orders/{order['id']}"),
                                    lambda r: r[1]["member"] == survivor))
+
+
+async def test_with_the_followers_fan_out_a_till_asks_hq_for_a_member_it_never_met(
+        hq: Hq, tmp_path: Path, aiohttp_client: Any) -> None:
+    """HQ sends a member only to the stores that met it: s2 never got s1's member, its till
+    finds it all the same in one lookup (member.sought, HQ sends the member and its points),
+    and an identity nobody has answers 404 as soon as HQ says so (member.unknown)."""
+    hq_client = await aiohttp_client(create_hq(hq_settings(
+        hq.dir, overrides={"members.fanout": "followers"})))
+    admin = await hq_login(hq_client)
+    status, body = await admin.call("PUT", "/api/v1/loyalty/rules", {"default": 1})
+    assert status == 200, body
+    s1 = await edge_app(tmp_path, hq, "s1", aiohttp_client)
+    s2 = await edge_app(tmp_path, hq, "s2", aiohttp_client)
+    c1, c2 = await login_as(s1, "cashier"), await login_as(s2, "cashier")
+    for store in (s1, s2):
+        await eventually(lambda s=store: member_store.load_key(s.app[keys.SETTINGS].data_dir))
+        await eventually(lambda s=store: s.app[keys.DB].read(member_store.loyalty_rules))
+    status, created = await c1.post("/api/v1/members", {"phone": PHONE, "name": "Li"},
+                                    headers={"Idempotency-Key": uuid.uuid4().hex})
+    assert status == 201, created
+    status, order = await c1.post("/api/v1/orders", {
+        "channel": "pos", "lines": [{"sku": "C001", "qty": 1}], "member": created["id"]},
+        headers={"Idempotency-Key": uuid.uuid4().hex})
+    assert status == 201 and order["points_earned"] > 0, order
+
+    async def hq_points() -> int | None:
+        status, detail = await admin.get(f"/api/v1/members/{created['id']}")
+        return int(detail["balances"]["points"]) if status == 200 else None
+
+    await eventually(lambda: _with(hq_points(), lambda p: p == order["points_earned"]))
+    await asyncio.sleep(1.0)  # nothing of the member reaches s2 on its own
+    assert await s2.app[keys.DB].read(member_store.by_idhash, _idhash(s2)) is None
+    status, found = await c2.get(f"/api/v1/members/lookup?phone={PHONE}")
+    assert status == 200, found
+    assert (found["id"], found["name"], found["points"]) == (
+        created["id"], "Li", order["points_earned"])
+    started = asyncio.get_running_loop().time()
+    status, body = await c2.get("/api/v1/members/lookup?phone=13900000000")
+    waited = asyncio.get_running_loop().time() - started
+    assert (status, body["detail"]) == (404, {"kind": "phone", "asked_hq": True}), body
+    assert waited < SOUGHT_WAIT_S - 0.5  # HQ's member.unknown, not the end of the wait
+    # later changes of the member reach s2 too: it follows the member now
+    status, again = await c1.post("/api/v1/orders", {
+        "channel": "pos", "lines": [{"sku": "C001", "qty": 2}], "member": created["id"]},
+        headers={"Idempotency-Key": uuid.uuid4().hex})
+    assert status == 201, again
+    total = order["points_earned"] + again["points_earned"]
+    await eventually(lambda: _with(lookup(c2), lambda m: m["points"] == total))
+
+
+def _idhash(client: Any) -> str:
+    key = member_store.load_key(client.app[keys.SETTINGS].data_dir)
+    assert key is not None
+    return str(rules.identity(key, "phone", PHONE)["idhash"])

@@ -27,8 +27,8 @@ async def test_database_files_hold_no_raw_phone_number(keyed: TestClient, cashie
             "channel": "pos", "lines": [{"sku": "C001", "qty": 1}], "member": created["id"]},
             headers={"Idempotency-Key": uuid.uuid4().hex})
         assert status == 201
-    status, _ = await cashier.get("/api/v1/members/lookup?phone=13700000000")  # a miss too
-    assert status == 404
+    status, miss = await cashier.get("/api/v1/members/lookup?phone=13700000000")  # a miss too
+    assert (status, miss["detail"]) == (404, {"kind": "phone", "asked_hq": False})  # no broker
     files = sorted(store_dir.glob("storenode.db*"))
     assert {f.name for f in files} >= {"storenode.db", "storenode.db-wal"}
     raw = b"".join(f.read_bytes() for f in files)
