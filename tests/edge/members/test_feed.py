@@ -17,6 +17,7 @@ from typing import Any
 
 from edge import keys
 from edge.members import sql as member_store
+from edge.members.routes import SOUGHT_WAIT_S
 from tests.broker import Broker
 from tests.conftest import login_as
 from tests.helpers import make_store
@@ -221,10 +222,11 @@ async def test_a_lookup_of_an_unknown_identity_asks_hq_and_waits_for_its_answer(
     peer.down(3, [{"cursor": 4, "type": "member.unknown", "data": {"idhash": unknown["idhash"]}}])
     status, body = await asking
     assert (status, body["detail"]) == (404, {"kind": "phone", "asked_hq": True}), body
-    assert loop.time() - started < 1.0  # HQ's answer, not the end of the 3 s wait
+    assert loop.time() - started < SOUGHT_WAIT_S - 1.0  # HQ's answer, not the wait's end
     started = loop.time()
     status, body = await cashier.get("/api/v1/members/lookup?phone=13900000009")
-    assert status == 404 and loop.time() - started < 1.0 and len(sought()) == 2  # not again
+    assert status == 404 and loop.time() - started < SOUGHT_WAIT_S - 1.0
+    assert len(sought()) == 2  # not asked again
 
     peer.down(4, [{"cursor": 5, "type": "member.erased", "data": {"member": NEW, "ids": [NEW]}}])
     await wait_cursor(client, 5)
