@@ -15,7 +15,7 @@ and ``ledger.entry``:
   of the chain (docs/scale.md).
 
 Switching to ``followers`` makes followers of every store a member has been seen at (origin,
-ledger entries, orders, leases). ``member.erased`` still goes to every store of the tenant, and
+leases, ledger entries and orders of the last 90 days). ``member.erased`` still goes to every store of the tenant, and
 coupons to their scope, in both modes.
 
 Everything runs inside the caller's write transaction with the tenant's member lock held.
@@ -24,12 +24,14 @@ Everything runs inside the caller's write transaction with the tenant's member l
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final
 
-from cloud.db.backend import Backend, utc_now_iso
+from cloud.db.backend import Backend
 from cloud.db.schema import UPSERT_SETTING
 from cloud.feed.changes import chunks, queue_many, where_in
 from cloud.feed.fanout import queue
+from common.clock import iso, utc_now
 from common.vocabulary import PROFILE_FIELDS
 
 if TYPE_CHECKING:  # sql.py uses this module
@@ -44,13 +46,15 @@ ENTRY_FIELDS: Final = ("entry_id", "member", "account", "kind", "amount", "store
 _FOLLOW: Final = ("INSERT INTO member_followers(member, store, since) VALUES (?, ?, ?) "
                   "ON CONFLICT DO NOTHING")
 _PROFILE_AND_HLCS: Final = ", ".join(f"{f}, {f}_hlc" for f in PROFILE_FIELDS)
-# every store a member has been seen at: made there, a ledger entry, an order, a lease
+# every store a member has been seen at: made there, a lease, a ledger entry or an order in
+# the last SEEN_DAYS (older visits: the store follows again at its next lookup of the member)
+SEEN_DAYS: Final = 90
 _SEEN: Final = """
     INSERT INTO member_followers(member, store, since)
     SELECT DISTINCT s.member, s.store, ? FROM (
         SELECT id AS member, origin AS store FROM members
-        UNION SELECT member, store FROM ledger
-        UNION SELECT member, store FROM orders WHERE member IS NOT NULL
+        UNION SELECT member, store FROM ledger WHERE at >= ?
+        UNION SELECT member, store FROM orders WHERE member IS NOT NULL AND created_at >= ?
         UNION SELECT member, store FROM leases
     ) s
     JOIN members m ON m.id = s.member AND m.merged_into IS NULL
@@ -66,12 +70,16 @@ def mode(db: Backend) -> str:
 def set_mode(db: Backend, wanted: str) -> dict[str, Any]:
     """Switch the member fan-out (in the caller's write transaction); ``{mode, was,
     followers_added}``. Switching to ``followers`` makes every store a member was seen at one
-    of its followers (the other stores keep what they were sent until they look it up)."""
+    of its followers: where it was made or holds a lease, where it had a ledger entry or an
+    order in the last ``SEEN_DAYS`` (the other stores keep what they were sent until they
+    look it up)."""
     if wanted not in MODES:
         raise ValueError(f"members.fanout must be one of {', '.join(MODES)}")
     was, added = mode(db), 0
     if wanted == FOLLOWERS and was != FOLLOWERS:
-        added = int(db.execute(_SEEN, (utc_now_iso(),)).rowcount or 0)
+        now = utc_now()
+        since = iso(now - timedelta(days=SEEN_DAYS))
+        added = int(db.execute(_SEEN, (iso(now), since, since)).rowcount or 0)
     db.execute(UPSERT_SETTING, (FANOUT_KEY, wanted))
     return {"mode": wanted, "was": was, "followers_added": added}
 

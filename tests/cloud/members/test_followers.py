@@ -11,6 +11,7 @@ import pytest
 
 from cloud.database import CloudDb
 from cloud.db.backend import open_backend
+from common.clock import utc_now
 
 from .conftest import STORES, MemberSim, feed
 
@@ -134,14 +135,19 @@ def test_a_merge_gives_every_follower_of_either_member_what_it_lacked(
 
 def test_switching_to_followers_makes_followers_of_where_members_were_seen(
         hq: CloudDb, sims: dict[str, MemberSim]) -> None:
+    for sim in sims.values():  # the switch reads the ledger of the last SEEN_DAYS: today's
+        sim.day = utc_now().date().isoformat()
     sims["s1"].created(A, PHONE)
     sims["s1"].send(hq)
     sims["s2"].entry(A, 10)
     sims["s2"].send(hq)
     sims["s3"].created(B)
+    old = sims["s3"].entry(B, 3)
+    sims["s3"].events[-1]["data"] = {**old, "member": A, "at": "2020-01-01T00:00:00.000Z"}
     sims["s3"].send(hq)
     assert hq.set_member_fanout("followers") == {"mode": "followers", "was": "tenant",
                                                  "followers_added": 3}
+    # s3's entry for A is older than follow.SEEN_DAYS: s3 follows A again at its next lookup
     assert hq.member_followers(A) == ["s1", "s2"] and hq.member_followers(B) == ["s3"]
     assert hq.set_member_fanout("followers")["followers_added"] == 0  # no change
     before = len(member_feed(hq, "s3"))
