@@ -887,6 +887,11 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
     );
     CREATE INDEX member_followers_by_store ON member_followers (store);
     """),
+    ("0029_member_followers_seen", """
+    -- when the store last looked the member up (NULL: not since it followed); the
+    -- events_retention job drops followers not seen for storage.followers_retention_days
+    ALTER TABLE member_followers ADD COLUMN seen TEXT;
+    """),
 )
 PG_ONLY: Final = "POSTGRESQL ONLY "
 _ANALYZE: Final = re.compile(r"ANALYZE (\w+)")

@@ -58,7 +58,8 @@ def _follow(ctx: Ctx, member: str) -> None:
 
 def lookup(ctx: Ctx, data: dict[str, Any]) -> None:
     member = members.require(ctx, _member(data))
-    follow.follow(ctx, member)  # a store that looks a member up follows it
+    if not follow.follow(ctx, member):  # a store that looks a member up follows it
+        follow.seen(ctx, member)
     _lease(ctx, member)
 
 
@@ -79,6 +80,7 @@ def sought(ctx: Ctx, data: dict[str, Any]) -> None:
     member = members.resolve(ctx.db, row[0])
     if not follow.follow(ctx, member):
         follow.welcome(ctx, member, ctx.store)
+        follow.seen(ctx, member)
     _lease(ctx, member)
 
 

@@ -24,7 +24,7 @@ Everything runs inside the caller's write transaction with the tenant's member l
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from cloud.db.backend import Backend
@@ -43,8 +43,11 @@ FOLLOWERS: Final = "followers"
 MODES: Final = (TENANT, FOLLOWERS)
 ENTRY_FIELDS: Final = ("entry_id", "member", "account", "kind", "amount", "store", "order_id",
                        "lease_id", "at", "hlc")
-_FOLLOW: Final = ("INSERT INTO member_followers(member, store, since) VALUES (?, ?, ?) "
-                  "ON CONFLICT DO NOTHING")
+_FOLLOW: Final = ("INSERT INTO member_followers(member, store, since, seen) "
+                  "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")
+# a follower looked the member up again: written at most once a day a pair
+_SEEN_AGAIN: Final = ("UPDATE member_followers SET seen = ? WHERE member = ? AND store = ? AND "
+                      "COALESCE(seen, since) < ?")
 _PROFILE_AND_HLCS: Final = ", ".join(f"{f}, {f}_hlc" for f in PROFILE_FIELDS)
 # every store a member has been seen at: made there, a lease, a ledger entry or an order in
 # the last SEEN_DAYS (older visits: the store follows again at its next lookup of the member)
@@ -126,11 +129,27 @@ def follow(ctx: Ctx, member: str, *, welcome_new: bool = True) -> bool:
     the store made the member)."""
     if ctx.store is None or ctx.fanout != FOLLOWERS:
         return False
-    if not ctx.db.execute(_FOLLOW, (member, ctx.store, ctx.now)).rowcount:
+    if not ctx.db.execute(_FOLLOW, (member, ctx.store, ctx.now, ctx.now)).rowcount:
         return False
     if welcome_new:
         welcome(ctx, member, ctx.store)
     return True
+
+
+def seen(ctx: Ctx, member: str) -> None:
+    """The event's store looked ``member`` up (it follows it: ``follow`` came first): it keeps
+    following it (``prune``)."""
+    if ctx.store is not None and ctx.fanout == FOLLOWERS:
+        day_before = iso(datetime.fromisoformat(ctx.now) - timedelta(days=1))
+        ctx.db.execute(_SEEN_AGAIN, (ctx.now, member, ctx.store, day_before))
+
+
+def prune(db: Backend, before: str) -> int:
+    """Stop the followings not looked up since ``before`` (nor made since): how many. The
+    store keeps what it was sent; its next lookup of the member follows it again and sends it
+    the member's state."""
+    return int(db.execute("DELETE FROM member_followers WHERE COALESCE(seen, since) < ?",
+                          (before,)).rowcount or 0)
 
 
 def send(ctx: Ctx, member: str, type_: str, data: dict[str, Any],

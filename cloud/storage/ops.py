@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import threading
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 from cloud.db.backend import Backend, utc_now_iso
 from cloud.feed import changes
 from cloud.feed.changes import SNAPSHOT_AFTER
-from cloud.members import erasure
+from cloud.members import erasure, follow
 from cloud.members.erasure import SCRUBBED_EVENTS
 from cloud.storage import retention
 from cloud.storage.retention import Retention
@@ -23,7 +23,8 @@ class StorageOps:
     def run_retention(self, data_dir: Path | None, rules: Retention, today: date
                       ) -> dict[str, Any]:
         """Partitions ahead, expired days archived then removed, the confirmed change feed
-        pruned, old resolved conflicts archived then deleted, the archive files scrubbed of
+        pruned, followings not looked up for ``followers_days`` dropped, old resolved conflicts
+        archived then deleted, the archive files scrubbed of
         members erased since the last run; what it did. Without ``data_dir`` (nowhere to
         archive to): partitions and the change feed only."""
         done: dict[str, Any] = {"days_archived": [], "conflicts_archived": 0,
@@ -36,6 +37,9 @@ class StorageOps:
                                                     rules.events_days, SCRUBBED_EVENTS)
                 done["days_archived"] = [d.isoformat() for d in archived]
             done["changes_pruned"] = changes.prune(self._db, SNAPSHOT_AFTER)
+            with self._db.write():
+                done["followers_dropped"] = follow.prune(
+                    self._db, (today - timedelta(days=rules.followers_days)).isoformat())
             pending: list[tuple[int, list[str]]] = []
             if data_dir is not None:
                 done["conflicts_archived"] = retention.prune_conflicts(

@@ -54,26 +54,31 @@ class Retention:
     events_days: int = 30          # raw events kept in the database, by day received
     partitions_ahead_days: int = 7  # PostgreSQL: daily partitions made this far ahead
     conflicts_days: int = 90        # resolved conflicts kept (open ones are kept until resolved)
+    # a store stops following a member (cloud/members/follow.py) not looked up there this long
+    followers_days: int = 365
 
 
 def config_schema() -> dict[str, dict[str, tuple[type, Any]]]:
     defaults = Retention()
     return {"storage": {"events_retention_days": (int, defaults.events_days),
                         "partitions_ahead_days": (int, defaults.partitions_ahead_days),
-                        "conflicts_retention_days": (int, defaults.conflicts_days)}}
+                        "conflicts_retention_days": (int, defaults.conflicts_days),
+                        "followers_retention_days": (int, defaults.followers_days)}}
 
 
 # the change feed of a superseded box's catch-up and a box's restore read events no older than
 # a few days (docs/sync-protocol.md): at least a week is kept
 RANGES: Final = {"storage.events_retention_days": (7, 3650),
                  "storage.partitions_ahead_days": (1, 90),
-                 "storage.conflicts_retention_days": (7, 3650)}
+                 "storage.conflicts_retention_days": (7, 3650),
+                 "storage.followers_retention_days": (30, 3650)}
 
 
 def from_config(values: dict[str, Any]) -> Retention:
     return Retention(events_days=values["storage.events_retention_days"],
                      partitions_ahead_days=values["storage.partitions_ahead_days"],
-                     conflicts_days=values["storage.conflicts_retention_days"])
+                     conflicts_days=values["storage.conflicts_retention_days"],
+                     followers_days=values["storage.followers_retention_days"])
 
 
 def events_archive(root: Path, day: date) -> Path:

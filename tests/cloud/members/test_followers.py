@@ -6,11 +6,14 @@ followers of the stores a member was seen at."""
 from __future__ import annotations
 
 import json
+from datetime import date
+from pathlib import Path
 
 import pytest
 
 from cloud.database import CloudDb
 from cloud.db.backend import open_backend
+from cloud.storage import retention
 from common.clock import utc_now
 
 from .conftest import STORES, MemberSim, feed
@@ -190,3 +193,33 @@ def test_hq_keeps_no_hash_of_a_sought_identity(
                       {"identity": {"kind": None}}]
     assert answers == [{"erased": True}]
     assert hq.member_followers(A) == ["s1", "s3"]
+
+
+def test_a_store_that_no_longer_meets_a_member_stops_following_it(
+        followers: CloudDb, sims: dict[str, MemberSim], db_url: str, tmp_path: Path) -> None:
+    hq, s1, s2 = followers, sims["s1"], sims["s2"]
+    s1.created(A, PHONE)
+    s1.send(hq)
+    s2.emit("member.lookup", {"member": A})
+    s2.send(hq)
+    raw = open_backend(db_url)  # s1 made it two years ago; s2 looked it up a year and a day ago
+    try:
+        with raw.write():
+            raw.execute("UPDATE member_followers SET since = '2024-12-01T00:00:00.000Z', "
+                        "seen = NULL WHERE store = 's1'")
+            raw.execute("UPDATE member_followers SET since = '2024-12-01T00:00:00.000Z', "
+                        "seen = '2025-12-05T09:00:00.000Z' WHERE store = 's2'")
+    finally:
+        raw.close()
+    s2.emit("member.lookup", {"member": A})  # s2 meets it again: seen today
+    s2.send(hq)
+    done = hq.run_retention(tmp_path, retention.Retention(), date(2026, 12, 7))
+    assert done["followers_dropped"] == 1 and hq.member_followers(A) == ["s2"]
+    before = len(member_feed(hq, "s1"))
+    s2.entry(A, 5)
+    s2.send(hq)
+    assert len(member_feed(hq, "s1")) == before  # s1 no longer gets A's entries
+    s1.emit("member.lookup", {"member": A})  # until it looks A up: its state again
+    s1.send(hq)
+    assert hq.member_followers(A) == ["s1", "s2"]
+    assert member_feed(hq, "s1")[before][0] == "member.upsert"
