@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import secrets
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from cloud.analytics import automation
 from cloud.files import fsync_dir
 from cloud.members.follow import MODES as FANOUT_MODES
+from cloud.members.leases import LeasePolicy
 from cloud.names import ID
 from cloud.platforms import settings as platform_settings
 from cloud.reports import forecast as forecast_rules
@@ -229,8 +230,7 @@ def load_settings(data_dir: Path, env: dict[str, str] | None = None,
         lockout_s=values["auth.lockout_s"],
         secret=_secret(data_dir),
         broker_admin_password=_read(data_dir / BROKER_ADMIN_PASSWORD_FILE),
-        members={k.partition(".")[2]: v for k, v in values.items()
-                 if k.startswith("members.") and k != "members.fanout"},
+        members={f.name: values[f"members.{f.name}"] for f in fields(LeasePolicy)},
         jobs=automation.from_config(values),
         scheduler_lease_ttl_s=values[f"scheduler.{automation.LEASE_TTL[0]}"],
         platforms=platform_settings.from_config(values),

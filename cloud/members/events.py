@@ -71,13 +71,11 @@ def sought(ctx: Ctx, data: dict[str, Any]) -> None:
     ident = members.identity(data.get("identity"))
     if ctx.store is None:
         return
-    row = ctx.db.execute("SELECT member FROM member_identities WHERE tenant = ? AND idhash = ?",
-                         (ctx.tenant, ident["idhash"])).fetchone()
-    if row is None:
+    member = members.holder_of(ctx, ident["idhash"])
+    if member is None:
         queue(ctx.db, ctx.tenant, "member.unknown", {"idhash": ident["idhash"]},
               stores=[ctx.store])
         return
-    member = members.resolve(ctx.db, row[0])
     if not follow.follow(ctx, member):
         follow.welcome(ctx, member, ctx.store)
         follow.seen(ctx, member)

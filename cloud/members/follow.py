@@ -15,8 +15,8 @@ and ``ledger.entry``:
   of the chain (docs/scale.md).
 
 Switching to ``followers`` makes followers of every store a member has been seen at (origin,
-leases, ledger entries and orders of the last 90 days). ``member.erased`` still goes to every store of the tenant, and
-coupons to their scope, in both modes.
+leases, ledger entries and orders of the last 90 days). ``member.erased`` still goes to every
+store of the tenant, and coupons to their scope, in both modes.
 
 Everything runs inside the caller's write transaction with the tenant's member lock held.
 """

@@ -68,8 +68,7 @@ def add_entry(ctx: Ctx, entry: dict[str, Any]) -> bool:
         [row[c] for c in ENTRY_COLUMNS]).rowcount
     if not inserted:
         return False
-    sent = {k: row[k] for k in ("entry_id", "member", "account", "kind", "amount", "store",
-                                "order_id", "lease_id", "at", "hlc")}
+    sent = {k: row[k] for k in follow.ENTRY_FIELDS}
     follow.follow(ctx, member)  # a store that had not followed it: stale, sent its state
     follow.send(ctx, member, "ledger.entry", sent, exclude=ctx.origin)
     balance = balances(ctx.db, member)[entry["account"]]

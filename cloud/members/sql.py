@@ -207,18 +207,23 @@ def require(ctx: Ctx, member: str) -> str:
     return survivor
 
 
+def holder_of(ctx: Ctx, idhash: str) -> str | None:
+    """The member of the tenant (a survivor) that has the identity ``idhash``, or None."""
+    row = ctx.db.execute("SELECT member FROM member_identities WHERE tenant = ? AND idhash = ?",
+                         (ctx.tenant, idhash)).fetchone()
+    return None if row is None else resolve(ctx.db, row[0])
+
+
 def add_identity(ctx: Ctx, member: str, ident: dict[str, Any]) -> tuple[str, str] | None:
     """Attach ``ident`` to ``member``; when another member has it, merge (from, into)."""
     survivor = require(ctx, member)
-    row = ctx.db.execute("SELECT member FROM member_identities WHERE tenant = ? AND idhash = ?",
-                         (ctx.tenant, ident["idhash"])).fetchone()
-    if row is None:
+    holder = holder_of(ctx, ident["idhash"])
+    if holder is None:
         ctx.db.execute("INSERT INTO member_identities(tenant, idhash, kind, last4, member, "
                        "added_at) VALUES (?, ?, ?, ?, ?, ?)",
                        (ctx.tenant, ident["idhash"], ident["kind"], ident["last4"], survivor,
                         ctx.now))
         return None
-    holder = resolve(ctx.db, row[0])
     if holder == survivor:
         return None
     return merge(ctx, holder, survivor, ident["idhash"])

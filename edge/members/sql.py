@@ -310,9 +310,10 @@ def record_lookups(tx: Tx, looked_up: list[str]) -> None:
 def record_sought(tx: Tx, identity: dict[str, Any]) -> str:
     """A till met an identity this store does not know: ``member.sought`` asks HQ for the
     member that has it (HQ sends its state, or ``member.unknown``); when it was asked."""
-    at = iso(utc_now())
+    now = utc_now()
+    at = iso(now)
     tx.conn.execute("DELETE FROM member_sought WHERE asked_at < ?",
-                    (iso(utc_now() - timedelta(seconds=SOUGHT_KEEP_S)),))
+                    (iso(now - timedelta(seconds=SOUGHT_KEEP_S)),))
     tx.conn.execute("INSERT INTO member_sought(idhash, asked_at) VALUES (?, ?) "
                     "ON CONFLICT(idhash) DO UPDATE SET asked_at = excluded.asked_at, "
                     "answered_at = NULL", (identity["idhash"], at))
