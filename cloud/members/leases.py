@@ -251,20 +251,31 @@ def mark_unsettled(ctx: Ctx, lease_id: str) -> None:
                    (lease_id, ctx.store, ctx.store))
 
 
-def settle_if_due(db: Backend, store: str, now: str) -> bool:
+UNSETTLED: Final = "SELECT lease_id, member FROM leases WHERE store = ? AND unsettled = 1 " \
+    "ORDER BY lease_id"
+
+
+def settle_if_due(db: Backend, store: str, now: str,
+                  row: tuple[str, int, int | None] | None = None) -> bool:
     """After a reconnect (the birth set ``settle_seq``, the edge's last seq then), once every
-    event up to it is applied: settle each lease entries were applied against meanwhile."""
-    row = db.execute("SELECT tenant, applied_seq, settle_seq FROM stores WHERE store = ?",
-                     (store,)).fetchone()
+    event up to it is applied: settle each lease entries were applied against meanwhile.
+    ``row``: the store's (tenant, applied_seq, settle_seq), when the caller just read them.
+
+    The caller holds the store's row (a birth's update, a batch's lock), and only a batch of
+    the store marks its leases unsettled: so when it has none, which is most reconnects,
+    nothing is settled and the tenant's member lock is not taken (a reconnect storm of a
+    thousand stores took it a thousand times, for nothing)."""
+    if row is None:
+        row = db.execute("SELECT tenant, applied_seq, settle_seq FROM stores WHERE store = ?",
+                         (store,)).fetchone()
     if row is None or row[2] is None or int(row[1]) < int(row[2]):
         return False
     tenant = row[0]
-    lock_tenant(db, tenant)
-    ctx = Ctx(db, tenant, store, now)
-    for lease_id, member in db.execute("SELECT lease_id, member FROM leases WHERE store = ? "
-                                       "AND unsettled = 1 ORDER BY lease_id",
-                                       (store,)).fetchall():
-        settle(ctx, member, lease_id)
+    if db.execute(UNSETTLED, (store,)).fetchone() is not None:
+        lock_tenant(db, tenant)
+        ctx = Ctx(db, tenant, store, now)
+        for lease_id, member in db.execute(UNSETTLED, (store,)).fetchall():
+            settle(ctx, member, lease_id)
     db.execute("UPDATE stores SET settle_seq = NULL WHERE store = ?", (store,))
     return True
 

@@ -135,6 +135,8 @@ def apply_batches(db: Backend, batches: list[tuple[str, str, bytes]]
                     except _Outcome as outcome:
                         acks[i] = outcome.ack
                 _write(db, [r for _, r in ready], now)
+                shared["platform_links"] = platforms.read_links(
+                    db, [(r.store, r.fresh) for _, r in ready])
                 for i, r in ready:
                     acks[i] = _finish(db, r, now, advance_now=False, shared=shared)
             db.update_many(ADVANCE, [(row.applied, now, row.last_at, store)
@@ -245,7 +247,8 @@ def _finish(db: Backend, r: _Ready, now: str, *, advance_now: bool,
     store, fresh, last = r.store, r.fresh, r.last
     r.projection.project_members(db, r.row.tenant, shared)
     if any(e["type"] in platforms.HOOKED for e in fresh):  # status callbacks
-        platforms.on_events(db, store, fresh, now, int(time.time() * 1000))
+        platforms.on_events(db, store, fresh, now, int(time.time() * 1000),
+                            None if shared is None else shared.get("platform_links"))
     if any(e["type"] in guests.HOOKED for e in fresh):  # relayed guest orders
         guests.on_events(db, store, fresh, now)
     if any(e["type"] in feedback.HOOKED for e in fresh):  # ratings on the LAN

@@ -32,7 +32,8 @@ from sync import messages
 BIRTH: Final = ("UPDATE stores SET online = 1, bd_seq = ?, last_birth = ?, last_seen = ?, "
                 "version = ?, keepalive_s = ?, edge_cursor = ?, paused_channels = '[]', "
                 "settle_seq = CASE WHEN bd_seq < ? THEN ? ELSE settle_seq END "
-                "WHERE store = ? AND tenant = ? AND bd_seq <= ?")
+                "WHERE store = ? AND tenant = ? AND bd_seq <= ? "
+                "RETURNING tenant, applied_seq, settle_seq")
 # a death at or above the stored bd_seq: that connection, and every one before it, is gone
 # (last_seen NULL: kept as it was)
 DEATH: Final = ("UPDATE stores SET online = 0, bd_seq = ?, last_seen = COALESCE(?, last_seen), "
@@ -70,11 +71,12 @@ def _compare_and_set(db: Backend, tenant: str, store: str,
         if state["online"]:
             cursor = state["applied_down_cursor"]
             version = state.get("version") if isinstance(state.get("version"), str) else None
-            changed = db.execute(BIRTH, (bd_seq, now, now, version, state.get("keepalive"),
-                                         cursor, bd_seq, state["outbox_seq"], store, tenant,
-                                         bd_seq)).rowcount
-            if changed == 1:
-                leases.settle_if_due(db, store, now)
+            born = db.execute(BIRTH, (bd_seq, now, now, version, state.get("keepalive"),
+                                      cursor, bd_seq, state["outbox_seq"], store, tenant,
+                                      bd_seq)).fetchone()
+            changed = 0 if born is None else 1
+            if born is not None:
+                leases.settle_if_due(db, store, now, born)
                 prior = state.get("prior")
                 if prior is not None and prior["epoch"] < state["epoch"]:
                     # restored from a backup of box prior.epoch: the stock that box moved

@@ -62,31 +62,51 @@ def _events_at_hq(url: str) -> int:
         return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
 
 
+def _online_after(url: str, stores: int, timeout_s: float = 300) -> float:
+    """Seconds until HQ has recorded every store's birth (``stores.online``)."""
+    import psycopg
+
+    started = time.monotonic()
+    with psycopg.connect(url, autocommit=True) as conn:
+        while int(conn.execute("SELECT count(*) FROM stores WHERE online = 1")
+                  .fetchone()[0]) < stores:
+            if time.monotonic() - started > timeout_s:
+                raise TimeoutError(f"HQ did not record {stores} births in {timeout_s} s")
+            time.sleep(0.05)
+    return time.monotonic() - started
+
+
 def _peak(work: Path, url: str, stores: int, workers: int, members: bool = False,
           fanout: str = "tenant") -> dict[str, Any]:
     """The peak mix; ``members``: with member sign-ups, ledger entries and visits of other
     stores' members. With the ``tenant`` fan-out HQ sends each member change to every store
     of the tenant (O(stores^2), docs/scale.md): HQ may not catch up then, and the run stops
-    after a bounded drain; ``followers``: to the stores that met the member."""
+    after a bounded drain; ``followers``: to the stores that met the member.
+
+    The load starts once HQ has recorded every store's birth: a lunch peak meets stores that
+    connected long before, and the births of a whole fleet at once are the storm's part
+    (``_storms``). Measured here as ``births_s``."""
     hq = FleetHq(work, url, stores, fanout)
     hq.start(workers)
+    births: list[float] = []
     try:
-        out = run_fleet(hq, [{"do": "connect"},
+        out = run_fleet(hq, [{"do": "connect"}, {"do": "pause", "name": "online"},
                              {"do": "load", "rate": PEAK_RATE,
                               "seconds": WINDOW_S / 2 if members else WINDOW_S,
                               "warmup_s": WARMUP_S},
                              {"do": "drain", "timeout_s": 120 if members else 900},
-                             {"do": "stop"}], members=members)
+                             {"do": "stop"}], members=members,
+                        on={"online": lambda: births.append(_online_after(url, stores))})
     finally:
         hq.stop()
     if members:
         return {**out["load"], "members": True, "fanout": fanout, "provision_s": hq.provision_s,
                 "caught_up": out["drain"]["caught_up"], "catch_up_s": out["drain"]["seconds"],
-                "connect_s": out["connect"]["seconds"]}
+                "connect_s": out["connect"]["seconds"], "births_s": births[0]}
     assert out["drain"]["caught_up"] == stores, out["drain"]
     assert out["stop"]["acked"] == out["stop"]["events"] == _events_at_hq(url)
     return {**out["load"], "provision_s": hq.provision_s, "connect_s": out["connect"]["seconds"],
-            "catch_up_s": out["drain"]["seconds"]}
+            "births_s": births[0], "catch_up_s": out["drain"]["seconds"]}
 
 
 def _storms(work: Path, url: str, stores: int, workers: int) -> dict[str, Any]:
@@ -220,7 +240,8 @@ def test_a_fleet_of_simulated_stores(tmp_path: Path) -> None:
                      f"{r['processes']['broker']['rss_mb']:.0f} MB, simulator cpu "
                      f"{r['processes']['simulator']['cpu_share']:.2f}, PostgreSQL cpu "
                      f"{r['processes']['postgres']['cpu_share']:.2f}; catch-up after "
-                     f"{r['catch_up_s']:.0f} s"))
+                     f"{r['catch_up_s']:.0f} s; every birth recorded {r['births_s']:.1f} s "
+                     "after the last store connected"))
     for (stores, fanout), r in sorted(with_members.items()):
         rows.append((f"peak with members {stores} stores, {fanout} fan-out, 2 workers",
                      f"offered {r['offered_s']:6.0f}/s applied {r['applied_s']:6.0f}/s, lag "

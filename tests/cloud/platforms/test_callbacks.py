@@ -83,6 +83,55 @@ async def test_store_status_changes_reach_the_platform(
     assert len(calls.received) == 3  # nothing sent twice
 
 
+async def test_status_changes_applied_in_a_group_reach_the_platform(
+        hq: TestClient, admin: Api, stub: tuple[PlatformStub, str]) -> None:
+    """Batches applied as one group (as the ingest does at the peak) read the platform orders
+    of all their status changes together: a link made by an earlier batch of the group is
+    seen, one made in the same batch as the status change too, and a store's own order on a
+    platform channel queues nothing."""
+    calls = stub[0]
+    first, second = signed.order(), signed.order()
+    for unified in (first, second):
+        assert (await post(hq, "meituan", *signed.request("meituan", unified)))[0] == 200
+    s1, s2 = EdgeSim("s1"), EdgeSim("s2")
+    o1 = placed(s1, "01JGROUPEDPLATFORMORDER001", "meituan")
+    s1.emit("platform.order_linked", {"platform": "meituan", "order_id": o1["id"],
+                                      "platform_order_id": first["platform_order_id"]})
+    own = placed(s2, "01JGROUPEDOWNMEITUANORDER1", "meituan")
+    moved(s2, own, "accepted")
+    marks = {"s1": [len(s1.events)], "s2": [len(s2.events)]}
+    moved(s1, o1, "accepted")
+    o2 = placed(s1, "01JGROUPEDPLATFORMORDER002", "meituan")
+    s1.emit("platform.order_linked", {"platform": "meituan", "order_id": o2["id"],
+                                      "platform_order_id": second["platform_order_id"]})
+    moved(s1, o2, "accepted")  # linked in this same batch
+    moved(s2, own, "ready")
+    marks["s1"].append(len(s1.events))
+    marks["s2"].append(len(s2.events))
+    moved(s1, o1, "ready")  # both linked by earlier batches of the group
+    moved(s1, o2, "ready")
+    marks["s1"].append(len(s1.events))
+
+    def batches(sim: EdgeSim) -> list[tuple[str, str, bytes]]:
+        ends = marks[sim.store]
+        return [("acme", sim.store, sim.payload(a + 1, b)) for a, b in zip([0, *ends], ends)]
+
+    one, two = batches(s1), batches(s2)
+    acks, _, grouped = await db(hq, "apply_batches", [one[0], two[0], one[1], two[1], one[2]])
+    assert grouped and [a.kind for a in acks] == ["applied"] * 5
+
+    def got() -> list[tuple[str, str]]:
+        return sorted((c["order_id"], c["status"]) for c in calls.received)
+
+    expected = sorted((u["platform_order_id"], status) for u in (first, second)
+                      for status in ("accepted", "ready"))
+    await eventually(lambda: got() == expected, timeout=20)
+    rows = {r["platform_order_id"]: r for r in await db(hq, "platform_orders", "s1")}
+    assert [rows[u["platform_order_id"]]["status"] for u in (first, second)] == ["ready"] * 2
+    await asyncio.sleep(0.3)
+    assert len(calls.received) == 4  # nothing for s2's own order, nothing twice
+
+
 async def test_a_callback_is_given_up_after_max_attempts(
         hq: TestClient, admin: Api, stub: tuple[PlatformStub, str]) -> None:
     stub[0].fail_first = 100
