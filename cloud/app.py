@@ -29,7 +29,7 @@ from cloud.members import referral_routes
 from cloud.members.leases import LeasePolicy
 from cloud.platforms.callbacks import callbacks_ctx
 from cloud.routes import auth_middleware, setup_routes
-from cloud.sync.link import CloudLink, counters
+from cloud.sync.link import CloudLink, counters, histograms
 from common import sdnotify
 from common.tasks import background
 from common.pages import setup_shared_pages
@@ -49,7 +49,8 @@ def create_app(settings: Settings) -> web.Application:
     app[campaign_routes.LIMITS] = RateWindow(campaign_routes.PER_ADDRESS_PER_MIN)
     app[referral_routes.PAGES] = RateWindow(referral_routes.PAGES_PER_ADDRESS_PER_MIN)
     app[keys.LINK] = None
-    app[keys.METRICS] = Metrics(lambda: counters(app[keys.LINK]))
+    app[keys.METRICS] = Metrics(lambda: counters(app[keys.LINK]),
+                                lambda: histograms(app[keys.LINK]))
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(broker_ctx)
     app.cleanup_ctx.append(analytics_ctx)

@@ -349,6 +349,8 @@ class Fleet:
                    ) -> dict[str, Any]:
         """Poisson arrivals at ``rate`` events/s per store; the window opens after warm-up."""
         rng = random.Random(7)
+        stalls: list[float] = []  # how late this loop wakes from a 10 ms sleep, in the window
+        watcher = asyncio.create_task(_watch_loop(stalls))
         start = time.monotonic()
         due = [(start + rng.expovariate(rate), n) for n in range(len(self.stores))]
         heapq.heapify(due)
@@ -358,6 +360,7 @@ class Fleet:
             now = time.monotonic()
             if not measuring and now >= window_at:
                 measuring = True
+                stalls.clear()
                 self.lags, self.applied_in_window = [], 0
                 first_seq = [len(s.events) for s in self.stores]
                 _say({"measuring": True})
@@ -379,13 +382,19 @@ class Fleet:
             await asyncio.sleep(min(0.01, max(0.0, due[0][0] - time.monotonic())))
         lags, applied = self.lags or [], self.applied_in_window
         self.lags = None
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
         # what was offered in the window and had its ack back within 2 s after it
         await asyncio.sleep(2.0)
         late = sum(max(0, len(s.events) - max(s.acked, first_seq[i]))
                    for i, s in enumerate(self.stores))
         return {"offered": offered, "offered_s": offered / seconds,
                 "applied_s": applied / seconds, "unacked_2s_after": late,
-                "lag": _quantiles(lags), "seconds": seconds}
+                "lag": _quantiles(lags), "seconds": seconds,
+                # the simulator's own delay, in each lag above: past a few tens of ms its
+                # process is saturated and the lags are its, not HQ's (docs/scale.md)
+                "loop_stall": _quantiles(stalls)}
 
     def backlog(self, events: int) -> dict[str, Any]:
         for store in self.stores:
@@ -447,6 +456,13 @@ def _quantiles(values: list[float]) -> dict[str, float | int | None]:
     pick: Callable[[float], float] = lambda q: ordered[min(len(ordered) - 1,  # noqa: E731
                                                            int(q * len(ordered)))]
     return {"n": len(ordered), "p50": pick(0.5), "p99": pick(0.99), "max": ordered[-1]}
+
+
+async def _watch_loop(stalls: list[float], every_s: float = 0.01) -> None:
+    while True:
+        asked = time.monotonic()
+        await asyncio.sleep(every_s)
+        stalls.append(max(0.0, time.monotonic() - asked - every_s))
 
 
 async def _until(check: Callable[[], bool], timeout_s: float) -> None:

@@ -65,8 +65,20 @@ class _PerStore(Collector):
         yield lag
 
 
+class _Histograms(Collector):
+    """Histograms kept by parts that come and go with the app (the broker link's ingest)."""
+
+    def __init__(self, source: Callable[[], list[Collector]]) -> None:
+        self.source = source
+
+    def collect(self) -> Iterator[Metric]:
+        for histogram in self.source():
+            yield from histogram.collect()
+
+
 class Metrics:
-    def __init__(self, counters: Callable[[], dict[str, dict[str, int]]]) -> None:
+    def __init__(self, counters: Callable[[], dict[str, dict[str, int]]],
+                 histograms: Callable[[], list[Collector]] = list) -> None:
         self.registry = CollectorRegistry()
         self.latency = Histogram(
             "storenode_cloud_http_request_duration_seconds", "HTTP request latency",
@@ -93,6 +105,7 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_CounterDicts(counters))
+        self.registry.register(_Histograms(histograms))
 
     def observe_http(self, method: str, route: str, status: int, seconds: float) -> None:
         self.latency.labels(method, route, str(status)).observe(seconds)

@@ -14,10 +14,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+from prometheus_client import Histogram
 
 from cloud.config import GROUP_BYTES
 from cloud.db.thread import DbThread
@@ -40,6 +43,9 @@ COUNTERS: Final = (
     "invalid_topic", "db_errors", "acks_sent", "acks_failed",
     "births", "deaths", "states_ignored",
 )
+# seconds from a batch taken from the broker to its ack handed back: HQ's own part of a
+# store's lag (the rest is the network, the broker and the store)
+ACK_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 @dataclass
@@ -72,6 +78,11 @@ class Ingest:
         self.group_bytes = group_bytes
         self.gap_retries, self.gap_wait_s = gap_retries, gap_wait_s
         self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
+        # exported by the HQ app's /metrics (cloud/api/metrics.py), not registered globally
+        self.ack_seconds = Histogram(
+            "storenode_cloud_ingest_ack_seconds",
+            "Seconds from an up batch taken from the broker to its ack sent (this process)",
+            buckets=ACK_BUCKETS, registry=None)
         self._thread = DbThread("cloud-ingest")
         self._tasks: set[asyncio.Task[object]] = set()
         self._applied: dict[str, asyncio.Event] = {}  # store -> set at its next applied batch
@@ -126,6 +137,7 @@ class Ingest:
 
     async def handle(self, topic: str, payload: bytes) -> Ack | None:
         """Apply one ``up`` payload and publish its ack; the outcome (None: not handled)."""
+        taken = time.monotonic()
         parsed = self._parse(topic, "up")
         if parsed is None:
             return None
@@ -143,6 +155,7 @@ class Ingest:
         if ack.kind == "applied" and (woken := self._applied.pop(parsed.store, None)):
             woken.set()
         await self._send_ack(parsed.tenant, parsed.store, ack)
+        self.ack_seconds.observe(time.monotonic() - taken)
         if job.pushed is not None:  # member changes its group sent to stores
             await asyncio.shield(job.pushed)
         return ack

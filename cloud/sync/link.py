@@ -23,6 +23,8 @@ import os
 import socket
 from typing import TYPE_CHECKING, Any
 
+from prometheus_client.registry import Collector
+
 from cloud.config import Settings
 from cloud.db.backend import utc_now_iso
 from cloud.sync.ingest import Ingest
@@ -173,3 +175,8 @@ def counters(link: CloudLink | None) -> dict[str, dict[str, int]]:
     if link.feed is not None:
         found["feed"] = link.feed.counters
     return found
+
+
+def histograms(link: CloudLink | None) -> list[Collector]:
+    """The link's histograms, for the HQ app's /metrics."""
+    return [] if link is None else [link.ingest.ack_seconds]

@@ -32,6 +32,7 @@ import os
 import signal
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,14 @@ def _events_at_hq(url: str) -> int:
         return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
 
 
+def _parts(r: dict[str, Any]) -> str:
+    """Where a peak's lag was spent: HQ (taken to acked, bucket bounds) and the simulator."""
+    ack, stall = r["hq_ack"], r["loop_stall"]
+    return (f"of which HQ taken to acked p50 <= {ack['p50'] or 0:.3f} s p99 <= "
+            f"{ack['p99'] or 0:.3f} s; simulator loop stalls p50 {stall['p50'] or 0:.3f} s "
+            f"p99 {stall['p99'] or 0:.3f} s")
+
+
 def _online_after(url: str, stores: int, timeout_s: float = 300) -> float:
     """Seconds until HQ has recorded every store's birth (``stores.online``)."""
     import psycopg
@@ -74,6 +83,33 @@ def _online_after(url: str, stores: int, timeout_s: float = 300) -> float:
                 raise TimeoutError(f"HQ did not record {stores} births in {timeout_s} s")
             time.sleep(0.05)
     return time.monotonic() - started
+
+
+def _ack_buckets(base_url: str, token: str) -> dict[float, float]:
+    """HQ's ``storenode_cloud_ingest_ack_seconds`` histogram (its main process): {le: count}."""
+    req = urllib.request.Request(f"{base_url}/metrics",
+                                 headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        text = resp.read().decode()
+    found = {}
+    for line in text.splitlines():
+        if line.startswith("storenode_cloud_ingest_ack_seconds_bucket{"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            found[float("inf") if le == "+Inf" else float(le)] = float(line.rsplit(" ", 1)[1])
+    return found
+
+
+def _bucket_quantiles(before: dict[float, float], after: dict[float, float]
+                      ) -> dict[str, float | None]:
+    """p50/p99 of what a histogram counted between two scrapes: the upper bound of the bucket
+    the quantile falls in (an upper bound of the figure, as buckets are coarse)."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]  # cumulative
+    total = counts[-1] if counts else 0.0
+    out: dict[str, float | None] = {"count": total}
+    for name, q in (("p50", 0.5), ("p99", 0.99)):
+        out[name] = next((b for b, c in zip(bounds, counts) if total and c >= q * total), None)
+    return out
 
 
 def _peak(work: Path, url: str, stores: int, workers: int, members: bool = False,
@@ -89,16 +125,26 @@ def _peak(work: Path, url: str, stores: int, workers: int, members: bool = False
     hq = FleetHq(work, url, stores, fanout)
     hq.start(workers)
     births: list[float] = []
+    token = hq.hq.token()
+    scrapes: list[dict[float, float]] = []  # HQ's ack histogram as the window opens, closes
+
+    def scrape() -> None:
+        scrapes.append(_ack_buckets(hq.hq.url, token))
+
     try:
         out = run_fleet(hq, [{"do": "connect"}, {"do": "pause", "name": "online"},
                              {"do": "load", "rate": PEAK_RATE,
                               "seconds": WINDOW_S / 2 if members else WINDOW_S,
                               "warmup_s": WARMUP_S},
+                             {"do": "pause", "name": "window_end"},
                              {"do": "drain", "timeout_s": 120 if members else 900},
                              {"do": "stop"}], members=members,
-                        on={"online": lambda: births.append(_online_after(url, stores))})
+                        on={"online": lambda: births.append(_online_after(url, stores)),
+                            "measuring": scrape, "window_end": scrape})
     finally:
         hq.stop()
+    # HQ's own part of the lag: its main process's batches, from taken to acked
+    out["load"]["hq_ack"] = _bucket_quantiles(*scrapes)
     if members:
         return {**out["load"], "members": True, "fanout": fanout, "provision_s": hq.provision_s,
                 "caught_up": out["drain"]["caught_up"], "catch_up_s": out["drain"]["seconds"],
@@ -241,13 +287,14 @@ def test_a_fleet_of_simulated_stores(tmp_path: Path) -> None:
                      f"{r['processes']['simulator']['cpu_share']:.2f}, PostgreSQL cpu "
                      f"{r['processes']['postgres']['cpu_share']:.2f}; catch-up after "
                      f"{r['catch_up_s']:.0f} s; every birth recorded {r['births_s']:.1f} s "
-                     "after the last store connected"))
+                     "after the last store connected; " + _parts(r)))
     for (stores, fanout), r in sorted(with_members.items()):
         rows.append((f"peak with members {stores} stores, {fanout} fan-out, 2 workers",
                      f"offered {r['offered_s']:6.0f}/s applied {r['applied_s']:6.0f}/s, lag "
                      f"p50 {r['lag']['p50'] or 0:.2f} s p99 {r['lag']['p99'] or 0:.2f} s; HQ "
                      f"cpu {r['processes']['hq']['cpu_share']:.2f}; {r['caught_up']}/{stores}"
-                     f" stores caught up within {r['catch_up_s']:.0f} s after the window"))
+                     f" stores caught up within {r['catch_up_s']:.0f} s after the window; "
+                     + _parts(r)))
     two = peaks[STORES, 2]
     share = two["applied_s"] / max(two["offered_s"], 1e-9)
     s = storm["storm"]

@@ -173,7 +173,8 @@ def test_dashboard_is_a_grafana_dashboard_of_the_figures_operators_watch() -> No
                    "storenode_cloud_ingest_events_applied_total",
                    "storenode_cloud_ingest_db_errors_total", "storenode_cloud_conflicts_open",
                    "storenode_printer_up", "storenode_device_up",
-                   "storenode_cloud_http_request_duration_seconds_bucket"):
+                   "storenode_cloud_http_request_duration_seconds_bucket",
+                   "storenode_cloud_ingest_ack_seconds_bucket"):
         assert figure in named, figure
 
 

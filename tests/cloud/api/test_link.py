@@ -120,5 +120,6 @@ async def test_birth_batches_acks_and_the_down_feed(setup: tuple[TestClient, Edg
     for line in (f"storenode_cloud_ingest_events_applied_total {float(n)}",
                  "storenode_cloud_ingest_duplicates_total 1.0",
                  "storenode_cloud_ingest_births_total 1.0",
+                 "storenode_cloud_ingest_ack_seconds_count 2.0",  # the batch and its resend
                  "storenode_cloud_broker_connected 1.0"):
         assert line in metrics, line
