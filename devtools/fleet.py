@@ -27,6 +27,10 @@ HQ meanwhile. Steps:
 - ``{"do": "watch", "type", "key", "value", "timeout_s"}``: wait until every store applied a
   change of ``type`` whose ``data[key] == value``; per store, the seconds until it did;
 - ``{"do": "pause", "name"}``; ``{"do": "stop"}``: clean goodbye of every store.
+
+The load, drain and watch results carry the figures they summarise under ``raw``, so that a
+parent running the fleet as several processes (one event loop saturates past a few hundred
+stores on a slow machine) merges them (tests/bench/fleet_run.py).
 """
 
 from __future__ import annotations
@@ -391,10 +395,11 @@ class Fleet:
                    for i, s in enumerate(self.stores))
         return {"offered": offered, "offered_s": offered / seconds,
                 "applied_s": applied / seconds, "unacked_2s_after": late,
-                "lag": _quantiles(lags), "seconds": seconds,
+                "lag": quantiles(lags), "seconds": seconds,
                 # the simulator's own delay, in each lag above: past a few tens of ms its
                 # process is saturated and the lags are its, not HQ's (docs/scale.md)
-                "loop_stall": _quantiles(stalls)}
+                "loop_stall": quantiles(stalls),
+                "raw": {"lag": lags, "loop_stall": stalls}}
 
     def backlog(self, events: int) -> dict[str, Any]:
         for store in self.stores:
@@ -421,9 +426,9 @@ class Fleet:
         # HQ's apply rate: from the first ack to the last (reconnects before it not counted)
         first = (self.first_ack - started) if self.first_ack is not None else 0.0
         return {"events": total, "caught_up": len(done), "stores": len(self.stores),
-                "seconds": end, "first_ack_s": first,
+                "seconds": end, "first_ack_s": first, "raw": {"per_store": times},
                 "applied_s": total / max(end - first, 1e-9),
-                "per_store": _quantiles(times),
+                "per_store": quantiles(times),
                 "max_over_median": (max(times) / statistics.median(times)
                                     if times and statistics.median(times) > 0 else None)}
 
@@ -437,7 +442,8 @@ class Fleet:
         self.watch = None
         times = sorted(seen.values())
         return {"applied_by": len(seen), "stores": len(self.stores),
-                "last_s": times[-1] if times else None, "per_store": _quantiles(times)}
+                "last_s": times[-1] if times else None, "per_store": quantiles(times),
+                "raw": {"per_store": times}}
 
     async def stop(self) -> dict[str, Any]:
         await asyncio.gather(*(s.stop() for s in self.stores))
@@ -449,7 +455,7 @@ class Fleet:
             "acked": sum(s.acked for s in self.stores)}
 
 
-def _quantiles(values: list[float]) -> dict[str, float | int | None]:
+def quantiles(values: list[float]) -> dict[str, float | int | None]:
     if not values:
         return {"n": 0, "p50": None, "p99": None, "max": None}
     ordered = sorted(values)

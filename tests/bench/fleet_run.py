@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from cloud.broker import provision
+from devtools import fleet
 from devtools.helpers import ROOT
 from devtools.stack import TENANT, Hq
 
@@ -90,7 +94,7 @@ class FleetHq:
         return {"hq": [self.hq.proc.pid, *(w.pid for w in self.workers)],
                 "broker": [self.hq.broker.pid]}
 
-    def sample(self, simulator: int) -> dict[str, dict[str, float]]:
+    def sample(self, simulator: list[int]) -> dict[str, dict[str, float]]:
         """CPU seconds and memory of HQ's, the broker's and the ``simulator``'s processes (0
         for one gone), and PostgreSQL's CPU (every process of the server's): where the two
         cores went."""
@@ -101,61 +105,148 @@ class FleetHq:
                 return 0.0
         out = {name: {"cpu_s": sum(each(cpu_s, p) for p in pids),
                       "rss_mb": sum(each(rss_mb, p) for p in pids)}
-               for name, pids in {**self.pids(), "simulator": [simulator]}.items()}
+               for name, pids in {**self.pids(), "simulator": simulator}.items()}
         out["postgres"] = {"cpu_s": postgres_cpu_s(), "rss_mb": 0.0}  # RSS: shared buffers
         return out
 
 
 def run_fleet(hq: FleetHq, steps: list[dict[str, Any]],
               on: dict[str, Action] | None = None, timeout_s: float = 1800,
-              members: bool = True) -> dict[str, Any]:
-    """Run the simulator through ``steps``; ``on[name]`` runs at a ``pause`` step of that
-    name (and ``on["measuring"]`` / ``on["watching"]`` when those windows open). Returns
-    the step results by ``name`` (or ``do``), with CPU and memory of HQ, the broker and the
-    simulator, and PostgreSQL's CPU, over each load window."""
+              members: bool = True, procs: int = 1) -> dict[str, Any]:
+    """Run the simulator through ``steps``, its stores shared among ``procs`` processes (one
+    event loop holds a few hundred busy stores on a slow machine: past that its own delays
+    are in every lag it measures); ``on[name]`` runs at a ``pause`` step of that name, once
+    every process has reached it (and ``on["measuring"]`` / ``on["watching"]`` when the
+    first opens that window). Returns the step results by ``name`` (or ``do``), merged over
+    the processes, with CPU and memory of HQ, the broker and the simulator, and
+    PostgreSQL's CPU, over each load window."""
     on = on or {}
     stores = [{"store": c["store"], "tenant": c["tenant"], "password": c["password"]}
               for c in hq.creds]
-    spec = {"broker": hq.hq.broker_url, "stores": stores, "keepalive_s": 30, "steps": steps,
-            "members": members, "fanout": hq.fanout}
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
-        json.dump(spec, fh)
-    proc = subprocess.Popen([sys.executable, "-m", "devtools.fleet", fh.name], cwd=ROOT,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert proc.stdin is not None and proc.stdout is not None
+    procs = max(1, min(procs, len(stores)))
+    files, children = [], []
+    for n in range(procs):
+        spec = {"broker": hq.hq.broker_url, "stores": stores[n::procs], "keepalive_s": 30,
+                "steps": steps, "members": members, "fanout": hq.fanout}
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+            json.dump(spec, fh)
+        files.append(fh.name)
+        children.append(subprocess.Popen([sys.executable, "-m", "devtools.fleet", fh.name],
+                                         cwd=ROOT, stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, text=True))
+    lines: queue.Queue[tuple[int, str | None]] = queue.Queue()
+
+    def read(n: int, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put((n, line))
+        lines.put((n, None))
+
+    readers = [threading.Thread(target=read, args=(n, p), daemon=True)
+               for n, p in enumerate(children)]
+    for reader in readers:
+        reader.start()
+    pids = [p.pid for p in children]
     results: dict[str, Any] = {}
     window: tuple[float, dict[str, dict[str, float]]] | None = None
-    deadline = time.monotonic() + timeout_s
+    opened: set[str] = set()  # "measuring" / "watching" windows opened (by the first process)
+    paused: dict[str, int] = {}
+    parts: dict[str, list[dict[str, Any]]] = {}
+    deadline, ended = time.monotonic() + timeout_s, 0
     try:
-        for line in proc.stdout:
+        while ended < procs:
+            try:
+                n, line = lines.get(timeout=1.0)
+            except queue.Empty:
+                line = ""
+                n = -1
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"fleet run over {timeout_s} s")
+            if line is None:
+                ended += 1
+                continue
+            if not line:
+                continue
             message = json.loads(line)
             if message.get("measuring"):
-                window = (time.monotonic(), hq.sample(proc.pid))
-                if "measuring" in on:
-                    on["measuring"]()
+                if "measuring" not in opened:
+                    opened.add("measuring")
+                    window = (time.monotonic(), hq.sample(pids))
+                    if "measuring" in on:
+                        on["measuring"]()
             elif message.get("watching"):
-                on["watching"]()
+                if "watching" not in opened:
+                    opened.add("watching")
+                    on["watching"]()
             elif "pause" in message:
-                on[message["pause"]]()
-                proc.stdin.write("\n")
-                proc.stdin.flush()
+                name = message["pause"]
+                paused[name] = paused.get(name, 0) + 1
+                if paused[name] == procs:
+                    del paused[name]
+                    on[name]()
+                    for proc in children:
+                        assert proc.stdin is not None
+                        proc.stdin.write("\n")
+                        proc.stdin.flush()
             else:
                 name = message.get("name") or message["step"]
+                parts.setdefault(name, []).append(message)
+                if len(parts[name]) < procs:
+                    continue
+                message = merge_step(parts.pop(name))
+                opened.discard("measuring" if message["step"] == "load" else "watching")
                 if message["step"] == "load" and window is not None:
-                    elapsed, now = time.monotonic() - window[0], hq.sample(proc.pid)
+                    elapsed, now = time.monotonic() - window[0], hq.sample(pids)
                     message["processes"] = {
                         k: {"cpu_share": (now[k]["cpu_s"] - window[1][k]["cpu_s"]) / elapsed,
                             "rss_mb": now[k]["rss_mb"]} for k in now}
                 results[name] = message
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"fleet run over {timeout_s} s")
-        assert proc.wait(timeout=60) == 0, f"fleet simulator exited {proc.returncode}"
+        codes = [proc.wait(timeout=60) for proc in children]
+        assert codes == [0] * procs, f"fleet simulator exited {codes}"
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.unlink(fh.name)
+        for proc in children:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        for reader in readers:
+            reader.join(timeout=5)
+        for name in files:
+            os.unlink(name)
     return results
+
+
+def merge_step(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One step's result out of each process's (their ``raw`` figures pooled again)."""
+    raw: dict[str, list[float]] = {}
+    for part in parts:
+        for key, values in part.pop("raw", {}).items():
+            raw.setdefault(key, []).extend(values)
+    first = parts[0]
+    if len(parts) == 1:
+        return first
+    kind = first["step"]
+    summed = {k: sum(p[k] for p in parts) for k, v in first.items()
+              if isinstance(v, int | float) and not isinstance(v, bool)}
+    out: dict[str, Any] = {**first, **summed}
+    if kind == "connect":
+        out["seconds"] = max(p["seconds"] for p in parts)
+    elif kind == "load":
+        out["seconds"] = first["seconds"]
+        out["lag"], out["loop_stall"] = fleet.quantiles(raw["lag"]), \
+            fleet.quantiles(raw["loop_stall"])
+    elif kind == "drain":
+        times = raw["per_store"]
+        out["seconds"] = max(p["seconds"] for p in parts)
+        out["first_ack_s"] = min(p["first_ack_s"] for p in parts)
+        out["applied_s"] = out["events"] / max(out["seconds"] - out["first_ack_s"], 1e-9)
+        out["per_store"] = fleet.quantiles(times)
+        middle = statistics.median(times) if times else 0.0
+        out["max_over_median"] = max(times) / middle if middle > 0 else None
+    elif kind == "watch":
+        lasts = [p["last_s"] for p in parts if p["last_s"] is not None]
+        out["last_s"] = max(lasts) if lasts else None
+        out["per_store"] = fleet.quantiles(raw["per_store"])
+    return out
 
 
 

@@ -44,7 +44,8 @@ def test_a_small_fleet_speaks_the_protocol_end_to_end(tmp_path: Path) -> None:
              "timeout_s": 30, "name": "catalog"},
             {"do": "stop"}],
             on={"broker_down": lambda: hq.hq.kill_broker(signal.SIGTERM),
-                "broker_up": hq.hq.start_broker, "watching": change_catalog}, timeout_s=300)
+                "broker_up": hq.hq.start_broker, "watching": change_catalog}, timeout_s=300,
+            procs=2)  # the stores shared by two simulator processes, their results merged
     finally:
         hq.stop()
     assert out["connect"]["connected"] == STORES
