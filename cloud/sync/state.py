@@ -73,10 +73,10 @@ def _compare_and_set(db: Backend, tenant: str, store: str,
             version = state.get("version") if isinstance(state.get("version"), str) else None
             born = db.execute(BIRTH, (bd_seq, now, now, version, state.get("keepalive"),
                                       cursor, bd_seq, state["outbox_seq"], store, tenant,
-                                      bd_seq)).fetchone()
-            changed = 0 if born is None else 1
-            if born is not None:
-                leases.settle_if_due(db, store, now, born)
+                                      bd_seq)).fetchall()  # one row (the store's) or none
+            changed = len(born)
+            if born:
+                leases.settle_if_due(db, store, now, born[0])
                 prior = state.get("prior")
                 if prior is not None and prior["epoch"] < state["epoch"]:
                     # restored from a backup of box prior.epoch: the stock that box moved

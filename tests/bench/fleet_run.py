@@ -155,17 +155,14 @@ def run_fleet(hq: FleetHq, steps: list[dict[str, Any]],
     deadline, ended = time.monotonic() + timeout_s, 0
     try:
         while ended < procs:
-            try:
-                n, line = lines.get(timeout=1.0)
-            except queue.Empty:
-                line = ""
-                n = -1
             if time.monotonic() > deadline:
                 raise TimeoutError(f"fleet run over {timeout_s} s")
-            if line is None:
-                ended += 1
+            try:
+                _, line = lines.get(timeout=1.0)
+            except queue.Empty:
                 continue
-            if not line:
+            if line is None:  # that process's output ended
+                ended += 1
                 continue
             message = json.loads(line)
             if message.get("measuring"):
