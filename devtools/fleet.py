@@ -191,7 +191,8 @@ class SimStore:
         self.client.on_message = self._on_message
         self.publisher = OutboxPublisher(self, self.client.publish_detached, self.topic["up"], 0,
                                          batch_max=200, window=8,
-                                         ack_timeout_s=max(10.0, 2.0 * fleet.keepalive_s))
+                                         ack_timeout_s=max(10.0, 2.0 * fleet.keepalive_s),
+                                         linger_s=fleet.linger_ms / 1000)
         self.task: asyncio.Task[None] | None = None
         self._births: set[asyncio.Task[None]] = set()
 
@@ -316,8 +317,9 @@ class SimStore:
 
 class Fleet:
     def __init__(self, broker: str, stores: list[dict[str, str]], keepalive_s: int = 30,
-                 members: bool = True, fanout: str = "tenant") -> None:
+                 members: bool = True, fanout: str = "tenant", linger_ms: int = 0) -> None:
         self.broker, self.keepalive_s, self.members = broker, keepalive_s, members
+        self.linger_ms = linger_ms  # the stores' sync.linger_ms
         self.fanout = fanout  # HQ's members.fanout: how a till meets another store's member
         self.pool: list[tuple[str, str, float]] = []  # every store's members (Mix.pool)
         self.stores = [SimStore(self, s["store"], s["tenant"], s["password"]) for s in stores]
@@ -487,7 +489,8 @@ async def _stdin_line() -> str:
 
 async def main(spec: dict[str, Any]) -> None:
     fleet = Fleet(spec["broker"], spec["stores"], spec.get("keepalive_s", 30),
-                  spec.get("members", True), spec.get("fanout", "tenant"))
+                  spec.get("members", True), spec.get("fanout", "tenant"),
+                  spec.get("linger_ms", 0))
     for step in spec["steps"]:
         kind = step["do"]
         if kind == "connect":

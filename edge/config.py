@@ -36,7 +36,8 @@ SCHEMA: dict[str, dict[str, tuple[type, Any]]] = {
     "auth": {"token_ttl_s": (int, 43200), "max_failures": (int, 5), "lockout_s": (int, 300)},
     "sync": {"broker": (str, ""), "username": (str, ""), "password": (str, ""),
              "ca_file": (str, ""), "keepalive_s": (int, 15), "batch_max": (int, 200),
-             "window": (int, 8), "retain_hours": (int, 24), "max_clock_drift_s": (int, 300)},
+             "window": (int, 8), "linger_ms": (int, 0), "retain_hours": (int, 24),
+             "max_clock_drift_s": (int, 300)},
     "print": {"header": (str, ""), "qr_url": (str, ""), "retry_base_ms": (int, 500),
               "retry_max_s": (int, 30), "failover_after": (int, 3)},
     "tables": {"self_open": (bool, True), "base_url": (str, "")},
@@ -70,6 +71,7 @@ class Settings:
     keepalive_s: int = 15
     batch_max: int = 200
     window: int = 8
+    linger_ms: int = 0  # a short batch waits this long for the ack of the one in flight
     retain_hours: int = 24
     max_clock_drift_s: int = 300  # remote HLC timestamps further ahead are refused
     printing: PrintSettings = field(default_factory=lambda: _no_printing())  # [print], [printers.*]
@@ -93,7 +95,9 @@ def render_config(store_id: str, tenant: str, timezone: str = "Asia/Shanghai",
         "[db]\ngroup_commit_max = 64\nreaders = 4\n\n"
         "[auth]\ntoken_ttl_s = 43200\nmax_failures = 5\nlockout_s = 300\n\n"
         '[sync]\nbroker = ""\nusername = ""\npassword = ""\nca_file = ""\nkeepalive_s = 15\n'
-        "batch_max = 200\nwindow = 8\nretain_hours = 24\n"
+        "batch_max = 200\nwindow = 8\n"
+        "# while a batch is in flight, a short one waits up to this long for its ack (0: no)\n"
+        "linger_ms = 0\nretain_hours = 24\n"
         "# remote HLC timestamps more than this ahead of the local clock are refused\n"
         "max_clock_drift_s = 300\n"
     )
@@ -120,7 +124,8 @@ def load_settings(data_dir: Path, env: dict[str, str] | None = None) -> Settings
     for key, low, high in (("http.port", 0, 65535), ("db.group_commit_max", 1, 10000),
                            ("db.readers", 1, 64), ("http.max_body_bytes", 1024, 16 << 20),
                            ("sync.keepalive_s", 2, 120), ("sync.batch_max", 1, 5000),
-                           ("sync.window", 1, 100), ("sync.retain_hours", 0, 8760),
+                           ("sync.window", 1, 100), ("sync.linger_ms", 0, 2000),
+                           ("sync.retain_hours", 0, 8760),
                            ("sync.max_clock_drift_s", 1, 86400),
                            ("guest.max_orders_per_min", 1, 600), ("guest.max_open_orders", 1, 100),
                            ("guest.max_calls_per_min", 1, 600), ("backup.keep", 1, 1000),
@@ -148,6 +153,7 @@ def load_settings(data_dir: Path, env: dict[str, str] | None = None) -> Settings
         keepalive_s=values["sync.keepalive_s"],
         batch_max=values["sync.batch_max"],
         window=values["sync.window"],
+        linger_ms=values["sync.linger_ms"],
         retain_hours=values["sync.retain_hours"],
         max_clock_drift_s=values["sync.max_clock_drift_s"],
         printing=load_print_settings(path, data_dir, printers, values),

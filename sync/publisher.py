@@ -48,8 +48,13 @@ class OutboxPublisher:
     def __init__(self, source: OutboxSource, publish: Publish, up_topic: str, acked_seq: int, *,
                  batch_max: int = 200, max_bytes: int = 256 * 1024, window: int = 8,
                  ack_timeout_s: float = 15.0, ack_write_interval_s: float = 0.2,
-                 read_ahead: int = 2) -> None:
+                 read_ahead: int = 2, linger_s: float = 0.0) -> None:
+        """``linger_s``: while a batch is in flight, a batch short of ``batch_max`` waits
+        for its ack, at most this long (Nagle's rule for batches): a busy HQ, slow to ack,
+        is then sent fewer, fuller batches; 0 sends each as soon as the window allows."""
         self.source, self._publish, self.up_topic = source, publish, up_topic
+        self.linger_s = linger_s
+        self._held_since: float | None = None  # a short batch held since, while lingering
         self.batch_max, self.max_bytes, self.window = batch_max, max_bytes, window
         self.ack_timeout_s = ack_timeout_s
         self.acked_seq = acked_seq
@@ -147,13 +152,32 @@ class OutboxPublisher:
                 self.last_progress = time.monotonic()
             while (self.connected and len(self.inflight) < self.window
                    and self.next_seq <= self.source.last_seq()):
-                if not await self._send_next():
+                if self._hold() or not await self._send_next():
                     break
 
+    def _hold(self) -> bool:
+        """Whether the next batch waits (``linger_s``): it would be short of ``batch_max``,
+        a batch is in flight, and it has not waited ``linger_s`` yet."""
+        if (self.linger_s <= 0 or not self.inflight
+                or self.source.last_seq() - self.next_seq + 1 >= self.batch_max):
+            self._held_since = None
+            return False
+        now = time.monotonic()
+        if self._held_since is None:
+            self._held_since = now
+        if now - self._held_since >= self.linger_s:
+            self._held_since = None
+            return False
+        return True
+
     async def _wait(self) -> None:
+        timeout = self.ack_timeout_s / 3 if self.inflight else None
+        if self._held_since is not None:  # wake when the held batch has waited long enough
+            left = max(0.0, self._held_since + self.linger_s - time.monotonic())
+            timeout = left if timeout is None else min(timeout, left)
         # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.ack_timeout_s / 3 if self.inflight else None):
+            async with asyncio.timeout(timeout):
                 await self._wake.wait()
         self._wake.clear()
 

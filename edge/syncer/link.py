@@ -58,6 +58,7 @@ class EdgeSync:
         self.publisher = OutboxPublisher(
             self, self.client.publish_detached, self.topic["up"], db.acked_seq, batch_max=settings.batch_max,
             window=settings.window, ack_timeout_s=max(10.0, 2.0 * settings.keepalive_s),
+            linger_s=settings.linger_ms / 1000,
         )
         self.bd_seq = 0
         self.down_cursor = 0
@@ -92,7 +93,7 @@ class EdgeSync:
             self.prior_publisher = OutboxPublisher(
                 prior.PriorSource(self.db, self.settings.store_id, self.prior), self.client.publish_detached,
                 self.topic["up"], self.prior.acked_seq, batch_max=self.settings.batch_max,
-                window=self.settings.window,
+                window=self.settings.window, linger_s=self.settings.linger_ms / 1000,
                 ack_timeout_s=max(10.0, 2.0 * self.settings.keepalive_s))
         self.client.start()
         self._tasks = [asyncio.create_task(self.publisher.run(), name="sync-publisher"),

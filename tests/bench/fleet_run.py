@@ -112,7 +112,7 @@ class FleetHq:
 
 def run_fleet(hq: FleetHq, steps: list[dict[str, Any]],
               on: dict[str, Action] | None = None, timeout_s: float = 1800,
-              members: bool = True, procs: int = 1) -> dict[str, Any]:
+              members: bool = True, procs: int = 1, linger_ms: int = 0) -> dict[str, Any]:
     """Run the simulator through ``steps``, its stores shared among ``procs`` processes (one
     event loop holds a few hundred busy stores on a slow machine: past that its own delays
     are in every lag it measures); ``on[name]`` runs at a ``pause`` step of that name, once
@@ -127,7 +127,8 @@ def run_fleet(hq: FleetHq, steps: list[dict[str, Any]],
     files, children = [], []
     for n in range(procs):
         spec = {"broker": hq.hq.broker_url, "stores": stores[n::procs], "keepalive_s": 30,
-                "steps": steps, "members": members, "fanout": hq.fanout}
+                "steps": steps, "members": members, "fanout": hq.fanout,
+                "linger_ms": linger_ms}
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
             json.dump(spec, fh)
         files.append(fh.name)

@@ -24,6 +24,8 @@ def test_defaults_and_environment_override(data_dir: Path) -> None:
     assert (settings.store_id, settings.tenant, settings.port) == ("shop-1", "acme", 8080)
     assert str(settings.timezone) == "Asia/Shanghai"
     assert load_settings(data_dir, env={"STORENODE_HTTP_PORT": "9001"}).port == 9001
+    assert settings.linger_ms == 0  # each batch as soon as the window allows
+    assert load_settings(data_dir, env={"STORENODE_SYNC_LINGER_MS": "100"}).linger_ms == 100
 
 
 @pytest.mark.parametrize("text,message", [
@@ -36,6 +38,7 @@ def test_defaults_and_environment_override(data_dir: Path) -> None:
     ('[store]\nid = "shop-1"\n[printers.k]\ntype = "laser"\n', "printers.k.type"),
     ('[store]\nid = "shop-1"\n[print]\nfailover_after = 0\n', "print.failover_after"),
     ('[store]\nid = "shop-1"\n[http]\nprot = 1\n', "unknown key"),
+    ('[store]\nid = "shop-1"\n[sync]\nlinger_ms = 5000\n', "sync.linger_ms must be between"),
     ("[http]\nport = 1\n", "store.id is required"),
 ])
 def test_bad_config_names_file_and_key(data_dir: Path, text: str, message: str) -> None:

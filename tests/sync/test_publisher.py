@@ -5,7 +5,9 @@ batch or a rewind, and stores acks coalesced but never loses the last one on sto
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 
 from sync.publisher import Batch, OutboxPublisher
 
@@ -163,3 +165,67 @@ async def test_the_last_ack_is_stored_on_stop_even_inside_the_interval() -> None
     assert outbox.acks == [10]  # the next write waits for the interval
     await pub.flush_acks()
     assert outbox.acks == [10, 30]
+
+
+@contextlib.asynccontextmanager
+async def running(pub: OutboxPublisher) -> AsyncIterator[None]:
+    pub.on_connected()
+    task = asyncio.create_task(pub.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await pub.close()
+
+
+async def _trickle(pub: OutboxPublisher, outbox: Outbox, sent: Sent, upto: int) -> None:
+    """Events 2..``upto`` committed one at a time while batch 1 waits for its ack."""
+    while not sent.batches:
+        await asyncio.sleep(0.002)
+    for seq in range(2, upto + 1):
+        outbox.n = seq
+        pub.notify()
+        await asyncio.sleep(0.02)
+
+
+async def _batches(sent: Sent, count: int) -> None:
+    async with asyncio.timeout(2):
+        while len(sent.batches) < count:
+            await asyncio.sleep(0.002)
+
+
+async def test_without_linger_each_event_goes_as_soon_as_the_window_allows() -> None:
+    outbox, sent = Outbox(1), Sent()
+    pub = OutboxPublisher(outbox, sent, TOPIC, 0, batch_max=50, window=8, read_ahead=0)
+    async with running(pub):
+        await _trickle(pub, outbox, sent, 4)
+        assert sent.batches == [(1, 1), (2, 2), (3, 3), (4, 4)]
+
+
+async def test_lingering_sends_what_came_while_a_batch_was_in_flight_as_one_batch() -> None:
+    """Nagle's rule for batches: a busy HQ, slow to ack, gets fewer, fuller batches."""
+    outbox, sent = Outbox(1), Sent()
+    pub = OutboxPublisher(outbox, sent, TOPIC, 0, batch_max=50, window=8, read_ahead=0,
+                          linger_s=5.0)
+    async with running(pub):
+        await _trickle(pub, outbox, sent, 4)
+        assert sent.batches == [(1, 1)]  # held while batch 1 is in flight
+        pub.on_ack(ack(1))
+        await _batches(sent, 2)
+        assert sent.batches == [(1, 1), (2, 4)]
+        outbox.n = 60  # a full batch does not wait, even with one in flight
+        pub.notify()
+        await _batches(sent, 3)
+        assert sent.batches[2] == (5, 54)
+
+
+async def test_a_held_batch_goes_after_linger_s_without_an_ack() -> None:
+    outbox, sent = Outbox(1), Sent()
+    pub = OutboxPublisher(outbox, sent, TOPIC, 0, batch_max=50, window=8, read_ahead=0,
+                          linger_s=0.3)
+    async with running(pub):
+        await _trickle(pub, outbox, sent, 3)
+        assert sent.batches == [(1, 1)]
+        await _batches(sent, 2)
+        assert sent.batches == [(1, 1), (2, 3)]  # no ack came: sent once it had waited
