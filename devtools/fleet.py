@@ -430,9 +430,7 @@ class Fleet:
         return {"events": total, "caught_up": len(done), "stores": len(self.stores),
                 "seconds": end, "first_ack_s": first, "raw": {"per_store": times},
                 "applied_s": total / max(end - first, 1e-9),
-                "per_store": quantiles(times),
-                "max_over_median": (max(times) / statistics.median(times)
-                                    if times and statistics.median(times) > 0 else None)}
+                **catch_up(times)}
 
     async def watch_change(self, kind: str, key: str, value: Any, timeout_s: float = 120
                            ) -> dict[str, Any]:
@@ -464,6 +462,14 @@ def quantiles(values: list[float]) -> dict[str, float | int | None]:
     pick: Callable[[float], float] = lambda q: ordered[min(len(ordered) - 1,  # noqa: E731
                                                            int(q * len(ordered)))]
     return {"n": len(ordered), "p50": pick(0.5), "p99": pick(0.99), "max": ordered[-1]}
+
+
+def catch_up(times: list[float]) -> dict[str, Any]:
+    """A drain's per-store figures: the quantiles of each store's catch-up time, and the
+    slowest store against the median (None when there is none to compare)."""
+    middle = statistics.median(times) if times else 0.0
+    return {"per_store": quantiles(times),
+            "max_over_median": max(times) / middle if middle > 0 else None}
 
 
 async def _watch_loop(stalls: list[float], every_s: float = 0.01) -> None:

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from cloud.db.backend import Backend, utc_now_iso
 from cloud.db.keyset import Column, Key, Keyset, page_rows
-from cloud.feed.changes import advance, record
+from cloud.feed.changes import advance, chunks, record, where_in
 from common.vocabulary import PLATFORM_CHANNELS
 
 CHANGE_TYPE: Final = "platform.order"
@@ -132,14 +132,11 @@ def read_links(db: Backend, batches: list[tuple[str, list[dict[str, Any]]]]) -> 
                     and (order_id := _platform_order(event["data"])) is not None:
                 wanted.add((store, order_id))
     found: Links = {}
-    pairs = sorted(wanted)
-    for start in range(0, len(pairs), 200):
-        chunk = pairs[start:start + 200]
+    for chunk in chunks(sorted(wanted)):
         stores, ids = sorted({p[0] for p in chunk}), sorted({p[1] for p in chunk})
         rows = db.execute("SELECT store, order_id, platform, platform_order_id FROM "
-                          f"platform_orders WHERE store IN ({', '.join('?' * len(stores))}) "
-                          f"AND order_id IN ({', '.join('?' * len(ids))})",
-                          (*stores, *ids)).fetchall()
+                          f"platform_orders WHERE {where_in(stores)} "
+                          f"AND {where_in(ids, 'order_id')}", (*stores, *ids)).fetchall()
         found.update({(r[0], r[1]): (r[2], r[3]) for r in rows if (r[0], r[1]) in wanted})
     return found
 

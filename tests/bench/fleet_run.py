@@ -9,7 +9,6 @@ import json
 import os
 import queue
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -135,16 +134,15 @@ def run_fleet(hq: FleetHq, steps: list[dict[str, Any]],
         children.append(subprocess.Popen([sys.executable, "-m", "devtools.fleet", fh.name],
                                          cwd=ROOT, stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, text=True))
-    lines: queue.Queue[tuple[int, str | None]] = queue.Queue()
+    lines: queue.Queue[str | None] = queue.Queue()  # every process's, None at each one's end
 
-    def read(n: int, proc: subprocess.Popen[str]) -> None:
+    def read(proc: subprocess.Popen[str]) -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
-            lines.put((n, line))
-        lines.put((n, None))
+            lines.put(line)
+        lines.put(None)
 
-    readers = [threading.Thread(target=read, args=(n, p), daemon=True)
-               for n, p in enumerate(children)]
+    readers = [threading.Thread(target=read, args=(p,), daemon=True) for p in children]
     for reader in readers:
         reader.start()
     pids = [p.pid for p in children]
@@ -159,7 +157,7 @@ def run_fleet(hq: FleetHq, steps: list[dict[str, Any]],
             if time.monotonic() > deadline:
                 raise TimeoutError(f"fleet run over {timeout_s} s")
             try:
-                _, line = lines.get(timeout=1.0)
+                line = lines.get(timeout=1.0)
             except queue.Empty:
                 continue
             if line is None:  # that process's output ended
@@ -237,9 +235,7 @@ def merge_step(parts: list[dict[str, Any]]) -> dict[str, Any]:
         out["seconds"] = max(p["seconds"] for p in parts)
         out["first_ack_s"] = min(p["first_ack_s"] for p in parts)
         out["applied_s"] = out["events"] / max(out["seconds"] - out["first_ack_s"], 1e-9)
-        out["per_store"] = fleet.quantiles(times)
-        middle = statistics.median(times) if times else 0.0
-        out["max_over_median"] = max(times) / middle if middle > 0 else None
+        out.update(fleet.catch_up(times))
     elif kind == "watch":
         lasts = [p["last_s"] for p in parts if p["last_s"] is not None]
         out["last_s"] = max(lasts) if lasts else None

@@ -189,6 +189,13 @@ async def _trickle(pub: OutboxPublisher, outbox: Outbox, sent: Sent, upto: int) 
         await asyncio.sleep(0.02)
 
 
+def trickled(linger_s: float = 0.0) -> tuple[Outbox, Sent, OutboxPublisher]:
+    """One event committed, and a publisher of batches up to 50, lingering ``linger_s``."""
+    outbox, sent = Outbox(1), Sent()
+    return outbox, sent, OutboxPublisher(outbox, sent, TOPIC, 0, batch_max=50, window=8,
+                                         read_ahead=0, linger_s=linger_s)
+
+
 async def _batches(sent: Sent, count: int) -> None:
     async with asyncio.timeout(2):
         while len(sent.batches) < count:
@@ -196,8 +203,7 @@ async def _batches(sent: Sent, count: int) -> None:
 
 
 async def test_without_linger_each_event_goes_as_soon_as_the_window_allows() -> None:
-    outbox, sent = Outbox(1), Sent()
-    pub = OutboxPublisher(outbox, sent, TOPIC, 0, batch_max=50, window=8, read_ahead=0)
+    outbox, sent, pub = trickled()
     async with running(pub):
         await _trickle(pub, outbox, sent, 4)
         assert sent.batches == [(1, 1), (2, 2), (3, 3), (4, 4)]
@@ -205,9 +211,7 @@ async def test_without_linger_each_event_goes_as_soon_as_the_window_allows() -> 
 
 async def test_lingering_sends_what_came_while_a_batch_was_in_flight_as_one_batch() -> None:
     """Nagle's rule for batches: a busy HQ, slow to ack, gets fewer, fuller batches."""
-    outbox, sent = Outbox(1), Sent()
-    pub = OutboxPublisher(outbox, sent, TOPIC, 0, batch_max=50, window=8, read_ahead=0,
-                          linger_s=5.0)
+    outbox, sent, pub = trickled(linger_s=5.0)
     async with running(pub):
         await _trickle(pub, outbox, sent, 4)
         assert sent.batches == [(1, 1)]  # held while batch 1 is in flight
@@ -221,9 +225,7 @@ async def test_lingering_sends_what_came_while_a_batch_was_in_flight_as_one_batc
 
 
 async def test_a_held_batch_goes_after_linger_s_without_an_ack() -> None:
-    outbox, sent = Outbox(1), Sent()
-    pub = OutboxPublisher(outbox, sent, TOPIC, 0, batch_max=50, window=8, read_ahead=0,
-                          linger_s=0.3)
+    outbox, sent, pub = trickled(linger_s=0.3)
     async with running(pub):
         await _trickle(pub, outbox, sent, 3)
         assert sent.batches == [(1, 1)]
