@@ -219,8 +219,13 @@ class OutboxPublisher:
 
     async def _read(self, start: int) -> Batch | None:
         if self._ahead and self._ahead[0][0] == start:
-            return await self._ahead.popleft()[1]
-        self._drop_ahead()  # they guessed a different start
+            batch = await self._ahead.popleft()[1]
+            if batch is not None:
+                return batch
+            # Read before the event's commit made it readable (last_seq counts an event as
+            # its transaction writes it), and the commit's wake-up may have come since: read
+            # again, or that event waits for the next one.
+        self._drop_ahead()  # they guessed a different start, or read too early
         return await self.source.batch_after(start - 1, self.batch_max, self.max_bytes)
 
     def _drop_ahead(self) -> None:

@@ -23,6 +23,9 @@ class Outbox:
         self.in_flight = self.max_in_flight = 0
         self.acks: list[int] = []
         self.gate: asyncio.Event | None = None  # when set, reads wait for it
+        # when set, reads see events up to this seq only: the edge counts an event in
+        # last_seq as its transaction writes it, before the commit makes it readable
+        self.visible: int | None = None
 
     def last_seq(self) -> int:
         return self.n
@@ -37,9 +40,10 @@ class Outbox:
                 await self.gate.wait()
         finally:
             self.in_flight -= 1
-        if seq >= self.n:
+        last = self.n if self.visible is None else min(self.n, self.visible)
+        if seq >= last:
             return None
-        count = max(1, min(limit, self.n - seq, max_bytes // self.size))
+        count = max(1, min(limit, last - seq, max_bytes // self.size))
         seqs = list(range(seq + 1, seq + count + 1))
         return Batch(seq + 1, seq + count, json.dumps({"seqs": seqs}).encode())
 
@@ -231,3 +235,24 @@ async def test_a_held_batch_goes_after_linger_s_without_an_ack() -> None:
         assert sent.batches == [(1, 1)]
         await _batches(sent, 2)
         assert sent.batches == [(1, 1), (2, 3)]  # no ack came: sent once it had waited
+
+
+async def test_an_event_read_ahead_before_its_commit_is_read_again() -> None:
+    """Event 2 is counted (last_seq) but not yet readable when batch 1 is sent, so the read
+    ahead of it finds nothing; its commit's wake-up comes while batch 2 lingers, before the
+    ack. Sending the stale read's nothing then left event 2 unsent until the next event."""
+    outbox, sent = Outbox(2), Sent()
+    outbox.visible = 1
+    pub = OutboxPublisher(outbox, sent, TOPIC, 0, batch_max=50, window=8, read_ahead=2,
+                          linger_s=5.0)
+    async with running(pub):
+        await _batches(sent, 1)
+        assert sent.batches == [(1, 1)]
+        await asyncio.sleep(0.02)  # the read ahead of event 2 is done: nothing
+        outbox.visible = None  # event 2 committed
+        pub.notify()
+        await asyncio.sleep(0.02)
+        assert sent.batches == [(1, 1)]  # lingering: batch 1 is in flight
+        pub.on_ack(ack(1))
+        await _batches(sent, 2)
+        assert sent.batches == [(1, 1), (2, 2)]
