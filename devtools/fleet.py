@@ -55,7 +55,7 @@ from common.ids import new_ulid
 from sync import hlc as hlclib
 from sync import messages, topics
 from sync.mqtt import MqttClient, Will
-from sync.publisher import Batch, OutboxPublisher
+from sync.publisher import LINGER_MS, Batch, OutboxPublisher
 
 VERSION: Final = "fleet-sim"
 SKUS: Final = tuple(f"C{n:03d}" for n in range(1, 31))
@@ -317,9 +317,10 @@ class SimStore:
 
 class Fleet:
     def __init__(self, broker: str, stores: list[dict[str, str]], keepalive_s: int = 30,
-                 members: bool = True, fanout: str = "tenant", linger_ms: int = 0) -> None:
+                 members: bool = True, fanout: str = "tenant",
+                 linger_ms: int = LINGER_MS) -> None:
         self.broker, self.keepalive_s, self.members = broker, keepalive_s, members
-        self.linger_ms = linger_ms  # the stores' sync.linger_ms
+        self.linger_ms = linger_ms  # the stores' sync.linger_ms (the edge's default unless set)
         self.fanout = fanout  # HQ's members.fanout: how a till meets another store's member
         self.pool: list[tuple[str, str, float]] = []  # every store's members (Mix.pool)
         self.stores = [SimStore(self, s["store"], s["tenant"], s["password"]) for s in stores]
@@ -496,7 +497,7 @@ async def _stdin_line() -> str:
 async def main(spec: dict[str, Any]) -> None:
     fleet = Fleet(spec["broker"], spec["stores"], spec.get("keepalive_s", 30),
                   spec.get("members", True), spec.get("fanout", "tenant"),
-                  spec.get("linger_ms", 0))
+                  spec.get("linger_ms", LINGER_MS))
     for step in spec["steps"]:
         kind = step["do"]
         if kind == "connect":

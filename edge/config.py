@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from common.config import ConfigError, validate_tables
 from sync.mqtt import BrokerUrl
+from sync.publisher import LINGER_MS
 
 from edge.backups.settings import BackupSettings
 from edge.db.database import db_path
@@ -36,7 +37,7 @@ SCHEMA: dict[str, dict[str, tuple[type, Any]]] = {
     "auth": {"token_ttl_s": (int, 43200), "max_failures": (int, 5), "lockout_s": (int, 300)},
     "sync": {"broker": (str, ""), "username": (str, ""), "password": (str, ""),
              "ca_file": (str, ""), "keepalive_s": (int, 15), "batch_max": (int, 200),
-             "window": (int, 8), "linger_ms": (int, 0), "retain_hours": (int, 24),
+             "window": (int, 8), "linger_ms": (int, LINGER_MS), "retain_hours": (int, 24),
              "max_clock_drift_s": (int, 300)},
     "print": {"header": (str, ""), "qr_url": (str, ""), "retry_base_ms": (int, 500),
               "retry_max_s": (int, 30), "failover_after": (int, 3)},
@@ -71,7 +72,7 @@ class Settings:
     keepalive_s: int = 15
     batch_max: int = 200
     window: int = 8
-    linger_ms: int = 0  # a short batch waits this long for the ack of the one in flight
+    linger_ms: int = LINGER_MS  # a short batch waits this long for the ack of the one in flight
     retain_hours: int = 24
     max_clock_drift_s: int = 300  # remote HLC timestamps further ahead are refused
     printing: PrintSettings = field(default_factory=lambda: _no_printing())  # [print], [printers.*]
@@ -97,7 +98,7 @@ def render_config(store_id: str, tenant: str, timezone: str = "Asia/Shanghai",
         '[sync]\nbroker = ""\nusername = ""\npassword = ""\nca_file = ""\nkeepalive_s = 15\n'
         "batch_max = 200\nwindow = 8\n"
         "# while a batch is in flight, a short one waits up to this long for its ack (0: no)\n"
-        "linger_ms = 0\nretain_hours = 24\n"
+        f"linger_ms = {LINGER_MS}\nretain_hours = 24\n"
         "# remote HLC timestamps more than this ahead of the local clock are refused\n"
         "max_clock_drift_s = 300\n"
     )

@@ -21,6 +21,11 @@ from sync import messages
 
 log = logging.getLogger(__name__)
 
+# The edge's sync.linger_ms unless set (OutboxPublisher's linger_s is 0 unless given): an event
+# that comes while a batch is in flight waits for that batch's ack, at most this long. At an
+# idle HQ the ack comes first (a few ms); a busy one is sent fewer, fuller batches.
+LINGER_MS = 100
+
 
 @dataclass(frozen=True)
 class Batch:

@@ -22,6 +22,7 @@ from cloud.broker import provision
 from devtools import fleet
 from devtools.helpers import ROOT
 from devtools.stack import TENANT, Hq
+from sync.publisher import LINGER_MS
 
 from .plumbing import cpu_s, postgres_cpu_s, rss_mb
 
@@ -111,7 +112,8 @@ class FleetHq:
 
 def run_fleet(hq: FleetHq, steps: list[dict[str, Any]],
               on: dict[str, Action] | None = None, timeout_s: float = 1800,
-              members: bool = True, procs: int = 1, linger_ms: int = 0) -> dict[str, Any]:
+              members: bool = True, procs: int = 1,
+              linger_ms: int = LINGER_MS) -> dict[str, Any]:
     """Run the simulator through ``steps``, its stores shared among ``procs`` processes (one
     event loop holds a few hundred busy stores on a slow machine: past that its own delays
     are in every lag it measures); ``on[name]`` runs at a ``pause`` step of that name, once

@@ -24,8 +24,14 @@ def test_defaults_and_environment_override(data_dir: Path) -> None:
     assert (settings.store_id, settings.tenant, settings.port) == ("shop-1", "acme", 8080)
     assert str(settings.timezone) == "Asia/Shanghai"
     assert load_settings(data_dir, env={"STORENODE_HTTP_PORT": "9001"}).port == 9001
-    assert settings.linger_ms == 0  # each batch as soon as the window allows
-    assert load_settings(data_dir, env={"STORENODE_SYNC_LINGER_MS": "100"}).linger_ms == 100
+    assert settings.linger_ms == 100  # a short batch waits up to 100 ms for an ack in flight
+    assert load_settings(data_dir, env={"STORENODE_SYNC_LINGER_MS": "0"}).linger_ms == 0
+
+
+def test_a_file_without_linger_ms_lingers_100_ms(data_dir: Path) -> None:
+    """An edge.toml written before sync.linger_ms existed gets the default too."""
+    (data_dir / "edge.toml").write_text('[store]\nid = "shop-1"\n[sync]\nwindow = 8\n')
+    assert load_settings(data_dir, env={}).linger_ms == 100
 
 
 @pytest.mark.parametrize("text,message", [
