@@ -198,7 +198,7 @@ def _storms(work: Path, url: str, stores: int, workers: int) -> dict[str, Any]:
             {"do": "stop"}],
             on={"broker_down": lambda: hq.hq.kill_broker(signal.SIGTERM),
                 "broker_up": hq.hq.start_broker,
-                "watching": change_catalog}, members=False)
+                "watching": change_catalog}, members=False, linger_ms=LINGER_MS)
     finally:
         hq.stop()
     assert storm["storm"]["caught_up"] == stores, storm["storm"]
@@ -222,7 +222,7 @@ def _restart_under_load(work: Path, url: str, stores: int, workers: int) -> dict
             {"do": "connect"},
             {"do": "load", "rate": 1.0, "seconds": WINDOW_S, "warmup_s": 2},
             {"do": "drain", "timeout_s": 900}, {"do": "stop"}],
-            on={"measuring": kill_later}, members=False)
+            on={"measuring": kill_later}, members=False, linger_ms=LINGER_MS)
     finally:
         hq.stop()
     assert out["drain"]["caught_up"] == stores
