@@ -147,18 +147,28 @@ class OutboxPublisher:
     async def run(self) -> None:
         while True:
             await self._wait()
-            if not self.connected:
-                continue
-            if self.inflight and time.monotonic() - self.last_progress > self.ack_timeout_s:
-                self.counters["timeouts"] += 1
-                log.warning("no ack for %.0f s: resending from %d", self.ack_timeout_s,
-                            self.acked_seq + 1)
-                self._rewind(self.acked_seq + 1)
-                self.last_progress = time.monotonic()
-            while (self.connected and len(self.inflight) < self.window
-                   and self.next_seq <= self.source.last_seq()):
-                if self._hold() or not await self._send_next():
-                    break
+            held = False
+            if self.connected:
+                held = await self._send_ready()
+            if not held:  # offline, window full or nothing to send: no batch is held
+                self._held_since = None
+
+    async def _send_ready(self) -> bool:
+        """Resend after an ack timeout, and send what the window allows; whether a short
+        batch is held back (``_hold``)."""
+        if self.inflight and time.monotonic() - self.last_progress > self.ack_timeout_s:
+            self.counters["timeouts"] += 1
+            log.warning("no ack for %.0f s: resending from %d", self.ack_timeout_s,
+                        self.acked_seq + 1)
+            self._rewind(self.acked_seq + 1)
+            self.last_progress = time.monotonic()
+        while (self.connected and len(self.inflight) < self.window
+               and self.next_seq <= self.source.last_seq()):
+            if self._hold():
+                return True
+            if not await self._send_next():
+                break
+        return False
 
     def _hold(self) -> bool:
         """Whether the next batch waits (``linger_s``): it would be short of ``batch_max``,

@@ -256,3 +256,30 @@ async def test_an_event_read_ahead_before_its_commit_is_read_again() -> None:
         pub.on_ack(ack(1))
         await _batches(sent, 2)
         assert sent.batches == [(1, 1), (2, 2)]
+
+
+async def test_a_batch_held_when_the_broker_goes_does_not_keep_the_loop_awake() -> None:
+    """A hold ends with the session: offline (the shop's usual trouble) the loop sleeps until
+    something happens, it does not wake every turn of the event loop for a linger that is
+    over."""
+    outbox, sent, pub = trickled(linger_s=0.05)
+    turns = 0
+    wait = pub._wait
+
+    async def counted() -> None:
+        nonlocal turns
+        turns += 1
+        await wait()
+
+    pub._wait = counted  # type: ignore[method-assign]
+    async with running(pub):
+        await _trickle(pub, outbox, sent, 2)  # event 2 held: batch 1 is in flight
+        pub.on_disconnected()
+        pub.notify()
+        await asyncio.sleep(0.5)
+        turns_offline = turns
+        await asyncio.sleep(0.5)
+        assert turns - turns_offline <= 2, turns - turns_offline
+        pub.on_connected()  # the next session sends everything after the last ack
+        await _batches(sent, 2)
+        assert sent.batches[1] == (1, 2)
