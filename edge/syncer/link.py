@@ -20,7 +20,7 @@ from common.clock import iso, utc_now
 from sync import messages, topics
 from sync.changes import check_change
 from sync.mqtt import MqttClient, Will
-from sync.publisher import Batch, OutboxPublisher
+from sync.publisher import Batch, OutboxPublisher, OutboxSource
 
 from edge import __version__, keys
 from edge.config import CONFIG_FILE
@@ -55,11 +55,7 @@ class EdgeSync:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
-        self.publisher = OutboxPublisher(
-            self, self.client.publish_detached, self.topic["up"], db.acked_seq, batch_max=settings.batch_max,
-            window=settings.window, ack_timeout_s=max(10.0, 2.0 * settings.keepalive_s),
-            linger_s=settings.linger_ms / 1000,
-        )
+        self.publisher = self._publisher(self, db.acked_seq)
         self.bd_seq = 0
         self.down_cursor = 0
         self.prior: prior.Prior | None = None  # restored from a backup: the old epoch's events
@@ -70,6 +66,16 @@ class EdgeSync:
         self._tasks: list[asyncio.Task[None]] = []
         self._rebirths: set[asyncio.Task[None]] = set()  # answers to HQ's rebirth requests
         self._last_birth = 0.0
+
+    def _publisher(self, source: OutboxSource, acked_seq: int) -> OutboxPublisher:
+        """A publisher of ``source`` on this link, by the [sync] settings (this box's outbox,
+        or the events of the box it replaced)."""
+        settings = self.settings
+        return OutboxPublisher(
+            source, self.client.publish_detached, self.topic["up"], acked_seq,
+            batch_max=settings.batch_max, window=settings.window,
+            ack_timeout_s=max(10.0, 2.0 * settings.keepalive_s),
+            linger_s=settings.linger_ms / 1000)
 
     # -- OutboxSource -------------------------------------------------------------
     def last_seq(self) -> int:
@@ -90,11 +96,9 @@ class EdgeSync:
         self.prior = await self.db.read(prior.read)
         if self.prior is not None and self.prior.acked_seq < self.prior.last_seq:
             # the backup's events of the old epoch, sent up as that box's (prior.py)
-            self.prior_publisher = OutboxPublisher(
-                prior.PriorSource(self.db, self.settings.store_id, self.prior), self.client.publish_detached,
-                self.topic["up"], self.prior.acked_seq, batch_max=self.settings.batch_max,
-                window=self.settings.window, linger_s=self.settings.linger_ms / 1000,
-                ack_timeout_s=max(10.0, 2.0 * self.settings.keepalive_s))
+            self.prior_publisher = self._publisher(
+                prior.PriorSource(self.db, self.settings.store_id, self.prior),
+                self.prior.acked_seq)
         self.client.start()
         self._tasks = [asyncio.create_task(self.publisher.run(), name="sync-publisher"),
                        asyncio.create_task(self._consume_down(), name="sync-down"),
